@@ -1,0 +1,126 @@
+# savekeeper: `make` builds, `make check` builds and runs every test, `make run` starts a demo daemon.
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
+DOCDIR    ?= $(PREFIX)/share/doc/savekeeper
+UNITDIR   ?= $(PREFIX)/lib/systemd/user
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+B         := build
+ifeq ($(ASAN),1)
+B         := build-asan
+CFLAGS    += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS   += -fsanitize=address,undefined
+endif
+
+PKGS      := libarchive inih libsystemd json-c libdeflate libcrypto libnotify
+WARN      := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
+             -Wshadow -Wcast-qual -Wsign-compare
+# Library headers are system headers: their warnings are not ours.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SK_CFLAGS  = -std=gnu11 -D_GNU_SOURCE -DSK_VERSION='"$(VERSION)"' -Iinclude \
+             $(WARN) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+LIBS       = $(PKG_LIBS) -lpthread -lm
+
+MAINS     := src/savekeeperd.c src/savekeeperctl.c
+LIB_SRCS  := $(filter-out $(MAINS),$(wildcard src/*.c))
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(B)/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
+TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/%,$(wildcard tests/helpers/*.c))
+BENCH_BINS := $(patsubst bench/%.c,$(B)/%,$(wildcard bench/*.c))
+INTEG     := $(sort $(wildcard tests/integration/*.sh))
+BINS      := $(B)/savekeeperd $(B)/savekeeperctl
+MANS      := $(patsubst docs/%.scd,$(B)/man/%,$(wildcard docs/*.scd))
+
+.PHONY: all deps check run bench bench-quick stress fuzz clean install uninstall format lint
+all: $(B)/.deps $(BINS) $(MANS)
+
+# Anything missing is installed (as root) before the first build.
+$(B)/.deps: scripts/deps.sh
+	@mkdir -p $(B)
+	@sh scripts/deps.sh --check 2>/dev/null || sh scripts/deps.sh
+	@touch $@
+deps:
+	@sh scripts/deps.sh
+
+$(B)/%.o: src/%.c | $(B)/.deps
+	@echo "  CC      $<"
+	@$(CC) $(SK_CFLAGS) -c -o $@ $<
+$(B)/libsk.a: $(LIB_OBJS)
+	@rm -f $@
+	@ar rcs $@ $^
+$(B)/savekeeperd: $(B)/savekeeperd.o $(B)/libsk.a
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(B)/savekeeperctl: $(B)/savekeeperctl.o $(B)/libsk.a
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/test_%: tests/unit/test_%.c $(B)/libsk.a | $(B)/.deps
+	@echo "  TEST-CC $<"
+	@$(CC) $(SK_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+$(B)/%: tests/helpers/%.c $(B)/libsk.a | $(B)/.deps
+	@echo "  CC      $<"
+	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(B)/%: bench/%.c $(B)/libsk.a | $(B)/.deps
+	@echo "  CC      $<"
+	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/man/%: docs/%.scd
+	@mkdir -p $(B)/man
+	@scdoc < $< > $@
+
+# One summary line at the end: "N passed, N failed".
+check: all $(UNIT_BINS) $(TEST_HELPERS)
+	@B=$(B) ASAN=$(ASAN) tests/run.sh $(UNIT_BINS) $(INTEG)
+
+# A demo: a save folder with a few files, a short interval, archives under build/.
+run: all
+	@B=$(B) sh scripts/demo.sh
+
+bench: all $(BENCH_BINS)
+	@B=$(B) bench/run.sh
+bench-quick: all $(BENCH_BINS)
+	@B=$(B) QUICK=1 bench/run.sh
+
+stress: all $(TEST_HELPERS)
+	@B=$(B) STRESS=1 tests/run.sh $(INTEG)
+
+fuzz:
+	@B=$(B) tests/fuzz/run.sh $${FUZZ_SECONDS:-60}
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
+	sed 's|@BINDIR@|$(BINDIR)|g' systemd/savekeeper.service.in > $(DESTDIR)$(UNITDIR)/savekeeper.service
+	install -m 644 systemd/savekeeper.socket $(DESTDIR)$(UNITDIR)/
+	install -m 644 conf/savekeeper.ini README.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(filter %.1,$(MANS)) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(filter %.5,$(MANS)) $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 contrib/savekeeperctl.bash $(DESTDIR)$(BASHCOMPDIR)/savekeeperctl
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/savekeeperd $(DESTDIR)$(BINDIR)/savekeeperctl \
+	    $(DESTDIR)$(UNITDIR)/savekeeper.service $(DESTDIR)$(UNITDIR)/savekeeper.socket \
+	    $(DESTDIR)$(DOCDIR)/savekeeper.ini $(DESTDIR)$(DOCDIR)/README.md \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(filter %.1,$(MANS)))) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(filter %.5,$(MANS)))) \
+	    $(DESTDIR)$(BASHCOMPDIR)/savekeeperctl
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+format:
+	clang-format -i include/*.h src/*.c tests/unit/*.c bench/*.c
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
+	    --suppress=missingIncludeSystem -Iinclude src
+
+clean:
+	rm -rf build build-asan
+
+-include $(wildcard $(B)/*.d)

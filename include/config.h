@@ -1,0 +1,80 @@
+/* The configuration: an INI file read with inih into struct sk_config, validated, with
+ * defaults from the XDG base directories. */
+#ifndef SK_CONFIG_H
+#define SK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum sk_core { SK_CORE_THREAD, SK_CORE_COROUTINE, SK_CORE_PROCESS };
+enum sk_notify { SK_NOTIFY_ALL, SK_NOTIFY_ERRORS, SK_NOTIFY_OFF };
+
+/* Retention, restic-style: each count keeps that many of the newest archives of its kind
+ * (one per hour, day, week, month); 0 means the rule is off. All zero keeps everything. */
+struct sk_keep {
+	unsigned last, hourly, daily, weekly, monthly;
+};
+
+struct sk_game {
+	char *name;          /* [A-Za-z0-9._-]+ */
+	char *path;          /* absolute, ~ expanded */
+	char **exclude;      /* globs relative to path */
+	size_t n_exclude;
+	uint64_t interval_usec;         /* 0: the daemon's */
+	uint64_t interval_playing_usec; /* 0: the game's interval */
+};
+
+struct sk_config {
+	char *file;         /* the file read, or NULL for built-in settings */
+	char *archive_dir;  /* absolute */
+	char *socket_path;  /* absolute */
+	uint64_t interval_usec;
+	uint64_t settle_usec;
+	uint64_t settle_max_usec;
+	uint64_t slice_usec;
+	enum sk_core core;
+	int compression;    /* 1-9 */
+	enum sk_notify notify;
+	bool autostart;
+	bool snapshot_on_change;
+	struct sk_keep keep;
+	uint64_t min_free_bytes;   /* 0: min_free_percent applies */
+	unsigned min_free_percent;
+	unsigned compress_threads; /* 0: automatic */
+	int nice;                  /* worker nice value, default 19 */
+	bool io_idle;              /* worker I/O class idle, default true */
+	struct sk_game *games;
+	size_t n_games;
+};
+
+/* Reads the INI file at path into *ret. On error returns -errno or -EINVAL and writes a
+ * message naming "path:line" and the key into err; *ret is then untouched. */
+int config_load(const char *path, struct sk_config **ret, char *err, size_t errlen);
+
+/* Returns a config with every default and no games in *ret; 0 or -ENOMEM. */
+int config_new_default(struct sk_config **ret);
+
+/* Adds a game to cfg (used by --save-dir); validates like the file does. */
+int config_add_game(struct sk_config *cfg, const char *name, const char *path, char *err, size_t errlen);
+
+/* The default config file: $XDG_CONFIG_HOME/savekeeper/savekeeper.ini (~/.config/...). malloc'd. */
+char *config_default_path(void);
+
+/* Looks up a game by name; NULL if none. */
+const struct sk_game *config_find_game(const struct sk_config *cfg, const char *name);
+
+/* Frees cfg. Accepts NULL. */
+void config_free(struct sk_config *cfg);
+
+/* "45s", "10m", "2h", "1h30m", "5ms", "500us" -> microseconds; 0 or -EINVAL. */
+int parse_duration(const char *s, uint64_t *ret_usec);
+/* "500M", "2G", "4096", "10K" (powers of 1024) -> bytes; 0 or -EINVAL. */
+int parse_size(const char *s, uint64_t *ret_bytes);
+/* Expands a leading "~/" with $HOME; malloc'd, NULL on ENOMEM. */
+char *expand_home(const char *path);
+
+const char *core_name(enum sk_core core);
+int core_from_name(const char *name, enum sk_core *ret);
+
+#endif

@@ -1,0 +1,72 @@
+/* A job: one unit of work a concurrency core runs (a snapshot, a verify, a restore). The code
+ * that does the work is the same under every core; the hooks are how a core reaches into it:
+ * a yield point, a progress report and a cancel flag. */
+#ifndef SK_JOB_H
+#define SK_JOB_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum job_kind { JOB_SNAPSHOT, JOB_VERIFY, JOB_RESTORE };
+
+struct job_progress {
+	uint64_t files_done, files_total;
+	uint64_t bytes_done, bytes_total;
+};
+
+struct job_hooks {
+	/* Called often (between files and chunks). The coroutine core switches back to the loop
+	 * here when its slice is used up; NULL for the other cores. */
+	void (*yield)(void *ctx);
+	/* Called when progress moves, at most a few times a second. May be NULL. */
+	void (*progress)(const struct job_progress *p, void *ctx);
+	void *ctx;
+	/* Set (from any thread) to ask the job to stop; checked at every yield point. */
+	atomic_bool *cancel;
+};
+
+struct job_spec {
+	enum job_kind kind;
+	char *game;
+	char *save_dir;      /* the game's save folder */
+	char *game_dir;      /* <archive_dir>/<game> */
+	char *id;            /* verify, restore: the archive; NULL for "latest" */
+	char **exclude;
+	unsigned n_exclude;
+	int level;           /* gzip level 1-9 */
+	unsigned threads;    /* compression threads, >= 1 */
+	bool dry_run;        /* restore */
+	bool pin;            /* snapshot: pin the new archive (pre-restore) */
+	char *tag;           /* snapshot: optional label kept in the manifest, e.g. "pre-restore" */
+};
+
+struct job_result {
+	int err;             /* 0, or -errno / -EINVAL; message says what */
+	char message[1024];  /* one line: the cause naming the file, or a summary */
+	char id[64];         /* the archive made or used */
+	uint64_t files;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t usec;       /* wall time */
+	char *detail;        /* optional malloc'd multi-line text (dry-run listing); freed by job_result_clear */
+};
+
+/* Runs the job in the calling thread; always fills *ret. Returns ret->err. */
+int job_execute(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+
+/* True once cancellation was asked for; also calls the yield hook. Work code calls this between
+ * files and chunks. */
+bool job_yield(const struct job_hooks *hooks);
+
+struct job_spec *job_spec_dup(const struct job_spec *spec);
+void job_spec_free(struct job_spec *spec);
+void job_result_clear(struct job_result *r);
+
+/* Serialises a spec or result as one line of JSON (malloc'd) and back; for the process core. */
+char *job_spec_to_json(const struct job_spec *spec);
+int job_spec_from_json(const char *json, struct job_spec **ret);
+char *job_result_to_json(const struct job_result *r);
+int job_result_from_json(const char *json, struct job_result *ret);
+
+#endif

@@ -1,0 +1,60 @@
+/* The control protocol, shared by savekeeperd, savekeeperctl and the tests. A request is one
+ * line of at most PROTO_MAX_LINE bytes: "[#TAG] COMMAND [GAME] [ARG...]", words separated by
+ * spaces. Every reply is one line of JSON; a reply that ends a request has "ok", events
+ * (progress) have "event". Each carries "re": the request's tag, or its 1-based sequence
+ * number on the connection. docs/protocol.md is the reference. Parsing is a pure function. */
+#ifndef SK_PROTO_H
+#define SK_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_MAX_LINE 4096
+#define PROTO_MAX_NAME 128
+
+enum proto_cmd {
+	CMD_PING,
+	CMD_STATUS,
+	CMD_START,
+	CMD_STOP,
+	CMD_BACKUP,
+	CMD_LIST,
+	CMD_VERIFY,
+	CMD_RESTORE,
+	CMD_PRUNE,
+	CMD_PIN,
+	CMD_UNPIN,
+	CMD_RELOAD,
+	CMD_SESSION,  /* session GAME begin|end: a wrapped game started or exited */
+	CMD__COUNT
+};
+
+enum proto_flag {
+	PF_WAIT = 1 << 0,    /* backup --wait, restore (always waits) */
+	PF_DRY_RUN = 1 << 1, /* restore --dry-run, prune --dry-run */
+	PF_UNDO = 1 << 2,    /* restore --undo */
+	PF_ALL = 1 << 3,     /* verify all */
+	PF_BEGIN = 1 << 4,   /* session begin */
+	PF_END = 1 << 5,     /* session end */
+};
+
+struct proto_request {
+	enum proto_cmd cmd;
+	char tag[32];                  /* "" when the request had none */
+	char game[PROTO_MAX_NAME + 1]; /* "" when left out */
+	char id[64];                   /* archive ID, "" for none or "latest" */
+	unsigned flags;
+};
+
+/* Parses one request line (without its newline). Returns 0 and fills *ret, or -EINVAL with a
+ * one-line reason in err ("unknown command 'x'", "request is not text", ...). Pure. */
+int proto_parse(const char *line, size_t len, struct proto_request *ret, char *err, size_t errlen);
+
+/* Formats req back into a request line (for the client); returns its length or -ENOSPC. */
+int proto_format(const struct proto_request *req, char *buf, size_t len);
+
+const char *proto_cmd_name(enum proto_cmd cmd);
+int proto_cmd_from_name(const char *name, enum proto_cmd *ret);
+
+#endif

@@ -1,0 +1,59 @@
+/* Small helpers shared by every module: cleanup attributes, fd and path utilities, time. */
+#ifndef SK_UTIL_H
+#define SK_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define USEC_PER_SEC 1000000ULL
+#define USEC_PER_MSEC 1000ULL
+#define NSEC_PER_USEC 1000ULL
+
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Hand a local resource to the caller: the cleanup attribute then sees an empty value. */
+#define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -EBADF; _fd; })
+#define TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })
+
+/* Close fd if it is open; returns -EBADF so that `fd = safe_close(fd);` resets it. */
+int safe_close(int fd);
+
+/* Monotonic and wall clocks in microseconds. */
+uint64_t now_usec(void);
+uint64_t realtime_usec(void);
+
+/* Writes all of buf, retrying on EINTR and short writes; returns 0 or -errno. */
+int write_all(int fd, const void *buf, size_t len);
+
+/* Creates dir and its missing parents with mode; returns 0 or -errno. */
+int mkdir_p(const char *path, mode_t mode);
+
+/* Returns a malloc'd "a/b"; NULL when out of memory. */
+char *path_join(const char *a, const char *b);
+
+/* fsyncs the directory at path; returns 0 or -errno. */
+int fsync_path_dir(const char *path);
+
+/* Formats bytes as "512 B", "3.2 KiB", "1.5 MiB" into buf; returns buf. */
+const char *fmt_size(uint64_t bytes, char *buf, size_t len);
+
+/* True if name is a valid game name: [A-Za-z0-9._-]+, not "." or "..". */
+bool game_name_valid(const char *name);
+
+#endif

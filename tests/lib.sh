@@ -1,0 +1,85 @@
+# Shared by the integration tests: TAP output, a private scratch folder, and a daemon that is
+# always stopped when the test exits, whether it passed or not.
+# Use: source "$(dirname "$0")/../lib.sh"; then `check "name" command...` or ok/fail.
+set -u
+SK_BUILD=${SK_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../build" && pwd)}
+SKD=$SK_BUILD/savekeeperd
+SKCTL=$SK_BUILD/savekeeperctl
+CORES=${CORES:-"thread coroutine process"}
+T=$(mktemp -d /tmp/sk-test.XXXXXX)
+chmod 755 "$T"
+export HOME=$T/home XDG_CONFIG_HOME=$T/home/.config XDG_DATA_HOME=$T/home/.local/share
+export XDG_RUNTIME_DIR=$T/run
+mkdir -p "$HOME" "$XDG_RUNTIME_DIR"; chmod 700 "$XDG_RUNTIME_DIR"
+unset DBUS_SESSION_BUS_ADDRESS DISPLAY NOTIFY_SOCKET LISTEN_FDS LISTEN_PID JOURNAL_STREAM
+export SAVEKEEPER_SOCKET=$XDG_RUNTIME_DIR/savekeeper/control.sock
+
+_tap_n=0
+_tap_fail=0
+_cleanups=()
+
+# Runs "$@" at exit, last registered first.
+on_exit() { _cleanups+=("$*"); }
+_run_cleanups() {
+	local i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[i]}" >/dev/null 2>&1; done
+	rm -rf "$T"
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT TERM
+
+ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $*"; }
+fail() { _tap_n=$((_tap_n + 1)); _tap_fail=$((_tap_fail + 1)); echo "not ok $_tap_n - $*"; }
+# check NAME CMD...: passes when CMD succeeds; its output is shown when it fails.
+check() {
+	local name=$1 out; shift
+	if out=$("$@" 2>&1); then ok "$name"; else fail "$name"; printf '#   %s\n' "${out//$'\n'/$'\n#   '}"; fi
+}
+done_testing() { echo "1..$_tap_n"; exit $((_tap_fail > 0)); }
+diag() { echo "# $*"; }
+
+# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds; false on timeout.
+wait_for() {
+	local deadline=$(($(date +%s%N) + $1 * 1000000000)); shift
+	until "$@" >/dev/null 2>&1; do
+		(($(date +%s%N) > deadline)) && return 1
+		sleep 0.05
+	done
+}
+
+# start_daemon [ARGS...]: starts savekeeperd in the background, waits until it answers ping.
+# Its pid is in $SKD_PID and its stderr in $T/daemon.log.
+start_daemon() {
+	"$SKD" "$@" >>"$T/daemon.log" 2>&1 &
+	SKD_PID=$!
+	on_exit "kill -9 $SKD_PID; wait $SKD_PID"
+	wait_for 10 "$SKCTL" ping || { echo "# daemon did not start:"; sed 's/^/#   /' "$T/daemon.log"; return 1; }
+}
+# stop_daemon: SIGTERM and wait; returns the daemon's exit status.
+stop_daemon() {
+	kill -TERM "$SKD_PID" 2>/dev/null
+	wait "$SKD_PID"
+}
+
+# make_config FILE CORE [EXTRA-DAEMON-LINES]: writes a config with game "demo" at $T/save.
+make_config() {
+	mkdir -p "$T/save" "$(dirname "$1")"
+	cat >"$1" <<-INI
+	[daemon]
+	archive_dir = $T/archives
+	core = $2
+	interval = 1h
+	notify = off
+	${3:-}
+
+	[game "demo"]
+	path = $T/save
+	INI
+}
+
+# tree_equal A B: the two folders hold the same names, types, contents, modes, mtimes, links.
+tree_equal() {
+	diff <(cd "$1" && find . -mindepth 1 -printf '%y %m %T@ %l %p\n' | LC_ALL=C sort) \
+	     <(cd "$2" && find . -mindepth 1 -printf '%y %m %T@ %l %p\n' | LC_ALL=C sort) &&
+	diff -r --no-dereference "$1" "$2"
+}
