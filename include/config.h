@@ -7,6 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define USEC_PER_MINUTE (60 * 1000000ULL)
+#define USEC_PER_HOUR (60 * USEC_PER_MINUTE)
+#define USEC_PER_DAY (24 * USEC_PER_HOUR)
+
+/* The longest line a config file may hold, not counting its line end. */
+#define SK_CONFIG_LINE_MAX 4096
+
 enum sk_core { SK_CORE_THREAD, SK_CORE_COROUTINE, SK_CORE_PROCESS };
 enum sk_notify { SK_NOTIFY_ALL, SK_NOTIFY_ERRORS, SK_NOTIFY_OFF };
 
@@ -22,7 +29,8 @@ struct sk_game {
 	char **exclude;      /* globs relative to path */
 	size_t n_exclude;
 	uint64_t interval_usec;         /* 0: the daemon's */
-	uint64_t interval_playing_usec; /* 0: the game's interval */
+	uint64_t interval_playing_usec; /* 0: the game's interval; a loaded config fills in the
+					 * daemon's interval_playing where the game sets none */
 };
 
 struct sk_config {
@@ -30,6 +38,7 @@ struct sk_config {
 	char *archive_dir;  /* absolute */
 	char *socket_path;  /* absolute */
 	uint64_t interval_usec;
+	uint64_t interval_playing_usec; /* 0: interval; games without their own inherit it */
 	uint64_t settle_usec;
 	uint64_t settle_max_usec;
 	uint64_t slice_usec;
@@ -40,7 +49,7 @@ struct sk_config {
 	bool snapshot_on_change;
 	struct sk_keep keep;
 	uint64_t min_free_bytes;   /* 0: min_free_percent applies */
-	unsigned min_free_percent;
+	unsigned min_free_percent; /* 0-99; both 0: no free-space check */
 	unsigned compress_threads; /* 0: automatic */
 	int nice;                  /* worker nice value, default 19 */
 	bool io_idle;              /* worker I/O class idle, default true */
@@ -49,17 +58,29 @@ struct sk_config {
 };
 
 /* Reads the INI file at path into *ret. On error returns -errno or -EINVAL and writes a
- * message naming "path:line" and the key into err; *ret is then untouched. */
+ * message naming "path:line" and the key into err; *ret is then untouched. inih keeps its
+ * options in globals, so configs are loaded from one thread at a time. */
 int config_load(const char *path, struct sk_config **ret, char *err, size_t errlen);
+
+/* Like config_load, for len bytes of INI text at data; name stands for the file in messages. */
+int config_load_string(const char *name, const char *data, size_t len, struct sk_config **ret, char *err,
+		       size_t errlen);
 
 /* Returns a config with every default and no games in *ret; 0 or -ENOMEM. */
 int config_new_default(struct sk_config **ret);
 
-/* Adds a game to cfg (used by --save-dir); validates like the file does. */
+/* Adds a game to cfg (used by --save-dir). name NULL: the save dir's basename with characters
+ * outside [A-Za-z0-9._-] replaced by '_'. A relative path is taken from the working directory.
+ * Returns 0, -EINVAL (invalid or duplicate name, message in err) or -ENOMEM. */
 int config_add_game(struct sk_config *cfg, const char *name, const char *path, char *err, size_t errlen);
 
 /* The default config file: $XDG_CONFIG_HOME/savekeeper/savekeeper.ini (~/.config/...). malloc'd. */
 char *config_default_path(void);
+
+/* The default control socket: $XDG_RUNTIME_DIR/savekeeper/control.sock; without XDG_RUNTIME_DIR,
+ * /run/user/UID/savekeeper/control.sock if /run/user/UID exists, else /tmp/savekeeper-UID/control.sock.
+ * malloc'd, NULL on ENOMEM. */
+char *config_default_socket_path(void);
 
 /* Looks up a game by name; NULL if none. */
 const struct sk_game *config_find_game(const struct sk_config *cfg, const char *name);
@@ -67,11 +88,16 @@ const struct sk_game *config_find_game(const struct sk_config *cfg, const char *
 /* Frees cfg. Accepts NULL. */
 void config_free(struct sk_config *cfg);
 
-/* "45s", "10m", "2h", "1h30m", "5ms", "500us" -> microseconds; 0 or -EINVAL. */
+/* "45s", "10m", "2h", "1h30m", "1h 30m", "5ms", "500us", "1d" -> microseconds; a plain number
+ * counts seconds. 0, -EINVAL for anything else, -ERANGE when it does not fit. */
 int parse_duration(const char *s, uint64_t *ret_usec);
-/* "500M", "2G", "4096", "10K" (powers of 1024) -> bytes; 0 or -EINVAL. */
+/* "500M", "2G", "4096", "10K", "1T" (powers of 1024, suffix in either case) -> bytes; 0, -EINVAL
+ * for anything else, -ERANGE when it does not fit. */
 int parse_size(const char *s, uint64_t *ret_bytes);
-/* Expands a leading "~/" with $HOME; malloc'd, NULL on ENOMEM. */
+/* "true/false", "yes/no", "on/off", "1/0" in any case; 0 or -EINVAL. */
+int parse_bool(const char *s, bool *ret);
+/* Expands a leading "~" or "~/" with $HOME (the passwd entry when HOME is unset); other paths
+ * are copied. malloc'd, NULL on ENOMEM. */
 char *expand_home(const char *path);
 
 const char *core_name(enum sk_core core);

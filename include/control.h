@@ -14,6 +14,11 @@ struct ctl;
 struct ctl_client;
 struct json_object;
 
+/* At most this many clients at once; more are refused with an error line. */
+#define CTL_MAX_CLIENTS 1024
+/* Replies queued for one client; a client that lets more pile up is dropped. */
+#define CTL_MAX_OUTPUT (256 * 1024)
+
 /* Called for each well-formed request; req->tag is always set (the client's tag or the
  * request's sequence number). Reply now or later with ctl_reply(). */
 typedef void ctl_request_fn(struct ctl_client *c, const struct proto_request *req, void *data);
@@ -27,11 +32,15 @@ int ctl_open(struct loop *loop, const char *socket_path, ctl_request_fn *fn, voi
 /* Closes the listener and every client, removes the socket if it created it. Accepts NULL. */
 void ctl_close(struct ctl *ctl);
 
-/* Sends one JSON reply to c, adding "re": re. Takes ownership of obj. Returns 0, or -EPIPE if
- * the client is gone (then nothing is sent). */
+/* Sends one JSON reply line to c, adding "re": re first. Takes ownership of obj. Returns 0, or
+ * -EPIPE if the client is gone or was dropped now because its queue passed CTL_MAX_OUTPUT (then
+ * nothing is sent). May close c: hold a reference across a call made outside its handler. */
 int ctl_reply(struct ctl_client *c, const char *re, struct json_object *obj);
-/* Shortcut for {"ok":false,"error":msg}. */
+/* Shortcut for {"ok":false,"error":msg}, the reply to a request that could not be parsed. */
 int ctl_reply_error(struct ctl_client *c, const char *re, const char *msg);
+/* A new reply object {"cmd":NAME,"ok":ok} for req, to fill and pass to ctl_reply(req->tag, ...);
+ * NULL when out of memory. */
+struct json_object *ctl_result_new(const struct proto_request *req, bool ok);
 
 /* Keeps a client's memory alive across an asynchronous reply. */
 struct ctl_client *ctl_client_ref(struct ctl_client *c);

@@ -36,24 +36,37 @@ struct job_spec {
 	unsigned n_exclude;
 	int level;           /* gzip level 1-9 */
 	unsigned threads;    /* compression threads, >= 1 */
-	bool dry_run;        /* restore */
+	bool dry_run;        /* restore, verify: change nothing */
+	bool undo;           /* restore: put back the state from before the last restore */
 	bool pin;            /* snapshot: pin the new archive (pre-restore) */
 	char *tag;           /* snapshot: optional label kept in the manifest, e.g. "pre-restore" */
+	bool if_changed;     /* snapshot: publish nothing when the tree matches the latest manifest */
 };
 
 struct job_result {
 	int err;             /* 0, or -errno / -EINVAL; message says what */
 	char message[1024];  /* one line: the cause naming the file, or a summary */
 	char id[64];         /* the archive made or used */
+	char pre_id[64];     /* restore: the pre-restore snapshot taken first, "" if none */
 	uint64_t files;
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	uint64_t usec;       /* wall time */
+	bool unchanged;      /* snapshot with if_changed: nothing changed since id */
 	char *detail;        /* optional malloc'd multi-line text (dry-run listing); freed by job_result_clear */
 };
 
-/* Runs the job in the calling thread; always fills *ret. Returns ret->err. */
+/* The work of one job kind: fills ret and returns ret->err. */
+typedef int job_work_fn(const struct job_spec *spec, const struct job_hooks *hooks,
+			struct job_result *ret);
+
+/* Runs the job in the calling thread (snap_create, store_verify or restore_run by kind), times
+ * it into ret->usec; always fills *ret. Returns ret->err. */
 int job_execute(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+
+/* Makes job_execute run fn for every kind instead (NULL: the real work again); for tests and
+ * benchmarks that need a job of known length. Set it before any job starts. */
+void job_set_work(job_work_fn *fn);
 
 /* True once cancellation was asked for; also calls the yield hook. Work code calls this between
  * files and chunks. */
@@ -68,5 +81,7 @@ char *job_spec_to_json(const struct job_spec *spec);
 int job_spec_from_json(const char *json, struct job_spec **ret);
 char *job_result_to_json(const struct job_result *r);
 int job_result_from_json(const char *json, struct job_result *ret);
+char *job_progress_to_json(const struct job_progress *p);
+int job_progress_from_json(const char *json, struct job_progress *ret);
 
 #endif

@@ -19,7 +19,8 @@ typedef void loop_defer_fn(struct loop *loop, void *data);
 
 /* Creates a loop; NULL with errno set on failure. */
 struct loop *loop_new(void);
-/* Frees the loop; fds still registered are not closed. Accepts NULL. */
+/* Frees the loop and the timers still alive; fds still registered are not closed (their
+ * owners close them). Deferred calls still queued are dropped. Accepts NULL. */
 void loop_free(struct loop *loop);
 
 /* Watches fd for events (EPOLLIN/EPOLLOUT); returns 0 or -errno. */
@@ -29,7 +30,8 @@ int loop_mod_fd(struct loop *loop, int fd, uint32_t events);
 /* Stops watching fd (call before closing it). Safe to call from inside its callback. */
 void loop_del_fd(struct loop *loop, int fd);
 
-/* Creates a disarmed timer with its own timerfd; NULL with errno set on failure. */
+/* Creates a disarmed timer with its own timerfd; NULL with errno set on failure. Its callback
+ * may re-arm or free it. */
 struct loop_timer *loop_timer_new(struct loop *loop, loop_timer_fn *fn, void *data);
 /* Arms the timer to fire once, usec from now (0 disarms); returns 0 or -errno. */
 int loop_timer_arm(struct loop_timer *t, uint64_t usec);
@@ -44,5 +46,8 @@ int loop_defer(struct loop *loop, loop_defer_fn *fn, void *data);
 int loop_run(struct loop *loop);
 /* Makes loop_run() return after the current iteration. */
 void loop_stop(struct loop *loop);
+/* Interrupts a sleeping loop_run() so it iterates once more. Safe from any thread and from a
+ * signal handler (loop_stop() then loop_wake() stops the loop from outside it). */
+void loop_wake(struct loop *loop);
 
 #endif

@@ -1,27 +1,33 @@
 /* The manifest beside each archive, <ID>.manifest: the archive's own SHA-256 and size, and
  * for every entry its type, mode, mtime, size, link target and content SHA-256. It is what
  * verify and restore check every byte against (libarchive's gzip reader does not check CRCs),
- * and what the change detector reads after a restart. A text format, documented in
- * docs/design.md; names are percent-escaped so any byte is safe. */
+ * and what the change detector reads after a restart. A text format, described at the top of
+ * src/manifest.c; names are percent-escaped so any byte is safe. */
 #ifndef SK_MANIFEST_H
 #define SK_MANIFEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#define MF_VERSION 1
+/* Bounds manifest_read enforces, so a corrupt or hostile file cannot exhaust memory. */
+#define MF_MAX_LINE 65536
+#define MF_MAX_ENTRIES (1u << 22)
 
 enum mf_type { MF_FILE = 'f', MF_DIR = 'd', MF_SYMLINK = 'l', MF_HARDLINK = 'h' };
 
 struct mf_entry {
 	enum mf_type type;
-	char *path;            /* relative to the save folder */
-	char *target;          /* symlink target, or hard link's first path */
-	mode_t mode;           /* permission bits */
+	char *path;            /* relative to the save folder, no "." or ".." parts */
+	char *target;          /* symlink target, or hard link's first path; NULL for f and d */
+	mode_t mode;           /* permission bits (07777) */
 	int64_t mtime_ns;
-	uint64_t size;
+	uint64_t size;         /* f, h: content bytes; 0 for d and l */
 	uint64_t ino, dev;     /* as seen when read (change detection), 0 if unknown */
 	int64_t ctime_ns;
-	unsigned char sha256[32];
+	unsigned char sha256[32]; /* f, h: of the content; zero for d and l */
 };
 
 struct manifest {
@@ -30,11 +36,12 @@ struct manifest {
 	int64_t created_usec;  /* wall clock */
 	unsigned char archive_sha256[32];
 	uint64_t archive_size;
-	uint64_t files, bytes; /* regular files and their bytes */
+	uint64_t files, bytes; /* regular files (f and h entries) and the bytes stored (f only) */
 	struct mf_entry *entries;
 	size_t n_entries, cap_entries;
 };
 
+/* A new empty manifest (tag may be NULL); NULL on ENOMEM. */
 struct manifest *manifest_new(const char *id, const char *tag);
 /* Appends a copy of e; returns 0 or -ENOMEM. */
 int manifest_add(struct manifest *m, const struct mf_entry *e);
@@ -42,8 +49,12 @@ int manifest_add(struct manifest *m, const struct mf_entry *e);
 int manifest_write(const struct manifest *m, int fd);
 /* Reads the manifest at path; returns 0, -errno, or -EBADMSG with err naming path:line. */
 int manifest_read(const char *path, struct manifest **ret, char *err, size_t errlen);
+/* Parses a manifest held in memory; name is used in messages. Same returns as manifest_read. */
+int manifest_parse(const char *name, const char *text, size_t len, struct manifest **ret,
+		   char *err, size_t errlen);
 /* Finds an entry by path (binary search after manifest_sort); NULL if none. */
 const struct mf_entry *manifest_find(const struct manifest *m, const char *path);
+/* Sorts the entries by path (bytewise). */
 void manifest_sort(struct manifest *m);
 void manifest_free(struct manifest *m);
 

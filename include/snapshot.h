@@ -5,17 +5,29 @@
 #ifndef SK_SNAPSHOT_H
 #define SK_SNAPSHOT_H
 
+#include <stddef.h>
+
 #include "job.h"
 
-/* Suffix of a published archive, and of the temporary it is written to. */
+/* Suffix of a published archive, of its manifest, and of the temporaries they are written to
+ * (<ID>.tar.gz.partial, <ID>.manifest.partial). */
 #define SNAP_SUFFIX ".tar.gz"
 #define SNAP_MANIFEST_SUFFIX ".manifest"
 #define SNAP_TMP_SUFFIX ".partial"
+/* Length of an ID, "YYYYMMDDTHHMMSS.mmmZ". */
+#define SNAP_ID_LEN 20
 
-/* Runs a JOB_SNAPSHOT spec; fills ret (id, files, bytes, message). Returns 0 or -errno. */
+/* Runs a JOB_SNAPSHOT spec: save_dir, game_dir (created 0700 with its parents; refused if it
+ * is a symlink), exclude, level, threads, pin (adds <ID>.pin), tag, if_changed (when the tree
+ * matches the newest manifest, publishes nothing and sets ret->unchanged and ret->id to it).
+ * Fills ret: id, files, bytes_in, bytes_out, usec, and message: a summary ("12 files,
+ * 3.4 MiB -> 1.1 MiB", plus a warning for skipped sockets, FIFOs and devices) or the cause
+ * naming the file. Returns 0 or -errno: -ECANCELED when cancelled, -EAGAIN when a file kept
+ * changing while it was read. */
 int snap_create(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
 
-/* Makes a new archive ID for now: "YYYYMMDDTHHMMSS.mmmZ" (UTC), later than any in game_dir. */
+/* Makes a new archive ID for now: "YYYYMMDDTHHMMSS.mmmZ" (UTC), later than any in game_dir
+ * (a missing folder has none). Returns 0 or -errno (-ENOSPC if len is too small). */
 int snap_new_id(const char *game_dir, char *buf, size_t len);
 
 #endif

@@ -1,5 +1,6 @@
 /* The archive folder of one game, <archive_dir>/<game>: names, listing, verifying, pinning,
- * retention, and the start-up sweep of leftovers. */
+ * retention, and the start-up sweep of leftovers. Also the checked walk over an archive that
+ * verify and restore share. */
 #ifndef SK_STORE_H
 #define SK_STORE_H
 
@@ -11,6 +12,12 @@
 #include "config.h"
 #include "job.h"
 
+#define STORE_PIN_SUFFIX ".pin"
+
+struct manifest;
+struct mf_entry;
+struct archive_entry;
+
 struct store_entry {
 	char id[64];
 	int64_t time_usec;  /* from the ID (UTC) */
@@ -21,33 +28,82 @@ struct store_entry {
 	char tag[32];       /* "pre-restore" etc., "" if none */
 };
 
+/* Why retention keeps an archive; a bit mask, 0 means it goes. */
+enum store_why {
+	KEEP_LAST = 1 << 0,
+	KEEP_HOURLY = 1 << 1,
+	KEEP_DAILY = 1 << 2,
+	KEEP_WEEKLY = 1 << 3,
+	KEEP_MONTHLY = 1 << 4,
+	KEEP_PINNED = 1 << 5,
+	KEEP_NEWEST = 1 << 6,
+	KEEP_NO_POLICY = 1 << 7, /* every rule is 0: everything stays */
+};
+
 /* <archive_dir>/<game>, malloc'd; NULL on ENOMEM. */
 char *store_game_dir(const char *archive_dir, const char *game);
 
-/* Lists the published archives of game_dir, oldest first. A missing folder is an empty list.
- * Returns 0 or -errno; *ret is malloc'd. */
+/* Parses an archive ID "YYYYMMDDTHHMMSS[.mmm]Z" into microseconds since the epoch (UTC).
+ * Returns 0 or -EINVAL. */
+int store_id_time(const char *id, int64_t *ret_usec);
+
+/* Lists the published archives of game_dir, oldest first. A missing folder is an empty list;
+ * an unreadable manifest leaves files, bytes and tag empty. Returns 0 or -errno; *ret is
+ * malloc'd. */
 int store_list(const char *game_dir, struct store_entry **ret, size_t *ret_n);
 
 /* The newest archive's ID into buf; -ENOENT if there is none. */
 int store_latest(const char *game_dir, char *buf, size_t len);
 
-/* Checks <id>.tar.gz against its manifest: the archive's SHA-256, then every entry read back
- * through libarchive against its size and hash. Runs as JOB_VERIFY. */
+/* Checks <id>.tar.gz (spec->id, or the newest) against its manifest: its size and SHA-256, and
+ * every entry read back through libarchive against its type, link target, size and hash,
+ * with nothing missing or extra. Runs as JOB_VERIFY; -ECANCELED when cancelled. */
 int store_verify(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
 
-/* Removes temporaries and manifests without an archive left by a crash; returns 0 or -errno. */
+/* Where store_walk hands each entry once its header passed every check. restore writes the
+ * tree with it; verify passes none. Each returns 0 or -errno (and may fill err). */
+struct store_sink {
+	int (*begin)(struct archive_entry *ae, const struct mf_entry *me, void *data);
+	int (*block)(const void *buf, size_t len, void *data);
+	int (*end)(void *data);
+	void *data;
+};
+
+/* Reads the manifest of <id> in game_dir (id NULL: the newest) into *ret_m and the ID used
+ * into id_out. Returns 0 or -errno with a message in ret->message. */
+int store_open_manifest(const char *game_dir, const char *id, struct manifest **ret_m,
+			char *id_out, size_t id_len, struct job_result *ret);
+
+/* Walks the archive <game_dir>/<m->id>.tar.gz once: checks the manifest's symlinks stay inside
+ * the tree, then every entry (a safe relative path, a regular file, directory, symlink or hard
+ * link to an earlier file inside the tree, never under a symlink, matching its manifest entry,
+ * data matching its size and SHA-256), that nothing is missing, and at the end the archive's
+ * size and SHA-256. Hands each entry to sink (may be NULL). Yields between entries and blocks,
+ * reports progress. Returns 0 or -errno with ret->message naming the archive and the entry. */
+int store_walk(const char *game_dir, const struct manifest *m, const struct store_sink *sink,
+	       const struct job_hooks *hooks, struct job_result *ret);
+
+/* Removes temporaries (*.partial) and manifests without an archive left by a crash; never
+ * follows symlinks and leaves anything else alone. Returns 0 or -errno. */
 int store_sweep(const char *game_dir);
 
-/* Marks or unmarks an archive as kept for ever; 0, -ENOENT, or -errno. */
+/* Marks or unmarks an archive as kept for ever (the marker <id>.pin); 0, -ENOENT, or -errno. */
 int store_pin(const char *game_dir, const char *id, bool pin);
 
-/* Decides what retention keeps: keep[i] is set for each entry (oldest first) that stays, and
- * why[i] a short reason ("last", "daily", "pinned", "newest"). Pure; times in local time. */
-void store_retention(const struct store_entry *e, size_t n, const struct sk_keep *keep,
-		     bool *keep_out, const char **why);
+/* Decides what retention keeps, like restic's forget: keep_last keeps the newest N; each of
+ * keep_hourly/daily/weekly/monthly keeps the newest archive of each of the N most recent hours,
+ * days, ISO weeks (Monday to Sunday) or months, in local time, that have archives. Rules add up;
+ * pinned archives and the newest are always kept; a policy of all zeros keeps everything.
+ * why[i] gets the KEEP_* bits of entry i (oldest first), 0 for one that goes. Pure. */
+void store_retention(const struct store_entry *e, size_t n, const struct sk_keep *keep, unsigned *why);
 
-/* Applies retention to game_dir (removes what goes unless dry_run); lists what went into
- * *ret_removed (malloc'd, may be NULL). Returns the count removed or -errno. */
+/* Formats a KEEP_* mask as "last, daily" into buf; returns buf. */
+const char *store_why_str(unsigned why, char *buf, size_t len);
+
+/* Applies retention to game_dir (removes nothing when dry_run) and, if ret_report is not
+ * NULL, describes it there (malloc'd), one line per archive, oldest first: "keep ID (last,
+ * daily)" or "remove ID (no rule keeps it)". Returns the count removed (or that would be) or
+ * -errno. */
 int store_prune(const char *game_dir, const struct sk_keep *keep, bool dry_run, char **ret_report);
 
 #endif

@@ -66,9 +66,9 @@ make_config() {
 	mkdir -p "$T/save" "$(dirname "$1")"
 	cat >"$1" <<-INI
 	[daemon]
-	archive_dir = $T/archives
+	archive_dir = ${ARCHIVE_DIR:-$T/archives}
 	core = $2
-	interval = 1h
+	interval = ${INTERVAL:-1h}
 	notify = off
 	${3:-}
 
@@ -83,3 +83,29 @@ tree_equal() {
 	     <(cd "$2" && find . -mindepth 1 -printf '%y %m %T@ %l %p\n' | LC_ALL=C sort) &&
 	diff -r --no-dereference "$1" "$2"
 }
+
+# jget EXPR: prints a Python expression over r, the last JSON line on stdin (lists/dicts as JSON).
+jget() {
+	/usr/bin/python3 -c '
+import json, sys
+lines = [l for l in sys.stdin if l.strip()]
+r = json.loads(lines[-1]) if lines else None
+v = eval(sys.argv[1])
+print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"
+}
+# ctl ARGS...: savekeeperctl --json, the last reply line on stdout.
+ctl() { "$SKCTL" --json "$@"; }
+# archives GAME-DIR: the published archive names, one per line.
+archives() { ls "$1" 2>/dev/null | grep '\.tar\.gz$' || true; }
+# leftovers DIR: anything a crash or a cancelled job should never leave.
+leftovers() { find "$1" -name '*.partial' -o -name '*staging*' 2>/dev/null; }
+# own_processes NAME: pids of NAME processes started by this test (they carry its $T).
+own_processes() {
+	local p
+	for p in $(pgrep -x "$1"); do
+		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR" && echo "$p"
+	done
+	return 0
+}
+# busy_is True|False [N]: whether game N (default 0) in status is running a job.
+busy_is() { test "$(ctl status | jget "r[\"games\"][${2:-0}][\"busy\"]")" = "$1"; }

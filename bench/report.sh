@@ -1,0 +1,355 @@
+#!/bin/bash
+# Turns the raw results of bench/run.sh (RESULTS/*.tsv) into tables on stdout, charts made with
+# gnuplot, and a Markdown report: docs/benchmarks.md with docs/bench/*.png after a full run,
+# RESULTS/benchmarks.md with RESULTS/*.png after a quick one. Can be run again on old results.
+#
+#   bench/report.sh RESULTS
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RES=$(cd "${1:?usage: report.sh RESULTS}" && pwd)
+cd "$ROOT" || exit 1
+QUICK=${QUICK:-$(grep -q '^mode	quick' "$RES/machine.tsv" && echo 1 || echo 0)}
+if ((QUICK)); then
+	MD=$RES/benchmarks.md IMGDIR=$RES IMGREF=.
+else
+	MD=docs/benchmarks.md IMGDIR=docs/bench IMGREF=bench
+fi
+mkdir -p "$IMGDIR"
+for f in load snap mem idle tick; do touch "$RES/$f.tsv"; done
+meta() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' "$RES/machine.tsv"; }
+
+# ---- tables ----------------------------------------------------------------------------------
+
+# load_matrix PIN METRIC: rows server/mode, a column per client count; each cell the metric
+# and its ratio to the echo server at the same pinning and client count.
+# METRIC: rps (req/s), lat (p50 / p99 us), cpu (server CPU us per request).
+load_matrix() {
+	awk -F'\t' -v pin="$1" -v metric="$2" '
+	$3 != pin { next }
+	{
+		key = $1 " | " $2
+		if (!(key in seen)) { seen[key] = 1; rows[++nr] = key }
+		if (!($4 in cseen)) { cseen[$4] = 1; cols[++nc] = $4 }
+		rps[key, $4] = $6; p50[key, $4] = $7; p99[key, $4] = $8; cpu[key, $4] = $10
+		if ($1 == "echo") { erps[$4] = $6; ecpu[$4] = $10 }
+	}
+	function k(v) { return v >= 10000 ? sprintf("%.1fk", v / 1000) : sprintf("%.0f", v) }
+	function cell(key, c) {
+		if (metric == "lat") return p50[key, c] " / " p99[key, c]
+		if (metric == "rps") return k(rps[key, c]) (erps[c] > 0 ? sprintf(" (%.2fx)", rps[key, c] / erps[c]) : "")
+		if (cpu[key, c] == "-") return "-"
+		return cpu[key, c] (ecpu[c] > 0 ? sprintf(" (%.2fx)", cpu[key, c] / ecpu[c]) : "")
+	}
+	END {
+		if (!nr) { print "(no runs)"; exit }
+		printf "| server | mode |"; for (j = 1; j <= nc; j++) printf " %s client%s |", cols[j], cols[j] == 1 ? "" : "s"
+		printf "\n| --- | --- |"; for (j = 1; j <= nc; j++) printf " ---: |"; printf "\n"
+		for (i = 1; i <= nr; i++) {
+			printf "| %s |", rows[i]
+			for (j = 1; j <= nc; j++) printf " %s |", cell(rows[i], cols[j])
+			printf "\n"
+		}
+	}' "$RES/load.tsv"
+}
+
+load_full() {
+	echo "| server | mode | pinning | clients | requests | req/s | p50 us | p99 us | max us | server CPU us/req | errors |"
+	echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	awk -F'\t' -v OFS=' | ' '{ print "| " $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 " |" }' "$RES/load.tsv"
+}
+
+mem_table() {
+	echo "| server | phase | RSS MiB | PSS MiB | peak RSS (VmHWM) MiB | threads | fds | children | children RSS MiB | children PSS MiB |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	awk -F'\t' '{ printf "| %s | %s | %.1f | %.1f | %.1f | %d | %d | %d | %.1f | %.1f |\n",
+		$1, $2, $3 / 1024, $4 / 1024, $5 / 1024, $6, $7, $10, $8 / 1024, $9 / 1024 }' "$RES/mem.tsv"
+}
+
+snap_table() {
+	echo "| tree | tool | runs | wall s | CPU s | peak RSS MiB | output MiB | wall vs tar -czf | CPU vs tar -czf | size vs tar -czf |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	awk -F'\t' '
+	{ n++; t[n] = $1; tool[n] = $2; w[n] = $3; c[n] = $4; r[n] = $5; s[n] = $6; k[n] = $7
+	  if ($2 == "tar -czf") { tw[$1] = $3; tc[$1] = $4; ts[$1] = $6 } }
+	function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "-" }
+	END { for (i = 1; i <= n; i++)
+		printf "| %s | %s | %d | %.3f | %.3f | %.1f | %.1f | %s | %s | %s |\n", t[i], tool[i], k[i], w[i], c[i],
+			r[i] / 1024, s[i] / 1048576, ratio(w[i], tw[t[i]]), ratio(c[i], tc[t[i]]), ratio(s[i], ts[t[i]]) }' \
+		"$RES/snap.tsv"
+}
+
+idle_table() {
+	echo "| server | syscalls | seconds traced | which |"
+	echo "| --- | ---: | ---: | --- |"
+	awk -F'\t' '{ printf "| %s | %d | %s | %s |\n", $1, $2, $3, $4 == "" ? "none" : $4 }' "$RES/idle.tsv"
+}
+
+tick_table() {
+	echo "| core | daemon CPU per unchanged tick, ms | ticks measured |"
+	echo "| --- | ---: | ---: |"
+	awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $2, $3 }' "$RES/tick.tsv"
+}
+
+# ---- targets ---------------------------------------------------------------------------------
+
+# One row per target and core: the measured value and PASS or MISS. Targets are read from
+# the numbers, never asserted.
+targets() {
+	echo "| target | core | measured | result |"
+	echo "| --- | --- | --- | --- |"
+	awk -F'\t' -v quick="$QUICK" '
+	FILENAME ~ /load.tsv$/ && ($4 == 1 || $4 == 4 || $4 == 8) {
+		if ($1 == "echo") { erps[$3, $4] = $6; ecpu[$3, $4] = $10; next }
+		k = $1 SUBSEP $2 SUBSEP $3; rps[k, $4] = $6; cpu[k, $4] = $10; p99[k, $4] = $8; have[$1] = 1
+	}
+	FILENAME ~ /mem.tsv$/ && $2 == "idle" { rss[$1] = $3 }
+	FILENAME ~ /idle.tsv$/ { sys[$1] = $2; syssec[$1] = $3 }
+	FILENAME ~ /snap.tsv$/ { sw[$1, $2] = $3; sc[$1, $2] = $4; sr[$1, $2] = $5; ss[$1, $2] = $6 }
+	function row(t, c, m, ok) { printf "| %s | %s | %s | %s |\n", t, c, m, ok ? "PASS" : "MISS" }
+	# The worst ratio to echo over the client counts measured at this pinning; -1 if none.
+	function worst(c, md, pin, what,   n, m, r, e) {
+		m = -1
+		for (n = 1; n <= 8; n *= 2) {
+			if (n == 2 || !((c, md, pin, n) in rps) || !((pin, n) in erps)) continue
+			if (what == "rps") { e = erps[pin, n]; r = e > 0 ? rps[c, md, pin, n] / e : 0 }
+			else { e = ecpu[pin, n]; r = e > 0 && e != "-" ? cpu[c, md, pin, n] / e : 0 }
+			if (m < 0 || (what == "rps" ? r < m : r > m)) m = r
+		}
+		return m
+	}
+	function maxp99(k,   c, m) { m = 0; for (c = 1; c <= 8; c *= 2) if (c != 2 && p99[k, c] > m) m = p99[k, c]; return m }
+	END {
+		split("thread coroutine process", cores, " ")
+		for (i = 1; i <= 3; i++) {
+			c = cores[i]; if (!have[c]) continue
+			for (p = 1; p <= 2; p++) {
+				pin = p == 1 ? "none" : "same"; pn = p == 1 ? "unpinned" : "pinned to one CPU"
+				for (mode = 1; mode <= 2; mode++) {
+					md = mode == 1 ? "idle" : "busy"; r = worst(c, md, pin, "rps")
+					if (r >= 0)
+						row("ping req/s >= 0.9x echo at 1, 4, 8 clients, " md ", " pn, c, sprintf("worst %.2fx", r), r >= 0.9)
+				}
+				r = worst(c, "idle", pin, "cpu")
+				if (r >= 0)
+					row("server CPU per ping <= 1.2x echo (idle, 1, 4, 8 clients), " pn, c, sprintf("worst %.2fx", r), r <= 1.2)
+			}
+			lim = c == "coroutine" ? 10000 : 1000
+			m = maxp99(c SUBSEP "busy" SUBSEP "none")
+			row(sprintf("p99 < %d ms while snapshots run (1, 4, 8 clients), unpinned", lim / 1000), c, sprintf("worst %.0f us", m), m < lim)
+		}
+		for (i = 1; i <= 3; i++) {
+			c = cores[i]; if (!(c in rss)) continue
+			row("idle daemon RSS <= 4 MiB", c, sprintf("%.1f MiB", rss[c] / 1024), rss[c] <= 4096)
+			row("no syscalls while idle", c, sprintf("%d in %s s", sys[c], syssec[c]), sys[c] == 0)
+		}
+		for (i = 1; i <= 3; i++) {
+			c = cores[i]; t = "savekeeperd " c
+			if (("small", t) in sw)
+				row("small tree: wall < 50 ms", c, sprintf("%.0f ms", sw["small", t] * 1000), sw["small", t] < 0.05)
+			if (!(("large", t) in sw)) {
+				if (("small", t) in sw && !quick) row("large tree targets", c, "not measured", 0)
+				continue
+			}
+			tw = sw["large", "tar -czf"]; tc = sc["large", "tar -czf"]; ts = ss["large", "tar -czf"]
+			row("large tree: wall <= 1/5 of tar -czf (moonshot 1/10)", c,
+				sprintf("1/%.1f%s", tw / sw["large", t], tw / sw["large", t] >= 10 ? ", moonshot met" : ""), sw["large", t] * 5 <= tw)
+			row("large tree: CPU <= 1/3 of tar -czf", c, sprintf("1/%.1f", tc / sc["large", t]), sc["large", t] * 3 <= tc)
+			row("large tree: output <= 1.01x tar -czf", c, sprintf("%.3fx", ss["large", t] / ts), ss["large", t] <= 1.01 * ts)
+			row("large tree: peak RSS < 32 MiB", c, sprintf("%.1f MiB", sr["large", t] / 1024), sr["large", t] < 32768)
+		}
+	}' "$RES/load.tsv" "$RES/mem.tsv" "$RES/idle.tsv" "$RES/snap.tsv"
+}
+
+# ---- which core when -------------------------------------------------------------------------
+
+# Sentences filled from the measured values: one line per question, the numbers that answer it.
+which_core() {
+	local tree=large
+	grep -q "^large	" "$RES/snap.tsv" || tree=small
+	awk -F'\t' -v tree="$tree" '
+	FILENAME ~ /load.tsv$/ && $3 == "none" && $1 == "echo" { erps[$4] = $6; next }
+	FILENAME ~ /load.tsv$/ && $3 == "none" && ($4 == 1 || $4 == 4 || $4 == 8) {
+		k = $1 SUBSEP $2; if ($8 > p99[k]) p99[k] = $8; ratio[k] += log($6 / erps[$4]); n[k]++; have[$1] = 1
+	}
+	FILENAME ~ /mem.tsv$/ { rss[$1, $2] = $3 + $8; peak[$1, $2] = ($5 > $3 ? $5 : $3) + $8 }
+	FILENAME ~ /snap.tsv$/ && $1 == tree { w[$2] = $3; cpu[$2] = $4; srss[$2] = $5 }
+	function best(arr, sfx, lower,   i, c, b) {
+		b = ""; for (i = 1; i <= 3; i++) { c = cores[i]; if (!((c sfx) in arr)) continue
+			if (b == "" || (lower ? arr[c sfx] < arr[b sfx] : arr[c sfx] > arr[b sfx])) b = c }
+		return b
+	}
+	END {
+		split("thread coroutine process", cores, " ")
+		for (i = 1; i <= 3; i++) { c = cores[i]
+			if (n[c, "busy"]) { busyp99[c] = p99[c, "busy"]; busyr[c] = exp(ratio[c, "busy"] / n[c, "busy"]) }
+			if (n[c, "idle"]) idler[c] = exp(ratio[c, "idle"] / n[c, "idle"])
+			if ((c, "idle") in rss) idlerss[c] = rss[c, "idle"]
+			if ((c, "busy") in peak) busyrss[c] = peak[c, "busy"]
+			if (("savekeeperd " c) in w) sw[c] = w["savekeeperd " c]
+		}
+		if (!length(idler) && !length(sw)) { print "No savekeeperd figures in this run."; exit }
+		for (i = 1; i <= 3; i++) { c = cores[i]; if (!(c in idler) && !(c in sw)) continue
+			printf "- **%s**: ping %.2fx echo idle and %.2fx while snapshotting (geometric mean over 1, 4, 8 clients); " \
+				"p99 %.0f us during snapshots; %.1f MiB RSS idle, %.1f MiB at peak with children; " \
+				"%s-tree snapshot %.2f s wall, %.2f s CPU.\n", c, idler[c], busyr[c], busyp99[c],
+				idlerss[c] / 1024, busyrss[c] / 1024, tree, sw[c], cpu["savekeeperd " c]
+		}
+		printf "\nOn these numbers: the most responsive core while a snapshot runs is **%s** (lowest p99), " \
+			"the fastest snapshot is **%s**, and the least memory is **%s**.", best(busyp99, "", 1), best(sw, "", 1),
+			best(busyrss, "", 1)
+		if ("tar -czf" in w)
+			printf " `tar -czf` took %.2f s on the same tree.", w["tar -czf"]
+		printf "\n"
+	}' "$RES/load.tsv" "$RES/mem.tsv" "$RES/snap.tsv"
+}
+
+# ---- charts ----------------------------------------------------------------------------------
+
+charts() {
+	local term d=$RES/plot
+	command -v gnuplot >/dev/null || { echo "(gnuplot missing: no charts)" >&2; return 0; }
+	term=png
+	gnuplot -e 'set terminal pngcairo' 2>/dev/null && term="pngcairo"
+	mkdir -p "$d"
+	for mode in idle busy; do
+		local series=()
+		for s in echo thread coroutine process; do
+			awk -F'\t' -v s="$s" -v m="$mode" '$1 == s && $3 == "none" && ($2 == m || s == "echo") { print $4, $6 }' \
+				"$RES/load.tsv" >"$d/$s-$mode.dat"
+			[[ -s $d/$s-$mode.dat ]] && series+=("\"$d/$s-$mode.dat\" with linespoints lw 2 title \"$s\"")
+		done
+		((${#series[@]})) || continue
+		gnuplot <<-GP
+		set terminal $term size 800,500
+		set output "$IMGDIR/rps_$mode.png"
+		set title "req/s vs clients, savekeeperd $mode$([[ $mode == busy ]] && echo ' (snapshots back to back)'), unpinned; echo = the limit"
+		set xlabel "clients"; set ylabel "requests per second"; set logscale x 2; set grid; set key top left
+		set yrange [0:*]
+		plot $(IFS=,; echo "${series[*]}")
+		GP
+	done
+	awk -F'\t' '$1 != "echo" { r[$1, $2] = ($3 + $8) / 1024; p[$1] = ($5 > p[$1] ? $5 : p[$1]); c[$1] = $8 }
+		END { split("thread coroutine process", k, " ")
+		for (i = 1; i <= 3; i++) print k[i], r[k[i], "idle"] + 0, r[k[i], "busy"] + 0, (p[k[i]] + c[k[i]]) / 1024 }' \
+		"$RES/mem.tsv" >"$d/rss.dat"
+	awk -F'\t' -v t="$(grep -q '^large	' "$RES/snap.tsv" && echo large || echo small)" \
+		'$1 == t { sub("savekeeperd ", "", $2); printf "\"%s\" %s %s\n", $2, $3, $4 }' "$RES/snap.tsv" >"$d/snap.dat"
+	gnuplot 2>/dev/null <<-GP
+	set terminal $term size 800,500
+	set style data histograms; set style histogram clustered gap 1; set style fill solid 0.8 border -1
+	set grid ytics; set yrange [0:*]; set key top left
+	set output "$IMGDIR/rss.png"
+	set title "savekeeperd memory per core (daemon + children)"; set ylabel "MiB"
+	plot "$d/rss.dat" using 2:xtic(1) title "RSS idle", "" using 3 title "RSS while snapshotting", "" using 4 title "peak (VmHWM)"
+	set output "$IMGDIR/snapshot.png"
+	set title "one snapshot of the $(grep -q '^large	' "$RES/snap.tsv" && echo large || echo small) tree: savekeeperd --once per core vs tar"
+	set ylabel "seconds"
+	plot "$d/snap.dat" using 2:xtic(1) title "wall", "" using 3 title "CPU (user + sys)"
+	GP
+}
+
+# ---- the report ------------------------------------------------------------------------------
+
+body() {
+	cat <<-EOF
+	## Machine and versions
+
+	| | |
+	| --- | --- |
+	$(awk -F'\t' '{ printf "| %s | %s |\n", $1, $2 }' "$RES/machine.tsv")
+
+	## Commands
+
+	- Generator: \`build/gentree small|large DIR\` (50 files / 5 MiB, 2000 files / 500 MiB, half incompressible).
+	- Snapshot: \`savekeeperd --once --save-dir TREE --game bench --archive-dir SCRATCH --core C\` against
+	  \`tar -I 'gzip -6' -cf OUT -C TREE .\` (the same level, 6) and \`tar -cf\` (no compression, the floor),
+	  each under \`build/timeit\` (wall clock, rusage CPU and peak RSS); the page cache is warm. Median of the runs.
+	- Load: \`build/load --socket SOCK --conns N --duration SEC --cpu-file CGROUP/cpuacct.usage\` ($(meta duration)), one
+	  blocking thread per connection sending \`ping\`; against \`build/echo SOCK\` and \`savekeeperd -c CONFIG\`.
+	  Idle: nothing else runs. Busy: \`savekeeperctl backup --wait\` in a loop on the $(meta tree) tree (keep_last = 2).
+	  Pinning with \`taskset\`: *same* = client and server on CPU 0, *split* = server on CPU 0, client on CPU 1.
+	- Memory: VmRSS/VmHWM from \`/proc/PID/status\`, PSS from \`/proc/PID/smaps_rollup\`, children summed.
+	- Idle cost: \`strace -c -f -p PID\` of daemons scheduled with interval 1h, after their first snapshot.
+	- Server CPU: $(meta "cpu source") (the daemon with its threads and children).
+	- Unchanged tick: the daemon's CPU with interval 1s on the tree the last snapshot saved.
+
+	## Targets
+
+	From issues 8 and 9, read from this run's numbers. Each row gives the worst value over the client
+	counts measured (1, 4 and 8; a quick run pins only 1 client). Unpinned runs on a 2-vCPU VM swing
+	between "client and server share a CPU" and "they do not", so the pinned rows are given too.
+
+	$(targets)
+
+	## Which core when?
+
+	$(which_core)
+
+	## Load: requests per second (ratio to the echo server), unpinned
+
+	![req/s idle]($IMGREF/rps_idle.png)
+	![req/s busy]($IMGREF/rps_busy.png)
+
+	$(load_matrix none rps)
+
+	## Load: latency p50 / p99 in microseconds, unpinned
+
+	$(load_matrix none lat)
+
+	## Load: server CPU per request in microseconds (ratio to the echo server), unpinned
+
+	Busy rows include the snapshot's own CPU and so say little per request.
+
+	$(load_matrix none cpu)
+
+	## Load: pinned
+
+	Client and server on the same CPU:
+
+	$(load_matrix same rps)
+
+	Server on CPU 0, client on CPU 1:
+
+	$(load_matrix split rps)
+
+	## Memory, threads and fds
+
+	*fresh*: just started; *busy*: the highest sample (every 0.25 s) while snapshots ran back to back;
+	*after*: when the busy phase ended; *idle*: a scheduled daemon after its first (small) snapshot.
+
+	![RSS per core]($IMGREF/rss.png)
+
+	$(mem_table)
+
+	## Snapshot against tar
+
+	![snapshot time]($IMGREF/snapshot.png)
+
+	$(snap_table)
+
+	## Unchanged scheduled tick
+
+	$(tick_table)
+
+	## Idle cost
+
+	$(idle_table)
+
+	## Every load run
+
+	$(load_full)
+	EOF
+}
+
+charts
+{
+	cat bench/intro.md
+	echo
+	echo "Generated by \`make bench$( ((QUICK)) && echo -quick)\` on $(meta date) in $(meta elapsed)."
+	echo
+	body
+} >"$MD"
+# The same report on stdout, without the chart links.
+grep -v '^!\[' "$MD" | sed -n '/^## Machine/,$p'
+echo
+echo "report: $MD"

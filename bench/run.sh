@@ -1,0 +1,446 @@
+#!/bin/bash
+# The benchmark: threads vs coroutines vs processes, measured on savekeeperd's own cores.
+#
+#   B=build bench/run.sh          (make bench)        about 3-4 minutes, large tree
+#   B=build QUICK=1 bench/run.sh  (make bench-quick)  under a minute, small tree only
+#
+# Measures, in order: `savekeeperd --once` per core against `tar -czf` at the same level;
+# the echo server and then savekeeperd under every core, idle and busy (snapshots back to
+# back), with 1-64 clients, unpinned and pinned; memory, threads and fds; the CPU of an
+# unchanged scheduled tick; the syscalls of idle daemons. Raw results go to $B/bench/*.tsv,
+# then bench/report.sh prints the tables and (full run only) writes docs/benchmarks.md and
+# docs/bench/*.png. Everything it starts is stopped and its scratch folder removed on exit.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+B=${B:-build}
+QUICK=${QUICK:-0}
+BUILD=$(cd "$B" && pwd)
+SKD=$BUILD/savekeeperd
+SKCTL=$BUILD/savekeeperctl
+RES=$BUILD/bench
+CORES="thread coroutine process"
+NCPU=$(nproc)
+
+if ((QUICK)); then
+	CONNS="1 4 8 64" PIN_CONNS="1" DUR=0.5 WARM=0.1 REPS=1 TREE=small SNAP_REPS=3 STRACE_SEC=3 TICK_SEC=2
+else
+	CONNS="1 2 4 8 64" PIN_CONNS="1 4 8" DUR=0.4 WARM=0.1 REPS=3 TREE=large SNAP_REPS=5 STRACE_SEC=10 TICK_SEC=4
+fi
+# Pinning needs two CPUs: client and server on CPU 0, or the server on 0 and the client on 1.
+PINS="same split"
+((NCPU < 2)) && PINS="same"
+
+S=$(mktemp -d /tmp/sk-bench.XXXXXX)
+chmod 755 "$S"
+PIDS=() CGROUPS=()
+cleanup() {
+	local p
+	touch "$S/stop" 2>/dev/null
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	sleep 0.2
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	for p in "${CGROUPS[@]}"; do rmdir "$p" 2>/dev/null; done
+	rm -rf "$S"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+export HOME=$S/home XDG_CONFIG_HOME=$S/home/.config XDG_DATA_HOME=$S/home/.local/share
+export XDG_RUNTIME_DIR=$S/run
+mkdir -p "$HOME" "$XDG_RUNTIME_DIR" "$RES"
+chmod 700 "$XDG_RUNTIME_DIR"
+unset DBUS_SESSION_BUS_ADDRESS DISPLAY NOTIFY_SOCKET LISTEN_FDS LISTEN_PID JOURNAL_STREAM SAVEKEEPER_SOCKET
+rm -f "$RES"/*.tsv "$RES"/*.txt
+
+log() { printf '%s\n' "$*" >&2; }
+HAVE_DAEMON=1
+if [[ ! -x $SKD || ! -x $SKCTL ]]; then
+	HAVE_DAEMON=0
+	log "bench: $SKD or $SKCTL is missing: only the echo server, the generator and tar are measured"
+fi
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+# wait_gone PID SECONDS: waits for a child to exit, then kills it; never blocks longer.
+wait_gone() {
+	local pid=$1 deadline=$((SECONDS + $2))
+	while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+
+# poll SECONDS CMD...: retries CMD every 50 ms until it succeeds; false on timeout.
+poll() {
+	local deadline=$((SECONDS + $1)); shift
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS >= deadline)) && return 1
+		sleep 0.05
+	done
+}
+
+# mem_line PID: "rss pss hwm threads fds child_rss child_pss children" (KiB), children summed.
+mem_line() {
+	local pid=$1 c crss=0 cpss=0 n=0 v
+	local rss hwm thr pss fds
+	rss=$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status" 2>/dev/null)
+	hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$pid/status" 2>/dev/null)
+	thr=$(awk '/^Threads:/{print $2}' "/proc/$pid/status" 2>/dev/null)
+	pss=$(awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null)
+	fds=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+	for c in $(pgrep -P "$pid"); do
+		v=$(awk '/^VmRSS:/{print $2}' "/proc/$c/status" 2>/dev/null) && crss=$((crss + ${v:-0}))
+		v=$(awk '/^Pss:/{print $2}' "/proc/$c/smaps_rollup" 2>/dev/null) && cpss=$((cpss + ${v:-0}))
+		n=$((n + 1))
+	done
+	echo "${rss:-0} ${pss:-0} ${hwm:-0} ${thr:-0} $fds $crss $cpss $n"
+}
+
+# sampler PID FILE: appends a mem_line to FILE every 0.25 s until $S/stop-sampler exists.
+sampler() {
+	while [[ ! -e $S/stop-sampler ]] && kill -0 "$1" 2>/dev/null; do
+		mem_line "$1" >>"$2"
+		sleep 0.25
+	done
+}
+
+# mem_record NAME PHASE LINE...: the max of each column over the lines, as one row of mem.tsv.
+mem_record() {
+	local name=$1 phase=$2; shift 2
+	printf '%s\n' "$@" | awk -v n="$name" -v p="$phase" '
+		NF == 8 { for (i = 1; i <= 8; i++) if ($i > m[i]) m[i] = $i; k++ }
+		END { if (k) printf "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n, p,
+			m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8] }' >>"$RES/mem.tsv"
+}
+
+# cgroup NAME PID: puts PID (and the children it will have) in a cpuacct cgroup of its own and
+# sets CG to the cgroup's folder, whose cpuacct.usage counts CPU in ns, threads and children that
+# exited included. CG is empty where cgroups cannot be made (not root, no cpuacct).
+CG_ROOT=/sys/fs/cgroup/cpuacct
+# Sets CG (the caller keeps it); every cgroup made is removed on exit.
+cgroup() {
+	local d=$CG_ROOT/sk-bench-$$-$1
+	CG=
+	mkdir "$d" 2>/dev/null || return 0
+	CGROUPS+=("$d")
+	echo "$2" >"$d/cgroup.procs" 2>/dev/null && CG=$d
+}
+
+# cpu_usec CGROUP PID: the server's CPU time in microseconds, from the cgroup when there is one.
+cpu_usec() {
+	if [[ -n $1 ]]; then
+		echo $(($(cat "$1/cpuacct.usage") / 1000))
+	else
+		echo $(($(proc_cpu "$2") * 1000000 / $(getconf CLK_TCK)))
+	fi
+}
+
+# pin PID CPUS: sets the affinity of every thread of PID and of its children.
+pin() {
+	local p
+	taskset -a -p -c "$2" "$1" >/dev/null 2>&1
+	for p in $(pgrep -P "$1"); do taskset -a -p -c "$2" "$p" >/dev/null 2>&1; done
+}
+
+# load_point SOCKET CONNS CGROUP PID CLIENT-PREFIX...: REPS runs of the load client; prints
+# the one with the median req/s, which damps the noise of a shared VM.
+load_point() {
+	local sock=$1 c=$2 cg=$3 pid=$4 i cpu; shift 4
+	cpu=(--pid "$pid")
+	[[ -n $cg ]] && cpu=(--cpu-file "$cg/cpuacct.usage")
+	for ((i = 0; i < REPS; i++)); do
+		timeout 30 "$@" "$BUILD/load" --socket "$sock" --conns "$c" --duration "$DUR" \
+			--warmup "$WARM" "${cpu[@]}" --tsv 2>>"$S/load.err"
+	done | sort -t$'\t' -k3,3n | awk -v n="$REPS" '{ l[NR] = $0 } END { if (NR) print l[int((NR + 1) / 2)] }'
+}
+
+# load_runs NAME MODE PID SOCKET [CGROUP]: every client count unpinned, then pinned; rows in
+# load.tsv.
+load_runs() {
+	local name=$1 mode=$2 pid=$3 sock=$4 cg=${5:-} c p line cli
+	for p in none $PINS; do
+		local conns=$CONNS
+		[[ $p != none ]] && conns=$PIN_CONNS
+		case $p in
+		none) pin "$pid" "0-$((NCPU - 1))"; cli=() ;;
+		same) pin "$pid" 0; cli=(taskset -c 0) ;;
+		split) pin "$pid" 0; cli=(taskset -c 1) ;;
+		esac
+		for c in $conns; do
+			line=$(load_point "$sock" "$c" "$cg" "$pid" "${cli[@]}")
+			[[ -z $line ]] && line="$c	0	0	-	-	-	-	$c"
+			printf '%s\t%s\t%s\t%s\n' "$name" "$mode" "$p" "$line" >>"$RES/load.tsv"
+			printf '  %-9s %-4s %-5s %s\n' "$name" "$mode" "$p" "$line" >&2
+		done
+	done
+	pin "$pid" "0-$((NCPU - 1))"
+}
+
+# daemon_config FILE CORE TREE ARCHIVES SOCKET AUTOSTART INTERVAL
+daemon_config() {
+	cat >"$1" <<-INI
+	[daemon]
+	core = $2
+	archive_dir = $4
+	socket = $5
+	autostart = $6
+	interval = $7
+	keep_last = 2
+	notify = off
+
+	[game "bench"]
+	path = $3
+	INI
+}
+
+# start_daemon NAME CONFIG SOCKET: starts savekeeperd, waits for ping; sets DPID.
+start_daemon() {
+	"$SKD" -c "$2" >>"$S/$1.log" 2>&1 &
+	DPID=$!
+	PIDS+=("$DPID")
+	if ! poll 10 "$SKCTL" --socket "$3" ping; then
+		log "bench: savekeeperd ($1) did not answer ping:"
+		sed 's/^/  /' "$S/$1.log" >&2
+		return 1
+	fi
+}
+
+stop_daemon() {
+	kill -TERM "$1" 2>/dev/null
+	wait_gone "$1" 15
+}
+
+# ---- machine and trees -----------------------------------------------------------------------
+
+machine_info() {
+	{
+		echo "date	$(date -u '+%Y-%m-%d %H:%M UTC')"
+		echo "mode	$( ((QUICK)) && echo quick || echo full)"
+		echo "nproc	$NCPU"
+		echo "cpu	$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
+		echo "kernel	$(uname -r)"
+		echo "memory	$(awk '/^MemTotal:/{printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+		echo "savekeeperd	$( ((HAVE_DAEMON)) && "$SKD" --version 2>&1 | head -1 || echo missing)"
+		echo "cc	$(${CC:-cc} --version | head -1)"
+		echo "tar	$(tar --version | head -1)"
+		echo "gzip	$(gzip --version | head -1)"
+		echo "libarchive	$(pkg-config --modversion libarchive 2>/dev/null)"
+		echo "libdeflate	$(pkg-config --modversion libdeflate 2>/dev/null)"
+		echo "tree	$TREE"
+		echo "duration	${DUR}s per run after ${WARM}s warm-up, median of $REPS"
+		echo "cpu source	$( [[ -d $CG_ROOT && $(id -u) == 0 ]] && echo "cgroup cpuacct.usage" || echo "/proc/PID/stat")"
+	} >"$RES/machine.tsv"
+}
+
+# gen_tree NAME: prints the folder of a generated tree. The large one is cached under
+# $B/bench-cache and made again only when the generator's source changed.
+gen_tree() {
+	local dir=$BUILD/bench-cache/$1 stamp
+	stamp=$(sha256sum bench/gentree.c | cut -c1-16)
+	if [[ $(cat "$dir.stamp" 2>/dev/null) != "$stamp" ]]; then
+		rm -rf "$dir" "$dir.stamp"
+		mkdir -p "$BUILD/bench-cache"
+		"$BUILD/gentree" "$1" "$dir" >"$dir.info" || return 1
+		echo "$stamp" >"$dir.stamp"
+	fi
+	# Every run reads the tree from the page cache; read it once so the first tool is not charged.
+	find "$dir" -type f -exec cat {} + >/dev/null
+	echo "$dir"
+}
+
+# ---- snapshot: --once per core against tar -czf ----------------------------------------------
+
+# timed NAME TREE OUTDIR CMD...: runs CMD under timeit, adds a row to snap_raw.tsv
+# with the size of the archives (*.tar*) CMD left under OUTDIR.
+timed() {
+	local name=$1 tname=$2 out=$3 t; shift 3
+	t=$(mktemp "$S/time.XXXXXX")
+	if ! timeout 300 "$BUILD/timeit" "$t" "$@" >>"$S/snap.log" 2>&1; then
+		log "bench: $name on the $tname tree failed:"
+		tail -n 5 "$S/snap.log" >&2
+		return 1
+	fi
+	printf '%s\t%s\t%s\t%s\n' "$tname" "$name" "$(tr ' ' '\t' <"$t")" \
+		"$(find "$out" -name '*.tar*' -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')" \
+		>>"$RES/snap_raw.tsv"
+}
+
+snapshot_bench() {
+	local tname dir reps out c i
+	for tname in small $( ((QUICK)) || echo large); do
+		dir=$(gen_tree "$tname") || { log "bench: cannot generate the $tname tree"; return 1; }
+		reps=$SNAP_REPS
+		[[ $tname == large ]] && reps=1
+		log "snapshot: $tname tree ($(cat "$dir.info")), $reps run(s) each"
+		for ((i = 0; i < reps; i++)); do
+			out=$S/tar
+			mkdir -p "$out"
+			timed "tar -czf" "$tname" "$out" tar -I 'gzip -6' -cf "$out/out.tar.gz" -C "$dir" .
+			rm -f "$out"/*
+			timed "tar -cf" "$tname" "$out" tar -cf "$out/out.tar" -C "$dir" .
+			rm -f "$out"/*
+			((HAVE_DAEMON)) || continue
+			for c in $CORES; do
+				out=$S/arch-$c
+				timed "savekeeperd $c" "$tname" "$out" "$SKD" --once --save-dir "$dir" \
+					--game bench --archive-dir "$out" --core "$c"
+				rm -rf "$out"
+			done
+		done
+	done
+	# The median of each column over the repetitions.
+	sort -t$'\t' -k1,2 "$RES/snap_raw.tsv" | awk -F'\t' -v OFS='\t' '
+		function med(a, n,   i, j, t) {
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
+		function flush() { if (k) print key, med(w, k), med(cpu, k), med(rss, k), med(sz, k), k; k = 0 }
+		$1 "\t" $2 != key { flush(); key = $1 "\t" $2 }
+		{ k++; w[k] = $3; cpu[k] = $4 + $5; rss[k] = $6; sz[k] = $7 }
+		END { flush() }' >"$RES/snap.tsv"
+}
+
+# ---- load and memory -------------------------------------------------------------------------
+
+echo_bench() {
+	local sock=$S/echo.sock pid
+	"$BUILD/echo" "$sock" 2>>"$S/echo.log" &
+	pid=$!
+	PIDS+=("$pid")
+	poll 5 test -S "$sock" || { log "bench: the echo server did not start"; return 1; }
+	log "load: echo server"
+	cgroup echo "$pid"
+	load_runs echo idle "$pid" "$sock" "$CG"
+	mem_record echo after "$(mem_line "$pid")"
+	kill -TERM "$pid"
+	wait_gone "$pid" 5
+	rmdir "$CG" 2>/dev/null
+}
+
+# busy_loop SOCKET: snapshots back to back until $S/stop exists.
+busy_loop() {
+	while [[ ! -e $S/stop ]]; do
+		timeout 300 "$SKCTL" --socket "$1" backup --wait >/dev/null 2>>"$S/busy.err" || sleep 0.1
+	done
+}
+
+is_busy() {
+	timeout 5 "$SKCTL" --socket "$1" --json status 2>/dev/null | grep -q '"busy": *true'
+}
+
+# tick_cost CORE PID SOCKET CGROUP: the daemon's CPU per unchanged scheduled tick (interval
+# 1s), measured after the busy phase left an archive of the unchanged tree.
+tick_cost() {
+	local cpu0 cpu1
+	timeout 10 "$SKCTL" --socket "$3" start >/dev/null 2>&1 || return 1
+	sleep 1.5
+	cpu0=$(cpu_usec "$4" "$2")
+	sleep "$TICK_SEC"
+	cpu1=$(cpu_usec "$4" "$2")
+	timeout 10 "$SKCTL" --socket "$3" stop >/dev/null 2>&1
+	timeout 5 "$SKCTL" --socket "$3" --json status 2>/dev/null | grep -q '"last_result": *"unchanged"' ||
+		log "bench: $1 core: the last tick did not report an unchanged tree"
+	awk -v a="$cpu0" -v b="$cpu1" -v n="$TICK_SEC" -v c="$1" \
+		'BEGIN { printf "%s\t%.2f\t%d\n", c, (b - a) / 1000 / n, n }' >>"$RES/tick.tsv"
+}
+
+# proc_cpu PID: utime+stime+cutime+cstime of PID and its live children, in clock ticks.
+proc_cpu() {
+	local p sum=0
+	for p in "$1" $(pgrep -P "$1"); do
+		sum=$((sum + $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}')))
+	done
+	echo "$sum"
+}
+
+core_bench() {
+	local c=$1 tree=$2 busy lines cg
+	local cfg=$S/$c.ini sock=$S/$c.sock
+	daemon_config "$cfg" "$c" "$tree" "$S/archives-$c" "$sock" false 1s
+	start_daemon "$c" "$cfg" "$sock" || return 1
+	cgroup "$c" "$DPID"
+	cg=$CG
+	log "load: savekeeperd, $c core"
+	sleep 0.3
+	mem_record "$c" fresh "$(mem_line "$DPID")"
+	load_runs "$c" idle "$DPID" "$sock" "$cg"
+	rm -f "$S/stop" "$S/stop-sampler" "$S/mem-$c"
+	busy_loop "$sock" &
+	busy=$!
+	PIDS+=("$busy")
+	sampler "$DPID" "$S/mem-$c" &
+	PIDS+=("$!")
+	poll 10 is_busy "$sock"
+	sleep 0.3
+	load_runs "$c" busy "$DPID" "$sock" "$cg"
+	touch "$S/stop" "$S/stop-sampler"
+	wait_gone "$busy" 120
+	touch "$S/mem-$c"
+	mapfile -t lines <"$S/mem-$c"
+	mem_record "$c" busy "${lines[@]}"
+	mem_record "$c" after "$(mem_line "$DPID")"
+	tick_cost "$c" "$DPID" "$sock" "$cg"
+	stop_daemon "$DPID"
+	[[ -n $cg ]] && rmdir "$cg" 2>/dev/null
+	rm -rf "$S/archives-$c"
+}
+
+# ---- idle cost -------------------------------------------------------------------------------
+
+# Idle daemons, one per core, scheduled (autostart, interval 1h) after their first snapshot of
+# the small tree, and the echo server: every one traced at once for STRACE_SEC seconds.
+idle_bench() {
+	local small=$1 c pids=() names=() sock i n
+	if ((HAVE_DAEMON)); then
+		for c in $CORES; do
+			sock=$S/idle-$c.sock
+			daemon_config "$S/idle-$c.ini" "$c" "$small" "$S/idle-archives-$c" "$sock" true 1h
+			start_daemon "idle-$c" "$S/idle-$c.ini" "$sock" || continue
+			pids+=("$DPID") names+=("$c")
+		done
+	fi
+	"$BUILD/echo" "$S/idle-echo.sock" 2>>"$S/echo.log" &
+	pids+=("$!") names+=(echo)
+	PIDS+=("$!")
+	for c in "${names[@]}"; do
+		[[ $c == echo ]] || poll 10 compgen -G "$S/idle-archives-$c/bench/*.tar.gz"
+	done
+	sleep 1
+	log "idle: ${#pids[@]} servers traced for ${STRACE_SEC}s"
+	for i in "${!pids[@]}"; do
+		mem_record "${names[i]}" idle "$(mem_line "${pids[i]}")"
+		timeout -s INT "$STRACE_SEC" strace -c -f -o "$S/strace-${names[i]}" -p "${pids[i]}" 2>/dev/null &
+	done
+	wait_strace
+	for i in "${!pids[@]}"; do
+		# strace -c ends with a "total" row; with no syscall at all it prints only the header.
+		n=$(awk '$NF == "total" { print $(NF - 2) + 0 }' "$S/strace-${names[i]}" 2>/dev/null)
+		printf '%s\t%s\t%s\t%s\n' "${names[i]}" "${n:-0}" "$STRACE_SEC" \
+			"$(awk 'f && $NF != "total" && NF >= 5 { printf "%s%s", s, $NF; s = "," } /^-----/ { f = !f }' \
+				"$S/strace-${names[i]}" 2>/dev/null)" >>"$RES/idle.tsv"
+		kill -TERM "${pids[i]}" 2>/dev/null
+		wait_gone "${pids[i]}" 15
+	done
+}
+
+wait_strace() {
+	local j
+	for j in $(jobs -p); do
+		[[ " ${PIDS[*]} " == *" $j "* ]] || wait "$j" 2>/dev/null
+	done
+}
+
+# ---- main ------------------------------------------------------------------------------------
+
+start=$SECONDS
+machine_info
+snapshot_bench
+echo_bench
+if ((HAVE_DAEMON)); then
+	big=$(gen_tree "$TREE")
+	for c in $CORES; do core_bench "$c" "$big"; done
+fi
+idle_bench "$(gen_tree small)"
+log "bench: measured in $((SECONDS - start)) s"
+echo "elapsed	$((SECONDS - start)) s" >>"$RES/machine.tsv"
+QUICK=$QUICK bench/report.sh "$RES"

@@ -1,0 +1,37 @@
+/* Restore as a transaction: the archive is checked entry by entry while it is extracted into a
+ * staging folder beside the save folder, a pinned pre-restore snapshot of the live folder is
+ * taken, and the staging folder is swapped in with one rename. Until that rename the live
+ * folder is untouched; after it the old tree is removed. docs/restore.md has the steps. */
+#ifndef SK_RESTORE_H
+#define SK_RESTORE_H
+
+#include "job.h"
+
+/* In the game's archive folder: the ID of the pre-restore snapshot of the last restore. */
+#define RESTORE_LAST_FILE "last-restore"
+/* Beside the save folder <parent>/<name>: ".<name>" followed by these. */
+#define RESTORE_STAGING_SUFFIX ".savekeeper-staging"
+#define RESTORE_OLD_SUFFIX ".savekeeper-old"
+
+/* Runs a JOB_RESTORE spec: spec->id (NULL: the newest), or with spec->undo the archive named in
+ * last-restore. With spec->dry_run changes nothing and lists in ret->detail one line per
+ * difference, "added|changed|removed\t<size>\t<path>", sorted by path. Fills ret (id, pre_id,
+ * files, message); returns 0 or -errno. */
+int restore_run(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+
+/* Cleans up after a restore that was interrupted: removes a leftover staging or old folder
+ * beside save_dir, or puts the old folder back when the save folder itself is missing (a crash
+ * between the two renames of the fallback). Returns 0 or -errno. */
+int restore_sweep(const char *save_dir);
+
+struct manifest;
+
+/* Compares the tree at live (missing: empty) with manifest m as a restore of m would change it:
+ * type, size, mode and mtime decide, and a file whose size matches but mtime differs is hashed.
+ * Writes the lines of restore_run's dry run into *ret_detail (malloc'd, "" when nothing
+ * changes) and the numbers of added, changed and removed entries into counts. Returns 0 or
+ * -errno (-ECANCELED when cancelled). */
+int restore_diff(const char *live, const struct manifest *m, const struct job_hooks *hooks,
+		 char **ret_detail, unsigned counts[3]);
+
+#endif

@@ -1,0 +1,774 @@
+/* The configuration file. inih splits "key = value" lines and strips comments; the lines reach it
+ * through our own reader, which counts them (so every message can name its line), reads lines up
+ * to SK_CONFIG_LINE_MAX bytes whole, and parses section headers itself because inih cuts section
+ * names at 50 bytes and does not report a section that holds no keys. */
+#include "config.h"
+#include "util.h"
+
+#include <ini.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#define GAME_NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+#define GAME_NAME_HINT "use letters, digits, '.', '_' and '-'"
+
+enum section { SEC_NONE, SEC_DAEMON, SEC_GAME };
+enum kind { K_PATH, K_SOCKET, K_DURATION, K_UINT, K_INT, K_BOOL, K_CORE, K_NOTIFY, K_MIN_FREE, K_EXCLUDE };
+
+struct key {
+	const char *name;
+	enum kind kind;
+	size_t offset;   /* into struct sk_config or struct sk_game */
+	long long min, max;
+	const char *hint; /* what a good value looks like, for messages */
+};
+
+#define DUR(n, f, lo, hi, h) { n, K_DURATION, offsetof(struct sk_config, f), lo, hi, "a duration " h }
+#define UNS(n, f, lo, hi) \
+	{ n, K_UINT, offsetof(struct sk_config, f), lo, hi, "a whole number from " #lo " to " #hi }
+#define KEEP(n, f) UNS(n, keep.f, 0, 1000000)
+#define BOOLEAN(n, f) { n, K_BOOL, offsetof(struct sk_config, f), 0, 1, "true or false" }
+
+static const struct key daemon_keys[] = {
+	{ "archive_dir", K_PATH, offsetof(struct sk_config, archive_dir), 0, 0, NULL },
+	{ "socket", K_SOCKET, offsetof(struct sk_config, socket_path), 0, 0, NULL },
+	DUR("interval", interval_usec, USEC_PER_SEC, 366 * USEC_PER_DAY,
+	    "from 1s to 366d, such as 45s, 10m, 2h or 1h30m"),
+	DUR("interval_playing", interval_playing_usec, 0, 366 * USEC_PER_DAY,
+	    "up to 366d, such as 2m; 0 for interval"),
+	{ "core", K_CORE, offsetof(struct sk_config, core), 0, 0, "thread, coroutine or process" },
+	{ "compression", K_INT, offsetof(struct sk_config, compression), 1, 9, "a gzip level from 1 to 9" },
+	{ "notify", K_NOTIFY, offsetof(struct sk_config, notify), 0, 0, "all, errors or off" },
+	BOOLEAN("autostart", autostart),
+	DUR("settle", settle_usec, 0, USEC_PER_DAY, "up to 1d, such as 3s"),
+	DUR("settle_max", settle_max_usec, 0, USEC_PER_DAY, "up to 1d, such as 60s"),
+	BOOLEAN("snapshot_on_change", snapshot_on_change),
+	KEEP("keep_last", last),
+	KEEP("keep_hourly", hourly),
+	KEEP("keep_daily", daily),
+	KEEP("keep_weekly", weekly),
+	KEEP("keep_monthly", monthly),
+	{ "min_free", K_MIN_FREE, 0, 0, 99, "a size such as 500M or 2G, or a share of the disk such as 5%" },
+	DUR("slice", slice_usec, 100, USEC_PER_SEC, "from 100us to 1s, such as 5ms"),
+	UNS("compress_threads", compress_threads, 0, 256),
+	{ "nice", K_INT, offsetof(struct sk_config, nice), -20, 19, "a nice value from -20 to 19" },
+	BOOLEAN("io_idle", io_idle),
+};
+
+static const struct key game_keys[] = {
+	{ "path", K_PATH, offsetof(struct sk_game, path), 0, 0, NULL },
+	{ "exclude", K_EXCLUDE, 0, 0, 0, NULL },
+	{ "interval", K_DURATION, offsetof(struct sk_game, interval_usec), USEC_PER_SEC, 366 * USEC_PER_DAY,
+	  "a duration from 1s to 366d, such as 45s, 10m, 2h or 1h30m" },
+	{ "interval_playing", K_DURATION, offsetof(struct sk_game, interval_playing_usec), USEC_PER_SEC,
+	  366 * USEC_PER_DAY, "a duration from 1s to 366d, such as 2m" },
+};
+
+#define N_KEYS_MAX ARRAY_SIZE(daemon_keys)
+
+struct parser {
+	const char *file; /* the name messages give */
+	FILE *f;
+	char *line;
+	size_t line_size;
+	unsigned lineno;
+	enum section section;
+	size_t game;         /* index of the current game in SEC_GAME */
+	unsigned game_line;  /* its header line */
+	unsigned daemon_seen[N_KEYS_MAX]; /* line of each key's first use, 0: not yet */
+	unsigned game_seen[ARRAY_SIZE(game_keys)];
+	struct sk_config *cfg;
+	char *err;
+	size_t errlen;
+	int error;
+};
+
+static int fail_at(struct parser *p, unsigned line, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Writes "FILE:LINE: message" once, for the first error only, and returns r. */
+static int
+fail_at(struct parser *p, unsigned line, int r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->error)
+		return p->error;
+	p->error = r;
+	if (!p->err || p->errlen == 0)
+		return r;
+	n = snprintf(p->err, p->errlen, "%s:%u: ", p->file, line);
+	if (n >= 0 && (size_t)n < p->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+#define fail(p, ...) fail_at(p, (p)->lineno, __VA_ARGS__)
+
+/* Values are quoted in messages; a long one is cut so the cause stays readable. */
+#define QUOTE_MAX 80
+#define QUOTE_FMT "'%.*s%s'"
+#define QUOTE_ARGS(v) (strlen(v) > QUOTE_MAX ? QUOTE_MAX - 3 : (int)strlen(v)), (v), \
+		      (strlen(v) > QUOTE_MAX ? "..." : "")
+
+static const char *const core_names[] = {
+	[SK_CORE_THREAD] = "thread", [SK_CORE_COROUTINE] = "coroutine", [SK_CORE_PROCESS] = "process",
+};
+static const char *const notify_names[] = {
+	[SK_NOTIFY_ALL] = "all", [SK_NOTIFY_ERRORS] = "errors", [SK_NOTIFY_OFF] = "off",
+};
+
+static int
+name_lookup(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], s) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
+const char *
+core_name(enum sk_core core)
+{
+	return (unsigned)core < ARRAY_SIZE(core_names) ? core_names[core] : "unknown";
+}
+
+int
+core_from_name(const char *name, enum sk_core *ret)
+{
+	int i = name_lookup(core_names, ARRAY_SIZE(core_names), name);
+
+	if (i < 0)
+		return i;
+	*ret = (enum sk_core)i;
+	return 0;
+}
+
+/* $HOME when it is absolute, else the passwd entry, else "/". */
+static const char *
+home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+
+	if (h && h[0] == '/')
+		return h;
+	pw = getpwuid(getuid());
+	if (pw && pw->pw_dir && pw->pw_dir[0] == '/')
+		return pw->pw_dir;
+	return "/";
+}
+
+char *
+expand_home(const char *path)
+{
+	char *s;
+
+	if (path[0] != '~' || (path[1] != '\0' && path[1] != '/'))
+		return strdup(path);
+	if (asprintf(&s, "%s%s", home_dir(), path + 1) < 0)
+		return NULL;
+	return s;
+}
+
+/* $VAR if it is set to an absolute path (the XDG rule), else ~/fallback; then "/savekeeper/leaf". */
+static char *
+xdg_path(const char *var, const char *fallback, const char *leaf)
+{
+	const char *v = getenv(var), *sep = leaf ? "/" : "";
+	char *s;
+	int r;
+
+	if (!leaf)
+		leaf = "";
+	if (v && v[0] == '/')
+		r = asprintf(&s, "%s/savekeeper%s%s", v, sep, leaf);
+	else
+		r = asprintf(&s, "%s/%s/savekeeper%s%s", home_dir(), fallback, sep, leaf);
+	return r < 0 ? NULL : s;
+}
+
+char *
+config_default_path(void)
+{
+	return xdg_path("XDG_CONFIG_HOME", ".config", "savekeeper.ini");
+}
+
+char *
+config_default_socket_path(void)
+{
+	const char *v = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	char *s, run[64];
+	int r;
+
+	if (v && v[0] == '/')
+		return xdg_path("XDG_RUNTIME_DIR", NULL, "control.sock");
+	snprintf(run, sizeof(run), "/run/user/%u", (unsigned)getuid());
+	if (stat(run, &st) == 0 && S_ISDIR(st.st_mode))
+		r = asprintf(&s, "%s/savekeeper/control.sock", run);
+	else
+		r = asprintf(&s, "/tmp/savekeeper-%u/control.sock", (unsigned)getuid());
+	return r < 0 ? NULL : s;
+}
+
+int
+config_new_default(struct sk_config **ret)
+{
+	struct sk_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (!cfg)
+		return -ENOMEM;
+	*cfg = (struct sk_config){
+		.archive_dir = xdg_path("XDG_DATA_HOME", ".local/share", NULL),
+		.socket_path = config_default_socket_path(),
+		.interval_usec = 10 * USEC_PER_MINUTE,
+		.settle_usec = 3 * USEC_PER_SEC,
+		.settle_max_usec = 60 * USEC_PER_SEC,
+		.slice_usec = 5 * USEC_PER_MSEC,
+		.core = SK_CORE_THREAD,
+		.compression = 6,
+		.notify = SK_NOTIFY_ALL,
+		.autostart = true,
+		.keep = { .last = 50 },
+		.min_free_bytes = 500ULL << 20,
+		.nice = 19,
+		.io_idle = true,
+	};
+	if (!cfg->archive_dir || !cfg->socket_path) {
+		config_free(cfg);
+		return -ENOMEM;
+	}
+	*ret = cfg;
+	return 0;
+}
+
+static void
+game_clear(struct sk_game *g)
+{
+	free(g->name);
+	free(g->path);
+	for (size_t i = 0; i < g->n_exclude; i++)
+		free(g->exclude[i]);
+	free(g->exclude);
+}
+
+void
+config_free(struct sk_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n_games; i++)
+		game_clear(&cfg->games[i]);
+	free(cfg->games);
+	free(cfg->file);
+	free(cfg->archive_dir);
+	free(cfg->socket_path);
+	free(cfg);
+}
+
+const struct sk_game *
+config_find_game(const struct sk_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_games; i++)
+		if (strcmp(cfg->games[i].name, name) == 0)
+			return &cfg->games[i];
+	return NULL;
+}
+
+/* Why name cannot be a new game of cfg, or NULL if it can. */
+static const char *
+game_name_problem(const struct sk_config *cfg, const char *name)
+{
+	if (!game_name_valid(name))
+		return "invalid game name";
+	if (config_find_game(cfg, name))
+		return "duplicate game";
+	return NULL;
+}
+
+/* Appends a game with a copy of name and no path; returns its index or -ENOMEM. */
+static ssize_t
+game_append(struct sk_config *cfg, const char *name)
+{
+	struct sk_game *games = reallocarray(cfg->games, cfg->n_games + 1, sizeof(*games));
+
+	if (!games)
+		return -ENOMEM;
+	cfg->games = games;
+	games[cfg->n_games] = (struct sk_game){ .name = strdup(name) };
+	if (!games[cfg->n_games].name)
+		return -ENOMEM;
+	return (ssize_t)cfg->n_games++;
+}
+
+/* Drops trailing slashes: "/a/b/" and "/a/b" name the same folder and game. */
+static void
+path_trim_slashes(char *path)
+{
+	size_t n = strlen(path);
+
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = '\0';
+}
+
+/* The save dir's basename made into a valid game name. */
+static char *
+game_name_from_path(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	char *name;
+	size_t n;
+
+	base = base ? base + 1 : path;
+	name = strndup(base, 128);
+	if (!name)
+		return NULL;
+	for (char *c = name; *c; c++)
+		if (!strchr(GAME_NAME_CHARS, *c))
+			*c = '_';
+	n = strlen(name);
+	if (n == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		free(name);
+		name = strdup("game");
+	}
+	return name;
+}
+
+/* The absolute, ~-expanded form of a command-line path. */
+static char *
+path_absolute(const char *path)
+{
+	_cleanup_free_ char *e = expand_home(path), *cwd = NULL;
+
+	if (!e)
+		return NULL;
+	if (e[0] != '/') {
+		cwd = get_current_dir_name();
+		if (!cwd)
+			return NULL;
+		free(e);
+		e = strcmp(path, ".") == 0 ? strdup(cwd) : path_join(cwd, path);
+		if (!e)
+			return NULL;
+	}
+	path_trim_slashes(e);
+	return TAKE_PTR(e);
+}
+
+int
+config_add_game(struct sk_config *cfg, const char *name, const char *path, char *err, size_t errlen)
+{
+	_cleanup_free_ char *abs = path_absolute(path), *derived = NULL;
+	const char *problem;
+	ssize_t i;
+
+	if (!abs)
+		return -ENOMEM;
+	if (!name) {
+		name = derived = game_name_from_path(abs);
+		if (!derived)
+			return -ENOMEM;
+	}
+	problem = game_name_problem(cfg, name);
+	if (problem) {
+		snprintf(err, errlen, "%s '%s'%s", problem, name,
+			 game_name_valid(name) ? "" : " (" GAME_NAME_HINT ")");
+		return -EINVAL;
+	}
+	i = game_append(cfg, name);
+	if (i < 0)
+		return (int)i;
+	cfg->games[i].path = TAKE_PTR(abs);
+	cfg->games[i].interval_playing_usec = cfg->interval_playing_usec;
+	return 0;
+}
+
+/* The end of a [game] section: it must have named its folder. */
+static int
+game_end(struct parser *p)
+{
+	if (p->section != SEC_GAME || p->cfg->games[p->game].path)
+		return 0;
+	return fail_at(p, p->game_line, -EINVAL, "game '%s' has no path (add 'path = /folder/of/the/saves')",
+		       p->cfg->games[p->game].name);
+}
+
+static int
+game_begin(struct parser *p, const char *name)
+{
+	const char *problem = game_name_problem(p->cfg, name);
+	ssize_t i;
+
+	if (problem)
+		return fail(p, -EINVAL, "%s " QUOTE_FMT "%s", problem, QUOTE_ARGS(name),
+			    game_name_valid(name) ? "" : " (" GAME_NAME_HINT ")");
+	i = game_append(p->cfg, name);
+	if (i < 0)
+		return fail(p, (int)i, "out of memory");
+	p->section = SEC_GAME;
+	p->game = (size_t)i;
+	p->game_line = p->lineno;
+	memset(p->game_seen, 0, sizeof(p->game_seen));
+	return 0;
+}
+
+/* "[daemon]" or "[game "NAME"]", optionally followed by a comment; s starts at '['. */
+static int
+section_begin(struct parser *p, char *s)
+{
+	char *end = strchr(s, ']'), *name, *rest;
+
+	if (!end)
+		return fail(p, -EINVAL, "syntax error: section header without ']'");
+	rest = end + 1 + strspn(end + 1, " \t");
+	if (*rest && *rest != ';' && *rest != '#')
+		return fail(p, -EINVAL, "syntax error: text after the section header");
+	*end = '\0';
+	name = s + 1 + strspn(s + 1, " \t");
+	for (char *t = end; t > name && (t[-1] == ' ' || t[-1] == '\t');)
+		*--t = '\0';
+	if (game_end(p) < 0)
+		return p->error;
+	if (strcmp(name, "daemon") == 0) {
+		p->section = SEC_DAEMON;
+		return 0;
+	}
+	if (strncmp(name, "game", 4) == 0 && (name[4] == ' ' || name[4] == '\t')) {
+		char *q = name + 4 + strspn(name + 4, " \t");
+		size_t n = strlen(q);
+		if (n >= 2 && q[0] == '"' && q[n - 1] == '"') {
+			q[n - 1] = '\0';
+			return game_begin(p, q + 1);
+		}
+	}
+	return fail(p, -EINVAL, "unknown section [" "%.*s%s" "] (expected [daemon] or [game \"NAME\"])",
+		    QUOTE_ARGS(name));
+}
+
+static int
+bad_value(struct parser *p, const struct key *k, const char *value)
+{
+	return fail(p, -EINVAL, "%s: bad value " QUOTE_FMT " (expected %s)", k->name, QUOTE_ARGS(value),
+		    k->hint);
+}
+
+static int
+set_path(struct parser *p, const struct key *k, char **field, const char *value)
+{
+	char *e;
+
+	if (value[0] != '/' && !(value[0] == '~' && (value[1] == '\0' || value[1] == '/')))
+		return fail(p, -EINVAL, "%s: relative path " QUOTE_FMT " (start it with / or ~/)", k->name,
+			    QUOTE_ARGS(value));
+	e = expand_home(value);
+	if (!e)
+		return fail(p, -ENOMEM, "out of memory");
+	path_trim_slashes(e);
+	if (k->kind == K_SOCKET && strlen(e) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
+		fail(p, -EINVAL, "%s: path too long for a Unix socket (%zu bytes, at most %zu)", k->name,
+		     strlen(e), sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
+		free(e);
+		return p->error;
+	}
+	free(*field);
+	*field = e;
+	return 0;
+}
+
+/* "*.tmp, *.log": comma-separated globs, spaces around each trimmed, empty ones ignored. */
+static int
+set_exclude(struct parser *p, struct sk_game *g, const char *value)
+{
+	const char *s = value;
+
+	while (*s) {
+		size_t len, lead = strspn(s, " \t");
+		char **v;
+
+		s += lead;
+		len = strcspn(s, ",");
+		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
+		if (len > 0) {
+			v = reallocarray(g->exclude, g->n_exclude + 1, sizeof(*v));
+			if (!v)
+				return fail(p, -ENOMEM, "out of memory");
+			g->exclude = v;
+			v[g->n_exclude] = strndup(s, len);
+			if (!v[g->n_exclude])
+				return fail(p, -ENOMEM, "out of memory");
+			g->n_exclude++;
+		}
+		s += strcspn(s, ",");
+		s += *s == ',';
+	}
+	return 0;
+}
+
+/* A whole number in [k->min, k->max], with a sign only where the range allows one. */
+static int
+parse_ranged(const struct key *k, const char *value, long long *ret)
+{
+	bool neg = value[0] == '-' && k->min < 0;
+	const char *s = value + neg;
+	unsigned long long n;
+
+	if (!*s || s[strspn(s, "0123456789")])
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(s, NULL, 10);
+	if (errno == ERANGE || n > LLONG_MAX)
+		return -ERANGE;
+	*ret = neg ? -(long long)n : (long long)n;
+	if (*ret < k->min || *ret > k->max)
+		return -ERANGE;
+	return 0;
+}
+
+static int
+set_min_free(struct parser *p, const struct key *k, const char *value)
+{
+	size_t n = strlen(value);
+	uint64_t v;
+
+	if (n > 1 && value[n - 1] == '%') {
+		_cleanup_free_ char *num = strndup(value, n - 1);
+		long long pct;
+		if (!num)
+			return fail(p, -ENOMEM, "out of memory");
+		if (parse_ranged(k, num, &pct) < 0)
+			return bad_value(p, k, value);
+		p->cfg->min_free_bytes = 0;
+		p->cfg->min_free_percent = (unsigned)pct;
+		return 0;
+	}
+	if (parse_size(value, &v) < 0)
+		return bad_value(p, k, value);
+	p->cfg->min_free_bytes = v;
+	p->cfg->min_free_percent = 0;
+	return 0;
+}
+
+static int
+key_set(struct parser *p, const struct key *k, void *base, const char *value)
+{
+	void *field = (char *)base + k->offset;
+	long long n;
+	uint64_t d;
+	bool b;
+	int i;
+
+	switch (k->kind) {
+	case K_PATH:
+	case K_SOCKET:
+		return set_path(p, k, field, value);
+	case K_EXCLUDE:
+		return set_exclude(p, base, value);
+	case K_MIN_FREE:
+		return set_min_free(p, k, value);
+	case K_DURATION:
+		if (parse_duration(value, &d) < 0 || d < (uint64_t)k->min || d > (uint64_t)k->max)
+			return bad_value(p, k, value);
+		*(uint64_t *)field = d;
+		return 0;
+	case K_UINT:
+	case K_INT:
+		if (parse_ranged(k, value, &n) < 0)
+			return bad_value(p, k, value);
+		if (k->kind == K_UINT)
+			*(unsigned *)field = (unsigned)n;
+		else
+			*(int *)field = (int)n;
+		return 0;
+	case K_BOOL:
+		if (parse_bool(value, &b) < 0)
+			return bad_value(p, k, value);
+		*(bool *)field = b;
+		return 0;
+	case K_CORE:
+	case K_NOTIFY:
+		i = k->kind == K_CORE ? name_lookup(core_names, ARRAY_SIZE(core_names), value)
+				      : name_lookup(notify_names, ARRAY_SIZE(notify_names), value);
+		if (i < 0)
+			return bad_value(p, k, value);
+		*(int *)field = i;
+		return 0;
+	}
+	return bad_value(p, k, value);
+}
+
+static const struct key *
+key_find(const struct key *keys, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/* inih's callback for each "key = value" line; returns nonzero to go on. */
+static int
+handle_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parser *p = user;
+	bool daemon = p->section == SEC_DAEMON;
+	const struct key *keys = daemon ? daemon_keys : game_keys;
+	size_t n = daemon ? ARRAY_SIZE(daemon_keys) : ARRAY_SIZE(game_keys);
+	unsigned *seen = daemon ? p->daemon_seen : p->game_seen;
+	const struct key *k;
+
+	(void)section; /* always "": section headers never reach inih */
+	if (p->section == SEC_NONE)
+		return !fail(p, -EINVAL,
+			     "key " QUOTE_FMT " outside any section (put it under [daemon] or [game \"NAME\"])",
+			     QUOTE_ARGS(name));
+	k = key_find(keys, n, name);
+	if (!k) {
+		if (daemon)
+			return !fail(p, -EINVAL, "unknown key " QUOTE_FMT " in [daemon]", QUOTE_ARGS(name));
+		return !fail(p, -EINVAL, "unknown key " QUOTE_FMT " in [game \"%s\"]", QUOTE_ARGS(name),
+			     p->cfg->games[p->game].name);
+	}
+	if (seen[k - keys])
+		return !fail(p, -EINVAL, "duplicate key '%s' (first set on line %u)", k->name,
+			     seen[k - keys]);
+	seen[k - keys] = p->lineno;
+	return !key_set(p, k, daemon ? (void *)p->cfg : (void *)&p->cfg->games[p->game], value);
+}
+
+/* A failed read is no fault of any line: the message names only the file. */
+static void
+read_error(struct parser *p, int e)
+{
+	p->error = -e;
+	snprintf(p->err, p->errlen, "cannot read '%s': %s", p->file, strerror(e));
+}
+
+/* inih's fgets-like reader: hands it one whole line at a time, section headers blanked out. */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct parser *p = stream;
+	ssize_t n;
+	char *s;
+
+	if (p->error)
+		return NULL;
+	errno = 0;
+	n = getline(&p->line, &p->line_size, p->f);
+	if (n < 0) {
+		if (ferror(p->f))
+			read_error(p, errno ? errno : EIO);
+		return NULL;
+	}
+	p->lineno++;
+	if (n > 0 && p->line[n - 1] == '\n')
+		p->line[--n] = '\0';
+	if (n > 0 && p->line[n - 1] == '\r')
+		p->line[--n] = '\0';
+	if (n > SK_CONFIG_LINE_MAX || n >= num) {
+		fail(p, -EINVAL, "line too long (%zd bytes, at most %d)", n, SK_CONFIG_LINE_MAX);
+		return NULL;
+	}
+	if (memchr(p->line, '\0', (size_t)n)) {
+		fail(p, -EINVAL, "line holds a NUL byte");
+		return NULL;
+	}
+	s = p->line;
+	if (p->lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;
+	s += strspn(s, " \t");
+	if (*s == '[') {
+		if (section_begin(p, s) < 0)
+			return NULL;
+		*s = '\0';
+	}
+	memcpy(str, s, strlen(s) + 1);
+	return str;
+}
+
+/* Debian's inih takes its options from globals; these make it read long lines, stop at the first
+ * error and treat an indented line as a line of its own rather than a continuation. */
+static void
+ini_setup(void)
+{
+	ini_max_line = SK_CONFIG_LINE_MAX + 3;
+	ini_use_stack = true;
+	ini_allow_multiline = false;
+	ini_allow_inline_comments = true;
+	ini_allow_no_value = false;
+	ini_stop_on_first_error = true;
+}
+
+static int
+parse_stream(FILE *f, const char *name, struct sk_config **ret, char *err, size_t errlen)
+{
+	struct parser p = { .file = name, .f = f, .err = err, .errlen = errlen };
+	int r;
+
+	r = config_new_default(&p.cfg);
+	if (r < 0)
+		return r;
+	ini_setup();
+	r = ini_parse_stream(read_line, &p, handle_key, &p);
+	free(p.line);
+	if (!p.error && r > 0)
+		fail_at(&p, (unsigned)r, -EINVAL, "syntax error (expected 'key = value' or a [section])");
+	if (!p.error && r < 0)
+		fail(&p, -ENOMEM, "out of memory");
+	if (!p.error)
+		game_end(&p);
+	if (!p.error && !(p.cfg->file = strdup(name)))
+		fail(&p, -ENOMEM, "out of memory");
+	if (p.error) {
+		config_free(p.cfg);
+		return p.error;
+	}
+	for (size_t i = 0; i < p.cfg->n_games; i++)
+		if (p.cfg->games[i].interval_playing_usec == 0)
+			p.cfg->games[i].interval_playing_usec = p.cfg->interval_playing_usec;
+	*ret = p.cfg;
+	return 0;
+}
+
+int
+config_load(const char *path, struct sk_config **ret, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	int r;
+
+	if (!f) {
+		r = -errno;
+		snprintf(err, errlen, "cannot read '%s': %s", path, strerror(-r));
+		return r;
+	}
+	r = parse_stream(f, path, ret, err, errlen);
+	fclose(f);
+	return r;
+}
+
+int
+config_load_string(const char *name, const char *data, size_t len, struct sk_config **ret, char *err,
+		   size_t errlen)
+{
+	/* fmemopen wants a buffer of at least one byte; an empty line stands for empty text. */
+	FILE *f = fmemopen((void *)(uintptr_t)(len ? data : "\n"), len ? len : 1, "r");
+	int r;
+
+	if (!f)
+		return -errno;
+	r = parse_stream(f, name, ret, err, errlen);
+	fclose(f);
+	return r;
+}

@@ -1,0 +1,430 @@
+/* The gzip writer: chunks of the tar stream become gzip members, deflated by libdeflate or
+ * stored, in parallel when asked, always in order.
+ *
+ * Why members: a member is self-contained, so chunks compress independently (on any number of
+ * threads) and the stream stays a standard .tar.gz that gzip, GNU tar, bsdtar and Python read.
+ * Why a probe: save trees are often half incompressible (already compressed or encrypted
+ * saves); deflating those costs most of tar -czf's time for nothing. Each 64 KiB segment of a
+ * chunk is probed by deflating an 8 KiB sample at level 1; consecutive segments with the same
+ * verdict form a run, and each run is one member, deflated at the level or stored. A run that
+ * deflates to no less than its size is stored after all, so no member grows by more than its
+ * stored-block framing. The decisions depend only on the bytes and the chunk size, never on
+ * timing or the number of threads, so the output is the same for any thread count. */
+#include "gz.h"
+
+#include <errno.h>
+#include <libdeflate.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job.h"
+#include "util.h"
+
+#define GZ_SEGMENT ((size_t)64 << 10)
+#define GZ_MAX_SEGMENTS (GZ_CHUNK / GZ_SEGMENT)
+#define GZ_SAMPLE ((size_t)8 << 10)
+#define GZ_HEADER 10
+#define GZ_TRAILER 8
+#define STORED_BLOCK 65535
+#define STORED_FRAMING 5
+/* Chunks in flight per compression thread: one being compressed, one waiting. */
+#define SLOTS_PER_THREAD 2
+
+enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
+
+struct gz_slot {
+	unsigned char *in, *out;
+	size_t in_len, out_len;
+	enum slot_state state;
+};
+
+/* What one thread needs to compress: libdeflate compressors are not shareable. */
+struct gz_codec {
+	struct libdeflate_compressor *probe, *main;
+	unsigned char *scratch;
+};
+
+struct gz_worker {
+	struct gz_writer *w;
+	struct gz_codec codec;
+	pthread_t thread;
+	bool started;
+};
+
+struct gz_writer {
+	int fd, level;
+	size_t chunk;
+	const struct job_hooks *hooks;
+	EVP_MD_CTX *sha;
+	unsigned char sum[32];
+	uint64_t bytes_in, bytes_out;
+	int err;
+	struct gz_slot *slots;
+	unsigned n_slots;
+	/* Chunk sequence numbers: seq_write <= seq_take <= seq_fill; slot = seq % n_slots. */
+	uint64_t seq_fill, seq_take, seq_write;
+	struct gz_codec codec; /* the caller's, when there are no workers */
+	struct gz_worker *workers;
+	unsigned n_workers;
+	pthread_mutex_t lock;
+	pthread_cond_t work, done;
+	bool stop;
+};
+
+static size_t
+out_capacity(size_t chunk)
+{
+	size_t runs = chunk / GZ_SEGMENT + 1;
+
+	return chunk + runs * (GZ_HEADER + GZ_TRAILER + STORED_FRAMING) +
+	       (chunk / STORED_BLOCK + 1) * STORED_FRAMING;
+}
+
+static int
+codec_init(struct gz_codec *c, int level)
+{
+	if (level == 0)
+		return 0;
+	c->probe = libdeflate_alloc_compressor(1);
+	c->main = libdeflate_alloc_compressor(level);
+	c->scratch = malloc(GZ_SAMPLE);
+	return c->probe && c->main && c->scratch ? 0 : -ENOMEM;
+}
+
+static void
+codec_done(struct gz_codec *c)
+{
+	libdeflate_free_compressor(c->probe);
+	libdeflate_free_compressor(c->main);
+	free(c->scratch);
+}
+
+/* True when a sample from the middle of the segment deflates by at least 1/32. */
+static bool
+probe(struct gz_codec *c, const unsigned char *seg, size_t len)
+{
+	size_t n = len < GZ_SAMPLE ? len : GZ_SAMPLE;
+	const unsigned char *s = seg + (len - n) / 2;
+
+	return libdeflate_deflate_compress(c->probe, s, n, c->scratch, n - n / 32) > 0;
+}
+
+static void
+put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+/* Deflate "stored" blocks: the data as it is, framed. */
+static size_t
+put_stored(const unsigned char *in, size_t len, unsigned char *out)
+{
+	size_t o = 0;
+
+	do {
+		size_t n = len < STORED_BLOCK ? len : STORED_BLOCK;
+		out[o] = n == len; /* BFINAL on the last block, BTYPE 00 */
+		out[o + 1] = (unsigned char)n;
+		out[o + 2] = (unsigned char)(n >> 8);
+		out[o + 3] = (unsigned char)~n;
+		out[o + 4] = (unsigned char)(~n >> 8);
+		memcpy(out + o + STORED_FRAMING, in, n);
+		o += STORED_FRAMING + n;
+		in += n;
+		len -= n;
+	} while (len > 0);
+	return o;
+}
+
+/* One complete member for in[0..len); returns its size. */
+static size_t
+put_member(struct gz_codec *c, int level, bool deflate, const unsigned char *in, size_t len,
+	   unsigned char *out)
+{
+	static const unsigned char head[GZ_HEADER] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
+	size_t n = 0;
+
+	memcpy(out, head, GZ_HEADER);
+	out[8] = level >= 9 ? 2 : level == 1 ? 4 : 0; /* XFL: slowest / fastest */
+	if (deflate)
+		n = libdeflate_deflate_compress(c->main, in, len, out + GZ_HEADER, len);
+	if (n == 0)
+		n = put_stored(in, len, out + GZ_HEADER);
+	put_le32(out + GZ_HEADER + n, libdeflate_crc32(0, in, len));
+	put_le32(out + GZ_HEADER + n + 4, (uint32_t)len);
+	return GZ_HEADER + n + GZ_TRAILER;
+}
+
+static void
+compress_slot(struct gz_codec *c, int level, struct gz_slot *s)
+{
+	bool deflate[GZ_MAX_SEGMENTS + 1];
+	size_t nseg = (s->in_len + GZ_SEGMENT - 1) / GZ_SEGMENT;
+
+	for (size_t i = 0; i < nseg; i++) {
+		size_t from = i * GZ_SEGMENT;
+		size_t len = s->in_len - from < GZ_SEGMENT ? s->in_len - from : GZ_SEGMENT;
+		deflate[i] = level > 0 && probe(c, s->in + from, len);
+	}
+	s->out_len = 0;
+	for (size_t i = 0, j; i < nseg; i = j) {
+		size_t from = i * GZ_SEGMENT, to;
+		for (j = i + 1; j < nseg && deflate[j] == deflate[i]; j++)
+			;
+		to = j * GZ_SEGMENT < s->in_len ? j * GZ_SEGMENT : s->in_len;
+		s->out_len += put_member(c, level, deflate[i], s->in + from, to - from,
+					 s->out + s->out_len);
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct gz_worker *wk = arg;
+	struct gz_writer *w = wk->w;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct gz_slot *s;
+		while (!w->stop && w->seq_take == w->seq_fill)
+			pthread_cond_wait(&w->work, &w->lock);
+		if (w->stop)
+			break;
+		s = &w->slots[w->seq_take++ % w->n_slots];
+		pthread_mutex_unlock(&w->lock);
+		compress_slot(&wk->codec, w->level, s);
+		pthread_mutex_lock(&w->lock);
+		s->state = SLOT_DONE;
+		pthread_cond_signal(&w->done);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static int
+emit(struct gz_writer *w, struct gz_slot *s)
+{
+	int r = write_all(w->fd, s->out, s->out_len);
+
+	if (r < 0)
+		return r;
+	if (EVP_DigestUpdate(w->sha, s->out, s->out_len) != 1)
+		return -ENOMEM;
+	w->bytes_out += s->out_len;
+	s->in_len = 0;
+	s->state = SLOT_FREE;
+	return 0;
+}
+
+/* Writes finished chunks in order until at most max_pending remain in flight. */
+static int
+drain(struct gz_writer *w, uint64_t max_pending)
+{
+	while (w->seq_write < w->seq_fill) {
+		struct gz_slot *s = &w->slots[w->seq_write % w->n_slots];
+		bool ready;
+		int r;
+
+		pthread_mutex_lock(&w->lock);
+		while (s->state != SLOT_DONE && w->seq_fill - w->seq_write > max_pending)
+			pthread_cond_wait(&w->done, &w->lock);
+		ready = s->state == SLOT_DONE;
+		pthread_mutex_unlock(&w->lock);
+		if (!ready)
+			return 0;
+		r = emit(w, s);
+		if (r < 0)
+			return r;
+		w->seq_write++;
+	}
+	return 0;
+}
+
+/* Hands the chunk being filled to be compressed; after it the next slot is free. */
+static int
+submit(struct gz_writer *w)
+{
+	struct gz_slot *s = &w->slots[w->seq_fill % w->n_slots];
+
+	if (w->n_workers == 0) {
+		compress_slot(&w->codec, w->level, s);
+		return emit(w, s);
+	}
+	pthread_mutex_lock(&w->lock);
+	s->state = SLOT_FILLED;
+	w->seq_fill++;
+	pthread_cond_signal(&w->work);
+	pthread_mutex_unlock(&w->lock);
+	return drain(w, w->n_slots - 1);
+}
+
+static int
+start_workers(struct gz_writer *w, unsigned n)
+{
+	w->workers = calloc(n, sizeof(*w->workers));
+	if (!w->workers)
+		return -ENOMEM;
+	w->n_workers = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct gz_worker *wk = &w->workers[i];
+		int r;
+		wk->w = w;
+		if (codec_init(&wk->codec, w->level) < 0)
+			return -ENOMEM;
+		r = pthread_create(&wk->thread, NULL, worker_main, wk);
+		if (r != 0)
+			return -r;
+		wk->started = true;
+	}
+	return 0;
+}
+
+static int
+alloc_slots(struct gz_writer *w, unsigned n)
+{
+	w->slots = calloc(n, sizeof(*w->slots));
+	if (!w->slots)
+		return -ENOMEM;
+	w->n_slots = n;
+	for (unsigned i = 0; i < n; i++) {
+		w->slots[i].in = malloc(w->chunk);
+		w->slots[i].out = malloc(out_capacity(w->chunk));
+		if (!w->slots[i].in || !w->slots[i].out)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+struct gz_writer *
+gz_writer_new(int fd, int level, unsigned threads, const struct job_hooks *hooks)
+{
+	struct gz_writer *w = calloc(1, sizeof(*w));
+	int r;
+
+	if (!w)
+		return NULL;
+	w->fd = fd;
+	w->level = level < 0 ? 0 : level > 12 ? 12 : level;
+	w->hooks = hooks;
+	w->chunk = hooks && hooks->yield ? GZ_CHUNK_YIELD : GZ_CHUNK;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->work, NULL);
+	pthread_cond_init(&w->done, NULL);
+	w->sha = EVP_MD_CTX_new();
+	r = w->sha && EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) == 1 ? 0 : -ENOMEM;
+	if (r >= 0)
+		r = alloc_slots(w, threads > 1 ? threads * SLOTS_PER_THREAD : 1);
+	if (r >= 0 && threads > 1)
+		r = start_workers(w, threads);
+	else if (r >= 0)
+		r = codec_init(&w->codec, w->level);
+	if (r < 0) {
+		gz_writer_free(w);
+		errno = -r;
+		return NULL;
+	}
+	return w;
+}
+
+static int
+fail(struct gz_writer *w, int r)
+{
+	w->err = r;
+	return r;
+}
+
+int
+gz_write(struct gz_writer *w, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	if (w->err)
+		return w->err;
+	while (len > 0) {
+		struct gz_slot *s = &w->slots[w->seq_fill % w->n_slots];
+		size_t n = w->chunk - s->in_len < len ? w->chunk - s->in_len : len;
+		int r;
+
+		memcpy(s->in + s->in_len, p, n);
+		s->in_len += n;
+		w->bytes_in += n;
+		p += n;
+		len -= n;
+		if (s->in_len < w->chunk)
+			break;
+		r = submit(w);
+		if (r < 0)
+			return fail(w, r);
+		if (job_yield(w->hooks))
+			return fail(w, -ECANCELED);
+	}
+	return 0;
+}
+
+int
+gz_finish(struct gz_writer *w)
+{
+	int r;
+
+	if (w->err)
+		return w->err;
+	if (w->slots[w->seq_fill % w->n_slots].in_len > 0 && (r = submit(w)) < 0)
+		return fail(w, r);
+	if ((r = drain(w, 0)) < 0)
+		return fail(w, r);
+	if (EVP_DigestFinal_ex(w->sha, w->sum, NULL) != 1)
+		return fail(w, -ENOMEM);
+	return 0;
+}
+
+uint64_t
+gz_bytes_in(const struct gz_writer *w)
+{
+	return w->bytes_in;
+}
+
+uint64_t
+gz_bytes_out(const struct gz_writer *w)
+{
+	return w->bytes_out;
+}
+
+void
+gz_sha256(const struct gz_writer *w, unsigned char out[32])
+{
+	memcpy(out, w->sum, sizeof(w->sum));
+}
+
+void
+gz_writer_free(struct gz_writer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->work);
+	pthread_mutex_unlock(&w->lock);
+	for (unsigned i = 0; i < w->n_workers; i++) {
+		if (w->workers[i].started)
+			pthread_join(w->workers[i].thread, NULL);
+		codec_done(&w->workers[i].codec);
+	}
+	free(w->workers);
+	for (unsigned i = 0; i < w->n_slots; i++) {
+		free(w->slots[i].in);
+		free(w->slots[i].out);
+	}
+	free(w->slots);
+	codec_done(&w->codec);
+	EVP_MD_CTX_free(w->sha);
+	pthread_cond_destroy(&w->work);
+	pthread_cond_destroy(&w->done);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}

@@ -1,0 +1,599 @@
+/* The manifest: what an archive holds, with a SHA-256 for every byte.
+ *
+ * Format (version 1). A text file, one record per line, fields separated by one space, every
+ * line ending in '\n'. The header lines come in this order:
+ *
+ *   savekeeper-manifest 1
+ *   id 20240501T101500.250Z        archive ID
+ *   tag pre-restore                label, "-" when there is none
+ *   created 1714558500250123       wall clock, microseconds since the epoch
+ *   archive-size 1153433           bytes of <ID>.tar.gz
+ *   archive-sha256 <64 hex>        SHA-256 of <ID>.tar.gz
+ *   files 12                       regular files (f and h entries)
+ *   bytes 3565158                  content bytes stored (f entries)
+ *   entries 15                     number of entry lines that follow
+ *
+ * then one line per archive entry, in archive order:
+ *
+ *   TYPE MODE MTIME_NS SIZE SHA256 DEV INO CTIME_NS PATH TARGET
+ *
+ * TYPE is f (regular file), d (directory), l (symlink) or h (hard link to an earlier f entry);
+ * MODE the permission bits in octal; MTIME_NS and CTIME_NS nanoseconds since the epoch; SIZE
+ * the content bytes (0 for d and l); SHA256 the content's hash in hex, "-" for d and l (an h
+ * entry repeats its file's size and hash); DEV and INO the file's identity when it was read,
+ * for change detection. PATH is relative to the save folder, with no empty, "." or ".." parts;
+ * TARGET is the symlink's target or the hard link's first path, "-" for f and d. The file ends
+ * with the line "end", so a cut file is never taken for a whole one.
+ *
+ * Text fields (tag, PATH, TARGET) are percent-escaped: '%', bytes up to and including space,
+ * and DEL are written as %XX (upper-case hex); a field that is exactly "-" is written "%2D".
+ * Any other byte, UTF-8 included, stands for itself, so names stay readable.
+ *
+ * The reader is strict and bounded: lines of at most MF_MAX_LINE bytes, at most
+ * MF_MAX_ENTRIES entries, numbers without signs or overflow, and each error names the file
+ * and line. */
+#include "manifest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+#define MF_MAGIC "savekeeper-manifest"
+#define MF_FIELDS 10
+/* A manifest larger than this is not one of ours. */
+#define MF_MAX_FILE ((size_t)1 << 30)
+
+struct manifest *
+manifest_new(const char *id, const char *tag)
+{
+	struct manifest *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->id = strdup(id ? id : "");
+	m->tag = strdup(tag ? tag : "");
+	if (!m->id || !m->tag) {
+		manifest_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static void
+entry_clear(struct mf_entry *e)
+{
+	free(e->path);
+	free(e->target);
+}
+
+void
+manifest_free(struct manifest *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n_entries; i++)
+		entry_clear(&m->entries[i]);
+	free(m->entries);
+	free(m->id);
+	free(m->tag);
+	free(m);
+}
+
+int
+manifest_add(struct manifest *m, const struct mf_entry *e)
+{
+	struct mf_entry copy = *e;
+
+	if (m->n_entries == m->cap_entries) {
+		size_t cap = m->cap_entries ? m->cap_entries * 2 : 64;
+		struct mf_entry *n = reallocarray(m->entries, cap, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		m->entries = n;
+		m->cap_entries = cap;
+	}
+	copy.path = strdup(e->path);
+	copy.target = e->target ? strdup(e->target) : NULL;
+	if (!copy.path || (e->target && !copy.target)) {
+		entry_clear(&copy);
+		return -ENOMEM;
+	}
+	m->entries[m->n_entries++] = copy;
+	return 0;
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct mf_entry *x = a, *y = b;
+
+	return strcmp(x->path, y->path);
+}
+
+void
+manifest_sort(struct manifest *m)
+{
+	if (m->n_entries > 1)
+		qsort(m->entries, m->n_entries, sizeof(*m->entries), entry_cmp);
+}
+
+const struct mf_entry *
+manifest_find(const struct manifest *m, const char *path)
+{
+	struct mf_entry key = { .path = (char *)(uintptr_t)path };
+
+	if (m->n_entries == 0)
+		return NULL;
+	return bsearch(&key, m->entries, m->n_entries, sizeof(*m->entries), entry_cmp);
+}
+
+void
+sha256_hex(const unsigned char sum[32], char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[sum[i] >> 4];
+		out[2 * i + 1] = hex[sum[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+/* Writing. */
+
+static void
+put_escaped(FILE *f, const char *s)
+{
+	if (!s || !*s) {
+		fputc('-', f);
+		return;
+	}
+	if (strcmp(s, "-") == 0) {
+		fputs("%2D", f);
+		return;
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p <= ' ' || *p == 0x7f || *p == '%')
+			fprintf(f, "%%%02X", *p);
+		else
+			fputc(*p, f);
+	}
+}
+
+static void
+put_entry(FILE *f, const struct mf_entry *e)
+{
+	bool has_data = e->type == MF_FILE || e->type == MF_HARDLINK;
+	char hex[65] = "-";
+
+	if (has_data)
+		sha256_hex(e->sha256, hex);
+	fprintf(f, "%c %04o %" PRId64 " %" PRIu64 " %s %" PRIu64 " %" PRIu64 " %" PRId64 " ",
+		(char)e->type, (unsigned)(e->mode & 07777), e->mtime_ns, has_data ? e->size : 0,
+		hex, e->dev, e->ino, e->ctime_ns);
+	put_escaped(f, e->path);
+	fputc(' ', f);
+	put_escaped(f, e->type == MF_SYMLINK || e->type == MF_HARDLINK ? e->target : NULL);
+	fputc('\n', f);
+}
+
+int
+manifest_write(const struct manifest *m, int fd)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	char hex[65];
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return -errno;
+	sha256_hex(m->archive_sha256, hex);
+	fprintf(f, MF_MAGIC " %d\nid %s\ntag ", MF_VERSION, m->id);
+	put_escaped(f, m->tag);
+	fprintf(f, "\ncreated %" PRId64 "\narchive-size %" PRIu64 "\narchive-sha256 %s\n"
+		"files %" PRIu64 "\nbytes %" PRIu64 "\nentries %zu\n",
+		m->created_usec, m->archive_size, hex, m->files, m->bytes, m->n_entries);
+	for (size_t i = 0; i < m->n_entries; i++)
+		put_entry(f, &m->entries[i]);
+	fputs("end\n", f);
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	return write_all(fd, buf, len);
+}
+
+/* Reading. */
+
+struct mf_parser {
+	const char *name;
+	char *next, *end;   /* the rest of the text */
+	unsigned line;
+	char *err;
+	size_t errlen;
+};
+
+static int __attribute__((format(printf, 2, 3)))
+bad(struct mf_parser *ps, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (ps->err)
+		snprintf(ps->err, ps->errlen, "%s:%u: %s", ps->name, ps->line, what);
+	return -EBADMSG;
+}
+
+/* Cuts the next line out of the text; NULL at the end. */
+static char *
+next_line(struct mf_parser *ps)
+{
+	char *s = ps->next, *nl;
+
+	ps->line++;
+	if (s >= ps->end)
+		return NULL;
+	nl = memchr(s, '\n', (size_t)(ps->end - s));
+	if (!nl) {
+		ps->next = ps->end;
+		return NULL; /* the last line lacks its newline: the file was cut */
+	}
+	*nl = '\0';
+	ps->next = nl + 1;
+	return s;
+}
+
+/* Splits line at single spaces into exactly n non-empty fields. */
+static int
+split(struct mf_parser *ps, char *line, char **f, int n)
+{
+	int i = 0;
+
+	for (char *s = line;;) {
+		char *sp = strchr(s, ' ');
+		if (i == n || *s == '\0' || sp == s)
+			return bad(ps, "expected %d fields", n);
+		f[i++] = s;
+		if (!sp)
+			break;
+		*sp = '\0';
+		s = sp + 1;
+	}
+	return i == n ? 0 : bad(ps, "expected %d fields", n);
+}
+
+static int
+parse_u64(struct mf_parser *ps, const char *s, const char *what, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	if (!*s || strlen(s) > 20)
+		return bad(ps, "bad %s '%.32s'", what, s);
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return bad(ps, "bad %s", what);
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*ret = v;
+	return 0;
+}
+
+static int
+parse_i64(struct mf_parser *ps, const char *s, const char *what, int64_t *ret)
+{
+	bool neg = *s == '-';
+	uint64_t v;
+	int r = parse_u64(ps, s + neg, what, &v);
+
+	if (r < 0)
+		return r;
+	if (v > (uint64_t)INT64_MAX)
+		return bad(ps, "%s out of range", what);
+	*ret = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+static int
+unhex(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int
+parse_sha(struct mf_parser *ps, const char *s, unsigned char out[32])
+{
+	if (strlen(s) != 64)
+		return bad(ps, "bad SHA-256");
+	for (int i = 0; i < 32; i++) {
+		int hi = unhex(s[2 * i]), lo = unhex(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return bad(ps, "bad SHA-256");
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* Undoes percent-escaping into a new string ("-" gives ""). */
+static int
+unescape(struct mf_parser *ps, const char *s, char **ret)
+{
+	char *out = malloc(strlen(s) + 1), *o = out;
+
+	if (!out)
+		return -ENOMEM;
+	if (strcmp(s, "-") == 0)
+		s = "";
+	for (; *s; s++) {
+		int hi, lo;
+		if (*s != '%') {
+			*o++ = *s;
+			continue;
+		}
+		hi = unhex(s[1]);
+		lo = hi < 0 ? -1 : unhex(s[2]);
+		if (lo < 0 || (hi == 0 && lo == 0)) {
+			free(out);
+			return bad(ps, "bad escape in name");
+		}
+		*o++ = (char)(hi << 4 | lo);
+		s += 2;
+	}
+	*o = '\0';
+	*ret = out;
+	return 0;
+}
+
+/* A path inside the tree: relative, no empty, "." or ".." parts. */
+static bool
+path_safe(const char *p)
+{
+	if (!*p || *p == '/')
+		return false;
+	for (const char *s = p; *s;) {
+		size_t n = strcspn(s, "/");
+		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+			return false;
+		s += n;
+		if (*s == '/')
+			s++;
+		if (!*s && s[-1] == '/')
+			return false;
+	}
+	return true;
+}
+
+/* Reads the header line "key VALUE" into *ret (a pointer into the text). */
+static int
+header(struct mf_parser *ps, const char *key, char **ret)
+{
+	char *line = next_line(ps), *f[2];
+	int r;
+
+	if (!line)
+		return bad(ps, "file ends before '%s'", key);
+	r = split(ps, line, f, 2);
+	if (r < 0)
+		return r;
+	if (strcmp(f[0], key) != 0)
+		return bad(ps, "expected '%s', found '%.32s'", key, f[0]);
+	*ret = f[1];
+	return 0;
+}
+
+static int
+header_u64(struct mf_parser *ps, const char *key, uint64_t *ret)
+{
+	char *v;
+	int r = header(ps, key, &v);
+
+	return r < 0 ? r : parse_u64(ps, v, key, ret);
+}
+
+static int
+parse_header(struct mf_parser *ps, struct manifest *m, uint64_t *ret_n)
+{
+	char *v;
+	uint64_t created;
+	int r;
+
+	if ((r = header(ps, MF_MAGIC, &v)) < 0)
+		return r;
+	if (strcmp(v, "1") != 0)
+		return bad(ps, "unsupported manifest version '%.16s'", v);
+	if ((r = header(ps, "id", &v)) < 0)
+		return r;
+	if (strlen(v) >= 64 || strpbrk(v, "/%"))
+		return bad(ps, "bad id");
+	free(m->id);
+	if (!(m->id = strdup(v)))
+		return -ENOMEM;
+	if ((r = header(ps, "tag", &v)) < 0)
+		return r;
+	free(m->tag);
+	m->tag = NULL;
+	if ((r = unescape(ps, v, &m->tag)) < 0 || (r = header_u64(ps, "created", &created)) < 0 ||
+	    (r = header_u64(ps, "archive-size", &m->archive_size)) < 0 ||
+	    (r = header(ps, "archive-sha256", &v)) < 0 || (r = parse_sha(ps, v, m->archive_sha256)) < 0 ||
+	    (r = header_u64(ps, "files", &m->files)) < 0 || (r = header_u64(ps, "bytes", &m->bytes)) < 0 ||
+	    (r = header_u64(ps, "entries", ret_n)) < 0)
+		return r;
+	if (created > INT64_MAX)
+		return bad(ps, "bad created");
+	m->created_usec = (int64_t)created;
+	if (*ret_n > MF_MAX_ENTRIES)
+		return bad(ps, "too many entries (%" PRIu64 ")", *ret_n);
+	return 0;
+}
+
+static int
+parse_fields(struct mf_parser *ps, char **f, struct mf_entry *e)
+{
+	uint64_t mode;
+	bool has_data, has_target;
+	int r;
+
+	if (strlen(f[0]) != 1 || !strchr("fdlh", f[0][0]))
+		return bad(ps, "unknown entry type '%.8s'", f[0]);
+	e->type = (enum mf_type)f[0][0];
+	has_data = e->type == MF_FILE || e->type == MF_HARDLINK;
+	has_target = e->type == MF_SYMLINK || e->type == MF_HARDLINK;
+	if (strspn(f[1], "01234567") != strlen(f[1]) || strlen(f[1]) > 6)
+		return bad(ps, "bad mode");
+	mode = strtoull(f[1], NULL, 8);
+	if (mode > 07777)
+		return bad(ps, "bad mode");
+	e->mode = (mode_t)mode;
+	if ((r = parse_i64(ps, f[2], "mtime", &e->mtime_ns)) < 0 ||
+	    (r = parse_u64(ps, f[3], "size", &e->size)) < 0 ||
+	    (r = parse_u64(ps, f[5], "dev", &e->dev)) < 0 ||
+	    (r = parse_u64(ps, f[6], "inode", &e->ino)) < 0 ||
+	    (r = parse_i64(ps, f[7], "ctime", &e->ctime_ns)) < 0)
+		return r;
+	if (has_data && (r = parse_sha(ps, f[4], e->sha256)) < 0)
+		return r;
+	if (!has_data && (strcmp(f[4], "-") != 0 || e->size != 0))
+		return bad(ps, "a %s has no content", e->type == MF_DIR ? "directory" : "symlink");
+	if ((r = unescape(ps, f[8], &e->path)) < 0)
+		return r;
+	if (!path_safe(e->path))
+		return bad(ps, "unsafe path");
+	if (!has_target)
+		return strcmp(f[9], "-") == 0 ? 0 : bad(ps, "unexpected link target");
+	if ((r = unescape(ps, f[9], &e->target)) < 0)
+		return r;
+	if (!*e->target || (e->type == MF_HARDLINK && !path_safe(e->target)))
+		return bad(ps, "bad link target");
+	return 0;
+}
+
+static int
+parse_entry(struct mf_parser *ps, struct manifest *m)
+{
+	struct mf_entry e = { 0 };
+	char *line = next_line(ps), *f[MF_FIELDS];
+	int r;
+
+	if (!line)
+		return bad(ps, "file ends after %zu entries", m->n_entries);
+	r = split(ps, line, f, MF_FIELDS);
+	if (r >= 0)
+		r = parse_fields(ps, f, &e);
+	if (r >= 0 && m->n_entries < m->cap_entries)
+		m->entries[m->n_entries++] = e;
+	else
+		entry_clear(&e);
+	return r;
+}
+
+int
+manifest_parse(const char *name, const char *text, size_t len, struct manifest **ret,
+	       char *err, size_t errlen)
+{
+	_cleanup_free_ char *copy = NULL;
+	struct manifest *m = NULL;
+	struct mf_parser ps = { .name = name, .err = err, .errlen = errlen };
+	uint64_t n = 0;
+	char *line;
+	int r;
+
+	if (memchr(text, '\0', len))
+		return bad(&ps, "not a text file");
+	if (!(copy = malloc(len + 1)) || !(m = manifest_new("", "")))
+		return -ENOMEM;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	ps.next = copy;
+	ps.end = copy + len;
+	for (char *s = copy; s < ps.end; s += strcspn(s, "\n") + 1) {
+		ps.line++;
+		if (strcspn(s, "\n") >= MF_MAX_LINE) {
+			r = bad(&ps, "line longer than %d bytes", MF_MAX_LINE);
+			goto fail;
+		}
+	}
+	ps.line = 0;
+	r = parse_header(&ps, m, &n);
+	if (r >= 0 && n > 0) {
+		/* Allocated as entries arrive, so a false count cannot reserve memory. */
+		m->entries = calloc(n < 1024 ? n : 1024, sizeof(*m->entries));
+		m->cap_entries = m->entries ? (n < 1024 ? n : 1024) : 0;
+		r = m->entries ? 0 : -ENOMEM;
+	}
+	for (uint64_t i = 0; r >= 0 && i < n; i++) {
+		if (m->n_entries == m->cap_entries) {
+			size_t cap = m->cap_entries * 2 < n ? m->cap_entries * 2 : (size_t)n;
+			struct mf_entry *ne = reallocarray(m->entries, cap, sizeof(*ne));
+			if (!ne) {
+				r = -ENOMEM;
+				break;
+			}
+			m->entries = ne;
+			m->cap_entries = cap;
+		}
+		r = parse_entry(&ps, m);
+	}
+	if (r >= 0 && (!(line = next_line(&ps)) || strcmp(line, "end") != 0))
+		r = bad(&ps, line ? "expected 'end'" : "file ends before 'end'");
+	if (r >= 0 && ps.next < ps.end) {
+		ps.line++;
+		r = bad(&ps, "text after 'end'");
+	}
+	if (r >= 0) {
+		*ret = m;
+		return 0;
+	}
+fail:
+	manifest_free(m);
+	return r;
+}
+
+int
+manifest_read(const char *path, struct manifest **ret, char *err, size_t errlen)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t len = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int r = -errno;
+		if (err)
+			snprintf(err, errlen, "cannot read '%s': %s", path, strerror(-r));
+		return r;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > MF_MAX_FILE) {
+		if (err)
+			snprintf(err, errlen, "%s: not a manifest", path);
+		return -EBADMSG;
+	}
+	if (!(buf = malloc((size_t)st.st_size + 1)))
+		return -ENOMEM;
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int r = -errno;
+			if (err)
+				snprintf(err, errlen, "cannot read '%s': %s", path, strerror(-r));
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	return manifest_parse(path, buf, len, ret, err, errlen);
+}

@@ -1,0 +1,519 @@
+/* Desktop notifications on a thread of their own. Callers only copy a notification into a
+ * bounded queue under a mutex; the notifier thread owns every libnotify and GDBus object.
+ * libnotify calls are synchronous with a 25 s D-Bus timeout, so a hung server stalls this
+ * thread alone, and notify_stop gives up waiting for it after a short while. */
+#include <glib.h>
+#include <libnotify/notify.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "notify.h"
+#include "util.h"
+
+#define QUEUE_MAX 32
+#define RETRY_USEC (60 * USEC_PER_SEC)
+#define STOP_WAIT_USEC (2 * USEC_PER_SEC)
+
+struct note {
+	enum notify_kind kind;
+	char *game, *summary, *body;
+};
+
+/* The last failure shown per game, for suppressing repeats; kept by the senders. */
+struct seen {
+	char *game;
+	char *failure; /* summary and body, NULL after a success */
+};
+
+/* What the senders and the thread share, under lock. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;    /* to the thread: work or stop */
+	pthread_cond_t changed; /* from the thread: queue drained or thread ended (monotonic) */
+	struct note queue[QUEUE_MAX];
+	unsigned head, len;
+	enum sk_notify mode;
+	bool running;  /* a thread serves the queue */
+	bool alive;    /* the thread has not returned (it may be detached) */
+	bool busy;     /* the thread holds a note it took off the queue */
+	bool stopping;
+	pthread_t thread;
+	struct seen *seen;
+	size_t n_seen;
+} N = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.wake = PTHREAD_COND_INITIALIZER,
+	.mode = SK_NOTIFY_OFF,
+};
+
+/* One notification object per game, so a new one replaces the last on screen. */
+struct shown {
+	char *game;
+	NotifyNotification *n;
+};
+
+/* The notifier thread's own state; no lock. */
+static struct {
+	GDBusConnection *bus;
+	struct shown *shown;
+	size_t n_shown;
+	uint64_t retry_at; /* while unavailable: no attempt before this time */
+	bool warned;
+} T;
+
+static pthread_once_t changed_once = PTHREAD_ONCE_INIT;
+
+static void
+changed_init(void)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&N.changed, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+/* Waits on N.changed until pred() is false or deadline (monotonic usec) passes; under lock. */
+static bool
+wait_while(bool (*pred)(void), uint64_t deadline)
+{
+	struct timespec ts = {
+		.tv_sec = deadline / USEC_PER_SEC,
+		.tv_nsec = (deadline % USEC_PER_SEC) * NSEC_PER_USEC,
+	};
+
+	while (pred())
+		if (pthread_cond_timedwait(&N.changed, &N.lock, &ts) == ETIMEDOUT)
+			return !pred();
+	return true;
+}
+
+static void
+note_clear(struct note *n)
+{
+	free(n->game);
+	free(n->summary);
+	free(n->body);
+	*n = (struct note){ 0 };
+}
+
+static const char *
+kind_icon(enum notify_kind kind)
+{
+	switch (kind) {
+	case NOTE_BACKUP:
+		return "document-save";
+	case NOTE_FAILURE:
+		return "dialog-error";
+	case NOTE_RESTORE:
+		return "document-revert";
+	case NOTE_UNDO:
+		return "edit-undo";
+	}
+	return NULL;
+}
+
+/* Drops every libnotify object and the bus, so the next attempt starts from nothing (a new
+ * server hands out new ids; a new bus needs a new connection). */
+static void
+forget_all(void)
+{
+	for (size_t i = 0; i < T.n_shown; i++) {
+		free(T.shown[i].game);
+		g_object_unref(T.shown[i].n);
+	}
+	free(T.shown);
+	T.shown = NULL;
+	T.n_shown = 0;
+	notify_uninit();
+	g_clear_object(&T.bus);
+}
+
+static void
+unavailable(const GError *e)
+{
+	if (!T.warned)
+		log_warn("desktop notifications unavailable: %s", e ? e->message : "unknown error");
+	T.warned = true;
+	T.retry_at = now_usec() + RETRY_USEC;
+	forget_all();
+}
+
+/* Connects to the session bus the way libnotify will (the shared connection), but keeps the
+ * daemon alive when the bus goes away: GDBus raises SIGTERM by default then. */
+static bool
+bus_connect(void)
+{
+	GError *e = NULL;
+
+	if (T.bus)
+		return true;
+	T.bus = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &e);
+	if (!T.bus) {
+		unavailable(e);
+		g_error_free(e);
+		return false;
+	}
+	g_dbus_connection_set_exit_on_close(T.bus, FALSE);
+	notify_init("savekeeper");
+	return true;
+}
+
+static NotifyNotification *
+shown_for(const struct note *n)
+{
+	struct shown *s;
+
+	for (size_t i = 0; i < T.n_shown; i++)
+		if (strcmp(T.shown[i].game, n->game) == 0) {
+			notify_notification_update(T.shown[i].n, n->summary, n->body, kind_icon(n->kind));
+			return T.shown[i].n;
+		}
+	s = realloc(T.shown, (T.n_shown + 1) * sizeof(*s));
+	if (!s)
+		return NULL;
+	T.shown = s;
+	s = &T.shown[T.n_shown];
+	s->game = strdup(n->game);
+	if (!s->game)
+		return NULL;
+	s->n = notify_notification_new(n->summary, n->body, kind_icon(n->kind));
+	T.n_shown++;
+	return s->n;
+}
+
+static void
+show(const struct note *n)
+{
+	NotifyNotification *nn;
+	GError *e = NULL;
+
+	if (T.retry_at && now_usec() < T.retry_at)
+		return;
+	if (!bus_connect())
+		return;
+	nn = shown_for(n);
+	if (!nn)
+		return;
+	notify_notification_set_urgency(nn, n->kind == NOTE_FAILURE ? NOTIFY_URGENCY_CRITICAL
+								    : NOTIFY_URGENCY_NORMAL);
+	if (!notify_notification_show(nn, &e)) {
+		unavailable(e);
+		g_error_free(e);
+		return;
+	}
+	if (T.warned)
+		log_info("desktop notifications available again");
+	T.warned = false;
+	T.retry_at = 0;
+}
+
+/* Moves the oldest note into *ret; under lock, with the queue not empty. */
+static void
+queue_take_locked(struct note *ret)
+{
+	*ret = N.queue[N.head];
+	N.queue[N.head] = (struct note){ 0 };
+	N.head = (N.head + 1) % QUEUE_MAX;
+	N.len--;
+}
+
+/* Takes the next note off the queue, waiting for one; false when stopping with none left. */
+static bool
+queue_pop(struct note *ret)
+{
+	bool got;
+
+	pthread_mutex_lock(&N.lock);
+	N.busy = false;
+	pthread_cond_broadcast(&N.changed);
+	while (N.len == 0 && !N.stopping)
+		pthread_cond_wait(&N.wake, &N.lock);
+	got = N.len > 0;
+	if (got)
+		queue_take_locked(ret);
+	N.busy = got;
+	pthread_mutex_unlock(&N.lock);
+	return got;
+}
+
+static void *
+notifier_main(void *arg)
+{
+	/* Signals from the proxy (a notification closed) are dispatched here, not on a default
+	 * context nobody runs, where they would pile up. */
+	GMainContext *ctx = g_main_context_new();
+	struct note n;
+
+	(void)arg;
+	g_main_context_push_thread_default(ctx);
+	while (queue_pop(&n)) {
+		show(&n);
+		note_clear(&n);
+		while (g_main_context_iteration(ctx, FALSE))
+			;
+	}
+	forget_all();
+	T.warned = false;
+	T.retry_at = 0;
+	g_main_context_pop_thread_default(ctx);
+	g_main_context_unref(ctx);
+
+	pthread_mutex_lock(&N.lock);
+	N.alive = false;
+	N.busy = false;
+	pthread_cond_broadcast(&N.changed);
+	pthread_mutex_unlock(&N.lock);
+	return NULL;
+}
+
+/* Starts the thread with every signal blocked, so the loop's signalfd gets them all; the
+ * GDBus threads it starts inherit the mask. Under lock. */
+static int
+thread_start_locked(void)
+{
+	sigset_t all, old;
+	int r;
+
+	if (N.running)
+		return 0;
+	if (N.alive)
+		return -EBUSY;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	N.stopping = false;
+	r = pthread_create(&N.thread, NULL, notifier_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0)
+		return -r;
+	N.running = N.alive = true;
+	return 0;
+}
+
+int
+notify_start(enum sk_notify mode)
+{
+	int r = 0;
+
+	pthread_once(&changed_once, changed_init);
+	pthread_mutex_lock(&N.lock);
+	N.mode = mode;
+	if (mode != SK_NOTIFY_OFF)
+		r = thread_start_locked();
+	pthread_mutex_unlock(&N.lock);
+	return r;
+}
+
+void
+notify_set_mode(enum sk_notify mode)
+{
+	int r = notify_start(mode);
+
+	if (r < 0)
+		log_warn("cannot start the notifier thread: %s", strerror(-r));
+}
+
+static struct seen *
+seen_find(const char *game)
+{
+	struct seen *s;
+
+	for (size_t i = 0; i < N.n_seen; i++)
+		if (strcmp(N.seen[i].game, game) == 0)
+			return &N.seen[i];
+	s = realloc(N.seen, (N.n_seen + 1) * sizeof(*s));
+	if (!s)
+		return NULL;
+	N.seen = s;
+	s = &N.seen[N.n_seen];
+	*s = (struct seen){ .game = strdup(game) };
+	if (!s->game)
+		return NULL;
+	N.n_seen++;
+	return s;
+}
+
+/* Records the outcome for game; true when it is a failure identical to the last one. */
+static bool
+seen_repeat(enum notify_kind kind, const char *game, const char *summary, const char *body)
+{
+	struct seen *s = seen_find(game);
+	char *text = NULL;
+
+	if (!s)
+		return false;
+	if (kind == NOTE_FAILURE) {
+		if (asprintf(&text, "%s\n%s", summary, body) < 0)
+			return false;
+		if (s->failure && strcmp(s->failure, text) == 0) {
+			free(text);
+			return true;
+		}
+	}
+	free(s->failure);
+	s->failure = text;
+	return false;
+}
+
+static bool
+mode_wants(enum notify_kind kind)
+{
+	return N.mode == SK_NOTIFY_ALL || (N.mode == SK_NOTIFY_ERRORS && kind == NOTE_FAILURE);
+}
+
+/* Appends to the queue, dropping the oldest when it is full; under lock. */
+static void
+enqueue_locked(struct note *n)
+{
+	struct note old;
+
+	if (N.len == QUEUE_MAX) {
+		queue_take_locked(&old);
+		note_clear(&old);
+	}
+	N.queue[(N.head + N.len) % QUEUE_MAX] = *n;
+	N.len++;
+	*n = (struct note){ 0 };
+	pthread_cond_signal(&N.wake);
+}
+
+void
+notify_send(enum notify_kind kind, const char *game, const char *summary, const char *body)
+{
+	struct note n = { .kind = kind };
+
+	body = body ? body : "";
+	pthread_mutex_lock(&N.lock);
+	/* The repeat check runs in every mode, so that a success seen in "errors" mode still
+	 * clears the failure it follows. */
+	if (!seen_repeat(kind, game, summary, body) && N.running && !N.stopping && mode_wants(kind)) {
+		n.game = strdup(game);
+		n.summary = strdup(summary);
+		n.body = strdup(body);
+		if (n.game && n.summary && n.body)
+			enqueue_locked(&n);
+	}
+	pthread_mutex_unlock(&N.lock);
+	note_clear(&n);
+}
+
+static void
+send_fmt(enum notify_kind kind, const char *game, const char *body, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+send_fmt(enum notify_kind kind, const char *game, const char *body, const char *fmt, ...)
+{
+	_cleanup_free_ char *summary = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&summary, fmt, ap);
+	va_end(ap);
+	if (r >= 0)
+		notify_send(kind, game, summary, body);
+}
+
+static void
+notify_snapshot(const char *game, const struct job_result *r)
+{
+	char in[32], out[32], body[160];
+
+	if (r->err) {
+		send_fmt(NOTE_FAILURE, game, r->message, "Backup of %s failed", game);
+		return;
+	}
+	if (r->unchanged)
+		return;
+	snprintf(body, sizeof(body), "%llu files, %s (%s compressed) in %.1f s",
+		 (unsigned long long)r->files, fmt_size(r->bytes_in, in, sizeof(in)),
+		 fmt_size(r->bytes_out, out, sizeof(out)), (double)r->usec / USEC_PER_SEC);
+	send_fmt(NOTE_BACKUP, game, body, "Backed up %s", game);
+}
+
+void
+notify_job(const char *game, enum job_kind kind, const struct job_result *r)
+{
+	if (r->err == -ECANCELED)
+		return;
+	if (kind == JOB_SNAPSHOT)
+		notify_snapshot(game, r);
+	else if (kind == JOB_RESTORE && r->err)
+		send_fmt(NOTE_FAILURE, game, r->message, "Restore of %s failed", game);
+	else if (kind == JOB_RESTORE && !r->detail) /* a dry run lists, it changes nothing */
+		send_fmt(NOTE_RESTORE, game, r->message, "Restored %s", game);
+}
+
+static bool
+pending(void)
+{
+	return N.len > 0 || N.busy;
+}
+
+static bool
+thread_alive(void)
+{
+	return N.alive;
+}
+
+int
+notify_flush(uint64_t timeout_usec)
+{
+	bool done;
+
+	pthread_once(&changed_once, changed_init);
+	pthread_mutex_lock(&N.lock);
+	done = !N.running || wait_while(pending, now_usec() + timeout_usec);
+	pthread_mutex_unlock(&N.lock);
+	return done ? 0 : -ETIMEDOUT;
+}
+
+static void
+seen_free_locked(void)
+{
+	for (size_t i = 0; i < N.n_seen; i++) {
+		free(N.seen[i].game);
+		free(N.seen[i].failure);
+	}
+	free(N.seen);
+	N.seen = NULL;
+	N.n_seen = 0;
+}
+
+void
+notify_stop(void)
+{
+	bool joinable = false;
+	pthread_t thread = 0;
+	struct note old;
+
+	pthread_once(&changed_once, changed_init);
+	pthread_mutex_lock(&N.lock);
+	if (N.running) {
+		thread = N.thread;
+		N.stopping = true;
+		pthread_cond_signal(&N.wake);
+		joinable = wait_while(thread_alive, now_usec() + STOP_WAIT_USEC);
+		if (!joinable) {
+			/* Stuck in a call to a hung server: what is queued would only wait behind
+			 * it, so it goes, and the thread ends on its own when the call times out. */
+			while (N.len > 0) {
+				queue_take_locked(&old);
+				note_clear(&old);
+			}
+			pthread_detach(N.thread);
+		}
+		N.running = false;
+	}
+	seen_free_locked();
+	pthread_mutex_unlock(&N.lock);
+	if (joinable)
+		pthread_join(thread, NULL);
+}

@@ -1,0 +1,800 @@
+/* savekeeperctl: sends one request to savekeeperd over its control socket and shows the
+ * replies, as tables for people or as the daemon's JSON lines for scripts. `wrap` runs a game
+ * between a "session begin" and a "session end". */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "config.h"
+#include "proto.h"
+#include "util.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_REFUSED = 1, /* the daemon refused, or the job failed */
+	EXIT_USAGE = 2,
+	EXIT_NO_DAEMON = 3,
+};
+
+#define SHORT_TIMEOUT_MS 10000
+#define MAX_REPLY (64u << 20)
+
+struct conn {
+	int fd;
+	char *buf;
+	size_t len, cap;
+	unsigned seq; /* requests sent: the "re" of the next reply we wait for */
+};
+
+static const char *socket_path;
+static bool json_output;
+
+static void
+complain(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("savekeeperctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Connects to the daemon; -errno when nobody listens there. */
+static int
+conn_open(struct conn *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	*c = (struct conn){ .fd = -EBADF };
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, socket_path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return -errno;
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		c->fd = safe_close(c->fd);
+		return r;
+	}
+	return 0;
+}
+
+static void
+conn_close(struct conn *c)
+{
+	c->fd = safe_close(c->fd);
+	free(c->buf);
+	c->buf = NULL;
+}
+
+static void
+no_daemon(int r)
+{
+	complain("no daemon at %s (%s); start it with: systemctl --user start savekeeper.socket",
+	      socket_path, strerror(-r));
+}
+
+static int
+conn_send(struct conn *c, const char *line)
+{
+	_cleanup_free_ char *s = NULL;
+
+	if (asprintf(&s, "%s\n", line) < 0)
+		return -ENOMEM;
+	c->seq++;
+	return write_all(c->fd, s, strlen(s)) < 0 ? -EPIPE : 0;
+}
+
+/* Waits (timeout_ms, or -1 for ever) for one reply line and parses it. */
+static int
+conn_read(struct conn *c, int timeout_ms, struct json_object **ret)
+{
+	for (;;) {
+		char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		ssize_t n;
+
+		if (nl) {
+			*nl = '\0';
+			*ret = json_tokener_parse(c->buf);
+			c->len -= (size_t)(nl - c->buf) + 1;
+			memmove(c->buf, nl + 1, c->len);
+			return *ret ? 0 : -EBADMSG;
+		}
+		if (c->cap - c->len < 4096) {
+			char *b = c->cap < MAX_REPLY ? realloc(c->buf, c->cap * 2 + 65536) : NULL;
+			if (!b)
+				return -EMSGSIZE;
+			c->buf = b;
+			c->cap = c->cap * 2 + 65536;
+		}
+		n = poll(&p, 1, timeout_ms);
+		if (n == 0)
+			return -ETIMEDOUT;
+		if (n > 0)
+			n = read(c->fd, c->buf + c->len, c->cap - c->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? -ECONNRESET : -errno;
+		c->len += (size_t)n;
+	}
+}
+
+static const char *
+jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static int64_t
+jint(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static bool
+jbool(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+static struct json_object *
+jarr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array))
+		return NULL;
+	return v;
+}
+
+/* "3 min ago" / "in 5 min" for a unix time t. */
+static const char *
+fmt_relative(int64_t t, char *buf, size_t len)
+{
+	int64_t d = t - (int64_t)time(NULL);
+	int64_t a = d < 0 ? -d : d;
+	char amount[32];
+
+	if (a < 10)
+		return snprintf(buf, len, "just now"), buf;
+	if (a < 60)
+		snprintf(amount, sizeof(amount), "%lld s", (long long)a);
+	else if (a < 3600)
+		snprintf(amount, sizeof(amount), "%lld min", (long long)(a / 60));
+	else if (a < 2 * 86400)
+		snprintf(amount, sizeof(amount), "%lld h", (long long)(a / 3600));
+	else
+		snprintf(amount, sizeof(amount), "%lld days", (long long)(a / 86400));
+	snprintf(buf, len, d < 0 ? "%s ago" : "in %s", amount);
+	return buf;
+}
+
+static const char *
+fmt_local(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!localtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
+	return buf;
+}
+
+/* A table printed with each column as wide as its widest cell. */
+#define TABLE_COLS 8
+struct table {
+	size_t ncols, nrows;
+	char **cells; /* nrows * ncols, malloc'd strings */
+};
+
+static void
+table_add(struct table *t, ...)
+{
+	char **cells = realloc(t->cells, (t->nrows + 1) * t->ncols * sizeof(char *));
+	va_list ap;
+
+	if (!cells)
+		return;
+	t->cells = cells;
+	va_start(ap, t);
+	for (size_t i = 0; i < t->ncols; i++) {
+		const char *s = va_arg(ap, const char *);
+		cells[t->nrows * t->ncols + i] = strdup(s ? s : "-");
+	}
+	va_end(ap);
+	t->nrows++;
+}
+
+static void
+table_print(struct table *t)
+{
+	size_t w[TABLE_COLS] = { 0 };
+
+	for (size_t i = 0; i < t->nrows * t->ncols; i++) {
+		size_t n = t->cells[i] ? strlen(t->cells[i]) : 0;
+		if (n > w[i % t->ncols])
+			w[i % t->ncols] = n;
+	}
+	for (size_t r = 0; r < t->nrows; r++) {
+		char line[1024];
+		size_t pos = 0;
+		for (size_t c = 0; c < t->ncols && pos < sizeof(line); c++) {
+			const char *s = t->cells[r * t->ncols + c];
+			pos += (size_t)snprintf(line + pos, sizeof(line) - pos, "%-*s  ", (int)w[c],
+						s ? s : "");
+		}
+		/* No trailing blanks when the last columns are empty. */
+		pos = strlen(line);
+		while (pos > 0 && line[pos - 1] == ' ')
+			line[--pos] = '\0';
+		puts(line);
+	}
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->nrows = 0;
+}
+
+static void
+print_status_game(struct table *t, struct json_object *g)
+{
+	char last[64] = "-", next[64] = "-", state[64];
+	const char *result = jstr(g, "last_result");
+
+	snprintf(state, sizeof(state), "%s%s%s", jstr(g, "state") ? jstr(g, "state") : "?",
+		 jbool(g, "busy") ? ", busy" : "", jbool(g, "playing") ? ", playing" : "");
+	if (jstr(g, "last_time"))
+		fmt_relative(jint(g, "last_time"), last, sizeof(last));
+	if (jstr(g, "next_due"))
+		fmt_relative(jint(g, "next_due"), next, sizeof(next));
+	table_add(t, jstr(g, "name"), state, result ? result : "none", last,
+		  jstr(g, "last_archive"), next);
+}
+
+static void
+print_status(struct json_object *o)
+{
+	struct json_object *games = jarr(o, "games");
+	struct table t = { .ncols = 6 };
+	int64_t up = jint(o, "uptime_sec");
+
+	printf("savekeeperd %s, pid %lld, up %lldh %02lldm, core %s\n", jstr(o, "version"),
+	       (long long)jint(o, "pid"), (long long)(up / 3600), (long long)(up / 60 % 60),
+	       jstr(o, "core") ? jstr(o, "core") : "?");
+	if (!games || json_object_array_length(games) == 0) {
+		printf("no games configured\n");
+		return;
+	}
+	table_add(&t, "GAME", "STATE", "LAST", "WHEN", "ARCHIVE", "NEXT");
+	for (size_t i = 0; i < json_object_array_length(games); i++)
+		print_status_game(&t, json_object_array_get_idx(games, i));
+	table_print(&t);
+	for (size_t i = 0; i < json_object_array_length(games); i++) {
+		struct json_object *g = json_object_array_get_idx(games, i);
+		if (jstr(g, "last_error"))
+			printf("%s: last error: %s\n", jstr(g, "name"), jstr(g, "last_error"));
+		if (jstr(g, "unchanged_since"))
+			printf("%s: unchanged since %s\n", jstr(g, "name"), jstr(g, "unchanged_since"));
+	}
+}
+
+static void
+print_list(struct json_object *o)
+{
+	struct json_object *a = jarr(o, "archives");
+	struct table t = { .ncols = 6 };
+	size_t n = a ? json_object_array_length(a) : 0;
+
+	if (n == 0) {
+		printf("%s: no archives\n", jstr(o, "game"));
+		return;
+	}
+	table_add(&t, "ID", "TIME", "AGE", "SIZE", "FILES", "NOTE");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(a, i);
+		char when[64], age[64], size[32], files[32], note[96];
+		const char *tag = jstr(e, "tag");
+		snprintf(files, sizeof(files), "%lld", (long long)jint(e, "files"));
+		snprintf(note, sizeof(note), "%s%s%s", jbool(e, "pinned") ? "pinned" : "",
+			 jbool(e, "pinned") && tag && tag[0] ? ", " : "", tag ? tag : "");
+		table_add(&t, jstr(e, "id"), fmt_local(jint(e, "time"), when, sizeof(when)),
+			  fmt_relative(jint(e, "time"), age, sizeof(age)),
+			  fmt_size((uint64_t)jint(e, "size"), size, sizeof(size)), files, note);
+	}
+	table_print(&t);
+}
+
+static void
+print_verify(struct json_object *o)
+{
+	struct json_object *a = jarr(o, "results");
+
+	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+		struct json_object *e = json_object_array_get_idx(a, i);
+		if (jbool(e, "ok"))
+			printf("%s  ok\n", jstr(e, "id"));
+		else
+			printf("%s  FAILED: %s\n", jstr(e, "id"), jstr(e, "error"));
+	}
+}
+
+/* Prints "ID  why" for each entry of the array key, under a heading. */
+static void
+print_ids_why(struct json_object *o, const char *key, const char *heading)
+{
+	struct json_object *a = jarr(o, key);
+	size_t n = a ? json_object_array_length(a) : 0;
+
+	printf("%s: %zu\n", heading, n);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(a, i);
+		printf("  %s  %s\n", jstr(e, "id"), jstr(e, "why") ? jstr(e, "why") : "");
+	}
+}
+
+static void
+print_prune(struct json_object *o)
+{
+	bool dry = jbool(o, "dry_run");
+
+	print_ids_why(o, "removed", dry ? "would remove" : "removed");
+	print_ids_why(o, "kept", dry ? "would keep" : "kept");
+}
+
+static void
+print_restore(const struct proto_request *req, struct json_object *o)
+{
+	struct json_object *a = jarr(o, "changes");
+	bool undo = req->flags & PF_UNDO;
+	char size[32];
+
+	if (req->flags & PF_DRY_RUN) {
+		size_t n = a ? json_object_array_length(a) : 0;
+		if (n == 0)
+			printf("%s: no changes\n", jstr(o, "game"));
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *e = json_object_array_get_idx(a, i);
+			printf("%-8s %s (%s)\n", jstr(e, "change"), jstr(e, "path"),
+			       fmt_size((uint64_t)jint(e, "size"), size, sizeof(size)));
+		}
+		return;
+	}
+	printf("%s: %s %s (%lld files)\n", jstr(o, "game"),
+	       undo ? "undone, back to" : "restored", jstr(o, "id"), (long long)jint(o, "files"));
+	if (jstr(o, "pre_restore_id") && !undo)
+		printf("the previous state is kept as %s; undo with: savekeeperctl restore %s --undo\n",
+		       jstr(o, "pre_restore_id"), jstr(o, "game"));
+}
+
+static void
+print_backup(struct json_object *o)
+{
+	char size[32], bytes[32];
+
+	if (!jstr(o, "id")) {
+		printf("%s: %s\n", jstr(o, "game"),
+		       jbool(o, "joined") ? "joined the backup already running" : "backup started");
+		return;
+	}
+	printf("%s: archived %s (%lld files, %s, %s on disk) in %.1f s\n", jstr(o, "game"),
+	       jstr(o, "id"), (long long)jint(o, "files"),
+	       fmt_size((uint64_t)jint(o, "bytes"), bytes, sizeof(bytes)),
+	       fmt_size((uint64_t)jint(o, "size"), size, sizeof(size)),
+	       (double)jint(o, "usec") / 1e6);
+}
+
+static void
+print_games(const char *verb, struct json_object *o)
+{
+	struct json_object *a = jarr(o, "games");
+
+	printf("%s:", verb);
+	for (size_t i = 0; a && i < json_object_array_length(a); i++)
+		printf(" %s", json_object_get_string(json_object_array_get_idx(a, i)));
+	printf("\n");
+}
+
+static void
+print_reply(const struct proto_request *req, struct json_object *o)
+{
+	enum proto_cmd cmd = req->cmd;
+
+	switch (cmd) {
+	case CMD_PING:
+		printf("savekeeperd %s is running\n", jstr(o, "version"));
+		break;
+	case CMD_STATUS:
+		print_status(o);
+		break;
+	case CMD_START:
+		print_games("started", o);
+		break;
+	case CMD_STOP:
+		print_games("stopped", o);
+		break;
+	case CMD_BACKUP:
+		print_backup(o);
+		break;
+	case CMD_LIST:
+		print_list(o);
+		break;
+	case CMD_VERIFY:
+		print_verify(o);
+		break;
+	case CMD_RESTORE:
+		print_restore(req, o);
+		break;
+	case CMD_PRUNE:
+		print_prune(o);
+		break;
+	case CMD_PIN:
+	case CMD_UNPIN:
+		printf("%s: %s %s\n", jstr(o, "game"), cmd == CMD_PIN ? "pinned" : "unpinned",
+		       jstr(o, "id"));
+		break;
+	case CMD_RELOAD:
+		printf("reloaded: %lld games\n", (long long)jint(o, "games"));
+		break;
+	case CMD_SESSION:
+		printf("%s: %s\n", jstr(o, "game"), jbool(o, "playing") ? "playing" : "not playing");
+		break;
+	case CMD__COUNT:
+		break;
+	}
+}
+
+/* Shows a progress event: a bar redrawn in place on a terminal, else a line per tenth. */
+static void
+show_progress(struct json_object *o, int *last_tenth)
+{
+	int64_t fd = jint(o, "files_done"), ft = jint(o, "files_total");
+	int64_t bd = jint(o, "bytes_done"), bt = jint(o, "bytes_total");
+	char sd[32], st[32], bar[31];
+	int pct = bt > 0 ? (int)(bd * 100 / bt) : ft > 0 ? (int)(fd * 100 / ft) : 0;
+
+	fmt_size((uint64_t)bd, sd, sizeof(sd));
+	fmt_size((uint64_t)bt, st, sizeof(st));
+	if (!isatty(STDOUT_FILENO)) {
+		if (pct / 10 == *last_tenth)
+			return;
+		*last_tenth = pct / 10;
+		printf("%s: %lld/%lld files, %s/%s\n", jstr(o, "game"), (long long)fd,
+		       (long long)ft, sd, st);
+		fflush(stdout);
+		return;
+	}
+	for (int i = 0; i < 30; i++)
+		bar[i] = i < pct * 30 / 100 ? '#' : '.';
+	bar[30] = '\0';
+	printf("\r[%s] %3d%%  %lld/%lld files  %s/%s ", bar, pct, (long long)fd, (long long)ft,
+	       sd, st);
+	fflush(stdout);
+}
+
+/* Waits for the final reply to the last request sent, showing progress events meanwhile. */
+static int
+await_reply(struct conn *c, int timeout_ms, bool quiet, struct json_object **ret)
+{
+	int last_tenth = -1;
+	bool drawn = false;
+	char re[16];
+
+	snprintf(re, sizeof(re), "%u", c->seq);
+	for (;;) {
+		struct json_object *o = NULL;
+		int r = conn_read(c, timeout_ms, &o);
+		if (r < 0) {
+			if (drawn)
+				printf("\r\033[K");
+			return r;
+		}
+		if (json_output && !quiet)
+			printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+										   JSON_C_TO_STRING_NOSLASHESCAPE));
+		if (!jstr(o, "re") || strcmp(jstr(o, "re"), re) != 0 || !jstr(o, "ok")) {
+			if (!json_output && !quiet && jstr(o, "event")) {
+				show_progress(o, &last_tenth);
+				drawn = isatty(STDOUT_FILENO);
+			}
+			json_object_put(o);
+			continue;
+		}
+		/* The bar gives way to the result. */
+		if (drawn)
+			printf("\r\033[K");
+		*ret = o;
+		return 0;
+	}
+}
+
+/* Sends line and waits for its final reply. Returns an exit status. */
+static int
+run_request(const char *line, const struct proto_request *req)
+{
+	enum proto_cmd cmd = req->cmd;
+	int timeout = cmd == CMD_PING || cmd == CMD_STATUS ? SHORT_TIMEOUT_MS : -1;
+	struct json_object *o = NULL;
+	struct conn c;
+	int r = conn_open(&c);
+
+	if (r < 0) {
+		no_daemon(r);
+		return EXIT_NO_DAEMON;
+	}
+	r = conn_send(&c, line);
+	if (r >= 0)
+		r = await_reply(&c, timeout, false, &o);
+	conn_close(&c);
+	if (r < 0) {
+		complain("%s", r == -ETIMEDOUT ? "no reply from the daemon within 10 s" :
+			    r == -EBADMSG ? "the daemon sent a reply that is not JSON" :
+					    "the daemon closed the connection without a reply");
+		return EXIT_REFUSED;
+	}
+	if (jbool(o, "ok")) {
+		if (!json_output)
+			print_reply(req, o);
+	} else {
+		if (!json_output)
+			complain("%s", jstr(o, "error") ? jstr(o, "error") : "request failed");
+		/* verify lists what it found even when an archive failed. */
+		if (!json_output && cmd == CMD_VERIFY)
+			print_verify(o);
+	}
+	r = jbool(o, "ok") ? EXIT_OK : EXIT_REFUSED;
+	json_object_put(o);
+	return r;
+}
+
+/* Joins words into a request line and checks it with the daemon's own parser. */
+static int
+build_line(char **words, int n, char *line, size_t len, struct proto_request *ret)
+{
+	size_t pos = 0;
+	char err[256];
+
+	line[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		if (strpbrk(words[i], " \t\r\n") || pos + strlen(words[i]) + 2 > len) {
+			complain("bad argument '%s'", words[i]);
+			return -EINVAL;
+		}
+		pos += (size_t)snprintf(line + pos, len - pos, "%s%s", i ? " " : "", words[i]);
+	}
+	if (proto_parse(line, pos, ret, err, sizeof(err)) < 0) {
+		complain("%s", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* wrap: the child's pid, for the signal handlers that forward to it. */
+static volatile pid_t wrapped_pid;
+
+static void
+forward_signal(int sig)
+{
+	if (wrapped_pid > 0)
+		kill(wrapped_pid, sig);
+}
+
+/* Sends "session GAME begin|end" (and a backup before launch); only warns on failure. */
+static void
+wrap_session(const char *game, bool begin)
+{
+	char line[PROTO_MAX_LINE];
+	struct json_object *o = NULL;
+	struct conn c;
+	int r = conn_open(&c);
+
+	if (r < 0) {
+		complain("no daemon at %s (%s): %s", socket_path, strerror(-r),
+		      begin ? "running the game without snapshots" : "no final snapshot");
+		return;
+	}
+	snprintf(line, sizeof(line), "session%s%s %s", game ? " " : "", game ? game : "",
+		 begin ? "begin" : "end");
+	r = conn_send(&c, line);
+	if (r >= 0)
+		r = await_reply(&c, SHORT_TIMEOUT_MS, true, &o);
+	if (r >= 0 && !jbool(o, "ok"))
+		complain("session %s: %s", begin ? "begin" : "end", jstr(o, "error"));
+	json_object_put(o);
+	o = NULL;
+	if (r >= 0 && begin) {
+		snprintf(line, sizeof(line), "backup%s%s --wait", game ? " " : "", game ? game : "");
+		r = conn_send(&c, line);
+		if (r >= 0)
+			r = await_reply(&c, -1, true, &o);
+		if (r >= 0 && !jbool(o, "ok"))
+			complain("snapshot before launch failed (%s); launching anyway", jstr(o, "error"));
+		json_object_put(o);
+	}
+	if (r < 0)
+		complain("lost the daemon during session %s", begin ? "begin" : "end");
+	conn_close(&c);
+}
+
+/* Runs argv with the termination signals forwarded; returns its exit status (128+signal). */
+static int
+wrap_run(char **argv)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa = { .sa_handler = forward_signal };
+	int status;
+	pid_t pid;
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaction(sigs[i], &sa, NULL);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		complain("cannot start '%s': %s", argv[0], strerror(errno));
+		return 127;
+	}
+	if (pid == 0) {
+		/* An ignored SIGPIPE would survive exec: give the game the defaults. */
+		sa.sa_handler = SIG_DFL;
+		for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+			sigaction(sigs[i], &sa, NULL);
+		sigaction(SIGPIPE, &sa, NULL);
+		execvp(argv[0], argv);
+		fprintf(stderr, "savekeeperctl: cannot run '%s': %s\n", argv[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	wrapped_pid = pid;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 127;
+	wrapped_pid = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* wrap [GAME] -- COMMAND...: a snapshot before, the game, a final snapshot after. */
+static int
+cmd_wrap(int argc, char **argv)
+{
+	const char *game = NULL;
+	int i = 0, status;
+
+	if (i < argc && strcmp(argv[i], "--") != 0)
+		game = argv[i++];
+	if (i >= argc || strcmp(argv[i], "--") != 0 || i + 1 >= argc) {
+		complain("usage: savekeeperctl wrap [GAME] -- COMMAND...");
+		return EXIT_USAGE;
+	}
+	if (game && !game_name_valid(game)) {
+		complain("bad game name '%s'", game);
+		return EXIT_USAGE;
+	}
+	wrap_session(game, true);
+	status = wrap_run(argv + i + 1);
+	wrap_session(game, false);
+	return status;
+}
+
+static void
+usage(FILE *f)
+{
+	fputs("Usage: savekeeperctl [--socket PATH] [--json] COMMAND [GAME] [ARG...]\n"
+	      "Talks to savekeeperd. GAME may be left out when one game is configured.\n"
+	      "Commands:\n"
+	      "  ping                              check that the daemon answers\n"
+	      "  status [GAME]                     games, last and next snapshots, the core\n"
+	      "  start [GAME] | stop [GAME]        resume or pause the schedule\n"
+	      "  backup [GAME] [--wait]            take a snapshot now (--wait: until done)\n"
+	      "  list [GAME]                       archives: ID, time, size, files\n"
+	      "  verify [GAME] [ID|all|latest]     check archives against their SHA-256 lists\n"
+	      "  restore [GAME] [ID|latest] [--dry-run]\n"
+	      "                                    put a snapshot back (undoable)\n"
+	      "  restore [GAME] --undo             go back to before the last restore\n"
+	      "  prune [GAME] [--dry-run]          apply retention; show what goes and why\n"
+	      "  pin [GAME] ID | unpin [GAME] ID   keep an archive for ever, or not\n"
+	      "  reload                            re-read the configuration\n"
+	      "  wrap [GAME] -- COMMAND...         run a game between two snapshots\n"
+	      "Options:\n"
+	      "  --socket PATH   the daemon's socket (default $SAVEKEEPER_SOCKET, else\n"
+	      "                  $XDG_RUNTIME_DIR/savekeeper/control.sock)\n"
+	      "  --json          print the daemon's JSON replies\n"
+	      "  --help, --version\n"
+	      "Exit status: 0 done, 1 refused or failed, 2 usage, 3 no daemon at the socket.\n",
+	      f);
+}
+
+/* Parses the options before the command; returns the index of the command, or -1 with the
+ * exit status in *ret_exit (--help, --version, usage errors). */
+static int
+parse_options(int argc, char **argv, int *ret_exit)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	/* "+": stop at the command, so its own options (--wait) and wrap's command stay put. */
+	while ((ch = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'j':
+			json_output = true;
+			break;
+		case 'h':
+			usage(stdout);
+			*ret_exit = EXIT_OK;
+			return -1;
+		case 'V':
+			printf("savekeeperctl %s\n", SK_VERSION);
+			*ret_exit = EXIT_OK;
+			return -1;
+		default:
+			*ret_exit = EXIT_USAGE;
+			return -1;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		*ret_exit = EXIT_USAGE;
+		return -1;
+	}
+	return optind;
+}
+
+int
+main(int argc, char **argv)
+{
+	_cleanup_free_ char *def = NULL;
+	char line[PROTO_MAX_LINE + 1];
+	struct proto_request req;
+	enum proto_cmd cmd;
+	int status, i = parse_options(argc, argv, &status);
+
+	if (i < 0)
+		return status;
+	if (!socket_path)
+		socket_path = getenv("SAVEKEEPER_SOCKET");
+	if (!socket_path || !socket_path[0])
+		socket_path = def = config_default_socket_path();
+	if (!socket_path) {
+		complain("out of memory");
+		return EXIT_REFUSED;
+	}
+	/* A broken connection is reported from write()'s error, not by dying. */
+	signal(SIGPIPE, SIG_IGN);
+	if (strcmp(argv[i], "wrap") == 0)
+		return cmd_wrap(argc - i - 1, argv + i + 1);
+	if (proto_cmd_from_name(argv[i], &cmd) < 0) {
+		complain("unknown command '%s' (see savekeeperctl --help)", argv[i]);
+		return EXIT_USAGE;
+	}
+	if (build_line(argv + i, argc - i, line, sizeof(line), &req) < 0)
+		return EXIT_USAGE;
+	return run_request(line, &req);
+}

@@ -1,0 +1,710 @@
+/* The schedule: per-game state and a FIFO of jobs per game, run one at a time on the core. */
+#include "schedule.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "core.h"
+#include "log.h"
+#include "loop.h"
+#include "store.h"
+#include "util.h"
+#include "watch.h"
+
+/* A queued or running job and everyone waiting for it. */
+struct sched_job {
+	struct job_spec spec;
+	struct sched_waiter *waiters;
+	struct sched_job *next;
+};
+
+struct game {
+	struct sched *s;
+	char *name;
+	const struct sk_game *cfg;
+	char *game_dir;
+	bool started, playing, retired;
+	struct sched_job *queue;   /* head runs while running != NULL */
+	struct core_job *running;
+	struct loop_timer *timer;
+	int64_t next_due_usec;
+	enum sched_last last;
+	char *last_error;
+	char last_archive[64];
+	int64_t last_time_usec;
+	char unchanged_since[64];
+	struct job_progress progress;
+	struct watch *watch;       /* NULL when inotify is not available for the folder */
+	bool clean;                /* the folder matches the last archive, as far as the watch knows */
+	uint64_t first_change_usec, last_change_usec; /* monotonic; 0: no change pending */
+	uint64_t last_snapshot_usec;                  /* monotonic start of the last snapshot */
+};
+
+struct sched {
+	struct loop *loop;
+	struct core *core;
+	const struct sk_config *cfg;
+	struct game **games;
+	size_t n_games;
+	struct game **retired;     /* removed by reload, freed when their job ends */
+	size_t n_retired;
+	sched_event_fn *event;
+	void *data;
+	bool stopping;            /* shutting down: start nothing new */
+};
+
+static void game_run_next(struct game *g);
+
+static uint64_t
+game_interval(const struct game *g)
+{
+	const struct sk_config *cfg = g->s->cfg;
+	uint64_t iv = g->cfg->interval_usec ? g->cfg->interval_usec : cfg->interval_usec;
+
+	if (g->playing && g->cfg->interval_playing_usec)
+		iv = g->cfg->interval_playing_usec;
+	return iv;
+}
+
+/* Arms the next scheduled tick delay_usec from now, or disarms it when paused. */
+static void
+game_arm(struct game *g, uint64_t delay_usec)
+{
+	if (!g->started || g->retired) {
+		loop_timer_arm(g->timer, 0);
+		g->next_due_usec = 0;
+		return;
+	}
+	if (delay_usec == 0)
+		delay_usec = 1;
+	loop_timer_arm(g->timer, delay_usec);
+	g->next_due_usec = (int64_t)(realtime_usec() + delay_usec);
+}
+
+static bool
+game_has_kind(const struct game *g, enum job_kind kind)
+{
+	for (const struct sched_job *j = g->queue; j; j = j->next)
+		if (j->spec.kind == kind)
+			return true;
+	return false;
+}
+
+static void
+on_change(struct watch *w, void *data)
+{
+	struct game *g = data;
+	const struct sk_config *cfg = g->s->cfg;
+	uint64_t now = now_usec(), due;
+
+	(void)w;
+	g->clean = false;
+	g->last_change_usec = now;
+	if (!g->first_change_usec)
+		g->first_change_usec = now;
+	if (!cfg->snapshot_on_change || !g->started || g->playing)
+		return;
+	/* Snapshot once the folder is quiet, but not more often than the interval. */
+	due = now + cfg->settle_usec;
+	if (g->last_snapshot_usec && g->last_snapshot_usec + game_interval(g) > due)
+		due = g->last_snapshot_usec + game_interval(g);
+	if (!g->next_due_usec || (int64_t)(realtime_usec() + (due - now)) < g->next_due_usec)
+		game_arm(g, due - now);
+}
+
+/* (Re)creates the folder's watch; without one every tick compares with the last manifest. */
+static void
+game_watch(struct game *g)
+{
+	if (g->watch && watch_reliable(g->watch))
+		return;
+	watch_free(g->watch);
+	g->watch = NULL;
+	g->clean = false;
+	if (watch_new(g->s->loop, g->cfg->path, on_change, g, &g->watch) < 0)
+		g->watch = NULL;
+}
+
+/* Microseconds until the folder has been quiet for settle (capped by settle_max); 0 if now. */
+static uint64_t
+game_quiet_in(const struct game *g)
+{
+	const struct sk_config *cfg = g->s->cfg;
+	uint64_t now = now_usec();
+
+	if (!g->last_change_usec || now - g->first_change_usec >= cfg->settle_max_usec)
+		return 0;
+	if (now - g->last_change_usec >= cfg->settle_usec)
+		return 0;
+	return g->last_change_usec + cfg->settle_usec - now;
+}
+
+static void
+on_tick(struct loop *loop, struct loop_timer *t, void *data)
+{
+	struct game *g = data;
+	struct job_spec tmpl = { .kind = JOB_SNAPSHOT, .if_changed = true };
+	uint64_t quiet;
+
+	(void)loop;
+	(void)t;
+	game_arm(g, game_interval(g));
+	/* A queued restore pauses the schedule; a queued snapshot already serves this tick. */
+	if (game_has_kind(g, JOB_RESTORE) || game_has_kind(g, JOB_SNAPSHOT))
+		return;
+	game_watch(g);
+	if (g->clean && g->last_archive[0]) {
+		g->last = LAST_UNCHANGED;
+		g->last_time_usec = (int64_t)realtime_usec();
+		snprintf(g->unchanged_since, sizeof(g->unchanged_since), "%s", g->last_archive);
+		return;
+	}
+	quiet = game_quiet_in(g);
+	if (quiet) {
+		game_arm(g, quiet);
+		return;
+	}
+	sched_submit(g->s, g->name, &tmpl, NULL, NULL);
+}
+
+static struct game *
+game_new(struct sched *s, const struct sk_game *cfg)
+{
+	struct game *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->s = s;
+	g->cfg = cfg;
+	g->name = strdup(cfg->name);
+	g->game_dir = store_game_dir(s->cfg->archive_dir, cfg->name);
+	g->timer = loop_timer_new(s->loop, on_tick, g);
+	if (!g->name || !g->game_dir || !g->timer) {
+		loop_timer_free(g->timer);
+		free(g->game_dir);
+		free(g->name);
+		free(g);
+		return NULL;
+	}
+	g->started = s->cfg->autostart;
+	game_watch(g);
+	/* Status shows the newest archive from before a restart too. */
+	store_latest(g->game_dir, g->last_archive, sizeof(g->last_archive));
+	return g;
+}
+
+static void
+waiters_done(struct sched_waiter *w, const struct job_result *r)
+{
+	while (w) {
+		struct sched_waiter *next = w->next;
+		w->next = NULL;
+		if (w->done)
+			w->done(r, w->data);
+		w = next;
+	}
+}
+
+static void
+sched_job_free(struct sched_job *j)
+{
+	free(j->spec.game);
+	free(j->spec.save_dir);
+	free(j->spec.game_dir);
+	free(j->spec.id);
+	free(j->spec.tag);
+	free(j);
+}
+
+static void
+game_free(struct game *g)
+{
+	struct job_result r = { .err = -ECANCELED };
+
+	snprintf(r.message, sizeof(r.message), "game '%s': cancelled", g->name);
+	while (g->queue) {
+		struct sched_job *j = g->queue;
+		g->queue = j->next;
+		waiters_done(j->waiters, &r);
+		sched_job_free(j);
+	}
+	loop_timer_free(g->timer);
+	watch_free(g->watch);
+	free(g->last_error);
+	free(g->game_dir);
+	free(g->name);
+	free(g);
+}
+
+static unsigned
+compress_threads(const struct sk_config *cfg)
+{
+	long n;
+
+	if (cfg->compress_threads)
+		return cfg->compress_threads;
+	/* On the loop thread, compression threads would compete with the loop for a core. */
+	if (cfg->core == SK_CORE_COROUTINE)
+		return 1;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* The free-space guard: a snapshot is skipped rather than allowed to fill the disk. Returns 0,
+ * or -ENOSPC with the reason in msg. The archive folder may not exist yet: its nearest
+ * existing parent is on the same filesystem. */
+static int
+check_free_space(const struct sk_config *cfg, char *msg, size_t len)
+{
+	_cleanup_free_ char *dir = strdup(cfg->archive_dir);
+	struct statvfs st;
+	uint64_t avail, need;
+	char a[32], b[32];
+
+	if (!dir)
+		return -ENOMEM;
+	while (statvfs(dir, &st) < 0) {
+		char *slash = strrchr(dir, '/');
+		if (errno != ENOENT || !slash || slash == dir)
+			return 0; /* the snapshot itself will report what is wrong */
+		*slash = '\0';
+	}
+	avail = (uint64_t)st.f_bavail * st.f_frsize;
+	need = cfg->min_free_bytes ? cfg->min_free_bytes
+				   : (uint64_t)st.f_blocks * st.f_frsize / 100 * cfg->min_free_percent;
+	if (avail >= need)
+		return 0;
+	snprintf(msg, len, "skipped: only %s free for %s (min_free is %s)", fmt_size(avail, a, sizeof(a)),
+		 cfg->archive_dir, fmt_size(need, b, sizeof(b)));
+	return -ENOSPC;
+}
+
+static void
+on_job_progress(struct core_job *cj, const struct job_progress *p, void *data)
+{
+	struct game *g = data;
+
+	(void)cj;
+	g->progress = *p;
+	for (struct sched_waiter *w = g->queue ? g->queue->waiters : NULL; w; w = w->next)
+		if (w->progress)
+			w->progress(p, w->data);
+}
+
+static void
+game_record(struct game *g, const struct sched_job *j, const struct job_result *r)
+{
+	if (j->spec.kind != JOB_SNAPSHOT || (r->err == -ECANCELED && g->retired))
+		return;
+	g->last_time_usec = (int64_t)realtime_usec();
+	free(g->last_error);
+	g->last_error = NULL;
+	g->unchanged_since[0] = '\0';
+	if (r->err < 0) {
+		g->clean = false;
+		g->last = LAST_FAILED;
+		g->last_error = strdup(r->message);
+	} else if (r->unchanged) {
+		g->last = LAST_UNCHANGED;
+		snprintf(g->unchanged_since, sizeof(g->unchanged_since), "%s", r->id);
+		snprintf(g->last_archive, sizeof(g->last_archive), "%s", r->id);
+	} else {
+		g->last = LAST_OK;
+		snprintf(g->last_archive, sizeof(g->last_archive), "%s", r->id);
+	}
+}
+
+static void
+game_release_retired(struct sched *s, struct game *g)
+{
+	for (size_t i = 0; i < s->n_retired; i++) {
+		if (s->retired[i] != g)
+			continue;
+		s->retired[i] = s->retired[--s->n_retired];
+		game_free(g);
+		return;
+	}
+}
+
+/* Retention runs after each new archive; a failure is logged and costs nothing else. */
+static void
+game_prune(struct game *g)
+{
+	int r = store_prune(g->game_dir, &g->s->cfg->keep, false, NULL);
+
+	if (r < 0)
+		log_errno(LOG_WARNING, r, "game '%s': cannot apply retention in %s", g->name, g->game_dir);
+	else if (r > 0)
+		log_info("game '%s': retention removed %d archive(s)", g->name, r);
+}
+
+static void
+on_job_done(struct core_job *cj, const struct job_result *r, void *data)
+{
+	struct game *g = data;
+	struct sched *s = g->s;
+	struct sched_job *j = g->queue;
+
+	(void)cj;
+	g->running = NULL;
+	g->queue = j->next;
+	memset(&g->progress, 0, sizeof(g->progress));
+	game_record(g, j, r);
+	if (j->spec.kind == JOB_SNAPSHOT && r->err == 0 && !r->unchanged && !g->retired)
+		game_prune(g);
+	if (s->event && !g->retired)
+		s->event(g->name, j->spec.kind, r, s->data);
+	waiters_done(j->waiters, r);
+	sched_job_free(j);
+	if (g->retired && !g->queue)
+		game_release_retired(s, g);
+	else
+		game_run_next(g);
+}
+
+/* Starts the job at the head of the queue if nothing runs. */
+static void
+game_run_next(struct game *g)
+{
+	struct sched *s = g->s;
+	struct core_callbacks cb = { on_job_progress, on_job_done, g };
+	struct sched_job *j = g->queue;
+	char msg[512];
+	int r;
+
+	if (g->running || !j || s->stopping)
+		return;
+	j->spec.save_dir = strdup(g->cfg->path);
+	j->spec.game_dir = strdup(g->game_dir);
+	j->spec.exclude = g->cfg->exclude;
+	j->spec.n_exclude = (unsigned)g->cfg->n_exclude;
+	j->spec.level = s->cfg->compression;
+	j->spec.threads = compress_threads(s->cfg);
+	r = j->spec.save_dir && j->spec.game_dir ? 0 : -ENOMEM;
+	if (r == 0 && j->spec.kind == JOB_SNAPSHOT && check_free_space(s->cfg, msg, sizeof(msg)) < 0) {
+		struct job_result res = { .err = -ENOSPC };
+		snprintf(res.message, sizeof(res.message), "%s", msg);
+		on_job_done(NULL, &res, g);
+		return;
+	}
+	if (r == 0 && j->spec.kind == JOB_SNAPSHOT) {
+		/* Changes from here on belong to the next snapshot. */
+		g->first_change_usec = g->last_change_usec = 0;
+		g->clean = g->watch != NULL;
+		g->last_snapshot_usec = now_usec();
+	}
+	if (r == 0)
+		r = core_run(s->core, &j->spec, &cb, &g->running);
+	j->spec.exclude = NULL;
+	j->spec.n_exclude = 0;
+	if (r < 0) {
+		struct job_result res = { .err = r };
+		snprintf(res.message, sizeof(res.message), "game '%s': cannot start job: %s", g->name,
+			 strerror(-r));
+		on_job_done(NULL, &res, g);
+	}
+}
+
+static struct game *
+sched_find(const struct sched *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_games; i++)
+		if (strcmp(s->games[i]->name, name) == 0)
+			return s->games[i];
+	return NULL;
+}
+
+/* A snapshot request joins the last snapshot in the queue unless it must run after it. */
+static struct sched_job *
+find_joinable(struct game *g, const struct job_spec *tmpl)
+{
+	struct sched_job *last = NULL;
+
+	if (tmpl->kind != JOB_SNAPSHOT || tmpl->pin || tmpl->tag)
+		return NULL;
+	for (struct sched_job *j = g->queue; j; j = j->next)
+		last = j;
+	if (!last || last->spec.kind != JOB_SNAPSHOT || last->spec.pin)
+		return NULL;
+	if (last->spec.if_changed && !tmpl->if_changed) {
+		/* "backup" always snapshots: a running if-changed tick may publish nothing. */
+		if (g->running && last == g->queue)
+			return NULL;
+		last->spec.if_changed = false;
+	}
+	return last;
+}
+
+int
+sched_submit(struct sched *s, const char *game, const struct job_spec *tmpl, struct sched_waiter *w,
+	     bool *ret_joined)
+{
+	struct game *g = sched_find(s, game);
+	struct sched_job *j, **tail;
+
+	if (!g)
+		return -ENOENT;
+	j = find_joinable(g, tmpl);
+	if (ret_joined)
+		*ret_joined = j != NULL;
+	if (!j) {
+		j = calloc(1, sizeof(*j));
+		if (!j)
+			return -ENOMEM;
+		j->spec = *tmpl;
+		j->spec.game = strdup(g->name);
+		j->spec.id = tmpl->id ? strdup(tmpl->id) : NULL;
+		j->spec.tag = tmpl->tag ? strdup(tmpl->tag) : NULL;
+		j->spec.save_dir = j->spec.game_dir = NULL;
+		j->spec.exclude = NULL;
+		if (!j->spec.game || (tmpl->id && !j->spec.id) || (tmpl->tag && !j->spec.tag)) {
+			sched_job_free(j);
+			return -ENOMEM;
+		}
+		for (tail = &g->queue; *tail; tail = &(*tail)->next)
+			;
+		*tail = j;
+	}
+	if (w) {
+		w->next = j->waiters;
+		j->waiters = w;
+	}
+	game_run_next(g);
+	return 0;
+}
+
+void
+sched_forget(struct sched *s, struct sched_waiter *w)
+{
+	for (size_t i = 0; i < s->n_games; i++)
+		for (struct sched_job *j = s->games[i]->queue; j; j = j->next)
+			for (struct sched_waiter **p = &j->waiters; *p; p = &(*p)->next)
+				if (*p == w) {
+					*p = w->next;
+					return;
+				}
+}
+
+int
+sched_resolve(struct sched *s, const char *name, const char **ret_name, char *err, size_t errlen)
+{
+	const struct game *g;
+
+	if (!name || !*name) {
+		if (s->n_games == 1) {
+			*ret_name = s->games[0]->name;
+			return 0;
+		}
+		snprintf(err, errlen, s->n_games ? "more than one game is configured: name one"
+						  : "no game is configured");
+		return -EINVAL;
+	}
+	g = sched_find(s, name);
+	if (!g) {
+		snprintf(err, errlen, "no game '%s' is configured", name);
+		return -ENOENT;
+	}
+	*ret_name = g->name;
+	return 0;
+}
+
+int
+sched_set_started(struct sched *s, const char *name, bool started)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < s->n_games; i++) {
+		struct game *g = s->games[i];
+		if (name && strcmp(g->name, name) != 0)
+			continue;
+		if (g->started != started) {
+			g->started = started;
+			game_arm(g, started ? 1 : 0);
+		}
+		/* Pausing also stops a snapshot in progress; a restore or verify runs to its end. */
+		if (!started && g->running && g->queue->spec.kind == JOB_SNAPSHOT)
+			core_cancel(g->running);
+		n++;
+	}
+	return n;
+}
+
+int
+sched_set_playing(struct sched *s, const char *name, bool playing)
+{
+	struct game *g = sched_find(s, name);
+
+	if (!g)
+		return -ENOENT;
+	if (g->playing == playing)
+		return 0;
+	g->playing = playing;
+	/* The game exited: take the final snapshot once the folder has had time to settle. */
+	game_arm(g, playing ? game_interval(g) : s->cfg->settle_usec);
+	return 0;
+}
+
+/* Builds the game list for cfg, taking over games of the same name from old (NULL at start). */
+static int
+games_for_config(struct sched *s, const struct sk_config *cfg, struct game ***ret)
+{
+	struct game **games = calloc(cfg->n_games + 1, sizeof(*games));
+
+	if (!games)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_games; i++) {
+		struct game *g = sched_find(s, cfg->games[i].name);
+		if (g && strcmp(g->cfg->path, cfg->games[i].path) == 0) {
+			g->cfg = &cfg->games[i];
+		} else {
+			g = game_new(s, &cfg->games[i]);
+			if (!g) {
+				for (size_t k = 0; k < i; k++)
+					if (!sched_find(s, games[k]->name))
+						game_free(games[k]);
+				free(games);
+				return -ENOMEM;
+			}
+		}
+		games[i] = g;
+	}
+	*ret = games;
+	return 0;
+}
+
+static bool
+games_contain(struct game **games, size_t n, const struct game *g)
+{
+	for (size_t i = 0; i < n; i++)
+		if (games[i] == g)
+			return true;
+	return false;
+}
+
+/* A game that left the config: cancel its work and free it once that has ended. */
+static void
+game_retire(struct sched *s, struct game *g)
+{
+	struct game **r;
+
+	g->retired = true;
+	game_arm(g, 0);
+	if (!g->running) {
+		game_free(g);
+		return;
+	}
+	core_cancel(g->running);
+	r = realloc(s->retired, (s->n_retired + 1) * sizeof(*r));
+	if (!r)
+		return; /* freed never: a small leak beats a use after free */
+	s->retired = r;
+	s->retired[s->n_retired++] = g;
+}
+
+int
+sched_reload(struct sched *s, const struct sk_config *cfg)
+{
+	struct game **games;
+	const struct sk_config *old = s->cfg;
+	int r;
+
+	s->cfg = cfg;
+	r = games_for_config(s, cfg, &games);
+	if (r < 0) {
+		s->cfg = old;
+		return r;
+	}
+	for (size_t i = 0; i < s->n_games; i++)
+		if (!games_contain(games, cfg->n_games, s->games[i]))
+			game_retire(s, s->games[i]);
+	free(s->games);
+	s->games = games;
+	s->n_games = cfg->n_games;
+	for (size_t i = 0; i < s->n_games; i++)
+		if (s->games[i]->next_due_usec == 0 && s->games[i]->started)
+			game_arm(s->games[i], 1);
+	return 0;
+}
+
+struct sched *
+sched_new(struct loop *loop, struct core *core, const struct sk_config *cfg, sched_event_fn *event,
+	  void *data)
+{
+	struct sched *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->loop = loop;
+	s->core = core;
+	s->event = event;
+	s->data = data;
+	if (sched_reload(s, cfg) < 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+sched_cancel_all(struct sched *s)
+{
+	s->stopping = true;
+	for (size_t i = 0; i < s->n_games; i++) {
+		game_arm(s->games[i], 0);
+		s->games[i]->started = false;
+		if (s->games[i]->running)
+			core_cancel(s->games[i]->running);
+	}
+}
+
+void
+sched_free(struct sched *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_games; i++)
+		game_free(s->games[i]);
+	for (size_t i = 0; i < s->n_retired; i++)
+		game_free(s->retired[i]);
+	free(s->games);
+	free(s->retired);
+	free(s);
+}
+
+size_t
+sched_games(const struct sched *s)
+{
+	return s->n_games;
+}
+
+void
+sched_game_info(const struct sched *s, size_t i, struct sched_game_info *ret)
+{
+	const struct game *g = s->games[i];
+
+	*ret = (struct sched_game_info){
+		.name = g->name,
+		.path = g->cfg->path,
+		.started = g->started,
+		.busy = g->running != NULL,
+		.busy_kind = g->queue ? g->queue->spec.kind : JOB_SNAPSHOT,
+		.playing = g->playing,
+		.last = g->last,
+		.last_error = g->last_error,
+		.last_archive = g->last_archive[0] ? g->last_archive : NULL,
+		.last_time_usec = g->last_time_usec,
+		.next_due_usec = g->next_due_usec,
+		.unchanged_since = g->unchanged_since[0] ? g->unchanged_since : NULL,
+		.progress = g->progress,
+	};
+}
+
+bool
+sched_idle(const struct sched *s)
+{
+	for (size_t i = 0; i < s->n_games; i++)
+		if (s->games[i]->queue)
+			return false;
+	return s->n_retired == 0;
+}

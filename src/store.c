@@ -1,0 +1,413 @@
+/* The archive folder of one game: listing, pinning, the crash sweep and retention. The checked
+ * walk over an archive (verify, restore) is in store_walk.c. */
+#include "store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "manifest.h"
+#include "snapshot.h"
+#include "util.h"
+
+char *
+store_game_dir(const char *archive_dir, const char *game)
+{
+	return path_join(archive_dir, game);
+}
+
+static bool
+all_digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+int
+store_id_time(const char *id, int64_t *ret_usec)
+{
+	struct tm tm = { 0 };
+	size_t n = strlen(id), frac = 0;
+	int64_t usec = 0;
+
+	/* "YYYYMMDDTHHMMSS" then an optional ".d{1,6}" then "Z". */
+	if (n < 16 || !all_digits(id, 8) || id[8] != 'T' || !all_digits(id + 9, 6) || id[n - 1] != 'Z')
+		return -EINVAL;
+	if (n > 16) {
+		frac = n - 17;
+		if (id[15] != '.' || frac < 1 || frac > 6 || !all_digits(id + 16, frac))
+			return -EINVAL;
+		for (size_t i = 0; i < 6; i++)
+			usec = usec * 10 + (i < frac ? id[16 + i] - '0' : 0);
+	}
+	if (sscanf(id, "%4d%2d%2dT%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec) != 6)
+		return -EINVAL;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+	    tm.tm_min > 59 || tm.tm_sec > 60)
+		return -EINVAL;
+	*ret_usec = (int64_t)timegm(&tm) * (int64_t)USEC_PER_SEC + usec;
+	return 0;
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Copies name without suffix into id; false if it is no archive ID. */
+static bool
+name_to_id(const char *name, const char *suffix, char *id, size_t len)
+{
+	size_t n = strlen(name), k = strlen(suffix);
+	int64_t t;
+
+	if (!ends_with(name, suffix) || n - k >= len)
+		return false;
+	memcpy(id, name, n - k);
+	id[n - k] = '\0';
+	return store_id_time(id, &t) == 0;
+}
+
+static bool
+exists_at(int dfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Fills e from the archive file's stat, its manifest and its pin marker. */
+static void
+entry_fill(const char *game_dir, int dfd, const struct stat *st, struct store_entry *e)
+{
+	char name[128], err[256];
+	_cleanup_free_ char *path = NULL;
+	struct manifest *m = NULL;
+
+	e->size = (uint64_t)st->st_size;
+	store_id_time(e->id, &e->time_usec);
+	snprintf(name, sizeof(name), "%s%s", e->id, STORE_PIN_SUFFIX);
+	e->pinned = exists_at(dfd, name);
+	if (asprintf(&path, "%s/%s%s", game_dir, e->id, SNAP_MANIFEST_SUFFIX) < 0) {
+		path = NULL;
+		return;
+	}
+	if (manifest_read(path, &m, err, sizeof(err)) < 0)
+		return;
+	e->files = m->files;
+	e->bytes = m->bytes;
+	snprintf(e->tag, sizeof(e->tag), "%s", m->tag ? m->tag : "");
+	manifest_free(m);
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct store_entry *x = a, *y = b;
+
+	if (x->time_usec != y->time_usec)
+		return x->time_usec < y->time_usec ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/* Appends one slot to *v (grown by doubling); NULL on ENOMEM. */
+static struct store_entry *
+entries_grow(struct store_entry **v, size_t *n, size_t *cap)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		struct store_entry *nv = reallocarray(*v, c, sizeof(**v));
+		if (!nv)
+			return NULL;
+		*v = nv;
+		*cap = c;
+	}
+	memset(&(*v)[*n], 0, sizeof(**v));
+	return &(*v)[(*n)++];
+}
+
+int
+store_list(const char *game_dir, struct store_entry **ret, size_t *ret_n)
+{
+	struct store_entry *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d = opendir(game_dir);
+
+	if (!d) {
+		if (errno != ENOENT)
+			return -errno;
+		*ret = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		char id[64];
+
+		if (!name_to_id(de->d_name, SNAP_SUFFIX, id, sizeof(id)))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		struct store_entry *e = entries_grow(&v, &n, &cap);
+		if (!e) {
+			closedir(d);
+			free(v);
+			return -ENOMEM;
+		}
+		memcpy(e->id, id, sizeof(id));
+		entry_fill(game_dir, dirfd(d), &st, e);
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), entry_cmp);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int
+store_latest(const char *game_dir, char *buf, size_t len)
+{
+	_cleanup_free_ struct store_entry *v = NULL;
+	size_t n;
+	int r = store_list(game_dir, &v, &n);
+
+	if (r < 0)
+		return r;
+	if (n == 0)
+		return -ENOENT;
+	if (strlen(v[n - 1].id) >= len)
+		return -ENOBUFS;
+	strcpy(buf, v[n - 1].id);
+	return 0;
+}
+
+int
+store_pin(const char *game_dir, const char *id, bool pin)
+{
+	char name[128];
+	int64_t t;
+	_cleanup_close_ int dfd = open(game_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0)
+		return -errno;
+	if (store_id_time(id, &t) < 0 || strlen(id) > 64)
+		return -ENOENT;
+	snprintf(name, sizeof(name), "%s%s", id, SNAP_SUFFIX);
+	if (!exists_at(dfd, name))
+		return -ENOENT;
+	snprintf(name, sizeof(name), "%s%s", id, STORE_PIN_SUFFIX);
+	if (pin) {
+		_cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0 || fsync(fd) < 0)
+			return -errno;
+	} else if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) {
+		return -errno;
+	}
+	return fsync(dfd) < 0 ? -errno : 0;
+}
+
+/* What the sweep removes: temporaries, and manifests whose archive is gone. */
+static bool
+is_leftover(int dfd, const char *name)
+{
+	char arch[NAME_MAX + 16];
+	size_t n = strlen(name), k = strlen(SNAP_MANIFEST_SUFFIX);
+
+	if (ends_with(name, SNAP_TMP_SUFFIX))
+		return true;
+	if (!ends_with(name, SNAP_MANIFEST_SUFFIX))
+		return false;
+	snprintf(arch, sizeof(arch), "%.*s%s", (int)(n - k), name, SNAP_SUFFIX);
+	return !exists_at(dfd, arch);
+}
+
+int
+store_sweep(const char *game_dir)
+{
+	struct dirent *de;
+	bool removed = false;
+	int r = 0;
+	DIR *d = opendir(game_dir);
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		/* Directories are never ours to remove; unlinkat on a symlink removes the link. */
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode))
+			continue;
+		if (!is_leftover(dirfd(d), de->d_name))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT)
+			r = -errno;
+		else
+			removed = true;
+	}
+	if (removed && fsync(dirfd(d)) < 0 && r == 0)
+		r = -errno;
+	closedir(d);
+	return r;
+}
+
+enum bucket { B_HOUR, B_DAY, B_WEEK, B_MONTH };
+
+/* The calendar bucket of a time, in local time; equal keys mean the same bucket. */
+static long
+bucket_key(int64_t usec, enum bucket b)
+{
+	time_t t = (time_t)(usec / (int64_t)USEC_PER_SEC);
+	struct tm tm;
+	char buf[16];
+
+	localtime_r(&t, &tm);
+	switch (b) {
+	case B_HOUR:
+		return ((tm.tm_year * 1000L) + tm.tm_yday) * 100 + tm.tm_hour;
+	case B_DAY:
+		return tm.tm_year * 1000L + tm.tm_yday;
+	case B_WEEK:
+		strftime(buf, sizeof(buf), "%G%V", &tm);
+		return atol(buf);
+	case B_MONTH:
+	default:
+		return tm.tm_year * 100L + tm.tm_mon;
+	}
+}
+
+/* Keeps the newest archive of each of the count most recent buckets that have any. */
+static void
+keep_buckets(const struct store_entry *e, size_t n, unsigned count, enum bucket b, unsigned bit,
+	     unsigned *why)
+{
+	bool have = false;
+	long prev = 0;
+
+	for (size_t i = n; i-- > 0 && count > 0;) {
+		long k = bucket_key(e[i].time_usec, b);
+		if (have && k == prev)
+			continue;
+		why[i] |= bit;
+		count--;
+		prev = k;
+		have = true;
+	}
+}
+
+void
+store_retention(const struct store_entry *e, size_t n, const struct sk_keep *keep, unsigned *why)
+{
+	bool none = !keep->last && !keep->hourly && !keep->daily && !keep->weekly && !keep->monthly;
+
+	for (size_t i = 0; i < n; i++)
+		why[i] = (e[i].pinned ? KEEP_PINNED : 0) | (none ? KEEP_NO_POLICY : 0) |
+			 (i + keep->last >= n ? KEEP_LAST : 0);
+	if (n == 0)
+		return;
+	why[n - 1] |= KEEP_NEWEST;
+	keep_buckets(e, n, keep->hourly, B_HOUR, KEEP_HOURLY, why);
+	keep_buckets(e, n, keep->daily, B_DAY, KEEP_DAILY, why);
+	keep_buckets(e, n, keep->weekly, B_WEEK, KEEP_WEEKLY, why);
+	keep_buckets(e, n, keep->monthly, B_MONTH, KEEP_MONTHLY, why);
+}
+
+const char *
+store_why_str(unsigned why, char *buf, size_t len)
+{
+	static const char *const names[] = { "last", "hourly", "daily", "weekly",
+					     "monthly", "pinned", "newest", "no policy" };
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (!(why & (1u << i)) || o >= len)
+			continue;
+		int k = snprintf(buf + o, len - o, "%s%s", o ? ", " : "", names[i]);
+		o += k > 0 ? (size_t)k : 0;
+	}
+	return buf;
+}
+
+/* Removes one archive: the archive first, so a crash leaves a manifest the sweep removes. */
+static int
+remove_archive(int dfd, const char *id)
+{
+	static const char *const suffixes[] = { SNAP_SUFFIX, SNAP_MANIFEST_SUFFIX, STORE_PIN_SUFFIX };
+	char name[128];
+
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		snprintf(name, sizeof(name), "%s%s", id, suffixes[i]);
+		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Removes (unless dry_run) and reports each archive retention lets go; the count or -errno. */
+static int
+prune_apply(int dfd, const struct store_entry *v, size_t n, const unsigned *why, bool dry_run,
+	    FILE *report)
+{
+	int removed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char reasons[128];
+
+		if (why[i]) {
+			fprintf(report, "keep %s (%s)\n", v[i].id, store_why_str(why[i], reasons, sizeof(reasons)));
+			continue;
+		}
+		fprintf(report, "remove %s (no rule keeps it)\n", v[i].id);
+		if (!dry_run) {
+			int r = remove_archive(dfd, v[i].id);
+			if (r < 0)
+				return r;
+		}
+		removed++;
+	}
+	if (removed && !dry_run && fsync(dfd) < 0)
+		return -errno;
+	return removed;
+}
+
+int
+store_prune(const char *game_dir, const struct sk_keep *keep, bool dry_run, char **ret_report)
+{
+	_cleanup_free_ struct store_entry *v = NULL;
+	_cleanup_free_ unsigned *why = NULL;
+	_cleanup_free_ char *text = NULL;
+	_cleanup_close_ int dfd = -EBADF;
+	size_t n, size = 0;
+	FILE *report;
+	int r = store_list(game_dir, &v, &n);
+
+	if (r < 0)
+		return r;
+	why = calloc(n ? n : 1, sizeof(*why));
+	report = open_memstream(&text, &size);
+	if (!why || !report) {
+		if (report)
+			fclose(report);
+		return -ENOMEM;
+	}
+	store_retention(v, n, keep, why);
+	dfd = n ? open(game_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -EBADF;
+	r = n && dfd < 0 ? -errno : prune_apply(dfd, v, n, why, dry_run, report);
+	if (fclose(report) != 0 && r >= 0)
+		r = -ENOMEM;
+	if (r >= 0 && ret_report)
+		*ret_report = TAKE_PTR(text);
+	return r;
+}

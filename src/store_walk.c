@@ -1,0 +1,535 @@
+/* The checked walk over an archive, shared by verify and restore: one pass that reads the file,
+ * hashes it whole as libarchive pulls it in, and checks every entry against the manifest before
+ * anything is handed on. Everything an extraction could be tricked with is refused here:
+ * unsafe paths, devices and FIFOs, hard links leaving the tree, entries under a symlink,
+ * symlinks whose targets leave the tree, entries not in the manifest or twice in the archive. */
+#include "store.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "manifest.h"
+#include "snapshot.h"
+#include "util.h"
+
+#define WALK_BUF (64 * 1024)
+#define MAX_LINK_HOPS 40
+#define PROGRESS_EVERY_USEC (200 * USEC_PER_MSEC)
+
+struct walk {
+	const struct manifest *m;
+	const struct store_sink *sink;
+	const struct job_hooks *hooks;
+	struct job_result *ret;
+	char name[96];          /* "<id>.tar.gz", for messages */
+	int fd;
+	EVP_MD_CTX *whole;      /* the archive file as read */
+	EVP_MD_CTX *entry;      /* the current entry's data */
+	uint64_t file_bytes;
+	bool *seen;             /* by manifest entry index */
+	char last[PATH_MAX];    /* the last entry read, for messages */
+	struct job_progress p;
+	uint64_t progress_usec;
+	unsigned char buf[WALK_BUF];
+};
+
+static int __attribute__((format(printf, 3, 4)))
+walk_fail(struct walk *w, int err, const char *fmt, ...)
+{
+	char msg[900];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(w->ret->message, sizeof(w->ret->message), "archive '%s': %s", w->name, msg);
+	w->ret->err = err;
+	return err;
+}
+
+static bool
+walk_cancelled(struct walk *w)
+{
+	return w->hooks && job_yield(w->hooks);
+}
+
+static void
+walk_progress(struct walk *w, bool force)
+{
+	uint64_t now = now_usec();
+
+	if (!w->hooks || !w->hooks->progress || (!force && now - w->progress_usec < PROGRESS_EVERY_USEC))
+		return;
+	w->progress_usec = now;
+	w->hooks->progress(&w->p, w->hooks->ctx);
+}
+
+static la_ssize_t
+walk_read(struct archive *a, void *data, const void **buf)
+{
+	struct walk *w = data;
+	ssize_t n;
+
+	do
+		n = read(w->fd, w->buf, sizeof(w->buf));
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		archive_set_error(a, errno, "read error");
+		return -1;
+	}
+	EVP_DigestUpdate(w->whole, w->buf, (size_t)n);
+	w->file_bytes += (uint64_t)n;
+	*buf = w->buf;
+	return n;
+}
+
+/* Normalises an archive path to the manifest's form ("a/b", "" for the root): drops "." and
+ * empty components; -EINVAL for an absolute path, a ".." or one too long. */
+static int
+path_normalise(const char *raw, char *out, size_t len)
+{
+	size_t o = 0;
+
+	if (raw[0] == '/')
+		return -EINVAL;
+	for (const char *p = raw; *p;) {
+		size_t k = strcspn(p, "/");
+		if (k == 2 && p[0] == '.' && p[1] == '.')
+			return -EINVAL;
+		if (k > 0 && !(k == 1 && p[0] == '.')) {
+			if (o + k + 2 > len)
+				return -EINVAL;
+			if (o)
+				out[o++] = '/';
+			memcpy(out + o, p, k);
+			o += k;
+		}
+		p += k;
+		p += strspn(p, "/");
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Cuts the last component off path in place ("a/b" -> "a", "a" -> ""). */
+static void
+path_pop(char *path)
+{
+	char *s = strrchr(path, '/');
+
+	if (s)
+		*s = '\0';
+	else
+		path[0] = '\0';
+}
+
+/* Resolves target from the symlink at link_path's folder, following the manifest's own
+ * symlinks on the way, as the kernel would in the extracted tree: true if it leaves the tree. */
+static bool
+symlink_escapes(const struct manifest *m, const char *link_path, const char *target)
+{
+	char cur[PATH_MAX], rest[2 * PATH_MAX], tmp[2 * PATH_MAX];
+	unsigned hops = 0;
+
+	snprintf(cur, sizeof(cur), "%s", link_path);
+	path_pop(cur);
+	snprintf(rest, sizeof(rest), "%s", target);
+	while (rest[0] != '\0') {
+		if (rest[0] == '/')
+			return true;
+		size_t k = strcspn(rest, "/"), skip = k + strspn(rest + k, "/"), o = strlen(cur);
+		bool last = rest[skip] == '\0';
+
+		if (k == 2 && rest[0] == '.' && rest[1] == '.') {
+			if (cur[0] == '\0')
+				return true;
+			path_pop(cur);
+		} else if (!(k == 1 && rest[0] == '.')) {
+			if (o + k + 2 > sizeof(cur))
+				return true;
+			snprintf(cur + o, sizeof(cur) - o, "%s%.*s", o ? "/" : "", (int)k, rest);
+			const struct mf_entry *e = manifest_find(m, cur);
+			if (!last && e && e->type == MF_SYMLINK) {
+				if (++hops > MAX_LINK_HOPS)
+					return true;
+				cur[o] = '\0';
+				if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", e->target, rest + skip) >= sizeof(tmp))
+					return true;
+				memcpy(rest, tmp, sizeof(rest));
+				continue;
+			}
+		}
+		memmove(rest, rest + skip, strlen(rest + skip) + 1);
+	}
+	return false;
+}
+
+static int
+check_symlinks(struct walk *w)
+{
+	for (size_t i = 0; i < w->m->n_entries; i++) {
+		const struct mf_entry *e = &w->m->entries[i];
+		if (e->type == MF_SYMLINK && symlink_escapes(w->m, e->path, e->target))
+			return walk_fail(w, -EPERM, "symlink '%s' points outside the tree ('%s')", e->path,
+					 e->target);
+	}
+	return 0;
+}
+
+/* Refuses an entry that lies under anything but a directory: writing it would go through a
+ * symlink or fail on a file. */
+static int
+check_parents(struct walk *w, const char *path)
+{
+	char prefix[PATH_MAX];
+
+	snprintf(prefix, sizeof(prefix), "%s", path);
+	for (path_pop(prefix); prefix[0]; path_pop(prefix)) {
+		const struct mf_entry *pe = manifest_find(w->m, prefix);
+		if (pe && pe->type != MF_DIR)
+			return walk_fail(w, -EPERM, "entry '%s' lies under '%s', which is not a directory", path,
+					 prefix);
+	}
+	return 0;
+}
+
+/* A hard link must name an earlier regular file of the tree, as the manifest says. */
+static int
+check_hardlink(struct walk *w, const char *path, const char *target, const struct mf_entry *me)
+{
+	const struct mf_entry *te;
+
+	if (me->type != MF_HARDLINK || !me->target || strcmp(me->target, target) != 0)
+		return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (hard link)", path);
+	te = manifest_find(w->m, target);
+	if (!te || te->type != MF_FILE || !w->seen[te - w->m->entries])
+		return walk_fail(w, -EPERM, "entry '%s' is a hard link to '%s', which is no earlier file",
+				 path, target);
+	return 0;
+}
+
+/* Checks an entry's type and link target against its manifest entry. */
+static int
+check_type(struct walk *w, struct archive_entry *ae, const char *path, const char *hard,
+	   const struct mf_entry *me)
+{
+	const char *sym;
+
+	if (hard)
+		return check_hardlink(w, path, hard, me);
+	switch (archive_entry_filetype(ae)) {
+	case AE_IFREG:
+		if (me->type != MF_FILE || (archive_entry_size_is_set(ae) &&
+					    (uint64_t)archive_entry_size(ae) != me->size))
+			return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (file)", path);
+		return 0;
+	case AE_IFDIR:
+		if (me->type != MF_DIR)
+			return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (folder)", path);
+		return 0;
+	case AE_IFLNK:
+		sym = archive_entry_symlink(ae);
+		if (me->type != MF_SYMLINK || !sym || !me->target || strcmp(sym, me->target) != 0)
+			return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (symlink)", path);
+		return 0;
+	default:
+		return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (type)", path);
+	}
+}
+
+/* What no manifest can make acceptable: devices, FIFOs, sockets, hard links leaving the tree.
+ * The hard link's target is normalised into hard. */
+static int
+check_kind(struct walk *w, struct archive_entry *ae, const char *path, char *hard, size_t len)
+{
+	const char *raw = archive_entry_hardlink(ae);
+	mode_t type = archive_entry_filetype(ae);
+
+	hard[0] = '\0';
+	if (raw) {
+		if (path_normalise(raw, hard, len) < 0 || hard[0] == '\0')
+			return walk_fail(w, -EPERM, "entry '%s' is a hard link to '%s', outside the tree", path, raw);
+		return 0;
+	}
+	if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
+		return walk_fail(w, -EPERM, "entry '%s' is a device, FIFO or socket: refused", path);
+	return 0;
+}
+
+/* Checks an entry header; *ret_me is NULL for the root folder, which is skipped. */
+static int
+check_entry(struct walk *w, struct archive_entry *ae, char *path, size_t len,
+	    const struct mf_entry **ret_me)
+{
+	const char *raw = archive_entry_pathname(ae);
+	const struct mf_entry *me;
+	char hard[PATH_MAX];
+	int r;
+
+	if (!raw || path_normalise(raw, path, len) < 0)
+		return walk_fail(w, -EPERM, "entry '%s' has an unsafe path", raw ? raw : "(none)");
+	if (path[0] == '\0' && archive_entry_filetype(ae) == AE_IFDIR && !archive_entry_hardlink(ae)) {
+		*ret_me = NULL;
+		return 0;
+	}
+	if ((r = check_kind(w, ae, path, hard, sizeof(hard))) < 0)
+		return r;
+	me = manifest_find(w->m, path);
+	if (!me)
+		return walk_fail(w, -EBADMSG, "entry '%s' is not in the manifest", path);
+	if (w->seen[me - w->m->entries])
+		return walk_fail(w, -EBADMSG, "entry '%s' appears twice", path);
+	r = check_type(w, ae, path, hard[0] ? hard : NULL, me);
+	if (r >= 0)
+		r = check_parents(w, path);
+	if (r < 0)
+		return r;
+	w->seen[me - w->m->entries] = true;
+	*ret_me = me;
+	return 0;
+}
+
+/* Hashes one block of data (and hands it on); a hole before it counts as zeros. */
+static int
+walk_block(struct walk *w, const char *path, const void *buf, size_t len, uint64_t *done)
+{
+	int r;
+
+	if (len > 0) {
+		EVP_DigestUpdate(w->entry, buf, len);
+		if (w->sink && (r = w->sink->block(buf, len, w->sink->data)) < 0)
+			return w->ret->err ? w->ret->err : walk_fail(w, r, "cannot write '%s': %s", path, strerror(-r));
+	}
+	*done += len;
+	w->p.bytes_done += len;
+	walk_progress(w, false);
+	return walk_cancelled(w) ? walk_fail(w, -ECANCELED, "cancelled") : 0;
+}
+
+static int
+walk_zeros(struct walk *w, const char *path, uint64_t n, uint64_t *done)
+{
+	static const char zeros[4096];
+
+	while (n > 0) {
+		size_t k = n < sizeof(zeros) ? (size_t)n : sizeof(zeros);
+		int r = walk_block(w, path, zeros, k, done);
+		if (r < 0)
+			return r;
+		n -= k;
+	}
+	return 0;
+}
+
+/* Reads a regular file's data, checking size and SHA-256 against me. */
+static int
+walk_data(struct walk *w, struct archive *a, const char *path, const struct mf_entry *me)
+{
+	unsigned char sum[32];
+	uint64_t done = 0;
+	const void *buf;
+	size_t len;
+	la_int64_t off;
+	int r;
+
+	EVP_DigestInit_ex(w->entry, EVP_sha256(), NULL);
+	while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
+		if (off < 0 || (uint64_t)off < done || (uint64_t)off + len > me->size)
+			return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (size)", path);
+		if ((r = walk_zeros(w, path, (uint64_t)off - done, &done)) < 0 ||
+		    (r = walk_block(w, path, buf, len, &done)) < 0)
+			return r;
+	}
+	if (r != ARCHIVE_EOF)
+		return walk_fail(w, -EBADMSG, "cannot read entry '%s': %s", path, archive_error_string(a));
+	if ((r = walk_zeros(w, path, me->size - done, &done)) < 0)
+		return r;
+	EVP_DigestFinal_ex(w->entry, sum, NULL);
+	if (memcmp(sum, me->sha256, sizeof(sum)) != 0)
+		return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (SHA-256)", path);
+	return 0;
+}
+
+/* One entry: checked, handed to the sink, its data read and checked. */
+static int
+walk_entry(struct walk *w, struct archive *a, struct archive_entry *ae)
+{
+	char path[PATH_MAX];
+	const struct mf_entry *me = NULL;
+	int r = check_entry(w, ae, path, sizeof(path), &me);
+
+	if (r < 0 || !me)
+		return r;
+	snprintf(w->last, sizeof(w->last), "%s", path);
+	if (w->sink && (r = w->sink->begin(ae, me, w->sink->data)) < 0)
+		return w->ret->err ? w->ret->err : walk_fail(w, r, "cannot write '%s': %s", path, strerror(-r));
+	if (me->type == MF_FILE && (r = walk_data(w, a, path, me)) < 0)
+		return r;
+	if (w->sink && (r = w->sink->end(w->sink->data)) < 0)
+		return w->ret->err ? w->ret->err : walk_fail(w, r, "cannot write '%s': %s", path, strerror(-r));
+	if (me->type == MF_FILE || me->type == MF_HARDLINK)
+		w->p.files_done++;
+	walk_progress(w, false);
+	return walk_cancelled(w) ? walk_fail(w, -ECANCELED, "cancelled") : 0;
+}
+
+/* After the last entry: nothing missing, and the whole file as the manifest says. */
+static int
+walk_finish(struct walk *w)
+{
+	unsigned char sum[32];
+	ssize_t n;
+
+	for (size_t i = 0; i < w->m->n_entries; i++) {
+		const char *p = w->m->entries[i].path;
+		if (!w->seen[i] && p[0] != '\0' && strcmp(p, ".") != 0)
+			return walk_fail(w, -EBADMSG, "entry '%s' is missing", p);
+	}
+	/* libarchive may stop before the end of the file: hash what it left. */
+	while ((n = read(w->fd, w->buf, sizeof(w->buf))) > 0 || (n < 0 && errno == EINTR)) {
+		if (n > 0) {
+			EVP_DigestUpdate(w->whole, w->buf, (size_t)n);
+			w->file_bytes += (uint64_t)n;
+		}
+	}
+	if (n < 0)
+		return walk_fail(w, -errno, "cannot read: %m");
+	EVP_DigestFinal_ex(w->whole, sum, NULL);
+	if (w->file_bytes != w->m->archive_size || memcmp(sum, w->m->archive_sha256, sizeof(sum)) != 0)
+		return walk_fail(w, -EBADMSG, "the file does not match its manifest (size or SHA-256)");
+	return 0;
+}
+
+static int
+walk_entries(struct walk *w)
+{
+	struct archive_entry *ae;
+	struct archive *a = archive_read_new();
+	int r;
+
+	if (!a)
+		return walk_fail(w, -ENOMEM, "out of memory");
+	archive_read_support_filter_gzip(a);
+	archive_read_support_format_tar(a);
+	if (archive_read_open(a, w, NULL, walk_read, NULL) != ARCHIVE_OK) {
+		r = walk_fail(w, -EBADMSG, "cannot read: %s", archive_error_string(a));
+		archive_read_free(a);
+		return r;
+	}
+	for (;;) {
+		int ar = archive_read_next_header(a, &ae);
+		if (ar == ARCHIVE_EOF) {
+			r = walk_finish(w);
+			break;
+		}
+		if (ar != ARCHIVE_OK) {
+			if (w->last[0])
+				r = walk_fail(w, -EBADMSG, "cannot read the entry after '%s': %s", w->last,
+					      archive_error_string(a));
+			else
+				r = walk_fail(w, -EBADMSG, "cannot read: %s", archive_error_string(a));
+			break;
+		}
+		if ((r = walk_entry(w, a, ae)) < 0)
+			break;
+	}
+	archive_read_free(a);
+	return r < 0 ? r : 0;
+}
+
+int
+store_walk(const char *game_dir, const struct manifest *m, const struct store_sink *sink,
+	   const struct job_hooks *hooks, struct job_result *ret)
+{
+	_cleanup_free_ struct walk *w = calloc(1, sizeof(*w));
+	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ bool *seen = calloc(m->n_entries + 1, sizeof(bool));
+	int r;
+
+	if (!w || !seen)
+		return -ENOMEM;
+	*w = (struct walk){ .m = m, .sink = sink, .hooks = hooks, .ret = ret, .seen = seen, .fd = -EBADF };
+	snprintf(w->name, sizeof(w->name), "%s%s", m->id, SNAP_SUFFIX);
+	w->p.files_total = m->files;
+	w->p.bytes_total = m->bytes;
+	if (asprintf(&path, "%s/%s", game_dir, w->name) < 0)
+		return -ENOMEM;
+	w->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (w->fd < 0)
+		return walk_fail(w, -errno, "cannot open: %m");
+	w->whole = EVP_MD_CTX_new();
+	w->entry = EVP_MD_CTX_new();
+	if (!w->whole || !w->entry || !EVP_DigestInit_ex(w->whole, EVP_sha256(), NULL))
+		r = walk_fail(w, -ENOMEM, "out of memory");
+	else if ((r = check_symlinks(w)) >= 0)
+		r = walk_entries(w);
+	walk_progress(w, true);
+	EVP_MD_CTX_free(w->whole);
+	EVP_MD_CTX_free(w->entry);
+	safe_close(w->fd);
+	return r;
+}
+
+int
+store_open_manifest(const char *game_dir, const char *id, struct manifest **ret_m, char *id_out,
+		    size_t id_len, struct job_result *ret)
+{
+	char latest[64], err[512];
+	_cleanup_free_ char *path = NULL;
+	int64_t t;
+	int r;
+
+	if (!id || !id[0] || strcmp(id, "latest") == 0) {
+		r = store_latest(game_dir, latest, sizeof(latest));
+		if (r < 0) {
+			snprintf(ret->message, sizeof(ret->message), "no archive in '%s'", game_dir);
+			return ret->err = r;
+		}
+		id = latest;
+	}
+	if (store_id_time(id, &t) < 0 || strlen(id) >= id_len) {
+		snprintf(ret->message, sizeof(ret->message), "'%s' is not an archive ID", id);
+		return ret->err = -EINVAL;
+	}
+	if (asprintf(&path, "%s/%s%s", game_dir, id, SNAP_MANIFEST_SUFFIX) < 0)
+		return ret->err = -ENOMEM;
+	r = manifest_read(path, ret_m, err, sizeof(err));
+	if (r < 0) {
+		snprintf(ret->message, sizeof(ret->message), "cannot read the manifest of %s: %s", id,
+			 err[0] ? err : strerror(-r));
+		return ret->err = r;
+	}
+	manifest_sort(*ret_m);
+	strcpy(id_out, id);
+	snprintf(ret->id, sizeof(ret->id), "%s", id);
+	return 0;
+}
+
+int
+store_verify(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	struct manifest *m = NULL;
+	char id[64], size[32];
+	uint64_t t0 = now_usec();
+	int r = store_open_manifest(spec->game_dir, spec->id, &m, id, sizeof(id), ret);
+
+	if (r < 0)
+		return r;
+	r = store_walk(spec->game_dir, m, NULL, hooks, ret);
+	if (r >= 0) {
+		ret->files = m->files;
+		ret->bytes_in = m->bytes;
+		ret->bytes_out = m->archive_size;
+		snprintf(ret->message, sizeof(ret->message), "%s matches its manifest: %llu files, %s", id,
+			 (unsigned long long)m->files, fmt_size(m->bytes, size, sizeof(size)));
+	}
+	ret->usec = now_usec() - t0;
+	manifest_free(m);
+	return ret->err = r < 0 ? r : 0;
+}

@@ -1,0 +1,73 @@
+/* A job of known behaviour for the core tests, chosen by spec->tag (none: a real snapshot):
+ *   "work MS"  busy for MS milliseconds of CPU, yielding every ~50 us of work and reporting
+ *              progress every 10 ms; while it runs <game_dir>/test.tar.gz.partial exists;
+ *   "fail"     fails with a message naming a file.
+ * The result's message says where it ran: "pid=P tid=T nice=N". Included by test_core.c and
+ * by the sk-worker helper, which stands in for `savekeeperd --worker`. */
+#ifndef SK_TESTJOB_H
+#define SK_TESTJOB_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "job.h"
+#include "snapshot.h"
+#include "util.h"
+
+static void
+testjob_spin(uint64_t usec)
+{
+	uint64_t end = now_usec() + usec;
+	volatile uint64_t x = 0;
+
+	while (now_usec() < end)
+		x++;
+}
+
+static int
+testjob_work(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	char partial[4096] = "";
+	uint64_t ms = 0, start = now_usec(), last = 0;
+	int err = 0;
+
+	if (!spec->tag)
+		return snap_create(spec, hooks, ret);
+	snprintf(ret->message, sizeof(ret->message), "pid=%d tid=%d nice=%d", getpid(), gettid(),
+		 getpriority(PRIO_PROCESS, 0));
+	if (spec->tag && !strcmp(spec->tag, "fail")) {
+		snprintf(ret->message, sizeof(ret->message), "cannot read 'slot1.sav': Input/output error");
+		return -EIO;
+	}
+	if (sscanf(spec->tag, "work %lu", &ms) != 1)
+		return -EINVAL;
+	if (spec->game_dir) {
+		snprintf(partial, sizeof(partial), "%s/test.tar.gz.partial", spec->game_dir);
+		close(open(partial, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+	}
+	while (now_usec() - start < ms * USEC_PER_MSEC) {
+		testjob_spin(50);
+		ret->files++;
+		if (job_yield(hooks)) {
+			err = -ECANCELED;
+			snprintf(ret->message, sizeof(ret->message), "cancelled");
+			break;
+		}
+		if (hooks->progress && now_usec() - last >= 10 * USEC_PER_MSEC) {
+			struct job_progress p = { .files_done = ret->files, .bytes_total = ms };
+			hooks->progress(&p, hooks->ctx);
+			last = now_usec();
+		}
+	}
+	if (partial[0])
+		unlink(partial);
+	snprintf(ret->id, sizeof(ret->id), "test");
+	return err;
+}
+
+#endif

@@ -1,0 +1,3 @@
+# The daemon integration tests under the coroutine core.
+CORE=coroutine
+source "$(dirname "$0")/daemon_core.bash"

@@ -1,0 +1,3 @@
+# The daemon integration tests under the process core.
+CORE=process
+source "$(dirname "$0")/daemon_core.bash"

@@ -1,0 +1,302 @@
+/* The gzip writer: random streams come back byte for byte through a gzip reader, the output
+ * is the same for every thread count, incompressible data is stored, write errors and
+ * cancellation reach the caller, and gzip(1) reads the multi-member result. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libdeflate.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "gz.h"
+#include "job.h"
+#include "util.h"
+
+struct blob {
+	unsigned char *p;
+	size_t len;
+};
+
+static unsigned
+rnd(unsigned *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return *seed >> 8;
+}
+
+/* A stream of runs: random bytes, text, zeros, a repeated short pattern. */
+static struct blob
+make_stream(unsigned seed, size_t len)
+{
+	static const char *words[] = { "save ", "slot ", "player=", "hp 100 ", "quest\n", "x=12.5 " };
+	struct blob b = { malloc(len ? len : 1), len };
+	size_t i = 0;
+
+	assert_non_null(b.p);
+	while (i < len) {
+		size_t run = 1 + rnd(&seed) % (300u << 10), kind = rnd(&seed) % 4;
+		for (size_t j = 0; j < run && i < len; j++, i++) {
+			if (kind == 0)
+				b.p[i] = (unsigned char)rnd(&seed);
+			else if (kind == 1)
+				b.p[i] = (unsigned char)words[(i / 7) % 6][i % 5];
+			else if (kind == 2)
+				b.p[i] = 0;
+			else
+				b.p[i] = (unsigned char)("abcabd"[i % 6]);
+		}
+	}
+	return b;
+}
+
+static struct blob
+read_fd_all(int fd)
+{
+	struct stat st;
+	struct blob b;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	b.len = (size_t)st.st_size;
+	b.p = malloc(b.len + 1);
+	assert_non_null(b.p);
+	assert_int_equal(pread(fd, b.p, b.len, 0), (ssize_t)b.len);
+	return b;
+}
+
+/* Compresses b in pieces of odd sizes; returns the file's bytes. */
+static struct blob
+compress(const struct blob *in, int level, unsigned threads, const struct job_hooks *hooks)
+{
+	char path[] = "/tmp/sk-gz-XXXXXX";
+	int fd = mkostemp(path, O_CLOEXEC);
+	struct gz_writer *w;
+	unsigned char sum[32], want[32];
+	unsigned seed = 7;
+	struct blob out;
+
+	assert_true(fd >= 0);
+	unlink(path);
+	w = gz_writer_new(fd, level, threads, hooks);
+	assert_non_null(w);
+	for (size_t i = 0; i < in->len;) {
+		size_t n = 1 + rnd(&seed) % 200000;
+		if (n > in->len - i)
+			n = in->len - i;
+		assert_int_equal(gz_write(w, in->p + i, n), 0);
+		i += n;
+	}
+	assert_int_equal(gz_finish(w), 0);
+	out = read_fd_all(fd);
+	assert_int_equal(gz_bytes_out(w), out.len);
+	assert_int_equal(gz_bytes_in(w), in->len);
+	gz_sha256(w, sum);
+	EVP_Digest(out.p, out.len, want, NULL, EVP_sha256(), NULL);
+	assert_memory_equal(sum, want, 32);
+	gz_writer_free(w);
+	close(fd);
+	return out;
+}
+
+/* Decompresses every member in turn, as gzip does. */
+static struct blob
+gunzip(const struct blob *gz, size_t expect)
+{
+	struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+	struct blob out = { malloc(expect + 1), 0 };
+	size_t pos = 0;
+
+	while (pos < gz->len) {
+		size_t used = 0, got = 0;
+		enum libdeflate_result r = libdeflate_gzip_decompress_ex(
+			d, gz->p + pos, gz->len - pos, out.p + out.len, expect + 1 - out.len, &used, &got);
+		assert_int_equal(r, LIBDEFLATE_SUCCESS);
+		pos += used;
+		out.len += got;
+	}
+	libdeflate_free_decompressor(d);
+	return out;
+}
+
+static void
+test_round_trip_any_threads(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 65535, GZ_CHUNK - 1, GZ_CHUNK, GZ_CHUNK + 1, 5u << 20 };
+	(void)state;
+
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		struct blob in = make_stream((unsigned)k + 1, sizes[k]), first = { 0 };
+		for (unsigned t = 1; t <= 4; t++) {
+			struct blob gz = compress(&in, 6, t, NULL), back = gunzip(&gz, in.len);
+			assert_int_equal(back.len, in.len);
+			if (in.len)
+				assert_memory_equal(back.p, in.p, in.len);
+			if (t == 1) {
+				first = gz;
+			} else {
+				/* Byte for byte the same output whatever the thread count. */
+				assert_int_equal(gz.len, first.len);
+				assert_memory_equal(gz.p, first.p, gz.len);
+				free(gz.p);
+			}
+			free(back.p);
+		}
+		free(first.p);
+		free(in.p);
+	}
+}
+
+static void
+test_levels(void **state)
+{
+	struct blob in = make_stream(99, 3u << 20);
+	(void)state;
+
+	for (int level = 0; level <= 9; level += 3) {
+		struct blob gz = compress(&in, level, 2, NULL), back = gunzip(&gz, in.len);
+		assert_int_equal(back.len, in.len);
+		assert_memory_equal(back.p, in.p, in.len);
+		free(gz.p);
+		free(back.p);
+	}
+	free(in.p);
+}
+
+static void
+test_incompressible_is_stored(void **state)
+{
+	struct blob in = { malloc(4u << 20), 4u << 20 }, text = make_stream(3, 4u << 20), gz;
+	unsigned seed = 42;
+	(void)state;
+
+	for (size_t i = 0; i < in.len; i++)
+		in.p[i] = (unsigned char)rnd(&seed);
+	gz = compress(&in, 6, 1, NULL);
+	/* Stored blocks cost 5 bytes per 64 KiB and a member 18 bytes: well under 0.1%. */
+	assert_true(gz.len > in.len && gz.len < in.len + in.len / 1000);
+	free(gz.p);
+	for (size_t i = 0; i < text.len; i++)
+		text.p[i] = (unsigned char)"the quick brown fox "[i % 20];
+	gz = compress(&text, 6, 1, NULL);
+	assert_true(gz.len < text.len / 50);
+	free(gz.p);
+	free(in.p);
+	free(text.p);
+}
+
+static void
+test_write_error_reaches_caller(void **state)
+{
+	int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+	struct blob in = make_stream(5, 3u << 20);
+	struct gz_writer *w;
+	int r;
+	(void)state;
+
+	assert_true(fd >= 0);
+	for (unsigned t = 1; t <= 3; t += 2) {
+		w = gz_writer_new(fd, 6, t, NULL);
+		assert_non_null(w);
+		r = gz_write(w, in.p, in.len);
+		if (r == 0)
+			r = gz_finish(w);
+		assert_int_equal(r, -ENOSPC);
+		/* Sticky: later calls report it too. */
+		assert_int_equal(gz_write(w, "x", 1), -ENOSPC);
+		gz_writer_free(w);
+	}
+	/* Even a stream shorter than one chunk meets it at gz_finish. */
+	w = gz_writer_new(fd, 6, 1, NULL);
+	assert_int_equal(gz_write(w, "short", 5), 0);
+	assert_int_equal(gz_finish(w), -ENOSPC);
+	gz_writer_free(w);
+	close(fd);
+	free(in.p);
+}
+
+struct yield_count {
+	unsigned calls, cancel_after;
+	atomic_bool cancel;
+};
+
+static void
+count_yield(void *ctx)
+{
+	struct yield_count *y = ctx;
+
+	if (++y->calls >= y->cancel_after)
+		atomic_store(&y->cancel, true);
+}
+
+static void
+test_yield_and_cancel(void **state)
+{
+	struct yield_count y = { .cancel_after = 1000 };
+	struct job_hooks hooks = { .yield = count_yield, .ctx = &y, .cancel = &y.cancel };
+	struct blob in = make_stream(8, 2u << 20), gz;
+	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	struct gz_writer *w;
+	(void)state;
+
+	/* With a yield hook, chunks are GZ_CHUNK_YIELD bytes and the hook runs after each. */
+	gz = compress(&in, 6, 1, &hooks);
+	assert_int_equal(y.calls, (2u << 20) / GZ_CHUNK_YIELD);
+	free(gz.p);
+
+	y.calls = 0;
+	y.cancel_after = 2;
+	w = gz_writer_new(fd, 6, 2, &hooks);
+	assert_int_equal(gz_write(w, in.p, in.len), -ECANCELED);
+	assert_int_equal(y.calls, 2);
+	assert_int_equal(gz_finish(w), -ECANCELED);
+	gz_writer_free(w);
+	close(fd);
+	free(in.p);
+}
+
+static void
+test_gzip_reads_members(void **state)
+{
+	char path[] = "/tmp/sk-gz-XXXXXX", raw[64], cmd[256];
+	struct blob in = make_stream(11, 3u << 20), gz;
+	int fd;
+	(void)state;
+
+	gz = compress(&in, 6, 3, NULL);
+	fd = mkostemp(path, O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write_all(fd, gz.p, gz.len), 0);
+	close(fd);
+	snprintf(raw, sizeof(raw), "%s.raw", path);
+	fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_int_equal(write_all(fd, in.p, in.len), 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "gzip -t %s && gzip -dc <%s | cmp -s - %s", path, path, raw);
+	assert_int_equal(system(cmd), 0);
+	unlink(path);
+	unlink(raw);
+	free(gz.p);
+	free(in.p);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip_any_threads),
+		cmocka_unit_test(test_levels),
+		cmocka_unit_test(test_incompressible_is_stored),
+		cmocka_unit_test(test_write_error_reaches_caller),
+		cmocka_unit_test(test_yield_and_cancel),
+		cmocka_unit_test(test_gzip_reads_members),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,736 @@
+/* The snapshot engine against real files: the tricky tree comes back exactly through GNU tar,
+ * other readers read the archive, IDs only grow, exclude globs apply, and every failure (a
+ * missing or wrong save folder, a symlinked, read-only or full archive folder, an unreadable
+ * file, a file that keeps changing, a cancel) says what and where and changes nothing else. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "manifest.h"
+#include "snapshot.h"
+#include "util.h"
+
+struct fx {
+	char root[64];
+	char save[96];
+	char game[128];
+	char out[96];
+	char mnt[96];
+	bool mounted;
+};
+
+static int __attribute__((format(printf, 1, 2)))
+sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	pid_t pid;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	pid = fork();
+	if (pid == 0) {
+		execl("/bin/bash", "bash", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+		return 128;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static const char *
+mktree_script(void)
+{
+	static char path[4200];
+	char exe[4096];
+	ssize_t n;
+
+	if (access("tests/mktree.sh", X_OK) == 0)
+		return "tests/mktree.sh";
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(n > 0);
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(path, sizeof(path), "%s/../tests/mktree.sh", exe);
+	return path;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	strcpy(f->root, "/tmp/sk-snap-XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	snprintf(f->save, sizeof(f->save), "%s/save", f->root);
+	snprintf(f->game, sizeof(f->game), "%s/archives/demo", f->root);
+	snprintf(f->out, sizeof(f->out), "%s/out", f->root);
+	snprintf(f->mnt, sizeof(f->mnt), "%s/mnt", f->root);
+	assert_int_equal(mkdir(f->save, 0755), 0);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->mounted)
+		umount2(f->mnt, MNT_DETACH);
+	sh("chmod -R u+rwx '%s' 2>/dev/null; rm -rf '%s'", f->root, f->root);
+	free(f);
+	return 0;
+}
+
+static struct job_spec
+spec_of(struct fx *f)
+{
+	return (struct job_spec){
+		.kind = JOB_SNAPSHOT, .game = "demo", .save_dir = f->save, .game_dir = f->game,
+		.level = 6, .threads = 1,
+	};
+}
+
+static int
+snap(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	return snap_create(spec, hooks, res);
+}
+
+/* Takes a snapshot that must succeed; returns its result. */
+static struct job_result
+snap_ok(const struct job_spec *spec)
+{
+	struct job_result res;
+
+	if (snap(spec, NULL, &res) != 0)
+		fail_msg("snapshot failed: %s", res.message);
+	assert_int_equal(res.err, 0);
+	return res;
+}
+
+/* The names, sizes, modes and mtimes in dir, as one string. */
+static char *
+listing(const char *dir)
+{
+	char cmd[512], *buf = NULL;
+	size_t len = 0;
+	FILE *p, *m = open_memstream(&buf, &len);
+	int c;
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' 2>/dev/null && find . -mindepth 1 -printf '%%p %%s %%m %%T@\\n' | sort", dir);
+	p = popen(cmd, "r");
+	while ((c = fgetc(p)) != EOF)
+		fputc(c, m);
+	pclose(p);
+	fclose(m);
+	return buf;
+}
+
+static struct manifest *
+read_manifest(const struct fx *f, const char *id)
+{
+	char path[256], err[512];
+	struct manifest *m = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s" SNAP_MANIFEST_SUFFIX, f->game, id);
+	if (manifest_read(path, &m, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	manifest_sort(m);
+	return m;
+}
+
+static void
+write_file(const char *dir, const char *name, const char *content)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write_all(fd, content, strlen(content)), 0);
+	close(fd);
+}
+
+static void
+assert_contains(const char *s, const char *want)
+{
+	if (!strstr(s, want))
+		fail_msg("'%s' does not contain '%s'", s, want);
+}
+
+static void
+test_tricky_tree_round_trip(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result res;
+	struct manifest *m;
+	const struct mf_entry *e;
+	unsigned char sum[32];
+	char tar[256], game_list[1024];
+
+	assert_int_equal(sh("%s '%s'", mktree_script(), f->save), 0);
+	res = snap_ok(&spec);
+	assert_int_equal(strlen(res.id), SNAP_ID_LEN);
+	assert_int_equal(res.files, 16);
+	assert_contains(res.message, "16 files, ");
+	assert_contains(res.message, "skipped 1 special file");
+	assert_contains(res.message, "'fifo'");
+	snprintf(tar, sizeof(tar), "%s/%s.tar.gz", f->game, res.id);
+
+	/* Exactly the archive and its manifest, private. */
+	snprintf(game_list, sizeof(game_list), "%s.manifest 600\n%s.tar.gz 600\n", res.id, res.id);
+	assert_int_equal(sh("cd '%s' && [ \"$(stat -c %%a .)\" = 700 ] && "
+			    "[ \"$(stat -c '%%n %%a' * | sort)\" = \"$(printf '%s')\" ]",
+			    f->game, game_list), 0);
+
+	/* GNU tar reproduces the tree: types, modes, mtimes, link targets, contents. */
+	assert_int_equal(mkdir(f->out, 0755), 0);
+	assert_int_equal(sh("tar -xzf '%s' -C '%s'", tar, f->out), 0);
+	assert_int_equal(sh("diff <(cd '%s' && find . -mindepth 1 ! -type p -printf '%%y %%m %%T@ %%l %%p\\n' | LC_ALL=C sort) "
+			    "<(cd '%s' && find . -mindepth 1 -printf '%%y %%m %%T@ %%l %%p\\n' | LC_ALL=C sort) >&2 && "
+			    "diff -r --no-dereference -x fifo '%s' '%s' >&2",
+			    f->save, f->out, f->save, f->out), 0);
+	assert_int_equal(sh("[ $(stat -c %%i '%s/hard-a') = $(stat -c %%i '%s/sub/hard-b') ]", f->out, f->out), 0);
+
+	/* Other readers of multi-member gzip. */
+	assert_int_equal(sh("gzip -t '%s'", tar), 0);
+	assert_int_equal(sh("[ \"$(bsdtar -tzf '%s' | wc -l)\" = 29 ]", tar), 0);
+	assert_int_equal(sh("python3 -c 'import sys, tarfile; sys.exit(len(tarfile.open(sys.argv[1]).getnames()) != 29)' '%s'",
+			    tar), 0);
+
+	/* The manifest. */
+	m = read_manifest(f, res.id);
+	assert_int_equal(m->n_entries, 29);
+	assert_int_equal(m->files, 16);
+	assert_string_equal(m->id, res.id);
+	EVP_Digest("slot one\n", 9, sum, NULL, EVP_sha256(), NULL);
+	e = manifest_find(m, "slot1.sav");
+	assert_non_null(e);
+	assert_int_equal(e->type, MF_FILE);
+	assert_int_equal(e->mode, 0600);
+	assert_int_equal(e->mtime_ns % 1000000000 % 1000000, 456789);
+	assert_memory_equal(e->sha256, sum, 32);
+	assert_string_equal(manifest_find(m, "link-to-dir")->target, "sub");
+	assert_int_equal(manifest_find(m, "dangling")->type, MF_SYMLINK);
+	assert_int_equal(manifest_find(m, "sub/hard-b")->type, MF_HARDLINK);
+	assert_string_equal(manifest_find(m, "sub/hard-b")->target, "hard-a");
+	assert_non_null(manifest_find(m, "new\nline.sav"));
+	assert_non_null(manifest_find(m, "empty"));
+	assert_null(manifest_find(m, "fifo"));
+	assert_int_equal(m->archive_size, res.bytes_out);
+	manifest_free(m);
+}
+
+static void
+test_same_output_any_threads(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result a, b;
+	struct manifest *ma, *mb;
+
+	assert_int_equal(sh("%s --no-fifo '%s' && head -c 3000000 /dev/urandom >'%s/more.bin'",
+			    mktree_script(), f->save, f->save), 0);
+	a = snap_ok(&spec);
+	spec.threads = 3;
+	b = snap_ok(&spec);
+	ma = read_manifest(f, a.id);
+	mb = read_manifest(f, b.id);
+	assert_memory_equal(ma->archive_sha256, mb->archive_sha256, 32);
+	assert_int_equal(a.bytes_out, b.bytes_out);
+	manifest_free(ma);
+	manifest_free(mb);
+}
+
+static void
+test_ids_grow(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result a, b, c;
+	char id[64];
+
+	write_file(f->save, "slot1.sav", "one");
+	assert_int_equal(snap_new_id(f->game, id, sizeof(id)), 0); /* no folder yet: fine */
+	assert_int_equal(strlen(id), SNAP_ID_LEN);
+	a = snap_ok(&spec);
+	b = snap_ok(&spec);
+	assert_true(strcmp(a.id, b.id) < 0);
+	/* An archive from the future (a clock that went back): the next ID still sorts after it. */
+	write_file(f->game, "29991231T235959.999Z.tar.gz", "");
+	c = snap_ok(&spec);
+	assert_string_equal(c.id, "30000101T000000.000Z");
+	assert_int_equal(snap_new_id(f->game, id, sizeof(id)), 0);
+	assert_string_equal(id, "30000101T000000.001Z");
+	assert_int_equal(snap_new_id(f->game, id, 8), -ENOSPC);
+}
+
+static void
+test_exclude(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	char *globs[] = { "*.tmp", "sub/*.log", "/cache" };
+	struct job_result res;
+	struct manifest *m;
+
+	assert_int_equal(sh("cd '%s' && mkdir -p sub/deeper cache other/cache && touch a.tmp sub/b.tmp "
+			    "sub/deeper/c.tmp sub/c.log sub/deeper/d.log d.log cache/x other/cache/y keep.sav",
+			    f->save), 0);
+	spec.exclude = globs;
+	spec.n_exclude = 3;
+	res = snap_ok(&spec);
+	m = read_manifest(f, res.id);
+	for (size_t i = 0; i < m->n_entries; i++)
+		assert_null(strstr(m->entries[i].path, ".tmp"));
+	assert_null(manifest_find(m, "sub/c.log"));
+	assert_null(manifest_find(m, "cache"));
+	assert_null(manifest_find(m, "cache/x"));
+	/* A glob with a slash is anchored at the save folder; '*' does not cross a slash. */
+	assert_non_null(manifest_find(m, "sub/deeper/d.log"));
+	assert_non_null(manifest_find(m, "other/cache/y"));
+	assert_non_null(manifest_find(m, "d.log"));
+	assert_non_null(manifest_find(m, "keep.sav"));
+	manifest_free(m);
+}
+
+static void
+test_pin_tag_and_if_changed(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result a, b, c;
+	struct manifest *m;
+	char *before, *after;
+
+	write_file(f->save, "slot1.sav", "one");
+	spec.pin = true;
+	spec.tag = "pre-restore";
+	a = snap_ok(&spec);
+	assert_int_equal(sh("test -f '%s/%s.pin'", f->game, a.id), 0);
+	m = read_manifest(f, a.id);
+	assert_string_equal(m->tag, "pre-restore");
+	manifest_free(m);
+
+	spec.pin = false;
+	spec.tag = NULL;
+	spec.if_changed = true;
+	before = listing(f->game);
+	b = snap_ok(&spec);
+	assert_true(b.unchanged);
+	assert_string_equal(b.id, a.id);
+	assert_contains(b.message, "no change since");
+	after = listing(f->game);
+	assert_string_equal(after, before);
+	free(before);
+	free(after);
+
+	write_file(f->save, "slot1.sav", "two");
+	c = snap_ok(&spec);
+	assert_false(c.unchanged);
+	assert_true(strcmp(c.id, a.id) > 0);
+}
+
+static void
+test_archive_folder_inside_save_is_skipped(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result a, b;
+	struct manifest *m;
+
+	snprintf(f->game, sizeof(f->game), "%s/.archives", f->save);
+	spec = spec_of(f);
+	write_file(f->save, "slot1.sav", "one");
+	a = snap_ok(&spec);
+	b = snap_ok(&spec);
+	m = read_manifest(f, b.id);
+	assert_int_equal(m->n_entries, 1);
+	assert_string_equal(m->entries[0].path, "slot1.sav");
+	manifest_free(m);
+	(void)a;
+}
+
+/* Runs a snapshot that must fail with err and a message containing want, and leave the
+ * archive folder as it was. */
+static void
+snap_fails(struct fx *f, const struct job_spec *spec, const struct job_hooks *hooks, int err,
+	   const char *want)
+{
+	char *before = listing(f->game), *after;
+	struct job_result res;
+
+	assert_int_equal(snap(spec, hooks, &res), err);
+	assert_int_equal(res.err, err);
+	assert_contains(res.message, want);
+	assert_null(strchr(res.message, '\n'));
+	after = listing(f->game);
+	assert_string_equal(after, before);
+	free(before);
+	free(after);
+}
+
+static void
+test_bad_save_folder(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	char want[256];
+
+	write_file(f->save, "slot1.sav", "one");
+	snap_ok(&spec);
+	snprintf(f->save, sizeof(f->save), "%s/missing", f->root);
+	spec = spec_of(f);
+	snprintf(want, sizeof(want), "save folder '%s' does not exist", f->save);
+	snap_fails(f, &spec, NULL, -ENOENT, want);
+
+	snprintf(f->save, sizeof(f->save), "%s/save/slot1.sav", f->root);
+	spec = spec_of(f);
+	snprintf(want, sizeof(want), "save folder '%s' is not a folder", f->save);
+	snap_fails(f, &spec, NULL, -ENOTDIR, want);
+}
+
+static void
+test_symlink_at_archive_folder(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	char want[256], elsewhere[128];
+
+	write_file(f->save, "slot1.sav", "one");
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", f->root);
+	assert_int_equal(mkdir(elsewhere, 0700), 0);
+	assert_int_equal(sh("mkdir -p '%s/archives' && ln -s '%s' '%s'", f->root, elsewhere, f->game), 0);
+	snprintf(want, sizeof(want), "archive folder '%s' is a symlink; refusing to follow it", f->game);
+	snap_fails(f, &spec, NULL, -ELOOP, want);
+	assert_int_equal(sh("[ -z \"$(ls -A '%s')\" ]", elsewhere), 0);
+}
+
+static bool
+mount_tmpfs(struct fx *f, const char *opts)
+{
+	assert_int_equal(mkdir(f->mnt, 0755), 0);
+	if (mount("tmpfs", f->mnt, "tmpfs", 0, opts) < 0) {
+		print_message("# cannot mount tmpfs: %s\n", strerror(errno));
+		return false;
+	}
+	f->mounted = true;
+	snprintf(f->game, sizeof(f->game), "%s/demo", f->mnt);
+	return true;
+}
+
+static void
+test_read_only_archive_folder(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec;
+	char want[256];
+	struct job_result a;
+
+	if (!mount_tmpfs(f, "size=1m"))
+		skip();
+	spec = spec_of(f);
+	write_file(f->save, "slot1.sav", "one");
+	a = snap_ok(&spec);
+	assert_int_equal(mount(NULL, f->mnt, NULL, MS_REMOUNT | MS_RDONLY, NULL), 0);
+	snprintf(want, sizeof(want), "cannot create '%s/", f->game);
+	snap_fails(f, &spec, NULL, -EROFS, want);
+	snap_fails(f, &spec, NULL, -EROFS, ".tar.gz.partial': Read-only file system");
+
+	/* A game folder that does not exist yet cannot be made either. */
+	snprintf(f->game, sizeof(f->game), "%s/other", f->mnt);
+	spec = spec_of(f);
+	snprintf(want, sizeof(want), "cannot create archive folder '%s': Read-only file system", f->game);
+	snap_fails(f, &spec, NULL, -EROFS, want);
+	(void)a;
+}
+
+static void
+test_full_disk(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec;
+	char want[256], *before, *after;
+	struct job_result a, res;
+
+	if (!mount_tmpfs(f, "size=1m"))
+		skip();
+	spec = spec_of(f);
+	write_file(f->save, "slot1.sav", "one");
+	a = snap_ok(&spec);
+	before = listing(f->game);
+	for (unsigned t = 1; t <= 2; t++) {
+		/* Small enough to reach the end, too big to fit: close or finish meets ENOSPC. */
+		assert_int_equal(sh("head -c %u /dev/urandom >'%s/big.bin'", t == 1 ? 3000000 : 1100000,
+				    f->save), 0);
+		spec.threads = t;
+		assert_int_equal(snap(&spec, NULL, &res), -ENOSPC);
+		snprintf(want, sizeof(want), "cannot write '%s/", f->game);
+		assert_contains(res.message, want);
+		assert_contains(res.message, ".tar.gz': No space left on device");
+		after = listing(f->game);
+		assert_string_equal(after, before);
+		free(after);
+	}
+	assert_int_equal(sh("gzip -t '%s/%s.tar.gz'", f->game, a.id), 0);
+	free(before);
+}
+
+static void
+test_unreadable_file(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result res;
+	int pfd[2];
+	pid_t pid;
+
+	write_file(f->save, "a.sav", "a");
+	write_file(f->save, "slot1.sav", "secret");
+	assert_int_equal(sh("chmod 0755 '%s' && chmod 0000 '%s/slot1.sav' && mkdir -p '%s/archives' && "
+			    "chown 65534:65534 '%s/archives'", f->root, f->save, f->root, f->root), 0);
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Root reads everything: drop to nobody, where permissions apply. */
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(99);
+		snap(&spec, NULL, &res);
+		_exit(write_all(pfd[1], &res, sizeof(res)) == 0 ? 0 : 98);
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &res, sizeof(res)), (ssize_t)sizeof(res));
+	close(pfd[0]);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(res.err, -EACCES);
+	assert_string_equal(res.message, "cannot read 'slot1.sav': Permission denied");
+	assert_int_equal(sh("[ -z \"$(ls -A '%s')\" ]", f->game), 0);
+}
+
+/* Disturbs a file from the yield hook, which runs between chunks while the file is read. */
+struct disturb {
+	char path[256];
+	unsigned calls, from, to;
+	bool shrink;
+	atomic_bool cancel;
+};
+
+static void
+disturb_yield(void *ctx)
+{
+	struct disturb *d = ctx;
+
+	d->calls++;
+	if (d->calls < d->from || d->calls > d->to)
+		return;
+	if (d->shrink)
+		assert_int_equal(truncate(d->path, 5000000), 0);
+	else
+		assert_int_equal(sh("printf more >>'%s'", d->path), 0);
+}
+
+static void
+big_file(struct fx *f, struct disturb *d)
+{
+	snprintf(d->path, sizeof(d->path), "%s/big.sav", f->save);
+	assert_int_equal(sh("head -c 7000000 /dev/urandom >'%s'", d->path), 0);
+	write_file(f->save, "slot1.sav", "one");
+	/* Let them settle (snapshots wait for files changed in the last 50 ms), so that the
+	 * disturbance comes while big.sav is streamed, not before. */
+	usleep(120000);
+}
+
+static void
+assert_archived_equals_file(struct fx *f, const char *id, const char *name)
+{
+	assert_int_equal(sh("mkdir -p '%s' && tar -xzf '%s/%s.tar.gz' -C '%s' && cmp '%s/%s' '%s/%s'",
+			    f->out, f->game, id, f->out, f->out, name, f->save, name), 0);
+}
+
+static void
+test_large_file_changes_then_settles(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct disturb d = { .from = 3, .to = 5 };
+	struct job_hooks hooks = { .yield = disturb_yield, .ctx = &d, .cancel = &d.cancel };
+	struct job_result res;
+	struct manifest *m;
+
+	big_file(f, &d);
+	assert_int_equal(snap(&spec, &hooks, &res), 0);
+	assert_contains(res.message, "2 files");
+	assert_archived_equals_file(f, res.id, "big.sav");
+	m = read_manifest(f, res.id);
+	assert_int_equal(manifest_find(m, "big.sav")->size, 7000000 + 3 * 4);
+	manifest_free(m);
+	/* The void attempts left nothing behind. */
+	assert_int_equal(sh("[ \"$(ls '%s' | wc -l)\" = 2 ]", f->game), 0);
+}
+
+static void
+test_large_file_shrinks(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct disturb d = { .from = 4, .to = 4, .shrink = true };
+	struct job_hooks hooks = { .yield = disturb_yield, .ctx = &d, .cancel = &d.cancel };
+	struct job_result res;
+
+	big_file(f, &d);
+	assert_int_equal(snap(&spec, &hooks, &res), 0);
+	assert_archived_equals_file(f, res.id, "big.sav");
+	assert_int_equal(sh("[ $(stat -c %%s '%s/big.sav') = 5000000 ]", f->out), 0);
+}
+
+static void
+test_large_file_keeps_changing(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct disturb d = { .from = 1, .to = 1000000 };
+	struct job_hooks hooks = { .yield = disturb_yield, .ctx = &d, .cancel = &d.cancel };
+	struct job_result first;
+
+	big_file(f, &d);
+	first = snap_ok(&spec);
+	snap_fails(f, &spec, &hooks, -EAGAIN, "'big.sav' kept changing while it was read");
+	(void)first;
+}
+
+struct rewriter {
+	char path[256];
+	atomic_bool stop;
+	unsigned rounds;
+};
+
+/* Rewrites a small file with two versions of different sizes until told to stop. */
+static void *
+rewrite_loop(void *arg)
+{
+	struct rewriter *rw = arg;
+	static char a[100000], b[150000];
+	int fd = open(rw->path, O_WRONLY | O_CLOEXEC);
+
+	memset(a, 'A', sizeof(a));
+	memset(b, 'B', sizeof(b));
+	while (!atomic_load(&rw->stop)) {
+		bool odd = rw->rounds++ % 2;
+		if (ftruncate(fd, 0) < 0 || pwrite(fd, odd ? b : a, odd ? sizeof(b) : sizeof(a), 0) < 0)
+			break;
+	}
+	close(fd);
+	return NULL;
+}
+
+static void
+test_small_file_never_torn(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct rewriter rw = { .rounds = 0 };
+	struct job_result res;
+	pthread_t t;
+	int ok = 0, busy = 0;
+
+	snprintf(rw.path, sizeof(rw.path), "%s/slot1.sav", f->save);
+	write_file(f->save, "slot1.sav", "start");
+	assert_int_equal(pthread_create(&t, NULL, rewrite_loop, &rw), 0);
+	for (int i = 0; i < 4; i++) {
+		int r = snap(&spec, NULL, &res);
+		if (r == -EAGAIN) {
+			assert_string_equal(res.message, "'slot1.sav' kept changing while it was read");
+			busy++;
+			continue;
+		}
+		assert_int_equal(r, 0);
+		ok++;
+		/* Whatever was caught is one whole version: the first, empty, all A or all B. */
+		assert_int_equal(sh("rm -rf '%s' && mkdir '%s' && tar -xzf '%s/%s.tar.gz' -C '%s' && "
+				    "s=$(stat -c %%s '%s/slot1.sav') && "
+				    "{ [ $s = 0 ] || grep -qx start '%s/slot1.sav' || { [ $s = 100000 ] && [ -z \"$(tr -d A <'%s/slot1.sav')\" ]; } || "
+				    "{ [ $s = 150000 ] && [ -z \"$(tr -d B <'%s/slot1.sav')\" ]; }; } || "
+				    "{ echo \"torn: $s bytes: $(tr -s AB <'%s/slot1.sav' | head -c 20)\"; false; }",
+				    f->out, f->out, f->game, res.id, f->out, f->out, f->out, f->out, f->out, f->out), 0);
+	}
+	atomic_store(&rw.stop, true);
+	pthread_join(t, NULL);
+	print_message("# %d published, %d refused while the file changed\n", ok, busy);
+}
+
+static void
+cancel_yield(void *ctx)
+{
+	struct disturb *d = ctx;
+
+	if (++d->calls == 3)
+		atomic_store(&d->cancel, true);
+}
+
+static void
+test_cancel(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct disturb d = { 0 };
+	struct job_hooks hooks = { .yield = cancel_yield, .ctx = &d, .cancel = &d.cancel };
+
+	big_file(f, &d);
+	snap_ok(&spec);
+	snap_fails(f, &spec, &hooks, -ECANCELED, "snapshot cancelled");
+	spec.threads = 2;
+	d.calls = 0;
+	atomic_store(&d.cancel, false);
+	snap_fails(f, &spec, &hooks, -ECANCELED, "snapshot cancelled");
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_tricky_tree_round_trip),
+		T(test_same_output_any_threads),
+		T(test_ids_grow),
+		T(test_exclude),
+		T(test_pin_tag_and_if_changed),
+		T(test_archive_folder_inside_save_is_skipped),
+		T(test_bad_save_folder),
+		T(test_symlink_at_archive_folder),
+		T(test_read_only_archive_folder),
+		T(test_full_disk),
+		T(test_unreadable_file),
+		T(test_large_file_changes_then_settles),
+		T(test_large_file_shrinks),
+		T(test_large_file_keeps_changing),
+		T(test_small_file_never_torn),
+		T(test_cancel),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
