@@ -18,6 +18,7 @@ struct waiter {
 	struct daemon *d;
 	struct ctl_client *client;
 	enum proto_cmd cmd;
+	unsigned flags;
 	char re[32];
 	char game[PROTO_MAX_NAME + 1];
 	uint64_t last_event_usec;
@@ -34,14 +35,13 @@ struct verify_batch {
 	struct json_object *results;
 };
 
+/* {"cmd": ..., "ok": ...} for a reply that is sent after the request itself is gone. */
 static struct json_object *
-reply_new(const char *cmd, bool ok)
+reply_new(enum proto_cmd cmd, bool ok)
 {
-	struct json_object *o = json_object_new_object();
+	struct proto_request req = { .cmd = cmd };
 
-	json_object_object_add(o, "cmd", json_object_new_string(cmd));
-	json_object_object_add(o, "ok", json_object_new_boolean(ok));
-	return o;
+	return ctl_result_new(&req, ok);
 }
 
 static void
@@ -59,7 +59,7 @@ add_int(struct json_object *o, const char *key, int64_t val)
 static void
 reply_fail(struct ctl_client *c, const struct proto_request *req, const char *msg)
 {
-	struct json_object *o = reply_new(proto_cmd_name(req->cmd), false);
+	struct json_object *o = ctl_result_new(req, false);
 
 	add_str(o, "error", msg);
 	ctl_reply(c, req->tag, o);
@@ -123,7 +123,7 @@ changes_json(const char *detail)
 static void
 finish_job_reply(struct waiter *wt, const struct job_result *r)
 {
-	struct json_object *o = reply_new(proto_cmd_name(wt->cmd), r->err == 0);
+	struct json_object *o = reply_new(wt->cmd, r->err == 0);
 
 	add_str(o, "game", wt->game);
 	if (r->err < 0)
@@ -138,6 +138,8 @@ finish_job_reply(struct waiter *wt, const struct job_result *r)
 		json_object_object_add(o, "unchanged", json_object_new_boolean(r->unchanged));
 	} else if (wt->cmd == CMD_RESTORE) {
 		add_str(o, "pre_restore_id", r->pre_id[0] ? r->pre_id : NULL);
+		json_object_object_add(o, "dry_run", json_object_new_boolean(wt->flags & PF_DRY_RUN));
+		json_object_object_add(o, "undo", json_object_new_boolean(wt->flags & PF_UNDO));
 		if (r->detail)
 			json_object_object_add(o, "changes", changes_json(r->detail));
 	}
@@ -152,7 +154,7 @@ batch_release(struct verify_batch *b)
 
 	if (--b->pending > 0)
 		return;
-	o = reply_new("verify", !b->failed);
+	o = reply_new(CMD_VERIFY, !b->failed);
 	add_str(o, "game", b->game);
 	json_object_object_add(o, "results", b->results);
 	ctl_reply(b->client, b->re, o);
@@ -195,6 +197,7 @@ waiter_new(struct daemon *d, struct ctl_client *c, const struct proto_request *r
 	wt->d = d;
 	wt->client = ctl_client_ref(c);
 	wt->cmd = req->cmd;
+	wt->flags = req->flags;
 	snprintf(wt->re, sizeof(wt->re), "%s", req->tag);
 	snprintf(wt->game, sizeof(wt->game), "%s", game);
 	return wt;
@@ -225,7 +228,7 @@ submit(struct daemon *d, struct ctl_client *c, const struct proto_request *req, 
 		return;
 	}
 	if (!wait) {
-		struct json_object *o = reply_new(proto_cmd_name(req->cmd), true);
+		struct json_object *o = ctl_result_new(req, true);
 		add_str(o, "game", game);
 		json_object_object_add(o, "joined", json_object_new_boolean(joined));
 		ctl_reply(c, req->tag, o);
@@ -268,7 +271,7 @@ game_status(const struct sched_game_info *gi)
 static void
 cmd_status(struct daemon *d, struct ctl_client *c, const struct proto_request *req, const char *game)
 {
-	struct json_object *o = reply_new("status", true), *games = json_object_new_array();
+	struct json_object *o = ctl_result_new(req, true), *games = json_object_new_array();
 
 	add_str(o, "version", SK_VERSION);
 	add_int(o, "pid", getpid());
@@ -289,7 +292,7 @@ cmd_status(struct daemon *d, struct ctl_client *c, const struct proto_request *r
 static void
 cmd_start_stop(struct daemon *d, struct ctl_client *c, const struct proto_request *req, const char *game)
 {
-	struct json_object *o = reply_new(proto_cmd_name(req->cmd), true), *names = json_object_new_array();
+	struct json_object *o = ctl_result_new(req, true), *names = json_object_new_array();
 
 	sched_set_started(d->sched, game, req->cmd == CMD_START);
 	for (size_t i = 0; i < sched_games(d->sched); i++) {
@@ -317,7 +320,7 @@ cmd_list(struct daemon *d, struct ctl_client *c, const struct proto_request *req
 		reply_fail(c, req, msg);
 		return;
 	}
-	o = reply_new("list", true);
+	o = ctl_result_new(req, true);
 	a = json_object_new_array();
 	add_str(o, "game", game);
 	for (size_t i = 0; i < n; i++) {
@@ -390,7 +393,7 @@ cmd_prune(struct daemon *d, struct ctl_client *c, const struct proto_request *re
 		reply_fail(c, req, msg);
 		return;
 	}
-	o = reply_new("prune", true);
+	o = ctl_result_new(req, true);
 	removed = json_object_new_array();
 	kept = json_object_new_array();
 	add_str(o, "game", game);
@@ -424,7 +427,7 @@ cmd_pin(struct daemon *d, struct ctl_client *c, const struct proto_request *req,
 		reply_fail(c, req, msg);
 		return;
 	}
-	o = reply_new(proto_cmd_name(req->cmd), true);
+	o = ctl_result_new(req, true);
 	add_str(o, "game", game);
 	add_str(o, "id", req->id);
 	ctl_reply(c, req->tag, o);
@@ -440,7 +443,7 @@ cmd_reload(struct daemon *d, struct ctl_client *c, const struct proto_request *r
 		reply_fail(c, req, err);
 		return;
 	}
-	o = reply_new("reload", true);
+	o = ctl_result_new(req, true);
 	add_int(o, "games", (int64_t)sched_games(d->sched));
 	ctl_reply(c, req->tag, o);
 }
@@ -452,7 +455,7 @@ cmd_session(struct daemon *d, struct ctl_client *c, const struct proto_request *
 	struct json_object *o;
 
 	sched_set_playing(d->sched, game, playing);
-	o = reply_new("session", true);
+	o = ctl_result_new(req, true);
 	add_str(o, "game", game);
 	json_object_object_add(o, "playing", json_object_new_boolean(playing));
 	ctl_reply(c, req->tag, o);
@@ -500,7 +503,7 @@ daemon_handle_request(struct ctl_client *c, const struct proto_request *req, voi
 	}
 	switch (req->cmd) {
 	case CMD_PING: {
-		struct json_object *o = reply_new("ping", true);
+		struct json_object *o = ctl_result_new(req, true);
 		add_str(o, "version", SK_VERSION);
 		ctl_reply(c, req->tag, o);
 		break;

@@ -162,7 +162,7 @@ on_job_event(const char *game, enum job_kind kind, const struct job_result *r, v
 	else if (kind == JOB_SNAPSHOT)
 		log_info("game '%s': %s: %s", game, r->id, r->message);
 	else if (kind == JOB_RESTORE && !r->detail)
-		log_info("game '%s': restored %s: %s", game, r->id, r->message);
+		log_info("game '%s': %s", game, r->message);
 	if (kind == JOB_SNAPSHOT && r->err == 0 && !r->unchanged)
 		sd_notifyf(0, "STATUS=Last backup: %s %s", game, r->id);
 }

@@ -108,17 +108,31 @@ test_round_trip(void **state)
 	free(path);
 }
 
-static void
-test_written_form(void **state)
+/* The sample as manifest_write writes it, into buf; returns its length. */
+static size_t
+sample_text(char *buf, size_t len)
 {
 	struct manifest *m = sample();
-	char *path = write_tmp(m), buf[4096];
+	char *path = write_tmp(m);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	(void)state;
+	ssize_t n = read(fd, buf, len - 1);
 
 	assert_true(n > 0);
 	buf[n] = '\0';
+	close(fd);
+	unlink(path);
+	free(path);
+	manifest_free(m);
+	return (size_t)n;
+}
+
+static void
+test_written_form(void **state)
+{
+	char buf[4096];
+	size_t n = sample_text(buf, sizeof(buf));
+	(void)state;
+
 	/* Escapes keep one entry per line and one field per space; UTF-8 stays readable. */
 	assert_non_null(strstr(buf, "name%20with%20spaces.sav"));
 	assert_non_null(strstr(buf, "new%0Aline"));
@@ -128,10 +142,6 @@ test_written_form(void **state)
 	assert_non_null(strstr(buf, "セーブ/café.sav"));
 	assert_non_null(strstr(buf, "\ntag pre%20restore\n"));
 	assert_string_equal(buf + n - 4, "end\n");
-	close(fd);
-	manifest_free(m);
-	unlink(path);
-	free(path);
 }
 
 static const char good_head[] =
@@ -240,17 +250,14 @@ test_read_errors(void **state)
 static void
 test_mutations(void **state)
 {
-	struct manifest *m = sample();
-	char *path = write_tmp(m), buf[4096];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = read(fd, buf, sizeof(buf));
+	char buf[4096];
+	size_t n = sample_text(buf, sizeof(buf));
 	unsigned seed = 1, accepted = 0;
 	(void)state;
 
-	assert_true(n > 0);
 	for (int i = 0; i < 5000; i++) {
 		char copy[4096];
-		size_t len = (size_t)n;
+		size_t len = n;
 		struct manifest *back = NULL;
 		memcpy(copy, buf, len);
 		for (int k = 0; k < 1 + i % 4; k++) {
@@ -265,10 +272,6 @@ test_mutations(void **state)
 		}
 	}
 	assert_true(accepted < 5000);
-	close(fd);
-	manifest_free(m);
-	unlink(path);
-	free(path);
 }
 
 static void
