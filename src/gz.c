@@ -13,6 +13,7 @@
 #include "gz.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libdeflate.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -30,6 +31,9 @@
 #define GZ_TRAILER 8
 #define STORED_BLOCK 65535
 #define STORED_FRAMING 5
+/* Writeback is started every this many bytes, so the fsync that publishes the archive has
+ * little left to flush: on the coroutine core that fsync runs on the loop thread. */
+#define WRITEBACK_EVERY ((uint64_t)8 << 20)
 /* Chunks in flight per compression thread: one being compressed, one waiting. */
 #define SLOTS_PER_THREAD 2
 
@@ -216,6 +220,8 @@ emit(struct gz_writer *w, struct gz_slot *s)
 		return r;
 	if (EVP_DigestUpdate(w->sha, s->out, s->out_len) != 1)
 		return -ENOMEM;
+	if ((w->bytes_out + s->out_len) / WRITEBACK_EVERY != w->bytes_out / WRITEBACK_EVERY)
+		(void)sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	w->bytes_out += s->out_len;
 	s->in_len = 0;
 	s->state = SLOT_FREE;
