@@ -52,6 +52,9 @@ int manifest_read(const char *path, struct manifest **ret, char *err, size_t err
 /* Parses a manifest held in memory; name is used in messages. Same returns as manifest_read. */
 int manifest_parse(const char *name, const char *text, size_t len, struct manifest **ret,
 		   char *err, size_t errlen);
+/* Reads only the header (id, tag, totals, archive hash) of the manifest at path: what a listing
+ * needs, without reading every entry. Same errors as manifest_read; n_entries is 0. */
+int manifest_read_header(const char *path, struct manifest **ret, char *err, size_t errlen);
 /* Finds an entry by path (binary search after manifest_sort); NULL if none. */
 const struct mf_entry *manifest_find(const struct manifest *m, const char *path);
 /* Sorts the entries by path (bytewise). */

@@ -498,9 +498,10 @@ parse_entry(struct mf_parser *ps, struct manifest *m)
 	return r;
 }
 
-int
-manifest_parse(const char *name, const char *text, size_t len, struct manifest **ret,
-	       char *err, size_t errlen)
+/* Parses a whole manifest, or with header_only just the lines before the entries. */
+static int
+parse_text(const char *name, const char *text, size_t len, bool header_only, struct manifest **ret,
+	   char *err, size_t errlen)
 {
 	_cleanup_free_ char *copy = NULL;
 	struct manifest *m = NULL;
@@ -526,6 +527,10 @@ manifest_parse(const char *name, const char *text, size_t len, struct manifest *
 	}
 	ps.line = 0;
 	r = parse_header(&ps, m, &n);
+	if (r >= 0 && header_only) {
+		*ret = m;
+		return 0;
+	}
 	if (r >= 0 && n > 0) {
 		/* Allocated as entries arrive, so a false count cannot reserve memory. */
 		m->entries = calloc(n < 1024 ? n : 1024, sizeof(*m->entries));
@@ -561,12 +566,20 @@ fail:
 }
 
 int
-manifest_read(const char *path, struct manifest **ret, char *err, size_t errlen)
+manifest_parse(const char *name, const char *text, size_t len, struct manifest **ret,
+	       char *err, size_t errlen)
+{
+	return parse_text(name, text, len, false, ret, err, errlen);
+}
+
+/* Reads at most max bytes of the file at path into *ret_buf (malloc'd). */
+static int
+read_prefix(const char *path, size_t max, char **ret_buf, size_t *ret_len, char *err, size_t errlen)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	_cleanup_free_ char *buf = NULL;
 	struct stat st;
-	size_t len = 0;
+	size_t len = 0, want;
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		int r = -errno;
@@ -579,10 +592,11 @@ manifest_read(const char *path, struct manifest **ret, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: not a manifest", path);
 		return -EBADMSG;
 	}
-	if (!(buf = malloc((size_t)st.st_size + 1)))
+	want = (size_t)st.st_size < max ? (size_t)st.st_size : max;
+	if (!(buf = malloc(want + 1)))
 		return -ENOMEM;
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+	while (len < want) {
+		ssize_t n = read(fd, buf + len, want - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -595,5 +609,33 @@ manifest_read(const char *path, struct manifest **ret, char *err, size_t errlen)
 			break;
 		len += (size_t)n;
 	}
-	return manifest_parse(path, buf, len, ret, err, errlen);
+	*ret_buf = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+int
+manifest_read(const char *path, struct manifest **ret, char *err, size_t errlen)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = read_prefix(path, MF_MAX_FILE, &buf, &len, err, errlen);
+
+	return r < 0 ? r : parse_text(path, buf, len, false, ret, err, errlen);
+}
+
+int
+manifest_read_header(const char *path, struct manifest **ret, char *err, size_t errlen)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	char *nl;
+	/* The header is a few bounded lines; the entries after it are not needed. */
+	int r = read_prefix(path, MF_MAX_LINE, &buf, &len, err, errlen);
+
+	if (r < 0)
+		return r;
+	nl = len ? memrchr(buf, '\n', len) : NULL;
+	len = nl ? (size_t)(nl - buf) + 1 : 0;
+	return parse_text(path, buf, len, true, ret, err, errlen);
 }

@@ -102,7 +102,7 @@ entry_fill(const char *game_dir, int dfd, const struct stat *st, struct store_en
 		path = NULL;
 		return;
 	}
-	if (manifest_read(path, &m, err, sizeof(err)) < 0)
+	if (manifest_read_header(path, &m, err, sizeof(err)) < 0)
 		return;
 	e->files = m->files;
 	e->bytes = m->bytes;

@@ -108,6 +108,28 @@ test_round_trip(void **state)
 	free(path);
 }
 
+/* The header alone: the totals a listing shows, from a manifest with many entries. */
+static void
+test_read_header(void **state)
+{
+	struct manifest *m = sample(), *back = NULL;
+	char *path = write_tmp(m), err[512] = "";
+	(void)state;
+
+	assert_int_equal(manifest_read_header(path, &back, err, sizeof(err)), 0);
+	assert_string_equal(back->id, m->id);
+	assert_string_equal(back->tag, "pre restore");
+	assert_int_equal(back->files, 6);
+	assert_int_equal(back->bytes, 300);
+	assert_int_equal(back->archive_size, 12345);
+	assert_int_equal(back->n_entries, 0);
+	manifest_free(back);
+	assert_int_equal(manifest_read_header("/nonexistent/x.manifest", &back, err, sizeof(err)), -ENOENT);
+	manifest_free(m);
+	unlink(path);
+	free(path);
+}
+
 /* The sample as manifest_write writes it, into buf; returns its length. */
 static size_t
 sample_text(char *buf, size_t len)
@@ -292,6 +314,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_read_header),
 		cmocka_unit_test(test_written_form),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_long_line),
