@@ -1,13 +1,15 @@
 # When to snapshot and what to keep: unchanged ticks, the quiet period, retention, pins,
-# the free-space guard and wrapped game sessions.
-source "$(dirname "$0")/../lib.sh"
+# the free-space guard and wrapped game sessions, under the core in $CORE.
+# Sourced by 51-schedule-thread.sh, 52-schedule-coroutine.sh and 53-schedule-process.sh.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+diag "core: $CORE"
 CFG=$T/savekeeper.ini
 GD=$T/archives/demo
 mkdir -p "$T/save"
 echo "slot 1" >"$T/save/slot1.sav"
 
 write_config() {
-	INTERVAL=1s make_config "$CFG" thread "settle = ${SETTLE:-0s}
+	INTERVAL=1s make_config "$CFG" "$CORE" "settle = ${SETTLE:-0s}
 settle_max = 5s
 keep_last = ${KEEP:-0}
 ${EXTRA:-}"
@@ -65,7 +67,7 @@ stop_daemon
 mkdir -p "$T/tiny"
 if mount -t tmpfs -o size=1m tmpfs "$T/tiny"; then
 	on_exit "umount -l $T/tiny"
-	ARCHIVE_DIR=$T/tiny/archives make_config "$CFG" thread "min_free = 2M
+	ARCHIVE_DIR=$T/tiny/archives make_config "$CFG" "$CORE" "min_free = 2M
 autostart = false"
 	start_daemon -c "$CFG"
 	out=$(ctl backup --wait)
@@ -79,7 +81,7 @@ else
 fi
 
 # A wrapped game: a snapshot before launch, one after it exits, and its exit status.
-make_config "$CFG" thread "autostart = true
+make_config "$CFG" "$CORE" "autostart = true
 settle = 1s"
 rm -rf "$GD"
 start_daemon -c "$CFG"
