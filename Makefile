@@ -71,7 +71,7 @@ $(B)/%: bench/%.c $(B)/libsk.a | $(B)/.deps
 	@echo "  CC      $<"
 	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/man/%: docs/%.scd
+$(B)/man/%: docs/%.scd | $(B)/.deps
 	@mkdir -p $(B)/man
 	@scdoc < $< > $@
 
@@ -94,25 +94,36 @@ stress: all $(TEST_HELPERS)
 fuzz:
 	@B=$(B) tests/fuzz/run.sh $${FUZZ_SECONDS:-60}
 
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(BASHCOMPDIR)
-	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
-	sed 's|@BINDIR@|$(BINDIR)|g' systemd/savekeeper.service.in > $(DESTDIR)$(UNITDIR)/savekeeper.service
-	install -m 644 systemd/savekeeper.socket $(DESTDIR)$(UNITDIR)/
-	install -m 644 conf/savekeeper.ini README.md $(DESTDIR)$(DOCDIR)/
-	install -m 644 $(filter %.1,$(MANS)) $(DESTDIR)$(MANDIR)/man1/
-	install -m 644 $(filter %.5,$(MANS)) $(DESTDIR)$(MANDIR)/man5/
-	install -m 644 contrib/savekeeperctl.bash $(DESTDIR)$(BASHCOMPDIR)/savekeeperctl
+# Everything `make install` puts, as MODE:SOURCE:DESTINATION, so that install and uninstall
+# read one list. A SOURCE ending in .in has @BINDIR@ replaced on the way.
+INSTALL_FILES = \
+	755:$(B)/savekeeperd:$(BINDIR)/savekeeperd \
+	755:$(B)/savekeeperctl:$(BINDIR)/savekeeperctl \
+	644:systemd/savekeeper.service.in:$(UNITDIR)/savekeeper.service \
+	644:systemd/savekeeper.socket:$(UNITDIR)/savekeeper.socket \
+	644:conf/savekeeper.ini:$(DOCDIR)/savekeeper.ini \
+	644:README.md:$(DOCDIR)/README.md \
+	$(foreach d,$(wildcard docs/*.md),644:$(d):$(DOCDIR)/$(d)) \
+	$(foreach m,$(MANS),644:$(m):$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
+	644:contrib/savekeeperctl.bash:$(BASHCOMPDIR)/savekeeperctl
 
+install: all
+	@set -e; for f in $(INSTALL_FILES); do \
+		mode=$${f%%:*}; f=$${f#*:}; src=$${f%%:*}; dst="$(DESTDIR)$${f#*:}"; \
+		echo "  INSTALL $$dst"; \
+		install -d "$${dst%/*}"; \
+		case $$src in \
+		*.in) sed 's|@BINDIR@|$(BINDIR)|g' "$$src" >"$$dst"; chmod "$$mode" "$$dst" ;; \
+		*) install -m "$$mode" "$$src" "$$dst" ;; \
+		esac; \
+	done
+
+# Removes the files of INSTALL_FILES, then the documentation folders if they are empty.
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/savekeeperd $(DESTDIR)$(BINDIR)/savekeeperctl \
-	    $(DESTDIR)$(UNITDIR)/savekeeper.service $(DESTDIR)$(UNITDIR)/savekeeper.socket \
-	    $(DESTDIR)$(DOCDIR)/savekeeper.ini $(DESTDIR)$(DOCDIR)/README.md \
-	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(filter %.1,$(MANS)))) \
-	    $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(filter %.5,$(MANS)))) \
-	    $(DESTDIR)$(BASHCOMPDIR)/savekeeperctl
-	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@for f in $(INSTALL_FILES); do \
+		dst="$(DESTDIR)$${f#*:*:}"; echo "  RM      $$dst"; rm -f "$$dst"; \
+	done
+	@rmdir "$(DESTDIR)$(DOCDIR)/docs" "$(DESTDIR)$(DOCDIR)" 2>/dev/null || true
 
 format:
 	clang-format -i include/*.h src/*.c tests/unit/*.c bench/*.c

@@ -32,10 +32,12 @@ _savekeeperctl_ids() {
 _savekeeperctl() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local commands="ping status start stop backup list verify restore prune pin unpin reload wrap"
-	local i cmd= cmdi=0 game= nargs=0
+	local i cmd='' cmdi=0 game='' nargs=0
 
+	# File names may hold spaces: one per line, and bash quotes them.
 	if [[ $prev == --socket ]]; then
-		COMPREPLY=($(compgen -f -- "$cur"))
+		compopt -o filenames 2>/dev/null
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 	fi
 	for ((i = 1; i < COMP_CWORD; i++)); do
@@ -56,7 +58,7 @@ _savekeeperctl() {
 	# After wrap's "--" comes the game's own command line.
 	for ((i = cmdi + 1; i < COMP_CWORD; i++)); do
 		if [[ $cmd == wrap && ${COMP_WORDS[i]} == -- ]]; then
-			COMPREPLY=($(compgen -c -- "$cur" | sort -u))
+			mapfile -t COMPREPLY < <(compgen -c -- "$cur" | sort -u)
 			return
 		fi
 	done

@@ -120,6 +120,19 @@ changes_json(const char *detail)
 	return a;
 }
 
+/* {"id", "ok", "error"?} for one archive checked. */
+static struct json_object *
+verify_result(const struct job_result *r)
+{
+	struct json_object *e = json_object_new_object();
+
+	add_str(e, "id", r->id);
+	json_object_object_add(e, "ok", json_object_new_boolean(r->err == 0));
+	if (r->err < 0)
+		add_str(e, "error", r->message);
+	return e;
+}
+
 static void
 finish_job_reply(struct waiter *wt, const struct job_result *r)
 {
@@ -136,6 +149,11 @@ finish_job_reply(struct waiter *wt, const struct job_result *r)
 		add_int(o, "bytes", (int64_t)r->bytes_in);
 		add_int(o, "size", (int64_t)r->bytes_out);
 		json_object_object_add(o, "unchanged", json_object_new_boolean(r->unchanged));
+	} else if (wt->cmd == CMD_VERIFY) {
+		/* The same shape as "verify all": one result per archive checked. */
+		struct json_object *a = json_object_new_array();
+		json_object_array_add(a, verify_result(r));
+		json_object_object_add(o, "results", a);
 	} else if (wt->cmd == CMD_RESTORE) {
 		add_str(o, "pre_restore_id", r->pre_id[0] ? r->pre_id : NULL);
 		json_object_object_add(o, "dry_run", json_object_new_boolean(wt->flags & PF_DRY_RUN));
@@ -169,12 +187,7 @@ on_waiter_done(const struct job_result *r, void *data)
 	struct verify_batch *b = wt->batch;
 
 	if (b) {
-		struct json_object *e = json_object_new_object();
-		add_str(e, "id", r->id);
-		json_object_object_add(e, "ok", json_object_new_boolean(r->err == 0));
-		if (r->err < 0)
-			add_str(e, "error", r->message);
-		json_object_array_add(b->results, e);
+		json_object_array_add(b->results, verify_result(r));
 		b->failed |= r->err < 0;
 		batch_release(b);
 	} else {
