@@ -363,11 +363,12 @@ main(int argc, char **argv)
 		return log_errno(LOG_ERR, ENOMEM, "cannot start"), 1;
 	status = d.opts.once ? run_once(&d) : run_daemon(&d, sigfd);
 
-	/* Shutdown order: no new requests, running jobs cancelled and awaited, then the rest. */
-	ctl_close(d.ctl);
+	/* Shutdown order: running jobs cancelled and awaited, so that clients waiting for them
+	 * are told; queued jobs answered; then the socket closes and the rest goes. */
 	sched_cancel_all(d.sched);
 	core_free(d.core);
 	sched_free(d.sched);
+	ctl_close(d.ctl);
 	notify_stop();
 	loop_free(d.loop);
 	safe_close(sigfd);

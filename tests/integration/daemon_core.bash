@@ -96,9 +96,13 @@ check "cancelled: no new archive" test "$(archives "$GD" | wc -l)" -eq "$n3"
 check "cancelled: no temporary" test -z "$(leftovers "$GD")"
 check "cancelled: last result says so" grep -qi cancel <<<"$(ctl status | jget 'r["games"][0]["last_error"]')"
 
-ctl backup demo >/dev/null
+ctl backup --wait demo >"$T/waiting" &
+waiter=$!
 wait_for 10 busy_is True
 stop_daemon; rc=$?
+wait $waiter; wrc=$?
+check "SIGTERM: a client waiting for the snapshot is told it was cancelled" grep -qi cancel "$T/waiting"
+check "SIGTERM: that client exits 1" test $wrc -eq 1
 check "SIGTERM during a snapshot exits 0" test "$rc" -eq 0
 check "SIGTERM: no temporary left" test -z "$(leftovers "$GD")"
 check "SIGTERM: no new archive" test "$(archives "$GD" | wc -l)" -eq "$n3"
