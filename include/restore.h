@@ -15,8 +15,9 @@
 
 /* Runs a JOB_RESTORE spec: spec->id (NULL: the newest), or with spec->undo the archive named in
  * last-restore. With spec->dry_run changes nothing and lists in ret->detail one line per
- * difference, "added|changed|removed\t<size>\t<path>", sorted by path. Fills ret (id, pre_id,
- * files, message); returns 0 or -errno. */
+ * difference, "added|changed|removed\t<size>\t<path>", sorted by path (a newline in the path
+ * written as \n, a backslash as \\). Fills ret (id, pre_id, files, message); returns 0 or
+ * -errno. */
 int restore_run(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
 
 /* Cleans up after a restore that was interrupted: removes a leftover staging or old folder

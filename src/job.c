@@ -248,6 +248,7 @@ job_spec_to_json(const struct job_spec *spec)
 	put_bool(o, "dry_run", spec->dry_run);
 	put_bool(o, "undo", spec->undo);
 	put_bool(o, "pin", spec->pin);
+	put_bool(o, "if_changed", spec->if_changed);
 	return to_line(o);
 }
 
@@ -296,6 +297,7 @@ job_spec_from_json(const char *json, struct job_spec **ret)
 		spec->dry_run = get_bool(o, "dry_run");
 		spec->undo = get_bool(o, "undo");
 		spec->pin = get_bool(o, "pin");
+		spec->if_changed = get_bool(o, "if_changed");
 	}
 	json_object_put(o);
 	if (!ok) {
@@ -320,6 +322,8 @@ job_result_to_json(const struct job_result *r)
 	put_int(o, "err", r->err);
 	put_str(o, "message", r->message);
 	put_str(o, "id", r->id);
+	put_str(o, "pre_id", r->pre_id);
+	put_bool(o, "unchanged", r->unchanged);
 	put_u64(o, "files", r->files);
 	put_u64(o, "bytes_in", r->bytes_in);
 	put_u64(o, "bytes_out", r->bytes_out);
@@ -341,6 +345,8 @@ job_result_from_json(const char *json, struct job_result *ret)
 	r.err = get_int(o, "err");
 	snprintf(r.message, sizeof(r.message), "%s", get_str(o, "message") ?: "");
 	snprintf(r.id, sizeof(r.id), "%s", get_str(o, "id") ?: "");
+	snprintf(r.pre_id, sizeof(r.pre_id), "%s", get_str(o, "pre_id") ?: "");
+	r.unchanged = get_bool(o, "unchanged");
 	r.files = get_u64(o, "files");
 	r.bytes_in = get_u64(o, "bytes_in");
 	r.bytes_out = get_u64(o, "bytes_out");

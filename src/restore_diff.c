@@ -166,6 +166,23 @@ mf_size(const struct mf_entry *me)
 	return me->type == MF_FILE || me->type == MF_HARDLINK ? me->size : 0;
 }
 
+/* One line of the dry run; a newline or a backslash in the path is written as the two
+ * characters \n or \\, so that every difference stays on one line. */
+static void
+put_change(FILE *out, const char *change, uint64_t size, const char *path)
+{
+	fprintf(out, "%s\t%llu\t", change, (unsigned long long)size);
+	for (const char *p = path; *p; p++) {
+		if (*p == '\n')
+			fputs("\\n", out);
+		else if (*p == '\\')
+			fputs("\\\\", out);
+		else
+			fputc(*p, out);
+	}
+	fputc('\n', out);
+}
+
 /* Walks the two sorted lists side by side, writing one line per difference. */
 static int
 diff_merge(int root, const struct manifest *m, const struct live_tree *t, const struct job_hooks *hooks,
@@ -179,18 +196,18 @@ diff_merge(int root, const struct manifest *m, const struct live_tree *t, const 
 		int c = !me ? 1 : !le ? -1 : strcmp(me->path, le->path), r;
 
 		if (c < 0) {
-			fprintf(out, "added\t%llu\t%s\n", (unsigned long long)mf_size(me), me->path);
+			put_change(out, "added", mf_size(me), me->path);
 			counts[0]++;
 			i++;
 		} else if (c > 0) {
-			fprintf(out, "removed\t%llu\t%s\n", (unsigned long long)live_size(le), le->path);
+			put_change(out, "removed", live_size(le), le->path);
 			counts[2]++;
 			j++;
 		} else {
 			if ((r = entry_changes(root, me, le, hooks)) < 0)
 				return r;
 			if (r > 0) {
-				fprintf(out, "changed\t%llu\t%s\n", (unsigned long long)mf_size(me), me->path);
+				put_change(out, "changed", mf_size(me), me->path);
 				counts[1]++;
 			}
 			i++;

@@ -9,6 +9,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct walk {
 	struct job_result *ret;
 	char name[96];          /* "<id>.tar.gz", for messages */
 	int fd;
+	locale_t utf8;          /* C.UTF-8, or 0 where there is none */
 	EVP_MD_CTX *whole;      /* the archive file as read */
 	EVP_MD_CTX *entry;      /* the current entry's data */
 	uint64_t file_bytes;
@@ -406,6 +408,23 @@ walk_finish(struct walk *w)
 	return 0;
 }
 
+/* Names are bytes, stored as pax UTF-8 (or flagged binary); in the C locale libarchive would
+ * fail to convert a UTF-8 name and lose it. The header is read in a C.UTF-8 view, switched per
+ * call and per thread like the snapshot's writer, so a coroutine's loop keeps its locale. */
+static int
+walk_next_header(struct walk *w, struct archive *a, struct archive_entry **ae)
+{
+	locale_t old = (locale_t)0;
+	int r;
+
+	if (w->utf8)
+		old = uselocale(w->utf8);
+	r = archive_read_next_header(a, ae);
+	if (w->utf8)
+		uselocale(old);
+	return r;
+}
+
 static int
 walk_entries(struct walk *w)
 {
@@ -423,7 +442,7 @@ walk_entries(struct walk *w)
 		return r;
 	}
 	for (;;) {
-		int ar = archive_read_next_header(a, &ae);
+		int ar = walk_next_header(w, a, &ae);
 		if (ar == ARCHIVE_EOF) {
 			r = walk_finish(w);
 			break;
@@ -463,6 +482,7 @@ store_walk(const char *game_dir, const struct manifest *m, const struct store_si
 	w->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (w->fd < 0)
 		return walk_fail(w, -errno, "cannot open: %m");
+	w->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 	w->whole = EVP_MD_CTX_new();
 	w->entry = EVP_MD_CTX_new();
 	if (!w->whole || !w->entry || !EVP_DigestInit_ex(w->whole, EVP_sha256(), NULL))
@@ -472,6 +492,8 @@ store_walk(const char *game_dir, const struct manifest *m, const struct store_si
 	walk_progress(w, true);
 	EVP_MD_CTX_free(w->whole);
 	EVP_MD_CTX_free(w->entry);
+	if (w->utf8)
+		freelocale(w->utf8);
 	safe_close(w->fd);
 	return r;
 }
@@ -482,6 +504,7 @@ store_open_manifest(const char *game_dir, const char *id, struct manifest **ret_
 {
 	char latest[64], err[512];
 	_cleanup_free_ char *path = NULL;
+	struct manifest *m;
 	int64_t t;
 	int r;
 
@@ -497,17 +520,25 @@ store_open_manifest(const char *game_dir, const char *id, struct manifest **ret_
 		snprintf(ret->message, sizeof(ret->message), "'%s' is not an archive ID", id);
 		return ret->err = -EINVAL;
 	}
+	snprintf(ret->id, sizeof(ret->id), "%s", id);
 	if (asprintf(&path, "%s/%s%s", game_dir, id, SNAP_MANIFEST_SUFFIX) < 0)
 		return ret->err = -ENOMEM;
-	r = manifest_read(path, ret_m, err, sizeof(err));
+	r = manifest_read(path, &m, err, sizeof(err));
 	if (r < 0) {
 		snprintf(ret->message, sizeof(ret->message), "cannot read the manifest of %s: %s", id,
 			 err[0] ? err : strerror(-r));
 		return ret->err = r;
 	}
-	manifest_sort(*ret_m);
+	/* The walk opens the archive the manifest names: it must be the one asked for. */
+	if (strcmp(m->id, id) != 0) {
+		snprintf(ret->message, sizeof(ret->message), "the manifest of %s names another archive ('%.64s')",
+			 id, m->id);
+		manifest_free(m);
+		return ret->err = -EBADMSG;
+	}
+	manifest_sort(m);
+	*ret_m = m;
 	strcpy(id_out, id);
-	snprintf(ret->id, sizeof(ret->id), "%s", id);
 	return 0;
 }
 

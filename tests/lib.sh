@@ -103,7 +103,7 @@ leftovers() { find "$1" -name '*.partial' -o -name '*staging*' 2>/dev/null; }
 own_processes() {
 	local p
 	for p in $(pgrep -x "$1"); do
-		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR" && echo "$p"
+		tr "\0" "\n" 2>/dev/null <"/proc/$p/environ" | grep -qx "XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR" && echo "$p"
 	done
 	return 0
 }

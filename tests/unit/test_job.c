@@ -28,6 +28,7 @@ static const struct job_spec sample = {
 	.dry_run = true,
 	.undo = false,
 	.pin = true,
+	.if_changed = true,
 	.tag = (char *)"pre-restore",
 };
 
@@ -47,6 +48,7 @@ assert_spec_equal(const struct job_spec *a, const struct job_spec *b)
 	assert_int_equal(a->dry_run, b->dry_run);
 	assert_int_equal(a->undo, b->undo);
 	assert_int_equal(a->pin, b->pin);
+	assert_int_equal(a->if_changed, b->if_changed);
 	assert_string_equal(a->tag, b->tag);
 }
 
@@ -97,7 +99,8 @@ test_result_json(void **state)
 {
 	(void)state;
 	struct job_result r = { .err = -ENOENT, .id = "20240101T120000.000Z", .files = 12,
-				.bytes_in = 1ULL << 40, .bytes_out = 5, .usec = 123456 };
+				.bytes_in = 1ULL << 40, .bytes_out = 5, .usec = 123456,
+				.pre_id = "20240101T115959.000Z", .unchanged = true };
 	struct job_result back;
 	_cleanup_free_ char *json = NULL;
 
@@ -110,6 +113,8 @@ test_result_json(void **state)
 	assert_int_equal(back.err, -ENOENT);
 	assert_string_equal(back.message, r.message);
 	assert_string_equal(back.id, r.id);
+	assert_string_equal(back.pre_id, r.pre_id);
+	assert_true(back.unchanged);
 	assert_int_equal(back.files, 12);
 	assert_int_equal(back.bytes_in, 1ULL << 40);
 	assert_int_equal(back.bytes_out, 5);
