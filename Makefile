@@ -76,7 +76,7 @@ $(B)/man/%: docs/%.scd | $(B)/.deps
 	@scdoc < $< > $@
 
 # One summary line at the end: "N passed, N failed".
-check: all $(UNIT_BINS) $(TEST_HELPERS)
+check: all $(UNIT_BINS) $(TEST_HELPERS) $(BENCH_BINS)
 	@B=$(B) ASAN=$(ASAN) tests/run.sh $(UNIT_BINS) $(INTEG)
 
 # A demo: a save folder with a few files, a short interval, archives under build/.

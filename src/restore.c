@@ -396,7 +396,7 @@ write_last_restore(const char *game_dir, const char *id)
 		return -ENOMEM;
 	if (!id)
 		return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	r = write_all(fd, id, strlen(id));

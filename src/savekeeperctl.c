@@ -514,7 +514,8 @@ await_reply(struct conn *c, int timeout_ms, bool quiet, struct json_object **ret
 		if (json_output && !quiet)
 			printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 										   JSON_C_TO_STRING_NOSLASHESCAPE));
-		if (!jstr(o, "re") || strcmp(jstr(o, "re"), re) != 0 || !jstr(o, "ok")) {
+		/* A refusal at connect time answers no request in particular: it has no "re". */
+		if ((jstr(o, "re") && strcmp(jstr(o, "re"), re) != 0) || !jstr(o, "ok")) {
 			if (!json_output && !quiet && jstr(o, "event")) {
 				show_progress(o, &last_tenth);
 				drawn = isatty(STDOUT_FILENO);
@@ -544,9 +545,10 @@ run_request(const char *line, const struct proto_request *req)
 		no_daemon(r);
 		return EXIT_NO_DAEMON;
 	}
-	r = conn_send(&c, line);
-	if (r >= 0)
-		r = await_reply(&c, timeout, false, &o);
+	/* A refused client (another uid, too many clients) finds the reason already waiting and
+	 * the connection closed, so a failed send still reads what came back. */
+	(void)conn_send(&c, line);
+	r = await_reply(&c, timeout, false, &o);
 	conn_close(&c);
 	if (r < 0) {
 		complain("%s", r == -ETIMEDOUT ? "no reply from the daemon within 10 s" :

@@ -209,7 +209,7 @@ store_pin(const char *game_dir, const char *id, bool pin)
 		return -ENOENT;
 	snprintf(name, sizeof(name), "%s%s", id, STORE_PIN_SUFFIX);
 	if (pin) {
-		_cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		_cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0 || fsync(fd) < 0)
 			return -errno;
 	} else if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT) {

@@ -9,6 +9,10 @@ JOBS=${JOBS:-2}
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export SK_BUILD=$(cd "$B" && pwd)
+# Under ASan, LeakSanitizer skips the leaks listed (with why) in tests/lsan.supp.
+if [ "${ASAN:-}" = 1 ]; then
+	export LSAN_OPTIONS=${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$(cd "$(dirname "$0")" && pwd)/lsan.supp
+fi
 rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
 
 run_one() {
