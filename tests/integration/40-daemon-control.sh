@@ -133,6 +133,19 @@ wait_for 5 test -S "$SOCK"
 check "socket activation: the first request starts the daemon" ctl ping
 wait_for 5 grep -q READY=1 "$T/notify.log"
 check "READY=1 sent to NOTIFY_SOCKET" grep -q READY=1 "$T/notify.log"
+kill -HUP "$(pgrep -P $act -x savekeeperd || echo $act)"
+wait_for 5 grep -q RELOADING=1 "$T/notify.log"
+check "RELOADING=1 on SIGHUP" grep -q RELOADING=1 "$T/notify.log"
+wait_for 5 test "$(grep -c READY=1 "$T/notify.log")" -ge 2
+check "READY=1 again after the reload" test "$(grep -c READY=1 "$T/notify.log")" -ge 2
+check "the reloaded daemon still answers" ctl ping
+
+# Idle between ticks: not one system call while nothing happens.
+pid=$(pgrep -P $act -x savekeeperd || echo $act)
+sleep 0.5
+timeout -s INT 3 strace -f -c -o "$T/strace" -p "$pid" 2>/dev/null
+calls=$(awk '$NF == "total" { print $4 }' "$T/strace")
+check "an idle daemon makes no system calls (${calls:-0} in 3 s)" test "${calls:-0}" -eq 0
 kill -TERM $act; wait $act
 wait_for 5 grep -q STOPPING=1 "$T/notify.log"
 check "STOPPING=1 on SIGTERM" grep -q STOPPING=1 "$T/notify.log"
