@@ -1,5 +1,5 @@
 /* The gzip stream of an archive: the tar stream is cut into fixed-size chunks (1 MiB, or
- * 128 KiB when the job has a yield hook so a coroutine gets back to its loop often), each
+ * 64 KiB when the job has a yield hook so a coroutine gets back to its loop often), each
  * written as one or more complete gzip members (RFC 1952 allows concatenated members):
  * the runs of a chunk that a quick probe finds compressible are deflated with libdeflate at
  * the level, the others stored. Chunks may be compressed on several threads; the output is
@@ -14,7 +14,7 @@ struct job_hooks;
 struct gz_writer;
 
 #define GZ_CHUNK ((size_t)1 << 20)
-#define GZ_CHUNK_YIELD ((size_t)128 << 10)
+#define GZ_CHUNK_YIELD ((size_t)64 << 10)
 
 /* Creates a writer that appends members to fd. level 0-12 (0 stores), threads >= 1 (0 counts
  * as 1). hooks may be NULL; with hooks, job_yield() runs between chunks. Worker threads

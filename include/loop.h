@@ -41,6 +41,8 @@ void loop_timer_free(struct loop_timer *t);
 /* Queues fn(data) to run on the loop before it next waits; returns 0 or -ENOMEM.
  * While calls are queued the loop polls without sleeping, so ready fds are served between them. */
 int loop_defer(struct loop *loop, loop_defer_fn *fn, void *data);
+/* Drops the queued calls of fn(data) that have not run yet. */
+void loop_defer_cancel(struct loop *loop, loop_defer_fn *fn, void *data);
 
 /* Runs until loop_stop(); returns 0, or -errno if epoll_wait fails. */
 int loop_run(struct loop *loop);

@@ -3,11 +3,11 @@
  * ready fds between slices; regular files never block in the epoll sense, so slices are
  * measured in time, not readiness.
  *
- * A job that wants the CPU again is marked ready and an eventfd is poked; the loop sees it
- * readable next round, together with any other ready fd, and resumes every ready job once.
- * An eventfd rather than loop_defer: a registration can be withdrawn when the core is freed,
- * a queued deferred call cannot. Progress is kept (latest wins) and delivered after the
- * coroutine switches back, on the loop's own stack, so callbacks never run on a job's stack.
+ * A job that wants the CPU again is marked ready and a deferred call is queued on the loop.
+ * Deferred calls run after the round's ready fds are served, so a request that arrived during
+ * a slice is answered before the next slice starts: a client waits at most one slice. Progress
+ * is kept (latest wins) and delivered after the coroutine switches back, on the loop's own
+ * stack, so callbacks never run on a job's stack.
  * The coroutine is never niced: it shares the loop thread, which must stay responsive. */
 #include <errno.h>
 #include <stdlib.h>
@@ -35,15 +35,18 @@ struct coro_job {
 };
 
 struct coro_core {
-	int efd;
+	bool queued;   /* a resume is queued on the loop */
 };
+
+static loop_defer_fn on_ready;
 
 static void
 poke(struct core *core)
 {
 	struct coro_core *cc = core->impl;
 
-	core_eventfd_poke(cc->efd);
+	if (!cc->queued)
+		cc->queued = loop_defer(core->loop, on_ready, core) == 0;
 }
 
 static void
@@ -103,13 +106,14 @@ run_slice(struct coro_job *c)
 }
 
 static void
-on_ready(struct loop *loop, int fd, uint32_t events, void *data)
+on_ready(struct loop *loop, void *data)
 {
 	struct core *core = data;
+	struct coro_core *cc = core->impl;
 	struct core_job *job, *next;
 
-	(void)loop, (void)events;
-	core_eventfd_clear(fd);
+	(void)loop;
+	cc->queued = false;
 	/* Jobs started by a done callback join the list's head and wait for the next round. */
 	for (job = core->jobs; job; job = next) {
 		struct coro_job *c = job->impl;
@@ -154,12 +158,6 @@ coro_init(struct core *core)
 
 	if (!cc)
 		return -ENOMEM;
-	cc->efd = core_eventfd_new(core, on_ready, core);
-	if (cc->efd < 0) {
-		int r = cc->efd;
-		free(cc);
-		return r;
-	}
 	core->impl = cc;
 	return 0;
 }
@@ -169,7 +167,8 @@ coro_destroy(struct core *core)
 {
 	struct coro_core *cc = core->impl;
 
-	core_eventfd_free(core, cc->efd);
+	if (cc->queued)
+		loop_defer_cancel(core->loop, on_ready, core);
 	free(cc);
 }
 

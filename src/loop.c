@@ -307,6 +307,23 @@ dispatch_fds(struct loop *loop, const struct epoll_event *evs, int n)
 	free_dead(loop);
 }
 
+void
+loop_defer_cancel(struct loop *loop, loop_defer_fn *fn, void *data)
+{
+	struct loop_defer **p = &loop->defer_head;
+
+	while (*p) {
+		struct loop_defer *d = *p;
+		if (d->fn == fn && d->data == data) {
+			*p = d->next;
+			free(d);
+		} else {
+			p = &d->next;
+		}
+	}
+	loop->defer_tail = p;
+}
+
 /* Runs the calls that were queued before this round; those they queue wait for the next one,
  * so fds are served between, say, the slices of a coroutine that defers itself. */
 static void

@@ -290,6 +290,27 @@ test_defer_order(void **state)
 	assert_int_equal(o.n, 3);
 }
 
+/* A cancelled call never runs; the others keep their order, and the queue still takes more. */
+static void
+test_defer_cancel(void **state)
+{
+	struct loop *loop = loop_new();
+	struct orderer o = { 0 }, other = { 0 };
+
+	(void)state;
+	assert_int_equal(loop_defer(loop, record_c, &o), 0);
+	assert_int_equal(loop_defer(loop, record_c, &other), 0);
+	assert_int_equal(loop_defer(loop, record_c, &o), 0);
+	loop_defer_cancel(loop, record_c, &o);
+	assert_int_equal(loop_defer(loop, record_a, &o), 0);
+	assert_int_equal(loop_run(loop), 0);
+	assert_int_equal(other.n, 1);
+	assert_int_equal(o.n, 2);
+	assert_int_equal(o.log[0], 1);
+	assert_int_equal(o.log[1], 2);
+	loop_free(loop);
+}
+
 static void *
 stopper(void *arg)
 {
@@ -348,6 +369,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fd_event),
+		cmocka_unit_test(test_defer_cancel),
 		cmocka_unit_test(test_del_inside_callback),
 		cmocka_unit_test(test_timer_rearm_and_free_self),
 		cmocka_unit_test(test_timer_disarm),
