@@ -1,6 +1,7 @@
 /* savekeeperd: the per-user daemon. Reads the config, opens the control socket, and runs the
  * schedule on one epoll loop until SIGTERM; or, with --once, snapshots every game and exits. */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -165,6 +166,9 @@ on_job_event(const char *game, enum job_kind kind, const struct job_result *r, v
 		log_info("game '%s': %s", game, r->message);
 	if (kind == JOB_SNAPSHOT && r->err == 0 && !r->unchanged)
 		sd_notifyf(0, "STATUS=Last backup: %s %s", game, r->id);
+	/* A job's buffers (compression chunks, libarchive's) are freed by now but stay in malloc's
+	 * arenas; the daemon then idles for minutes, so give them back. */
+	malloc_trim(0);
 }
 
 static void
