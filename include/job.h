@@ -68,6 +68,14 @@ int job_execute(const struct job_spec *spec, const struct job_hooks *hooks, stru
  * benchmarks that need a job of known length. Set it before any job starts. */
 void job_set_work(job_work_fn *fn);
 
+/* Locks a game's archive folder so that one job at a time works on a
+ * game, across threads, worker processes and daemons: a worker left running by a daemon that
+ * was killed keeps its lock until it has cleaned up. Waits up to wait_usec. Returns an fd that
+ * releases the lock when closed, -EWOULDBLOCK when someone else still holds it, or -errno when
+ * the folder cannot be opened: -ENOENT before the game's first archive, when there is nothing to
+ * share yet; the job itself reports any other cause. */
+int job_lock_game(const char *game_dir, uint64_t wait_usec);
+
 /* True once cancellation was asked for; also calls the yield hook. Work code calls this between
  * files and chunks. */
 bool job_yield(const struct job_hooks *hooks);

@@ -388,8 +388,9 @@ worker_progress(const struct job_progress *prog, void *ctx)
 	int *out_fd = ctx;
 	_cleanup_free_ char *json = job_progress_to_json(prog);
 
-	if (json)
-		(void)dprintf(*out_fd, "progress %s\n", json);
+	/* The daemon is gone (its end of the pipe closed): stop rather than work for nobody. */
+	if (json && dprintf(*out_fd, "progress %s\n", json) < 0 && errno == EPIPE)
+		atomic_store(&worker_cancel, true);
 }
 
 /* Reads the spec: all of stdin, which the daemon closes after sending it. */

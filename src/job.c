@@ -2,9 +2,11 @@
  * results for the process core's pipe. */
 #include "job.h"
 
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 
 #include "restore.h"
 #include "snapshot.h"
@@ -36,21 +38,45 @@ job_work(enum job_kind kind)
 }
 
 int
+job_lock_game(const char *game_dir, uint64_t wait_usec)
+{
+	uint64_t deadline = now_usec() + wait_usec;
+	_cleanup_close_ int fd = open(game_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if (now_usec() >= deadline)
+			return -EWOULDBLOCK;
+		usleep(20 * USEC_PER_MSEC);
+	}
+	return TAKE_FD(fd);
+}
+
+int
 job_execute(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
 	job_work_fn *fn = job_work(spec->kind);
 	uint64_t start = now_usec();
+	int lock = spec->game_dir ? job_lock_game(spec->game_dir, 0) : -EBADF;
 
 	*ret = (struct job_result){ 0 };
-	if (!fn) {
-		ret->err = -EINVAL;
-		snprintf(ret->message, sizeof(ret->message), "unknown job kind %d", (int)spec->kind);
+	if (!fn || lock == -EWOULDBLOCK) {
+		ret->err = fn ? -EBUSY : -EINVAL;
+		if (fn)
+			snprintf(ret->message, sizeof(ret->message),
+				 "another savekeeper job is working on %s", spec->game_dir);
+		else
+			snprintf(ret->message, sizeof(ret->message), "unknown job kind %d", (int)spec->kind);
 		return ret->err;
 	}
 	ret->err = fn(spec, hooks, ret);
 	if (ret->err < 0 && !ret->message[0])
 		snprintf(ret->message, sizeof(ret->message), "%s", strerror(-ret->err));
 	ret->usec = now_usec() - start;
+	safe_close(lock);
 	return ret->err;
 }
 

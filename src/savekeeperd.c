@@ -215,18 +215,27 @@ signals_open(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-/* Removes what a crash may have left: temporaries among the archives, restore staging. */
+/* Removes what a crash may have left: temporaries among the archives, restore staging. A
+ * worker of a killed daemon may still be cleaning up: its lock on the game is awaited first. */
 static void
 sweep_leftovers(const struct sk_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_games; i++) {
-		_cleanup_free_ char *dir = store_game_dir(cfg->archive_dir, cfg->games[i].name);
-		int r = dir ? store_sweep(dir) : -ENOMEM;
+		const char *game = cfg->games[i].name;
+		_cleanup_free_ char *dir = store_game_dir(cfg->archive_dir, game);
+		_cleanup_close_ int lock = dir ? job_lock_game(dir, 10 * USEC_PER_SEC) : -ENOMEM;
+		int r;
+
+		if (lock == -EWOULDBLOCK) {
+			log_warn("game '%s': another process still works on %s; not cleaning it", game, dir);
+			continue;
+		}
+		r = dir ? store_sweep(dir) : -ENOMEM;
 		if (r < 0 && r != -ENOENT)
-			log_errno(LOG_WARNING, r, "game '%s': cannot clean %s", cfg->games[i].name, dir);
+			log_errno(LOG_WARNING, r, "game '%s': cannot clean %s", game, dir);
 		r = restore_sweep(cfg->games[i].path);
 		if (r < 0 && r != -ENOENT)
-			log_errno(LOG_WARNING, r, "game '%s': cannot clean up after a restore", cfg->games[i].name);
+			log_errno(LOG_WARNING, r, "game '%s': cannot clean up after a restore", game);
 	}
 }
 

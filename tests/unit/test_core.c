@@ -144,10 +144,10 @@ on_done(struct core_job *job, const struct job_result *r, void *data)
 }
 
 static struct core_job *
-start(struct fx *f, const char *tag)
+start_in(struct fx *f, const char *tag, char *game_dir)
 {
 	char tagbuf[64];
-	struct job_spec spec = { .kind = JOB_SNAPSHOT, .game = (char *)"test", .game_dir = f->dir,
+	struct job_spec spec = { .kind = JOB_SNAPSHOT, .game = (char *)"test", .game_dir = game_dir,
 				 .tag = tagbuf, .level = 1, .threads = 1 };
 	struct core_callbacks cb = { on_progress, on_done, f };
 	struct core_job *job = NULL;
@@ -157,6 +157,12 @@ start(struct fx *f, const char *tag)
 	assert_non_null(job);
 	f->expect++;
 	return job;
+}
+
+static struct core_job *
+start(struct fx *f, const char *tag)
+{
+	return start_in(f, tag, f->dir);
 }
 
 static void
@@ -232,13 +238,16 @@ test_cancel(void **state)
 	assert_true(f->last.usec < 20 * USEC_PER_SEC);
 }
 
+/* Two games' jobs run side by side (each game's folder has its own lock). */
 static void
 test_two_jobs(void **state)
 {
 	struct fx *f = *state;
+	_cleanup_free_ char *other = path_join(f->dir, "other");
 
+	assert_int_equal(mkdir(other, 0700), 0);
 	start(f, "work 150");
-	start(f, "fail");
+	start_in(f, "fail", other);
 	assert_int_equal(core_running(f->core), 2);
 	run(f);
 	assert_int_equal(f->done, 2);
@@ -246,6 +255,7 @@ test_two_jobs(void **state)
 	/* Each got its own result, in whichever order they ended. */
 	assert_int_equal(f->errs[0] + f->errs[1], -EIO);
 	assert_true(f->errs[0] == 0 || f->errs[1] == 0);
+	assert_int_equal(rmdir(other), 0);
 }
 
 /* core_free with a job running cancels it and delivers its done callback before returning. */

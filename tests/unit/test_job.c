@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -180,6 +181,38 @@ test_execute(void **state)
 	job_set_work(NULL);
 }
 
+/* One job per game folder: a second locker waits, then gives up; a job that finds the folder
+ * locked fails with a message instead of running; the lock goes with its fd. */
+static void
+test_game_lock(void **state)
+{
+	char dir[] = "/tmp/sk-job-XXXXXX";
+	_cleanup_free_ char *game = NULL;
+	struct job_spec spec = sample;
+	struct job_result r;
+	int held;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	game = path_join(dir, "demo");
+	assert_int_equal(job_lock_game(game, 0), -ENOENT);
+	assert_int_equal(mkdir(game, 0700), 0);
+	held = job_lock_game(game, 0);
+	assert_true(held >= 0);
+	assert_int_equal(job_lock_game(game, 50 * USEC_PER_MSEC), -EWOULDBLOCK);
+	job_set_work(sleepy_work);
+	spec.game_dir = game;
+	assert_int_equal(job_execute(&spec, NULL, &r), -EBUSY);
+	assert_non_null(strstr(r.message, game));
+	close(held);
+	held = job_lock_game(game, 0);
+	assert_true(held >= 0);
+	close(held);
+	job_set_work(NULL);
+	assert_int_equal(rmdir(game), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void
 test_yield_without_hooks(void **state)
 {
@@ -215,6 +248,7 @@ main(void)
 		cmocka_unit_test(test_result_json),
 		cmocka_unit_test(test_progress_json),
 		cmocka_unit_test(test_execute),
+		cmocka_unit_test(test_game_lock),
 		cmocka_unit_test(test_yield_without_hooks),
 		cmocka_unit_test(test_unknown_kind),
 	};
