@@ -16,14 +16,12 @@ cd "$ROOT" || exit 1
 B=${B:-build}
 QUICK=${QUICK:-0}
 BUILD=$(cd "$B" && pwd)
-SKD=$BUILD/savekeeperd
-SKCTL=$BUILD/savekeeperctl
 RES=$BUILD/bench
 CORES="thread coroutine process"
 NCPU=$(nproc)
 
 if ((QUICK)); then
-	CONNS="1 4 8 64" PIN_CONNS="1" DUR=0.5 WARM=0.1 REPS=1 TREE=small SNAP_REPS=3 STRACE_SEC=3 TICK_SEC=2
+	CONNS="1 4 8 64" PIN_CONNS="1" DUR=0.3 WARM=0.1 REPS=1 TREE=small SNAP_REPS=3 STRACE_SEC=3 TICK_SEC=2
 else
 	CONNS="1 2 4 8 64" PIN_CONNS="1 4 8" DUR=0.4 WARM=0.1 REPS=3 TREE=large SNAP_REPS=5 STRACE_SEC=10 TICK_SEC=4
 fi
@@ -33,13 +31,14 @@ PINS="same split"
 
 S=$(mktemp -d /tmp/sk-bench.XXXXXX)
 chmod 755 "$S"
-PIDS=() CGROUPS=()
+# Only jobs this shell has not reaped are signalled: their pids cannot have been reused.
+CGROUPS=()
 cleanup() {
 	local p
-	touch "$S/stop" 2>/dev/null
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	touch "$S/stop" "$S/stop-sampler" 2>/dev/null
+	for p in $(jobs -p); do kill -TERM "$p" 2>/dev/null; done
 	sleep 0.2
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	for p in "${CGROUPS[@]}"; do rmdir "$p" 2>/dev/null; done
 	rm -rf "$S"
 }
@@ -48,16 +47,27 @@ trap 'exit 130' INT TERM
 
 export HOME=$S/home XDG_CONFIG_HOME=$S/home/.config XDG_DATA_HOME=$S/home/.local/share
 export XDG_RUNTIME_DIR=$S/run
-mkdir -p "$HOME" "$XDG_RUNTIME_DIR" "$RES"
+mkdir -p "$HOME" "$XDG_RUNTIME_DIR" "$RES" "$S/bin"
 chmod 700 "$XDG_RUNTIME_DIR"
 unset DBUS_SESSION_BUS_ADDRESS DISPLAY NOTIFY_SOCKET LISTEN_FDS LISTEN_PID JOURNAL_STREAM SAVEKEEPER_SOCKET
-rm -f "$RES"/*.tsv "$RES"/*.txt
+rm -rf "$RES"/*.tsv "$RES/logs"
+LOGS=$RES/logs
+mkdir -p "$LOGS"
 
 log() { printf '%s\n' "$*" >&2; }
+# The run uses copies of the programs, so that a rebuild (or `make clean`) while it runs does
+# not pull them away.
+for p in gentree echo load timeit savekeeperd savekeeperctl; do
+	cp -p "$BUILD/$p" "$S/bin/" 2>/dev/null
+done
+BIN=$S/bin SKD=$S/bin/savekeeperd SKCTL=$S/bin/savekeeperctl
+for p in gentree echo load timeit; do
+	[[ -x $BIN/$p ]] || { log "bench: $BUILD/$p is missing (make $B/$p)"; exit 1; }
+done
 HAVE_DAEMON=1
 if [[ ! -x $SKD || ! -x $SKCTL ]]; then
 	HAVE_DAEMON=0
-	log "bench: $SKD or $SKCTL is missing: only the echo server, the generator and tar are measured"
+	log "bench: $BUILD/savekeeperd or savekeeperctl is missing: only the echo server, the generator and tar are measured"
 fi
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -115,9 +125,9 @@ mem_record() {
 
 # cgroup NAME PID: puts PID (and the children it will have) in a cpuacct cgroup of its own and
 # sets CG to the cgroup's folder, whose cpuacct.usage counts CPU in ns, threads and children that
-# exited included. CG is empty where cgroups cannot be made (not root, no cpuacct).
+# exited included. CG is empty where cgroups cannot be made (not root, no cpuacct). Every
+# cgroup made is removed on exit.
 CG_ROOT=/sys/fs/cgroup/cpuacct
-# Sets CG (the caller keeps it); every cgroup made is removed on exit.
 cgroup() {
 	local d=$CG_ROOT/sk-bench-$$-$1
 	CG=
@@ -149,8 +159,8 @@ load_point() {
 	cpu=(--pid "$pid")
 	[[ -n $cg ]] && cpu=(--cpu-file "$cg/cpuacct.usage")
 	for ((i = 0; i < REPS; i++)); do
-		timeout 30 "$@" "$BUILD/load" --socket "$sock" --conns "$c" --duration "$DUR" \
-			--warmup "$WARM" "${cpu[@]}" --tsv 2>>"$S/load.err"
+		timeout 30 "$@" "$BIN/load" --socket "$sock" --conns "$c" --duration "$DUR" \
+			--warmup "$WARM" "${cpu[@]}" --tsv 2>>"$LOGS/load.err"
 	done | sort -t$'\t' -k3,3n | awk -v n="$REPS" '{ l[NR] = $0 } END { if (NR) print l[int((NR + 1) / 2)] }'
 }
 
@@ -195,12 +205,11 @@ daemon_config() {
 
 # start_daemon NAME CONFIG SOCKET: starts savekeeperd, waits for ping; sets DPID.
 start_daemon() {
-	"$SKD" -c "$2" >>"$S/$1.log" 2>&1 &
+	"$SKD" -c "$2" >>"$LOGS/$1.log" 2>&1 &
 	DPID=$!
-	PIDS+=("$DPID")
 	if ! poll 10 "$SKCTL" --socket "$3" ping; then
 		log "bench: savekeeperd ($1) did not answer ping:"
-		sed 's/^/  /' "$S/$1.log" >&2
+		sed 's/^/  /' "$LOGS/$1.log" >&2
 		return 1
 	fi
 }
@@ -220,6 +229,7 @@ machine_info() {
 		echo "cpu	$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
 		echo "kernel	$(uname -r)"
 		echo "memory	$(awk '/^MemTotal:/{printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+		echo "load average at start	$(cut -d' ' -f1-3 /proc/loadavg)"
 		echo "savekeeperd	$( ((HAVE_DAEMON)) && "$SKD" --version 2>&1 | head -1 || echo missing)"
 		echo "cc	$(${CC:-cc} --version | head -1)"
 		echo "tar	$(tar --version | head -1)"
@@ -240,12 +250,18 @@ gen_tree() {
 	if [[ $(cat "$dir.stamp" 2>/dev/null) != "$stamp" ]]; then
 		rm -rf "$dir" "$dir.stamp"
 		mkdir -p "$BUILD/bench-cache"
-		"$BUILD/gentree" "$1" "$dir" >"$dir.info" || return 1
+		"$BIN/gentree" "$1" "$dir" >"$dir.info" || return 1
 		echo "$stamp" >"$dir.stamp"
 	fi
-	# Every run reads the tree from the page cache; read it once so the first tool is not charged.
-	find "$dir" -type f -exec cat {} + >/dev/null
-	echo "$dir"
+	# The run reads hard links in its scratch folder: a `make clean` meanwhile cannot take the
+	# tree away. Every run reads it from the page cache; read it once so that no tool pays.
+	local run=$S/tree-$1
+	if [[ ! -d $run ]]; then
+		cp -al "$dir" "$run" 2>/dev/null || { rm -rf "$run"; ln -s "$dir" "$run"; }
+		cp "$dir.info" "$run.info"
+	fi
+	find -L "$run" -type f -exec cat {} + >/dev/null
+	echo "$run"
 }
 
 # ---- snapshot: --once per core against tar -czf ----------------------------------------------
@@ -255,9 +271,9 @@ gen_tree() {
 timed() {
 	local name=$1 tname=$2 out=$3 t; shift 3
 	t=$(mktemp "$S/time.XXXXXX")
-	if ! timeout 300 "$BUILD/timeit" "$t" "$@" >>"$S/snap.log" 2>&1; then
+	if ! timeout 300 "$BIN/timeit" "$t" "$@" >>"$LOGS/snap.log" 2>&1; then
 		log "bench: $name on the $tname tree failed:"
-		tail -n 5 "$S/snap.log" >&2
+		tail -n 5 "$LOGS/snap.log" >&2
 		return 1
 	fi
 	printf '%s\t%s\t%s\t%s\n' "$tname" "$name" "$(tr ' ' '\t' <"$t")" \
@@ -270,12 +286,14 @@ snapshot_bench() {
 	for tname in small $( ((QUICK)) || echo large); do
 		dir=$(gen_tree "$tname") || { log "bench: cannot generate the $tname tree"; return 1; }
 		reps=$SNAP_REPS
-		[[ $tname == large ]] && reps=1
+		[[ $tname == large ]] && reps=3
 		log "snapshot: $tname tree ($(cat "$dir.info")), $reps run(s) each"
 		for ((i = 0; i < reps; i++)); do
 			out=$S/tar
 			mkdir -p "$out"
-			timed "tar -czf" "$tname" "$out" tar -I 'gzip -6' -cf "$out/out.tar.gz" -C "$dir" .
+			# tar -czf takes a quarter of the whole budget on the large tree: once is enough.
+			[[ $tname == large && $i -gt 0 ]] ||
+				timed "tar -czf" "$tname" "$out" tar -I 'gzip -6' -cf "$out/out.tar.gz" -C "$dir" .
 			rm -f "$out"/*
 			timed "tar -cf" "$tname" "$out" tar -cf "$out/out.tar" -C "$dir" .
 			rm -f "$out"/*
@@ -304,9 +322,8 @@ snapshot_bench() {
 
 echo_bench() {
 	local sock=$S/echo.sock pid
-	"$BUILD/echo" "$sock" 2>>"$S/echo.log" &
+	"$BIN/echo" "$sock" 2>>"$LOGS/echo.log" &
 	pid=$!
-	PIDS+=("$pid")
 	poll 5 test -S "$sock" || { log "bench: the echo server did not start"; return 1; }
 	log "load: echo server"
 	cgroup echo "$pid"
@@ -320,7 +337,7 @@ echo_bench() {
 # busy_loop SOCKET: snapshots back to back until $S/stop exists.
 busy_loop() {
 	while [[ ! -e $S/stop ]]; do
-		timeout 300 "$SKCTL" --socket "$1" backup --wait >/dev/null 2>>"$S/busy.err" || sleep 0.1
+		timeout 300 "$SKCTL" --socket "$1" backup --wait >/dev/null 2>>"$LOGS/busy.err" || sleep 0.1
 	done
 }
 
@@ -367,9 +384,7 @@ core_bench() {
 	rm -f "$S/stop" "$S/stop-sampler" "$S/mem-$c"
 	busy_loop "$sock" &
 	busy=$!
-	PIDS+=("$busy")
 	sampler "$DPID" "$S/mem-$c" &
-	PIDS+=("$!")
 	poll 10 is_busy "$sock"
 	sleep 0.3
 	load_runs "$c" busy "$DPID" "$sock" "$cg"
@@ -390,7 +405,7 @@ core_bench() {
 # Idle daemons, one per core, scheduled (autostart, interval 1h) after their first snapshot of
 # the small tree, and the echo server: every one traced at once for STRACE_SEC seconds.
 idle_bench() {
-	local small=$1 c pids=() names=() sock i n
+	local small=$1 c pids=() names=() traces=() sock i n
 	if ((HAVE_DAEMON)); then
 		for c in $CORES; do
 			sock=$S/idle-$c.sock
@@ -399,9 +414,8 @@ idle_bench() {
 			pids+=("$DPID") names+=("$c")
 		done
 	fi
-	"$BUILD/echo" "$S/idle-echo.sock" 2>>"$S/echo.log" &
+	"$BIN/echo" "$S/idle-echo.sock" 2>>"$LOGS/echo.log" &
 	pids+=("$!") names+=(echo)
-	PIDS+=("$!")
 	for c in "${names[@]}"; do
 		[[ $c == echo ]] || poll 10 compgen -G "$S/idle-archives-$c/bench/*.tar.gz"
 	done
@@ -409,24 +423,21 @@ idle_bench() {
 	log "idle: ${#pids[@]} servers traced for ${STRACE_SEC}s"
 	for i in "${!pids[@]}"; do
 		mem_record "${names[i]}" idle "$(mem_line "${pids[i]}")"
-		timeout -s INT "$STRACE_SEC" strace -c -f -o "$S/strace-${names[i]}" -p "${pids[i]}" 2>/dev/null &
+		# timeout's status 124 says strace stayed attached the whole time.
+		(timeout -s INT "$STRACE_SEC" strace -c -f -o "$S/strace-${names[i]}" -p "${pids[i]}" 2>/dev/null
+		 echo $? >"$S/strace-${names[i]}.rc") &
+		traces+=("$!")
 	done
-	wait_strace
+	wait "${traces[@]}"
 	for i in "${!pids[@]}"; do
-		# strace -c ends with a "total" row; with no syscall at all it prints only the header.
-		n=$(awk '$NF == "total" { print $(NF - 2) + 0 }' "$S/strace-${names[i]}" 2>/dev/null)
+		# strace -c ends with a "total" row; with no syscall at all it writes nothing.
+		n=$(awk '$NF == "total" { print $4 + 0 }' "$S/strace-${names[i]}" 2>/dev/null)
+		[[ $(cat "$S/strace-${names[i]}.rc" 2>/dev/null) == 124 ]] || n=-
 		printf '%s\t%s\t%s\t%s\n' "${names[i]}" "${n:-0}" "$STRACE_SEC" \
-			"$(awk 'f && $NF != "total" && NF >= 5 { printf "%s%s", s, $NF; s = "," } /^-----/ { f = !f }' \
+			"$(awk '/^-----/ { f = !f; next } f { printf "%s%s", s, $NF; s = "," }' \
 				"$S/strace-${names[i]}" 2>/dev/null)" >>"$RES/idle.tsv"
 		kill -TERM "${pids[i]}" 2>/dev/null
 		wait_gone "${pids[i]}" 15
-	done
-}
-
-wait_strace() {
-	local j
-	for j in $(jobs -p); do
-		[[ " ${PIDS[*]} " == *" $j "* ]] || wait "$j" 2>/dev/null
 	done
 }
 

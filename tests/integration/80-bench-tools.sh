@@ -41,7 +41,8 @@ rm -rf "$T/small2" "$T/custom"
 # ---- echo + load ----
 "$ECHO" "$T/echo.sock" 2>"$T/echo.log" &
 echo_pid=$!
-on_exit "kill -9 $echo_pid; wait $echo_pid"
+# Signalled at exit only if not reaped yet, so that a reused pid is never hit.
+on_exit "jobs -p | grep -qx $echo_pid && kill -9 $echo_pid; wait $echo_pid"
 wait_for 5 test -S "$T/echo.sock"
 out=$(timeout 20 "$LOAD" --socket "$T/echo.sock" --conns 2 --duration 1 --warmup 0.1 --pid "$echo_pid" --tsv)
 rc=$?
