@@ -38,8 +38,8 @@ void ctl_close(struct ctl *ctl);
 int ctl_reply(struct ctl_client *c, const char *re, struct json_object *obj);
 /* Shortcut for {"ok":false,"error":msg}, the reply to a request that could not be parsed. */
 int ctl_reply_error(struct ctl_client *c, const char *re, const char *msg);
-/* A new reply object {"cmd":NAME,"ok":ok} for req, to fill and pass to ctl_reply(req->tag, ...);
- * NULL when out of memory. */
+/* A new reply object {"re":TAG,"cmd":NAME,"ok":ok} for req, to fill and pass to ctl_reply();
+ * with "re" already first, ctl_reply sends it as it is. NULL when out of memory. */
 struct json_object *ctl_result_new(const struct proto_request *req, bool ok);
 
 /* Keeps a client's memory alive across an asynchronous reply. */

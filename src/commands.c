@@ -35,25 +35,29 @@ struct verify_batch {
 	struct json_object *results;
 };
 
-/* {"cmd": ..., "ok": ...} for a reply that is sent after the request itself is gone. */
+/* {"re", "cmd", "ok"} for a reply sent after the request itself is gone. */
 static struct json_object *
-reply_new(enum proto_cmd cmd, bool ok)
+reply_new(const char *re, enum proto_cmd cmd, bool ok)
 {
 	struct proto_request req = { .cmd = cmd };
 
+	snprintf(req.tag, sizeof(req.tag), "%s", re);
 	return ctl_result_new(&req, ok);
 }
+
+/* Keys are string literals, each added once: json-c need not copy or look them up. */
+#define ADD_FLAGS (JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT)
 
 static void
 add_str(struct json_object *o, const char *key, const char *val)
 {
-	json_object_object_add(o, key, val ? json_object_new_string(val) : NULL);
+	json_object_object_add_ex(o, key, val ? json_object_new_string(val) : NULL, ADD_FLAGS);
 }
 
 static void
 add_int(struct json_object *o, const char *key, int64_t val)
 {
-	json_object_object_add(o, key, json_object_new_int64(val));
+	json_object_object_add_ex(o, key, json_object_new_int64(val), ADD_FLAGS);
 }
 
 static void
@@ -86,6 +90,7 @@ on_waiter_progress(const struct job_progress *p, void *data)
 		return;
 	wt->last_event_usec = now;
 	o = json_object_new_object();
+	add_str(o, "re", wt->re);
 	add_str(o, "event", "progress");
 	add_str(o, "game", wt->game);
 	add_progress(o, p);
@@ -136,7 +141,7 @@ verify_result(const struct job_result *r)
 static void
 finish_job_reply(struct waiter *wt, const struct job_result *r)
 {
-	struct json_object *o = reply_new(wt->cmd, r->err == 0);
+	struct json_object *o = reply_new(wt->re, wt->cmd, r->err == 0);
 
 	add_str(o, "game", wt->game);
 	if (r->err < 0)
@@ -172,7 +177,7 @@ batch_release(struct verify_batch *b)
 
 	if (--b->pending > 0)
 		return;
-	o = reply_new(CMD_VERIFY, !b->failed);
+	o = reply_new(b->re, CMD_VERIFY, !b->failed);
 	add_str(o, "game", b->game);
 	json_object_object_add(o, "results", b->results);
 	ctl_reply(b->client, b->re, o);

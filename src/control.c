@@ -205,33 +205,81 @@ client_queue(struct ctl_client *c, const char *s, size_t len)
 	return 0;
 }
 
+/* Sends s and a newline: straight to the socket when nothing is queued before it, so most
+ * replies are never copied; what the socket does not take is queued. */
+static int
+client_send_line(struct ctl_client *c, const char *s, size_t len)
+{
+	struct iovec iov[2] = { { .iov_base = (void *)(uintptr_t)s, .iov_len = len },
+				{ .iov_base = (void *)(uintptr_t) "\n", .iov_len = 1 } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	size_t done = 0;
+	int r = 0;
+
+	if (c->outoff == c->outlen) {
+		ssize_t n;
+		do
+			n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			client_close(c);
+			return -EPIPE;
+		}
+		done = n > 0 ? (size_t)n : 0;
+	}
+	if (done < len)
+		r = client_queue(c, s + done, len - done);
+	if (r >= 0 && done <= len)
+		r = client_queue(c, "\n", 1);
+	if (r >= 0)
+		client_flush(c);
+	return r;
+}
+
+/* True when obj's first member is "re", as in objects from ctl_result_new(). */
+static bool
+starts_with_re(struct json_object *obj)
+{
+	struct json_object_iterator it = json_object_iter_begin(obj), end = json_object_iter_end(obj);
+
+	return !json_object_iter_equal(&it, &end) && strcmp(json_object_iter_peek_name(&it), "re") == 0;
+}
+
 int
 ctl_reply(struct ctl_client *c, const char *re, struct json_object *obj)
 {
-	struct json_object *msg = json_object_new_object();
-	_cleanup_free_ char *line = NULL;
+	struct json_object *msg = obj;
+	const char *text;
+	size_t len;
 	int r;
 
-	if (!c->ctl || !msg || !obj) {
+	if (!c->ctl || !obj) {
 		json_object_put(obj);
-		json_object_put(msg);
 		return c->ctl ? -ENOMEM : -EPIPE;
 	}
 	/* "re" first: a reader sees at once which request a line answers. */
-	json_object_object_add(msg, "re", json_object_new_string(re));
-	for (struct json_object_iterator it = json_object_iter_begin(obj),
-					 end = json_object_iter_end(obj);
-	     !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
-		json_object_object_add(msg, json_object_iter_peek_name(&it),
-				       json_object_get(json_object_iter_peek_value(&it)));
-	json_object_put(obj);
-	line = reply_line(msg);
+	if (starts_with_re(obj)) {
+		const char *have = json_object_get_string(json_object_object_get(obj, "re"));
+		if (!have || strcmp(have, re) != 0)
+			json_object_object_add(obj, "re", json_object_new_string(re));
+	} else {
+		msg = json_object_new_object();
+		if (!msg) {
+			json_object_put(obj);
+			return -ENOMEM;
+		}
+		json_object_object_add(msg, "re", json_object_new_string(re));
+		for (struct json_object_iterator it = json_object_iter_begin(obj),
+						 end = json_object_iter_end(obj);
+		     !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+			json_object_object_add(msg, json_object_iter_peek_name(&it),
+					       json_object_get(json_object_iter_peek_value(&it)));
+		json_object_put(obj);
+	}
+	text = json_object_to_json_string_length(msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+						 &len);
+	r = text ? client_send_line(c, text, len) : -ENOMEM;
 	json_object_put(msg);
-	if (!line)
-		return -ENOMEM;
-	r = client_queue(c, line, strlen(line));
-	if (r >= 0)
-		client_flush(c);
 	return r;
 }
 
@@ -248,12 +296,14 @@ ctl_reply_error(struct ctl_client *c, const char *re, const char *msg)
 struct json_object *
 ctl_result_new(const struct proto_request *req, bool ok)
 {
+	const unsigned flags = JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT;
 	struct json_object *obj = json_object_new_object();
 
 	if (!obj)
 		return NULL;
-	json_object_object_add(obj, "cmd", json_object_new_string(proto_cmd_name(req->cmd)));
-	json_object_object_add(obj, "ok", json_object_new_boolean(ok));
+	json_object_object_add_ex(obj, "re", json_object_new_string(req->tag), flags);
+	json_object_object_add_ex(obj, "cmd", json_object_new_string(proto_cmd_name(req->cmd)), flags);
+	json_object_object_add_ex(obj, "ok", json_object_new_boolean(ok), flags);
 	return obj;
 }
 
