@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
@@ -336,9 +337,11 @@ test_reader_that_never_reads_is_dropped(void **state)
 	char buf[65536];
 	ssize_t n;
 
-	/* 200 replies of 64 KiB each would be 12.5 MiB. */
+	/* 200 replies of 64 KiB each would be 12.5 MiB. The daemon may drop us before all the
+	 * requests are written: then the rest fail with EPIPE. */
 	for (int i = 0; i < 200; i++)
-		send_str(fd, "list\n");
+		if (write_all(fd, "list\n", 5) < 0)
+			break;
 	wait_clients(f->path, 0);
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		total += (size_t)n;
@@ -603,6 +606,8 @@ test_socket_activation(void **state)
 int
 main(void)
 {
+	/* Test clients write to connections the daemon side drops on purpose. */
+	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ping_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests_answered, setup, teardown),
