@@ -31,18 +31,18 @@ _savekeeperctl_ids() {
 
 _savekeeperctl() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="ping status start stop backup list verify restore prune pin unpin reload wrap"
+	local commands="ping status start stop backup list verify restore prune pin unpin reload wrap session"
 	local i cmd='' cmdi=0 game='' nargs=0
 
 	# File names may hold spaces: one per line, and bash quotes them.
-	if [[ $prev == --socket ]]; then
+	if [[ $prev == --socket || $prev == -s ]]; then
 		compopt -o filenames 2>/dev/null
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 	fi
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--socket) ((i++)) ;;
+		--socket | -s) ((i++)) ;;
 		-*) ;;
 		*) if [[ -z $cmd ]]; then cmd=${COMP_WORDS[i]} cmdi=$i; else ((nargs++)); fi ;;
 		esac
@@ -73,6 +73,9 @@ _savekeeperctl() {
 	fi
 	((nargs > 0)) && game=${COMP_WORDS[cmdi + 1]}
 	case $cmd in
+	session)
+		COMPREPLY=($(compgen -W "$( ((nargs == 0)) && _savekeeperctl_games) begin end" -- "$cur"))
+		;;
 	status | start | stop | backup | list | prune | wrap)
 		((nargs == 0)) && COMPREPLY=($(compgen -W "$(_savekeeperctl_games)" -- "$cur"))
 		;;

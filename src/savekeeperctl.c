@@ -202,6 +202,28 @@ fmt_local(int64_t t, char *buf, size_t len)
 	return buf;
 }
 
+/* "1 file", "3 files". */
+static const char *
+fmt_count(int64_t n, const char *noun, char *buf, size_t len)
+{
+	snprintf(buf, len, "%lld %s%s", (long long)n, noun, n == 1 ? "" : "s");
+	return buf;
+}
+
+/* "4 ms", "2.5 s", "3 min 20 s" for a duration in microseconds. */
+static const char *
+fmt_duration(int64_t usec, char *buf, size_t len)
+{
+	if (usec < 1000000)
+		snprintf(buf, len, "%lld ms", (long long)((usec + 999) / 1000));
+	else if (usec < 60000000)
+		snprintf(buf, len, "%.1f s", (double)usec / 1e6);
+	else
+		snprintf(buf, len, "%lld min %lld s", (long long)(usec / 60000000),
+			 (long long)(usec / 1000000 % 60));
+	return buf;
+}
+
 /* A table printed with each column as wide as its widest cell. */
 #define TABLE_COLS 8
 struct table {
@@ -296,7 +318,9 @@ print_status(struct json_object *o)
 		struct json_object *g = json_object_array_get_idx(games, i);
 		if (jstr(g, "last_error"))
 			printf("%s: last error: %s\n", jstr(g, "name"), jstr(g, "last_error"));
-		if (jstr(g, "unchanged_since"))
+		/* The archive column already names it; say so only when they differ. */
+		if (jstr(g, "unchanged_since") &&
+		    (!jstr(g, "last_archive") || strcmp(jstr(g, "unchanged_since"), jstr(g, "last_archive")) != 0))
 			printf("%s: unchanged since %s\n", jstr(g, "name"), jstr(g, "unchanged_since"));
 	}
 }
@@ -327,18 +351,39 @@ print_list(struct json_object *o)
 	table_print(&t);
 }
 
-static void
+/* Prints "ID  ok" or "ID  FAILED: why" per archive checked; returns how many failed. */
+static size_t
 print_verify(struct json_object *o)
 {
 	struct json_object *a = jarr(o, "results");
+	size_t failed = 0;
 
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *e = json_object_array_get_idx(a, i);
-		if (jbool(e, "ok"))
+		if (jbool(e, "ok")) {
 			printf("%s  ok\n", jstr(e, "id"));
-		else
+		} else {
 			printf("%s  FAILED: %s\n", jstr(e, "id"), jstr(e, "error"));
+			failed++;
+		}
 	}
+	return failed;
+}
+
+/* A failed verify: the results on stdout, and one line on stderr that sums them up (or the
+ * daemon's reason when it checked nothing, such as an unknown game). */
+static void
+report_verify_failure(struct json_object *o)
+{
+	struct json_object *a = jarr(o, "results");
+	size_t n = a ? json_object_array_length(a) : 0, failed = print_verify(o);
+	char what[64];
+
+	if (n == 0 || failed == 0)
+		complain("%s", jstr(o, "error") ? jstr(o, "error") : "verify failed");
+	else
+		complain("%s: %zu of %s failed verification", jstr(o, "game"), failed,
+			 fmt_count((int64_t)n, "archive", what, sizeof(what)));
 }
 
 /* Prints "ID  why" for each entry of the array key, under a heading. */
@@ -382,8 +427,8 @@ print_restore(const struct proto_request *req, struct json_object *o)
 		}
 		return;
 	}
-	printf("%s: %s %s (%lld files)\n", jstr(o, "game"),
-	       undo ? "undone, back to" : "restored", jstr(o, "id"), (long long)jint(o, "files"));
+	printf("%s: %s %s (%s)\n", jstr(o, "game"), undo ? "undone, back to" : "restored",
+	       jstr(o, "id"), fmt_count(jint(o, "files"), "file", size, sizeof(size)));
 	if (jstr(o, "pre_restore_id") && !undo)
 		printf("the previous state is kept as %s; undo with: savekeeperctl restore %s --undo\n",
 		       jstr(o, "pre_restore_id"), jstr(o, "game"));
@@ -392,18 +437,18 @@ print_restore(const struct proto_request *req, struct json_object *o)
 static void
 print_backup(struct json_object *o)
 {
-	char size[32], bytes[32];
+	char size[32], bytes[32], files[32], took[32];
 
 	if (!jstr(o, "id")) {
 		printf("%s: %s\n", jstr(o, "game"),
 		       jbool(o, "joined") ? "joined the backup already running" : "backup started");
 		return;
 	}
-	printf("%s: archived %s (%lld files, %s, %s on disk) in %.1f s\n", jstr(o, "game"),
-	       jstr(o, "id"), (long long)jint(o, "files"),
+	printf("%s: archived %s (%s, %s, %s on disk) in %s\n", jstr(o, "game"), jstr(o, "id"),
+	       fmt_count(jint(o, "files"), "file", files, sizeof(files)),
 	       fmt_size((uint64_t)jint(o, "bytes"), bytes, sizeof(bytes)),
 	       fmt_size((uint64_t)jint(o, "size"), size, sizeof(size)),
-	       (double)jint(o, "usec") / 1e6);
+	       fmt_duration(jint(o, "usec"), took, sizeof(took)));
 }
 
 static void
@@ -421,6 +466,7 @@ static void
 print_reply(const struct proto_request *req, struct json_object *o)
 {
 	enum proto_cmd cmd = req->cmd;
+	char n[32];
 
 	switch (cmd) {
 	case CMD_PING:
@@ -456,7 +502,7 @@ print_reply(const struct proto_request *req, struct json_object *o)
 		       jstr(o, "id"));
 		break;
 	case CMD_RELOAD:
-		printf("reloaded: %lld games\n", (long long)jint(o, "games"));
+		printf("reloaded: %s\n", fmt_count(jint(o, "games"), "game", n, sizeof(n)));
 		break;
 	case CMD_SESSION:
 		printf("%s: %s\n", jstr(o, "game"), jbool(o, "playing") ? "playing" : "not playing");
@@ -466,31 +512,23 @@ print_reply(const struct proto_request *req, struct json_object *o)
 	}
 }
 
-/* Shows a progress event: a bar redrawn in place on a terminal, else a line per tenth. */
+/* Draws a progress event as a bar redrawn in place; only on a terminal, where it is
+ * erased before the result is printed. A pipe gets the result alone. */
 static void
-show_progress(struct json_object *o, int *last_tenth)
+show_progress(struct json_object *o)
 {
 	int64_t fd = jint(o, "files_done"), ft = jint(o, "files_total");
 	int64_t bd = jint(o, "bytes_done"), bt = jint(o, "bytes_total");
 	char sd[32], st[32], bar[31];
 	int pct = bt > 0 ? (int)(bd * 100 / bt) : ft > 0 ? (int)(fd * 100 / ft) : 0;
 
-	fmt_size((uint64_t)bd, sd, sizeof(sd));
-	fmt_size((uint64_t)bt, st, sizeof(st));
-	if (!isatty(STDOUT_FILENO)) {
-		if (pct / 10 == *last_tenth)
-			return;
-		*last_tenth = pct / 10;
-		printf("%s: %lld/%lld files, %s/%s\n", jstr(o, "game"), (long long)fd,
-		       (long long)ft, sd, st);
-		fflush(stdout);
-		return;
-	}
+	if (pct > 100)
+		pct = 100;
 	for (int i = 0; i < 30; i++)
 		bar[i] = i < pct * 30 / 100 ? '#' : '.';
 	bar[30] = '\0';
-	printf("\r[%s] %3d%%  %lld/%lld files  %s/%s ", bar, pct, (long long)fd, (long long)ft,
-	       sd, st);
+	printf("\r[%s] %3d%%  %lld/%lld files  %s/%s\033[K", bar, pct, (long long)fd, (long long)ft,
+	       fmt_size((uint64_t)bd, sd, sizeof(sd)), fmt_size((uint64_t)bt, st, sizeof(st)));
 	fflush(stdout);
 }
 
@@ -498,8 +536,7 @@ show_progress(struct json_object *o, int *last_tenth)
 static int
 await_reply(struct conn *c, int timeout_ms, bool quiet, struct json_object **ret)
 {
-	int last_tenth = -1;
-	bool drawn = false;
+	bool bar = !json_output && !quiet && isatty(STDOUT_FILENO), drawn = false;
 	char re[16];
 
 	snprintf(re, sizeof(re), "%u", c->seq);
@@ -516,9 +553,9 @@ await_reply(struct conn *c, int timeout_ms, bool quiet, struct json_object **ret
 										   JSON_C_TO_STRING_NOSLASHESCAPE));
 		/* A refusal at connect time answers no request in particular: it has no "re". */
 		if ((jstr(o, "re") && strcmp(jstr(o, "re"), re) != 0) || !jstr(o, "ok")) {
-			if (!json_output && !quiet && jstr(o, "event")) {
-				show_progress(o, &last_tenth);
-				drawn = isatty(STDOUT_FILENO);
+			if (bar && jstr(o, "event")) {
+				show_progress(o);
+				drawn = true;
 			}
 			json_object_put(o);
 			continue;
@@ -559,12 +596,12 @@ run_request(const char *line, const struct proto_request *req)
 	if (jbool(o, "ok")) {
 		if (!json_output)
 			print_reply(req, o);
-	} else {
-		if (!json_output)
-			complain("%s", jstr(o, "error") ? jstr(o, "error") : "request failed");
+	} else if (!json_output) {
 		/* verify lists what it found even when an archive failed. */
-		if (!json_output && cmd == CMD_VERIFY)
-			print_verify(o);
+		if (cmd == CMD_VERIFY)
+			report_verify_failure(o);
+		else
+			complain("%s", jstr(o, "error") ? jstr(o, "error") : "request failed");
 	}
 	r = jbool(o, "ok") ? EXIT_OK : EXIT_REFUSED;
 	json_object_put(o);
@@ -603,41 +640,56 @@ forward_signal(int sig)
 		kill(wrapped_pid, sig);
 }
 
-/* Sends "session GAME begin|end" (and a backup before launch); only warns on failure. */
-static void
-wrap_session(const char *game, bool begin)
+/* Sends one request of wrap's and waits for its final reply; the reply, or NULL with a
+ * message on stderr when the daemon went away. */
+static struct json_object *
+wrap_request(struct conn *c, const char *verb, const char *game, const char *rest, int timeout_ms)
 {
 	char line[PROTO_MAX_LINE];
 	struct json_object *o = NULL;
+	int r;
+
+	snprintf(line, sizeof(line), "%s%s%s %s", verb, game ? " " : "", game ? game : "", rest);
+	r = conn_send(c, line);
+	if (r >= 0)
+		r = await_reply(c, timeout_ms, true, &o);
+	if (r < 0) {
+		complain("lost the daemon during %s: %s", verb, strerror(-r));
+		return NULL;
+	}
+	return o;
+}
+
+/* Tells the daemon a wrapped game begins or ends, with a snapshot before launch. Only warns
+ * on failure: the game runs whatever happens. Returns true if the daemon took the session,
+ * so that only a session begun is ended. */
+static bool
+wrap_session(const char *game, bool begin)
+{
+	struct json_object *o;
 	struct conn c;
+	bool ok;
 	int r = conn_open(&c);
 
 	if (r < 0) {
 		complain("no daemon at %s (%s): %s", socket_path, strerror(-r),
-		      begin ? "running the game without snapshots" : "no final snapshot");
-		return;
+			 begin ? "running the game without snapshots" : "no final snapshot");
+		return false;
 	}
-	snprintf(line, sizeof(line), "session%s%s %s", game ? " " : "", game ? game : "",
-		 begin ? "begin" : "end");
-	r = conn_send(&c, line);
-	if (r >= 0)
-		r = await_reply(&c, SHORT_TIMEOUT_MS, true, &o);
-	if (r >= 0 && !jbool(o, "ok"))
-		complain("session %s: %s", begin ? "begin" : "end", jstr(o, "error"));
+	o = wrap_request(&c, "session", game, begin ? "begin" : "end", SHORT_TIMEOUT_MS);
+	ok = o && jbool(o, "ok");
+	if (o && !ok)
+		complain("%s: %s", jstr(o, "error"),
+			 begin ? "running the game without snapshots" : "no final snapshot");
 	json_object_put(o);
-	o = NULL;
-	if (r >= 0 && begin) {
-		snprintf(line, sizeof(line), "backup%s%s --wait", game ? " " : "", game ? game : "");
-		r = conn_send(&c, line);
-		if (r >= 0)
-			r = await_reply(&c, -1, true, &o);
-		if (r >= 0 && !jbool(o, "ok"))
+	if (ok && begin) {
+		o = wrap_request(&c, "backup", game, "--wait", -1);
+		if (o && !jbool(o, "ok"))
 			complain("snapshot before launch failed (%s); launching anyway", jstr(o, "error"));
 		json_object_put(o);
 	}
-	if (r < 0)
-		complain("lost the daemon during session %s", begin ? "begin" : "end");
 	conn_close(&c);
+	return ok;
 }
 
 /* Runs argv with the termination signals forwarded; returns its exit status (128+signal). */
@@ -682,6 +734,7 @@ cmd_wrap(int argc, char **argv)
 {
 	const char *game = NULL;
 	int i = 0, status;
+	bool begun;
 
 	if (i < argc && strcmp(argv[i], "--") != 0)
 		game = argv[i++];
@@ -693,23 +746,24 @@ cmd_wrap(int argc, char **argv)
 		complain("bad game name '%s'", game);
 		return EXIT_USAGE;
 	}
-	wrap_session(game, true);
+	begun = wrap_session(game, true);
 	status = wrap_run(argv + i + 1);
-	wrap_session(game, false);
+	if (begun)
+		wrap_session(game, false);
 	return status;
 }
 
 static void
 usage(FILE *f)
 {
-	fputs("Usage: savekeeperctl [--socket PATH] [--json] COMMAND [GAME] [ARG...]\n"
+	fputs("Usage: savekeeperctl [OPTION...] COMMAND [GAME] [ARG...]\n"
 	      "Talks to savekeeperd. GAME may be left out when one game is configured.\n"
 	      "Commands:\n"
 	      "  ping                              check that the daemon answers\n"
 	      "  status [GAME]                     games, last and next snapshots, the core\n"
 	      "  start [GAME] | stop [GAME]        resume or pause the schedule\n"
 	      "  backup [GAME] [--wait]            take a snapshot now (--wait: until done)\n"
-	      "  list [GAME]                       archives: ID, time, size, files\n"
+	      "  list [GAME]                       archives: ID, time, age, size, files\n"
 	      "  verify [GAME] [ID|all|latest]     check archives against their SHA-256 lists\n"
 	      "  restore [GAME] [ID|latest] [--dry-run]\n"
 	      "                                    put a snapshot back (undoable)\n"
@@ -718,11 +772,13 @@ usage(FILE *f)
 	      "  pin [GAME] ID | unpin [GAME] ID   keep an archive for ever, or not\n"
 	      "  reload                            re-read the configuration\n"
 	      "  wrap [GAME] -- COMMAND...         run a game between two snapshots\n"
-	      "Options:\n"
-	      "  --socket PATH   the daemon's socket (default $SAVEKEEPER_SOCKET, else\n"
-	      "                  $XDG_RUNTIME_DIR/savekeeper/control.sock)\n"
-	      "  --json          print the daemon's JSON replies\n"
-	      "  --help, --version\n"
+	      "  session [GAME] begin|end          a game started or exited (what wrap sends)\n"
+	      "Options (--socket, --json and --help may also follow the command):\n"
+	      "  -s, --socket PATH   the daemon's socket (default $SAVEKEEPER_SOCKET, else\n"
+	      "                      $XDG_RUNTIME_DIR/savekeeper/control.sock)\n"
+	      "  -j, --json          print the daemon's replies as JSON lines\n"
+	      "  -h, --help          show this help\n"
+	      "  -V, --version       show the version\n"
 	      "Exit status: 0 done, 1 refused or failed, 2 usage, 3 no daemon at the socket.\n",
 	      f);
 }
@@ -739,8 +795,10 @@ parse_options(int argc, char **argv, int *ret_exit)
 	};
 	int ch;
 
-	/* "+": stop at the command, so its own options (--wait) and wrap's command stay put. */
-	while ((ch = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
+	/* "+": stop at the command, so its own options (--wait) and wrap's command stay put.
+	 * ":": report a missing argument ourselves, as every other usage error. */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:s:jhV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			socket_path = optarg;
@@ -756,17 +814,55 @@ parse_options(int argc, char **argv, int *ret_exit)
 			printf("savekeeperctl %s\n", SK_VERSION);
 			*ret_exit = EXIT_OK;
 			return -1;
+		case ':':
+			complain("option '%s' needs an argument (see savekeeperctl --help)", argv[optind - 1]);
+			*ret_exit = EXIT_USAGE;
+			return -1;
 		default:
+			complain("unknown option '%s' (see savekeeperctl --help)", argv[optind - 1]);
 			*ret_exit = EXIT_USAGE;
 			return -1;
 		}
 	}
 	if (optind >= argc) {
+		complain("no command given");
 		usage(stderr);
 		*ret_exit = EXIT_USAGE;
 		return -1;
 	}
 	return optind;
+}
+
+/* Takes --json, --socket PATH and --help from among the command's words too ("status --json"),
+ * up to wrap's "--". Returns the words left, or -1 with the exit status in *ret_exit. */
+static int
+take_late_options(int n, char **words, int *ret_exit)
+{
+	int kept = 0, i;
+
+	for (i = 0; i < n && strcmp(words[i], "--") != 0; i++) {
+		if (strcmp(words[i], "--json") == 0) {
+			json_output = true;
+		} else if (strncmp(words[i], "--socket=", 9) == 0) {
+			socket_path = words[i] + 9;
+		} else if (strcmp(words[i], "--socket") == 0) {
+			if (++i == n) {
+				complain("option '--socket' needs an argument (see savekeeperctl --help)");
+				*ret_exit = EXIT_USAGE;
+				return -1;
+			}
+			socket_path = words[i];
+		} else if (strcmp(words[i], "--help") == 0 || strcmp(words[i], "-h") == 0) {
+			usage(stdout);
+			*ret_exit = EXIT_OK;
+			return -1;
+		} else {
+			words[kept++] = words[i];
+		}
+	}
+	while (i < n)
+		words[kept++] = words[i++];
+	return kept;
 }
 
 int
@@ -776,9 +872,12 @@ main(int argc, char **argv)
 	char line[PROTO_MAX_LINE + 1];
 	struct proto_request req;
 	enum proto_cmd cmd;
-	int status, i = parse_options(argc, argv, &status);
+	int status = EXIT_USAGE, n, i = parse_options(argc, argv, &status);
 
 	if (i < 0)
+		return status;
+	n = take_late_options(argc - i - 1, argv + i + 1, &status);
+	if (n < 0)
 		return status;
 	if (!socket_path)
 		socket_path = getenv("SAVEKEEPER_SOCKET");
@@ -791,12 +890,12 @@ main(int argc, char **argv)
 	/* A broken connection is reported from write()'s error, not by dying. */
 	signal(SIGPIPE, SIG_IGN);
 	if (strcmp(argv[i], "wrap") == 0)
-		return cmd_wrap(argc - i - 1, argv + i + 1);
+		return cmd_wrap(n, argv + i + 1);
 	if (proto_cmd_from_name(argv[i], &cmd) < 0) {
 		complain("unknown command '%s' (see savekeeperctl --help)", argv[i]);
 		return EXIT_USAGE;
 	}
-	if (build_line(argv + i, argc - i, line, sizeof(line), &req) < 0)
+	if (build_line(argv + i, n + 1, line, sizeof(line), &req) < 0)
 		return EXIT_USAGE;
 	return run_request(line, &req);
 }
