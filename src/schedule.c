@@ -217,18 +217,25 @@ sched_job_free(struct sched_job *j)
 	free(j);
 }
 
+/* Answers and frees the jobs from *from to the end of g's queue: they will never run. */
 static void
-game_free(struct game *g)
+game_cancel_queued(struct game *g, struct sched_job **from)
 {
 	struct job_result r = { .err = -ECANCELED };
 
 	snprintf(r.message, sizeof(r.message), "game '%s': cancelled", g->name);
-	while (g->queue) {
-		struct sched_job *j = g->queue;
-		g->queue = j->next;
+	while (*from) {
+		struct sched_job *j = *from;
+		*from = j->next;
 		waiters_done(j->waiters, &r);
 		sched_job_free(j);
 	}
+}
+
+static void
+game_free(struct game *g)
+{
+	game_cancel_queued(g, &g->queue);
 	loop_timer_free(g->timer);
 	watch_free(g->watch);
 	free(g->last_error);
@@ -373,7 +380,7 @@ game_run_next(struct game *g)
 	char msg[512];
 	int r;
 
-	if (g->running || !j || s->stopping)
+	if (g->running || !j || s->stopping || g->retired)
 		return;
 	j->spec.save_dir = strdup(g->cfg->path);
 	j->spec.game_dir = strdup(g->game_dir);
@@ -474,16 +481,28 @@ sched_submit(struct sched *s, const char *game, const struct job_spec *tmpl, str
 	return 0;
 }
 
+static bool
+game_forget(struct game *g, struct sched_waiter *w)
+{
+	for (struct sched_job *j = g->queue; j; j = j->next)
+		for (struct sched_waiter **p = &j->waiters; *p; p = &(*p)->next)
+			if (*p == w) {
+				*p = w->next;
+				return true;
+			}
+	return false;
+}
+
+/* Retired games count too: their running job still answers its waiters when it ends. */
 void
 sched_forget(struct sched *s, struct sched_waiter *w)
 {
 	for (size_t i = 0; i < s->n_games; i++)
-		for (struct sched_job *j = s->games[i]->queue; j; j = j->next)
-			for (struct sched_waiter **p = &j->waiters; *p; p = &(*p)->next)
-				if (*p == w) {
-					*p = w->next;
-					return;
-				}
+		if (game_forget(s->games[i], w))
+			return;
+	for (size_t i = 0; i < s->n_retired; i++)
+		if (game_forget(s->retired[i], w))
+			return;
 }
 
 int
@@ -545,6 +564,15 @@ sched_set_playing(struct sched *s, const char *name, bool playing)
 	return 0;
 }
 
+static bool
+games_contain(struct game **games, size_t n, const struct game *g)
+{
+	for (size_t i = 0; i < n; i++)
+		if (games[i] == g)
+			return true;
+	return false;
+}
+
 /* Builds the game list for cfg, taking over games of the same name from old (NULL at start). */
 static int
 games_for_config(struct sched *s, const struct sk_config *cfg, struct game ***ret)
@@ -560,8 +588,9 @@ games_for_config(struct sched *s, const struct sk_config *cfg, struct game ***re
 		} else {
 			g = game_new(s, &cfg->games[i]);
 			if (!g) {
+				/* Only the games made here: a game whose path changed has a namesake in s. */
 				for (size_t k = 0; k < i; k++)
-					if (!sched_find(s, games[k]->name))
+					if (!games_contain(s->games, s->n_games, games[k]))
 						game_free(games[k]);
 				free(games);
 				return -ENOMEM;
@@ -573,27 +602,25 @@ games_for_config(struct sched *s, const struct sk_config *cfg, struct game ***re
 	return 0;
 }
 
-static bool
-games_contain(struct game **games, size_t n, const struct game *g)
-{
-	for (size_t i = 0; i < n; i++)
-		if (games[i] == g)
-			return true;
-	return false;
-}
-
-/* A game that left the config: cancel its work and free it once that has ended. */
+/* A game that left the config: cancel its work and free it once that has ended. Its config
+ * is freed when the reload returns, so nothing may read g->cfg after this: the watch (whose
+ * callback reads the interval) goes now, and the jobs queued behind the running one are
+ * answered now instead of being started on a game that no longer exists. */
 static void
 game_retire(struct sched *s, struct game *g)
 {
 	struct game **r;
 
 	g->retired = true;
+	g->started = false;
 	game_arm(g, 0);
+	watch_free(g->watch);
+	g->watch = NULL;
 	if (!g->running) {
 		game_free(g);
 		return;
 	}
+	game_cancel_queued(g, &g->queue->next);
 	core_cancel(g->running);
 	r = realloc(s->retired, (s->n_retired + 1) * sizeof(*r));
 	if (!r)
