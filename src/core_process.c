@@ -138,6 +138,18 @@ failure_message(struct job_result *r, const siginfo_t *si, bool cancelled)
 	}
 }
 
+/* Removes what a worker that died without a result left among the archives. Only under the
+ * game's lock: another job (of a daemon started since, or of a game of the same name made by a
+ * reload) may be writing its own temporaries there now. */
+static void
+sweep_after_worker(const char *game_dir)
+{
+	_cleanup_close_ int lock = game_dir ? job_lock_game(game_dir, 0) : -EBADF;
+
+	if (lock >= 0)
+		(void)store_sweep(game_dir);
+}
+
 /* The child has exited: reaps it, takes the rest of its output and ends the job. */
 static void
 proc_reap(struct core_job *job)
@@ -158,8 +170,7 @@ proc_reap(struct core_job *job)
 		p->result.detail = NULL;
 	} else {
 		failure_message(&r, &si, atomic_load(&job->cancel));
-		if (job->spec->game_dir)
-			(void)store_sweep(job->spec->game_dir);
+		sweep_after_worker(job->spec->game_dir);
 	}
 	proc_job_free(p);
 	job->impl = NULL;

@@ -33,6 +33,7 @@ struct fx {
 	unsigned fds, tasks;
 	/* What the callbacks saw. */
 	unsigned done, progress, expect;
+	int lock;             /* a hold on the game's lock taken by the test, or -1 */
 	bool off_loop;        /* a callback ran outside loop_run */
 	bool in_loop;
 	struct job_result last;
@@ -312,6 +313,41 @@ test_worker_killed(void **state)
 	assert_int_equal(f->last.err, 0);
 }
 
+/* Kills the worker, then takes the game's lock as another job would, before the loop sees
+ * the worker's end. */
+static void
+on_progress_kill_lock(struct core_job *job, const struct job_progress *p, void *data)
+{
+	struct fx *f = data;
+
+	if (f->progress)
+		return;
+	on_progress_kill(job, p, data);
+	f->lock = job_lock_game(f->dir, 10 * USEC_PER_SEC);
+	assert_true(f->lock >= 0);
+}
+
+/* A dead worker's temporaries are swept only when no other job holds the game: those files
+ * may be the other job's own. */
+static void
+test_worker_killed_sweep_respects_lock(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = { .kind = JOB_SNAPSHOT, .game_dir = f->dir, .tag = (char *)"work 20000" };
+	struct core_callbacks cb = { on_progress_kill_lock, on_done, f };
+	struct core_job *job;
+	char partial[PATH_MAX];
+
+	assert_int_equal(core_run(f->core, &spec, &cb, &job), 0);
+	f->expect = 1;
+	run(f);
+	assert_int_equal(f->last.err, -ECHILD);
+	snprintf(partial, sizeof(partial), "%s/test.tar.gz.partial", f->dir);
+	assert_int_equal(access(partial, F_OK), 0);
+	assert_int_equal(unlink(partial), 0);
+	close(f->lock);
+}
+
 static void
 write_file(const char *dir, const char *name, size_t size)
 {
@@ -436,6 +472,7 @@ main(void)
 		ALL_CORES(test_free_cancels),
 		ALL_CORES(test_real_snapshot),
 		PER_CORE(test_worker_killed, 2, "process"),
+		PER_CORE(test_worker_killed_sweep_respects_lock, 2, "process"),
 		PER_CORE(test_loop_responsive, 1, "coroutine"),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
