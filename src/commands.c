@@ -363,9 +363,16 @@ cmd_verify_all(struct daemon *d, struct ctl_client *c, const struct proto_reques
 	_cleanup_free_ struct store_entry *e = NULL;
 	struct verify_batch *b;
 	size_t n = 0;
+	char msg[512];
+	int k = dir ? store_list(dir, &e, &n) : -ENOMEM;
 
-	if (!dir || store_list(dir, &e, &n) < 0 || n == 0) {
-		reply_fail(c, req, n == 0 && dir ? "no archives to verify" : "cannot list archives");
+	if (k < 0 || n == 0) {
+		if (k < 0)
+			snprintf(msg, sizeof(msg), "game '%s': cannot list archives in %s: %s", game,
+				 dir ? dir : d->cfg->archive_dir, strerror(-k));
+		else
+			snprintf(msg, sizeof(msg), "game '%s' has no archives to verify", game);
+		reply_fail(c, req, msg);
 		return;
 	}
 	b = calloc(1, sizeof(*b));

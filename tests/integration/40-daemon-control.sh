@@ -102,6 +102,14 @@ start_daemon -c "$CFG"
 check "a new daemon replaces the stale socket" ctl ping
 stop_daemon
 
+# "verify all" on an archive folder that cannot be listed says which game and why.
+mkdir -p "$T/a4" && echo x >"$T/a4/broken"
+start_daemon --save-dir "$T/save" --game broken --archive-dir "$T/a4"
+"$SKCTL" verify broken all >/dev/null 2>"$T/err4"; rc=$?
+check "verify all, unlistable folder: exit 1" test $rc -eq 1
+check "verify all, unlistable folder: names game and cause" grep -q "'broken'.*Not a directory" "$T/err4"
+stop_daemon
+
 # A symlink at the socket path is refused, not followed.
 ln -sf "$T/elsewhere" "$SOCK"
 "$SKD" -c "$CFG" 2>"$T/err3" & p=$!; on_exit "kill -9 $p"; wait $p; rc=$?
