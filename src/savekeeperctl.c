@@ -600,6 +600,9 @@ run_request(const char *line, const struct proto_request *req)
 		/* verify lists what it found even when an archive failed. */
 		if (cmd == CMD_VERIFY)
 			report_verify_failure(o);
+		else if (jstr(o, "game"))
+			/* A job's message names the file and the cause; the game comes from the reply. */
+			complain("%s: %s", jstr(o, "game"), jstr(o, "error") ? jstr(o, "error") : "request failed");
 		else
 			complain("%s", jstr(o, "error") ? jstr(o, "error") : "request failed");
 	}

@@ -115,6 +115,29 @@ daemon_load_config(const struct daemon_opts *o, struct sk_config **ret, char *er
 	return 0;
 }
 
+/* The archive folder, the socket and the core's settings belong to parts that are running: a
+ * reload keeps them (saying so when the file changed them) and they change on restart. */
+static void
+keep_running_settings(const struct sk_config *old, struct sk_config *cfg)
+{
+	if (strcmp(cfg->archive_dir, old->archive_dir) != 0)
+		log_warn("reload: archive_dir stays %s until restart", old->archive_dir);
+	if (strcmp(cfg->socket_path, old->socket_path) != 0)
+		log_warn("reload: socket stays %s until restart", old->socket_path);
+	if (cfg->core != old->core)
+		log_warn("reload: the %s core stays until restart", core_name(old->core));
+	if (cfg->slice_usec != old->slice_usec || cfg->nice != old->nice || cfg->io_idle != old->io_idle)
+		log_warn("reload: slice, nice and io_idle keep their values until restart");
+	free(cfg->archive_dir);
+	free(cfg->socket_path);
+	cfg->archive_dir = strdup(old->archive_dir);
+	cfg->socket_path = strdup(old->socket_path);
+	cfg->core = old->core;
+	cfg->slice_usec = old->slice_usec;
+	cfg->nice = old->nice;
+	cfg->io_idle = old->io_idle;
+}
+
 int
 daemon_reload(struct daemon *d, char *err, size_t errlen)
 {
@@ -123,16 +146,9 @@ daemon_reload(struct daemon *d, char *err, size_t errlen)
 
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec());
 	r = daemon_load_config(&d->opts, &cfg, err, errlen);
-	if (r >= 0 && strcmp(cfg->archive_dir, d->cfg->archive_dir) != 0)
-		log_warn("reload: archive_dir stays %s until restart", d->cfg->archive_dir);
-	if (r >= 0 && cfg->core != d->cfg->core)
-		log_warn("reload: the %s core stays until restart", core_name(d->cfg->core));
 	if (r >= 0) {
-		/* The archive folder, socket and core belong to running parts: they change on restart. */
-		free(cfg->archive_dir);
-		cfg->archive_dir = strdup(d->cfg->archive_dir);
-		cfg->core = d->cfg->core;
-		r = cfg->archive_dir ? sched_reload(d->sched, cfg) : -ENOMEM;
+		keep_running_settings(d->cfg, cfg);
+		r = cfg->archive_dir && cfg->socket_path ? sched_reload(d->sched, cfg) : -ENOMEM;
 		if (r < 0)
 			snprintf(err, errlen, "reload: %s", strerror(-r));
 	}

@@ -36,6 +36,7 @@ struct game {
 	char unchanged_since[64];
 	struct job_progress progress;
 	struct watch *watch;       /* NULL when inotify is not available for the folder */
+	bool final_pending;        /* a wrapped session ended: one snapshot is due even if paused */
 	bool clean;                /* the folder matches the last archive, as far as the watch knows */
 	uint64_t first_change_usec, last_change_usec; /* monotonic; 0: no change pending */
 	uint64_t last_snapshot_usec;                  /* monotonic start of the last snapshot */
@@ -71,7 +72,7 @@ game_interval(const struct game *g)
 static void
 game_arm(struct game *g, uint64_t delay_usec)
 {
-	if (!g->started || g->retired) {
+	if (!(g->started || g->final_pending) || g->retired) {
 		loop_timer_arm(g->timer, 0);
 		g->next_due_usec = 0;
 		return;
@@ -145,10 +146,12 @@ on_tick(struct loop *loop, struct loop_timer *t, void *data)
 {
 	struct game *g = data;
 	struct job_spec tmpl = { .kind = JOB_SNAPSHOT, .if_changed = true };
+	bool final = g->final_pending;
 	uint64_t quiet;
 
 	(void)loop;
 	(void)t;
+	g->final_pending = false;
 	game_arm(g, game_interval(g));
 	/* A queued restore pauses the schedule; a queued snapshot already serves this tick. */
 	if (game_has_kind(g, JOB_RESTORE) || game_has_kind(g, JOB_SNAPSHOT))
@@ -162,6 +165,7 @@ on_tick(struct loop *loop, struct loop_timer *t, void *data)
 	}
 	quiet = game_quiet_in(g);
 	if (quiet) {
+		g->final_pending = final;
 		game_arm(g, quiet);
 		return;
 	}
@@ -217,13 +221,13 @@ sched_job_free(struct sched_job *j)
 	free(j);
 }
 
-/* Answers and frees the jobs from *from to the end of g's queue: they will never run. */
+/* Answers and frees the jobs from *from to the end of a queue: they will never run. */
 static void
-game_cancel_queued(struct game *g, struct sched_job **from)
+cancel_queued(struct sched_job **from)
 {
 	struct job_result r = { .err = -ECANCELED };
 
-	snprintf(r.message, sizeof(r.message), "game '%s': cancelled", g->name);
+	snprintf(r.message, sizeof(r.message), "cancelled");
 	while (*from) {
 		struct sched_job *j = *from;
 		*from = j->next;
@@ -235,7 +239,7 @@ game_cancel_queued(struct game *g, struct sched_job **from)
 static void
 game_free(struct game *g)
 {
-	game_cancel_queued(g, &g->queue);
+	cancel_queued(&g->queue);
 	loop_timer_free(g->timer);
 	watch_free(g->watch);
 	free(g->last_error);
@@ -407,7 +411,7 @@ game_run_next(struct game *g)
 	j->spec.n_exclude = 0;
 	if (r < 0) {
 		struct job_result res = { .err = r };
-		snprintf(res.message, sizeof(res.message), "game '%s': cannot start job: %s", g->name,
+		snprintf(res.message, sizeof(res.message), "cannot start the job: %s",
 			 strerror(-r));
 		on_job_done(NULL, &res, g);
 	}
@@ -505,6 +509,23 @@ sched_forget(struct sched *s, struct sched_waiter *w)
 			return;
 }
 
+/* "more than one game is configured (a, b): name one", cut to fit. */
+static void
+game_names(const struct sched *s, char *buf, size_t len)
+{
+	size_t n;
+
+	if (s->n_games == 0) {
+		snprintf(buf, len, "no game is configured");
+		return;
+	}
+	n = (size_t)snprintf(buf, len, "more than one game is configured (");
+	for (size_t i = 0; i < s->n_games && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", s->games[i]->name);
+	if (n < len)
+		snprintf(buf + n, len - n, "): name one");
+}
+
 int
 sched_resolve(struct sched *s, const char *name, const char **ret_name, char *err, size_t errlen)
 {
@@ -515,8 +536,7 @@ sched_resolve(struct sched *s, const char *name, const char **ret_name, char *er
 			*ret_name = s->games[0]->name;
 			return 0;
 		}
-		snprintf(err, errlen, s->n_games ? "more than one game is configured: name one"
-						  : "no game is configured");
+		game_names(s, err, errlen);
 		return -EINVAL;
 	}
 	g = sched_find(s, name);
@@ -559,7 +579,9 @@ sched_set_playing(struct sched *s, const char *name, bool playing)
 	if (g->playing == playing)
 		return 0;
 	g->playing = playing;
-	/* The game exited: take the final snapshot once the folder has had time to settle. */
+	/* The game exited: take the final snapshot once the folder has had time to settle, also
+	 * when the schedule is paused, since the player asked for it by wrapping the game. */
+	g->final_pending = !playing;
 	game_arm(g, playing ? game_interval(g) : s->cfg->settle_usec);
 	return 0;
 }
@@ -620,7 +642,7 @@ game_retire(struct sched *s, struct game *g)
 		game_free(g);
 		return;
 	}
-	game_cancel_queued(g, &g->queue->next);
+	cancel_queued(&g->queue->next);
 	core_cancel(g->running);
 	r = realloc(s->retired, (s->n_retired + 1) * sizeof(*r));
 	if (!r)

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "manifest.h"
 #include "snapshot.h"
@@ -498,6 +499,18 @@ store_walk(const char *game_dir, const struct manifest *m, const struct store_si
 	return r;
 }
 
+/* True when <game_dir>/<id>.tar.gz exists (as anything: a stray name still is not "no archive"). */
+static bool
+store_archive_exists(const char *game_dir, const char *id)
+{
+	_cleanup_free_ char *path = NULL;
+	struct stat st;
+
+	if (asprintf(&path, "%s/%s%s", game_dir, id, SNAP_SUFFIX) < 0)
+		return true;
+	return lstat(path, &st) == 0;
+}
+
 int
 store_open_manifest(const char *game_dir, const char *id, struct manifest **ret_m, char *id_out,
 		    size_t id_len, struct job_result *ret)
@@ -524,6 +537,10 @@ store_open_manifest(const char *game_dir, const char *id, struct manifest **ret_
 	if (asprintf(&path, "%s/%s%s", game_dir, id, SNAP_MANIFEST_SUFFIX) < 0)
 		return ret->err = -ENOMEM;
 	r = manifest_read(path, &m, err, sizeof(err));
+	if (r == -ENOENT && !store_archive_exists(game_dir, id)) {
+		snprintf(ret->message, sizeof(ret->message), "there is no archive %s in '%s'", id, game_dir);
+		return ret->err = r;
+	}
 	if (r < 0) {
 		snprintf(ret->message, sizeof(ret->message), "cannot read the manifest of %s: %s", id,
 			 err[0] ? err : strerror(-r));

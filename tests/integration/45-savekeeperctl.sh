@@ -246,7 +246,8 @@ check "reload: two games" test "$out" = "reloaded: 2 games"
 for args in "list" "backup" "backup --wait" "verify" "restore" "restore --undo" "prune" "pin $id1"; do
 	run $args
 	expect 1 "two games, $args without GAME"
-	grep -qi "more than one game" <<<"$err" || fail "two games, $args: says a game is needed ($err)"
+	grep -q "more than one game is configured (demo, second-game): name one" <<<"$err" ||
+		fail "two games, $args: says a game is needed and which there are ($err)"
 done
 run status
 expect 0 "status of two games"

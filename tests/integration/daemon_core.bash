@@ -27,6 +27,8 @@ rm -rf "$T/x"
 check "list shows the archive" test "$(ctl list demo | jget 'r["archives"][-1]["id"]')" = "$id"
 check "list counts its files" test "$(ctl list demo | jget 'r["archives"][-1]["files"]')" -ge 1
 check "verify latest passes" test "$(ctl verify demo latest | jget 'r["ok"]')" = True
+check "verify of an ID that does not exist says so" \
+	grep -q "there is no archive 20200101T000000.000Z" <<<"$(ctl verify demo 20200101T000000.000Z)"
 
 # Without --wait the reply comes at once; a second request joins the running snapshot.
 check "backup without --wait is accepted" test "$(ctl backup demo | jget 'r["ok"]')" = True

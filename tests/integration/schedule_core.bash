@@ -100,6 +100,13 @@ wait_for 10 test "$(archives "$GD" | wc -l)" -ge $((n0 + 2))
 check "wrap: a final snapshot once the folder is quiet" test "$(archives "$GD" | wc -l)" -eq $((n0 + 2))
 last=$(archives "$GD" | tail -1)
 check "the final snapshot holds the game's save" bash -c "tar -xzOf '$GD/$last' ./slot1.sav 2>/dev/null | grep -q 'saved in game' || tar -xzOf '$GD/$last' slot1.sav | grep -q 'saved in game'"
+# Paused, a wrapped session still ends with a snapshot: the player asked for it.
+ctl stop demo >/dev/null
+n0=$(archives "$GD" | wc -l)
+"$SKCTL" wrap demo -- "$T/game.sh" "$T/save" >/dev/null 2>&1
+wait_for 10 test "$(archives "$GD" | wc -l)" -ge $((n0 + 2))
+check "paused: wrap still takes the snapshot before and the one after" test "$(archives "$GD" | wc -l)" -eq $((n0 + 2))
+check "paused: the schedule stays paused" test "$(ctl status | jget 'r["games"][0]["state"]')" = paused
 stop_daemon
 "$SKCTL" wrap demo -- sh -c 'exit 3' 2>"$T/err"; rc=$?
 check "wrap with no daemon still runs the game" test $rc -eq 3
