@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "config.h"
+
 enum job_kind { JOB_SNAPSHOT, JOB_VERIFY, JOB_RESTORE };
 
 struct job_progress {
@@ -41,6 +43,8 @@ struct job_spec {
 	bool pin;            /* snapshot: pin the new archive (pre-restore) */
 	char *tag;           /* snapshot: optional label kept in the manifest, e.g. "pre-restore" */
 	bool if_changed;     /* snapshot: publish nothing when the tree matches the latest manifest */
+	bool prune;          /* snapshot: apply keep to the game's archives after publishing */
+	struct sk_keep keep;
 };
 
 struct job_result {
@@ -53,6 +57,7 @@ struct job_result {
 	uint64_t bytes_out;
 	uint64_t usec;       /* wall time */
 	bool unchanged;      /* snapshot with if_changed: nothing changed since id */
+	int pruned;          /* snapshot with prune: archives removed, or -errno */
 	char *detail;        /* optional malloc'd multi-line text (dry-run listing); freed by job_result_clear */
 };
 

@@ -75,6 +75,9 @@ job_execute(const struct job_spec *spec, const struct job_hooks *hooks, struct j
 	ret->err = fn(spec, hooks, ret);
 	if (ret->err < 0 && !ret->message[0])
 		snprintf(ret->message, sizeof(ret->message), "%s", strerror(-ret->err));
+	/* Retention belongs to the job, under its lock and off the daemon's loop. */
+	if (ret->err == 0 && spec->kind == JOB_SNAPSHOT && spec->prune && !ret->unchanged)
+		ret->pruned = store_prune(spec->game_dir, &spec->keep, false, NULL);
 	ret->usec = now_usec() - start;
 	safe_close(lock);
 	return ret->err;
@@ -275,6 +278,12 @@ job_spec_to_json(const struct job_spec *spec)
 	put_bool(o, "undo", spec->undo);
 	put_bool(o, "pin", spec->pin);
 	put_bool(o, "if_changed", spec->if_changed);
+	put_bool(o, "prune", spec->prune);
+	put_u64(o, "keep_last", spec->keep.last);
+	put_u64(o, "keep_hourly", spec->keep.hourly);
+	put_u64(o, "keep_daily", spec->keep.daily);
+	put_u64(o, "keep_weekly", spec->keep.weekly);
+	put_u64(o, "keep_monthly", spec->keep.monthly);
 	return to_line(o);
 }
 
@@ -324,6 +333,12 @@ job_spec_from_json(const char *json, struct job_spec **ret)
 		spec->undo = get_bool(o, "undo");
 		spec->pin = get_bool(o, "pin");
 		spec->if_changed = get_bool(o, "if_changed");
+		spec->prune = get_bool(o, "prune");
+		spec->keep.last = (unsigned)get_u64(o, "keep_last");
+		spec->keep.hourly = (unsigned)get_u64(o, "keep_hourly");
+		spec->keep.daily = (unsigned)get_u64(o, "keep_daily");
+		spec->keep.weekly = (unsigned)get_u64(o, "keep_weekly");
+		spec->keep.monthly = (unsigned)get_u64(o, "keep_monthly");
 	}
 	json_object_put(o);
 	if (!ok) {
@@ -350,6 +365,7 @@ job_result_to_json(const struct job_result *r)
 	put_str(o, "id", r->id);
 	put_str(o, "pre_id", r->pre_id);
 	put_bool(o, "unchanged", r->unchanged);
+	put_int(o, "pruned", r->pruned);
 	put_u64(o, "files", r->files);
 	put_u64(o, "bytes_in", r->bytes_in);
 	put_u64(o, "bytes_out", r->bytes_out);
@@ -373,6 +389,7 @@ job_result_from_json(const char *json, struct job_result *ret)
 	snprintf(r.id, sizeof(r.id), "%s", get_str(o, "id") ?: "");
 	snprintf(r.pre_id, sizeof(r.pre_id), "%s", get_str(o, "pre_id") ?: "");
 	r.unchanged = get_bool(o, "unchanged");
+	r.pruned = get_int(o, "pruned");
 	r.files = get_u64(o, "files");
 	r.bytes_in = get_u64(o, "bytes_in");
 	r.bytes_out = get_u64(o, "bytes_out");

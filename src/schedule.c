@@ -338,18 +338,6 @@ game_release_retired(struct sched *s, struct game *g)
 	}
 }
 
-/* Retention runs after each new archive; a failure is logged and costs nothing else. */
-static void
-game_prune(struct game *g)
-{
-	int r = store_prune(g->game_dir, &g->s->cfg->keep, false, NULL);
-
-	if (r < 0)
-		log_errno(LOG_WARNING, r, "game '%s': cannot apply retention in %s", g->name, g->game_dir);
-	else if (r > 0)
-		log_info("game '%s': retention removed %d archive(s)", g->name, r);
-}
-
 static void
 on_job_done(struct core_job *cj, const struct job_result *r, void *data)
 {
@@ -362,8 +350,10 @@ on_job_done(struct core_job *cj, const struct job_result *r, void *data)
 	g->queue = j->next;
 	memset(&g->progress, 0, sizeof(g->progress));
 	game_record(g, j, r);
-	if (j->spec.kind == JOB_SNAPSHOT && r->err == 0 && !r->unchanged && !g->retired)
-		game_prune(g);
+	if (r->pruned < 0)
+		log_errno(LOG_WARNING, r->pruned, "game '%s': cannot apply retention in %s", g->name, g->game_dir);
+	else if (r->pruned > 0)
+		log_info("game '%s': retention removed %d archive(s)", g->name, r->pruned);
 	if (s->event && !g->retired)
 		s->event(g->name, j->spec.kind, r, s->data);
 	waiters_done(j->waiters, r);
@@ -391,6 +381,8 @@ game_run_next(struct game *g)
 	j->spec.exclude = g->cfg->exclude;
 	j->spec.n_exclude = (unsigned)g->cfg->n_exclude;
 	j->spec.level = s->cfg->compression;
+	j->spec.keep = s->cfg->keep;
+	j->spec.prune = j->spec.kind == JOB_SNAPSHOT && !j->spec.pin;
 	j->spec.threads = compress_threads(s->cfg);
 	r = j->spec.save_dir && j->spec.game_dir ? 0 : -ENOMEM;
 	if (r == 0 && j->spec.kind == JOB_SNAPSHOT && check_free_space(s->cfg, msg, sizeof(msg)) < 0) {

@@ -30,6 +30,8 @@ static const struct job_spec sample = {
 	.undo = false,
 	.pin = true,
 	.if_changed = true,
+	.prune = true,
+	.keep = { .last = 50, .hourly = 24, .daily = 7, .weekly = 4, .monthly = 12 },
 	.tag = (char *)"pre-restore",
 };
 
@@ -50,6 +52,8 @@ assert_spec_equal(const struct job_spec *a, const struct job_spec *b)
 	assert_int_equal(a->undo, b->undo);
 	assert_int_equal(a->pin, b->pin);
 	assert_int_equal(a->if_changed, b->if_changed);
+	assert_int_equal(a->prune, b->prune);
+	assert_memory_equal(&a->keep, &b->keep, sizeof(a->keep));
 	assert_string_equal(a->tag, b->tag);
 }
 
@@ -101,7 +105,7 @@ test_result_json(void **state)
 	(void)state;
 	struct job_result r = { .err = -ENOENT, .id = "20240101T120000.000Z", .files = 12,
 				.bytes_in = 1ULL << 40, .bytes_out = 5, .usec = 123456,
-				.pre_id = "20240101T115959.000Z", .unchanged = true };
+				.pre_id = "20240101T115959.000Z", .unchanged = true, .pruned = 3 };
 	struct job_result back;
 	_cleanup_free_ char *json = NULL;
 
@@ -116,6 +120,7 @@ test_result_json(void **state)
 	assert_string_equal(back.id, r.id);
 	assert_string_equal(back.pre_id, r.pre_id);
 	assert_true(back.unchanged);
+	assert_int_equal(back.pruned, 3);
 	assert_int_equal(back.files, 12);
 	assert_int_equal(back.bytes_in, 1ULL << 40);
 	assert_int_equal(back.bytes_out, 5);
