@@ -33,6 +33,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/%,$(wildcard tests/helpers/*.c))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/%,$(wildcard bench/*.c))
+# Shared objects the tests load with LD_PRELOAD to simulate what this machine lacks.
+TEST_PRELOADS := $(patsubst tests/preload/%.c,$(B)/%.so,$(wildcard tests/preload/*.c))
 INTEG     := $(sort $(wildcard tests/integration/*.sh))
 BINS      := $(B)/savekeeperd $(B)/savekeeperctl
 MANS      := $(patsubst docs/%.scd,$(B)/man/%,$(wildcard docs/*.scd))
@@ -67,6 +69,9 @@ $(B)/test_%: tests/unit/test_%.c $(B)/libsk.a | $(B)/.deps
 $(B)/%: tests/helpers/%.c $(B)/libsk.a | $(B)/.deps
 	@echo "  CC      $<"
 	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(B)/%.so: tests/preload/%.c | $(B)/.deps
+	@echo "  CC      $<"
+	@$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -fPIC -shared -o $@ $<
 $(B)/%: bench/%.c $(B)/libsk.a | $(B)/.deps
 	@echo "  CC      $<"
 	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -76,7 +81,7 @@ $(B)/man/%: docs/%.scd | $(B)/.deps
 	@scdoc < $< > $@
 
 # One summary line at the end: "N passed, N failed".
-check: all $(UNIT_BINS) $(TEST_HELPERS) $(BENCH_BINS)
+check: all $(UNIT_BINS) $(TEST_HELPERS) $(BENCH_BINS) $(TEST_PRELOADS)
 	@B=$(B) ASAN=$(ASAN) tests/run.sh $(UNIT_BINS) $(INTEG)
 
 # A demo: a save folder with a few files, a short interval, archives under build/.
