@@ -643,6 +643,21 @@ game_retire(struct sched *s, struct game *g)
 	s->retired[s->n_retired++] = g;
 }
 
+/* After a reload: a new started game ticks now; a shorter interval takes effect now rather
+ * than after the tick the old one set. */
+static void
+game_rearm(struct game *g)
+{
+	uint64_t iv = game_interval(g), now = realtime_usec();
+
+	if (!g->started)
+		return;
+	if (g->next_due_usec == 0)
+		game_arm(g, 1);
+	else if ((uint64_t)g->next_due_usec > now + iv)
+		game_arm(g, iv);
+}
+
 int
 sched_reload(struct sched *s, const struct sk_config *cfg)
 {
@@ -663,8 +678,7 @@ sched_reload(struct sched *s, const struct sk_config *cfg)
 	s->games = games;
 	s->n_games = cfg->n_games;
 	for (size_t i = 0; i < s->n_games; i++)
-		if (s->games[i]->next_due_usec == 0 && s->games[i]->started)
-			game_arm(s->games[i], 1);
+		game_rearm(s->games[i]);
 	return 0;
 }
 

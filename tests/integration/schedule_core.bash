@@ -43,6 +43,19 @@ wait_for 10 test "$(archives "$GD" | wc -l)" -gt "$n0"
 check "the snapshot comes once the folder is quiet" test "$(archives "$GD" | wc -l)" -eq $((n0 + 1))
 stop_daemon
 
+# A reload that shortens the interval takes effect now, not after the tick the old one set.
+INTERVAL=1h make_config "$CFG" "$CORE" "autostart = true"
+rm -rf "$GD"
+start_daemon -c "$CFG"
+wait_for 10 test "$(archives "$GD" | wc -l)" -ge 1
+due=$(ctl status | jget 'r["games"][0]["next_due"] - int(__import__("time").time())')
+check "interval 1h: the next tick is an hour away ($due s)" test "$due" -gt 3000
+INTERVAL=5s make_config "$CFG" "$CORE" "autostart = true"
+ctl reload >/dev/null
+due=$(ctl status | jget 'r["games"][0]["next_due"] - int(__import__("time").time())')
+check "after a reload to 5s: the next tick is within 6 s ($due s)" test "$due" -le 6
+stop_daemon
+
 # Retention: keep_last = 2 keeps the two newest, and pinned archives stay.
 KEEP=2 write_config
 rm -rf "$GD"
