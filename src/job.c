@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -167,75 +168,128 @@ job_result_clear(struct job_result *r)
 	r->detail = NULL;
 }
 
-/* JSON helpers: json-c objects are reference counted; these hide the puts and gets. */
+/* The JSON form. Each struct's scalar members are listed once, in a table that both writes
+ * and reads them, so the two directions cannot drift apart; only the exclude list is by hand. */
 
-static void
-put_str(json_object *o, const char *key, const char *s)
+enum field_kind { F_INT, F_UNSIGNED, F_U64, F_BOOL, F_CHARS, F_STRING };
+
+struct field {
+	const char *key;
+	enum field_kind kind;
+	size_t offset;
+	size_t size; /* F_CHARS: the buffer */
+};
+
+#define FIELD(type, member, kind) { #member, kind, offsetof(type, member), sizeof(((type *)0)->member) }
+
+_Static_assert(sizeof(enum job_kind) == sizeof(int), "job kinds travel as int");
+
+static const struct field spec_fields[] = {
+	FIELD(struct job_spec, kind, F_INT),           FIELD(struct job_spec, game, F_STRING),
+	FIELD(struct job_spec, save_dir, F_STRING),    FIELD(struct job_spec, game_dir, F_STRING),
+	FIELD(struct job_spec, id, F_STRING),          FIELD(struct job_spec, tag, F_STRING),
+	FIELD(struct job_spec, level, F_INT),          FIELD(struct job_spec, threads, F_UNSIGNED),
+	FIELD(struct job_spec, dry_run, F_BOOL),       FIELD(struct job_spec, undo, F_BOOL),
+	FIELD(struct job_spec, pin, F_BOOL),           FIELD(struct job_spec, if_changed, F_BOOL),
+	FIELD(struct job_spec, prune, F_BOOL),         FIELD(struct job_spec, keep.last, F_UNSIGNED),
+	FIELD(struct job_spec, keep.hourly, F_UNSIGNED), FIELD(struct job_spec, keep.daily, F_UNSIGNED),
+	FIELD(struct job_spec, keep.weekly, F_UNSIGNED), FIELD(struct job_spec, keep.monthly, F_UNSIGNED),
+};
+
+static const struct field result_fields[] = {
+	FIELD(struct job_result, err, F_INT),          FIELD(struct job_result, message, F_CHARS),
+	FIELD(struct job_result, id, F_CHARS),         FIELD(struct job_result, pre_id, F_CHARS),
+	FIELD(struct job_result, unchanged, F_BOOL),   FIELD(struct job_result, pruned, F_INT),
+	FIELD(struct job_result, files, F_U64),        FIELD(struct job_result, bytes_in, F_U64),
+	FIELD(struct job_result, bytes_out, F_U64),    FIELD(struct job_result, usec, F_U64),
+	FIELD(struct job_result, detail, F_STRING),
+};
+
+static const struct field progress_fields[] = {
+	FIELD(struct job_progress, files_done, F_U64), FIELD(struct job_progress, files_total, F_U64),
+	FIELD(struct job_progress, bytes_done, F_U64), FIELD(struct job_progress, bytes_total, F_U64),
+};
+
+static json_object *
+field_value(const struct field *f, const char *p)
 {
-	if (s)
-		json_object_object_add(o, key, json_object_new_string(s));
+	switch (f->kind) {
+	case F_INT:
+		return json_object_new_int(*(const int *)(const void *)p);
+	case F_UNSIGNED:
+		return json_object_new_uint64(*(const unsigned *)(const void *)p);
+	case F_U64:
+		return json_object_new_uint64(*(const uint64_t *)(const void *)p);
+	case F_BOOL:
+		return json_object_new_boolean(*(const bool *)(const void *)p);
+	case F_CHARS:
+		return json_object_new_string(p);
+	case F_STRING:
+		return json_object_new_string(*(char *const *)(const void *)p);
+	}
+	return NULL;
 }
 
-static void
-put_u64(json_object *o, const char *key, uint64_t v)
-{
-	json_object_object_add(o, key, json_object_new_uint64(v));
-}
-
-static void
-put_int(json_object *o, const char *key, int v)
-{
-	json_object_object_add(o, key, json_object_new_int(v));
-}
-
-static void
-put_bool(json_object *o, const char *key, bool v)
-{
-	json_object_object_add(o, key, json_object_new_boolean(v));
-}
-
-static const char *
-get_str(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static uint64_t
-get_u64(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
-}
-
-static int
-get_int(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_int(v) : 0;
-}
-
-static bool
-get_bool(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
-}
-
-/* Serialises o on one line (json-c escapes newlines) and drops it. */
+/* A one-line JSON object of the members of base that fields list; NULL when out of memory. */
 static char *
-to_line(json_object *o)
+fields_to_line(const void *base, const struct field *fields, size_t n, json_object *extra)
 {
-	char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object *o = json_object_new_object();
+	char *line;
 
+	if (!o) {
+		json_object_put(extra);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *p = (const char *)base + fields[i].offset;
+		/* A NULL string is left out; the reader then leaves the member NULL. */
+		if (fields[i].kind == F_STRING && !*(char *const *)(const void *)p)
+			continue;
+		json_object_object_add(o, fields[i].key, field_value(&fields[i], p));
+	}
+	if (extra)
+		json_object_object_add(o, "exclude", extra);
+	/* json-c escapes newlines, so the object stays on one line. */
+	line = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
-	return s;
+	return line;
+}
+
+/* Reads the members fields list from o into base; false when memory ran out. */
+static bool
+fields_from(json_object *o, void *base, const struct field *fields, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *p = (char *)base + fields[i].offset;
+		json_object *v;
+
+		if (!json_object_object_get_ex(o, fields[i].key, &v))
+			continue;
+		switch (fields[i].kind) {
+		case F_INT:
+			*(int *)(void *)p = json_object_get_int(v);
+			break;
+		case F_UNSIGNED:
+			*(unsigned *)(void *)p = (unsigned)json_object_get_uint64(v);
+			break;
+		case F_U64:
+			*(uint64_t *)(void *)p = json_object_get_uint64(v);
+			break;
+		case F_BOOL:
+			*(bool *)(void *)p = json_object_get_boolean(v);
+			break;
+		case F_CHARS:
+			snprintf(p, fields[i].size, "%s", json_object_get_string(v) ?: "");
+			break;
+		case F_STRING:
+			if (json_object_is_type(v, json_type_string) &&
+			    !dup_opt((char **)(void *)p, json_object_get_string(v)))
+				return false;
+			break;
+		}
+	}
+	return true;
 }
 
 /* Parses json into an object; -EINVAL unless it is a JSON object. */
@@ -255,36 +309,13 @@ parse_object(const char *json, json_object **ret)
 char *
 job_spec_to_json(const struct job_spec *spec)
 {
-	json_object *o = json_object_new_object();
 	json_object *ex = json_object_new_array();
 
-	if (!o || !ex) {
-		json_object_put(o);
-		json_object_put(ex);
+	if (!ex)
 		return NULL;
-	}
-	put_int(o, "kind", (int)spec->kind);
-	put_str(o, "game", spec->game);
-	put_str(o, "save_dir", spec->save_dir);
-	put_str(o, "game_dir", spec->game_dir);
-	put_str(o, "id", spec->id);
-	put_str(o, "tag", spec->tag);
 	for (unsigned i = 0; i < spec->n_exclude; i++)
 		json_object_array_add(ex, json_object_new_string(spec->exclude[i]));
-	json_object_object_add(o, "exclude", ex);
-	put_int(o, "level", spec->level);
-	put_u64(o, "threads", spec->threads);
-	put_bool(o, "dry_run", spec->dry_run);
-	put_bool(o, "undo", spec->undo);
-	put_bool(o, "pin", spec->pin);
-	put_bool(o, "if_changed", spec->if_changed);
-	put_bool(o, "prune", spec->prune);
-	put_u64(o, "keep_last", spec->keep.last);
-	put_u64(o, "keep_hourly", spec->keep.hourly);
-	put_u64(o, "keep_daily", spec->keep.daily);
-	put_u64(o, "keep_weekly", spec->keep.weekly);
-	put_u64(o, "keep_monthly", spec->keep.monthly);
-	return to_line(o);
+	return fields_to_line(spec, spec_fields, ARRAY_SIZE(spec_fields), ex);
 }
 
 /* Reads the exclude array of o into spec; false when memory ran out. */
@@ -320,32 +351,14 @@ job_spec_from_json(const char *json, struct job_spec **ret)
 	if (r < 0)
 		return r;
 	struct job_spec *spec = calloc(1, sizeof(*spec));
-	bool ok = spec && dup_opt(&spec->game, get_str(o, "game")) &&
-		  dup_opt(&spec->save_dir, get_str(o, "save_dir")) &&
-		  dup_opt(&spec->game_dir, get_str(o, "game_dir")) &&
-		  dup_opt(&spec->id, get_str(o, "id")) && dup_opt(&spec->tag, get_str(o, "tag")) &&
+	bool ok = spec && fields_from(o, spec, spec_fields, ARRAY_SIZE(spec_fields)) &&
 		  spec_excludes_from(o, spec);
-	if (ok) {
-		spec->kind = (enum job_kind)get_int(o, "kind");
-		spec->level = get_int(o, "level");
-		spec->threads = (unsigned)get_u64(o, "threads");
-		spec->dry_run = get_bool(o, "dry_run");
-		spec->undo = get_bool(o, "undo");
-		spec->pin = get_bool(o, "pin");
-		spec->if_changed = get_bool(o, "if_changed");
-		spec->prune = get_bool(o, "prune");
-		spec->keep.last = (unsigned)get_u64(o, "keep_last");
-		spec->keep.hourly = (unsigned)get_u64(o, "keep_hourly");
-		spec->keep.daily = (unsigned)get_u64(o, "keep_daily");
-		spec->keep.weekly = (unsigned)get_u64(o, "keep_weekly");
-		spec->keep.monthly = (unsigned)get_u64(o, "keep_monthly");
-	}
 	json_object_put(o);
 	if (!ok) {
 		job_spec_free(spec);
 		return -ENOMEM;
 	}
-	if (spec->kind > JOB_RESTORE) {
+	if ((unsigned)spec->kind > JOB_RESTORE) {
 		job_spec_free(spec);
 		return -EINVAL;
 	}
@@ -356,22 +369,7 @@ job_spec_from_json(const char *json, struct job_spec **ret)
 char *
 job_result_to_json(const struct job_result *r)
 {
-	json_object *o = json_object_new_object();
-
-	if (!o)
-		return NULL;
-	put_int(o, "err", r->err);
-	put_str(o, "message", r->message);
-	put_str(o, "id", r->id);
-	put_str(o, "pre_id", r->pre_id);
-	put_bool(o, "unchanged", r->unchanged);
-	put_int(o, "pruned", r->pruned);
-	put_u64(o, "files", r->files);
-	put_u64(o, "bytes_in", r->bytes_in);
-	put_u64(o, "bytes_out", r->bytes_out);
-	put_u64(o, "usec", r->usec);
-	put_str(o, "detail", r->detail);
-	return to_line(o);
+	return fields_to_line(r, result_fields, ARRAY_SIZE(result_fields), NULL);
 }
 
 int
@@ -379,24 +377,13 @@ job_result_from_json(const char *json, struct job_result *ret)
 {
 	json_object *o;
 	struct job_result r = { 0 };
-	const char *detail;
 	int e = parse_object(json, &o);
 
 	if (e < 0)
 		return e;
-	r.err = get_int(o, "err");
-	snprintf(r.message, sizeof(r.message), "%s", get_str(o, "message") ?: "");
-	snprintf(r.id, sizeof(r.id), "%s", get_str(o, "id") ?: "");
-	snprintf(r.pre_id, sizeof(r.pre_id), "%s", get_str(o, "pre_id") ?: "");
-	r.unchanged = get_bool(o, "unchanged");
-	r.pruned = get_int(o, "pruned");
-	r.files = get_u64(o, "files");
-	r.bytes_in = get_u64(o, "bytes_in");
-	r.bytes_out = get_u64(o, "bytes_out");
-	r.usec = get_u64(o, "usec");
-	detail = get_str(o, "detail");
-	if (detail && !(r.detail = strdup(detail))) {
+	if (!fields_from(o, &r, result_fields, ARRAY_SIZE(result_fields))) {
 		json_object_put(o);
+		job_result_clear(&r);
 		return -ENOMEM;
 	}
 	json_object_put(o);
@@ -407,31 +394,20 @@ job_result_from_json(const char *json, struct job_result *ret)
 char *
 job_progress_to_json(const struct job_progress *p)
 {
-	json_object *o = json_object_new_object();
-
-	if (!o)
-		return NULL;
-	put_u64(o, "files_done", p->files_done);
-	put_u64(o, "files_total", p->files_total);
-	put_u64(o, "bytes_done", p->bytes_done);
-	put_u64(o, "bytes_total", p->bytes_total);
-	return to_line(o);
+	return fields_to_line(p, progress_fields, ARRAY_SIZE(progress_fields), NULL);
 }
 
 int
 job_progress_from_json(const char *json, struct job_progress *ret)
 {
 	json_object *o;
+	struct job_progress p = { 0 };
 	int r = parse_object(json, &o);
 
 	if (r < 0)
 		return r;
-	*ret = (struct job_progress){
-		.files_done = get_u64(o, "files_done"),
-		.files_total = get_u64(o, "files_total"),
-		.bytes_done = get_u64(o, "bytes_done"),
-		.bytes_total = get_u64(o, "bytes_total"),
-	};
+	fields_from(o, &p, progress_fields, ARRAY_SIZE(progress_fields));
 	json_object_put(o);
+	*ret = p;
 	return 0;
 }
