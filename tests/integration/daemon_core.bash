@@ -12,6 +12,8 @@ ln -s slots/slot1.sav "$T/save/current"
 start_daemon -c "$CFG" || { fail "daemon starts"; done_testing; }
 
 check "ping answers" ctl ping
+fds0=$(ls /proc/$SKD_PID/fd | wc -l)
+threads0=$(ls /proc/$SKD_PID/task | wc -l)
 check "status names the core" test "$(ctl status | jget 'r["core"]')" = "$CORE"
 check "status: paused without autostart" test "$(ctl status | jget 'r["games"][0]["state"]')" = paused
 
@@ -34,6 +36,11 @@ check "verify of an ID that does not exist says so" \
 check "backup without --wait is accepted" test "$(ctl backup demo | jget 'r["ok"]')" = True
 wait_for 20 busy_is False
 check "two archives after two backups" test "$(archives "$GD" | wc -l)" -eq 2
+
+# After the jobs: no thread, fd or child of theirs is left in the daemon.
+check "no thread left after the jobs" test "$(ls /proc/$SKD_PID/task | wc -l)" -eq "$threads0"
+check "no fd left after the jobs" test "$(ls /proc/$SKD_PID/fd | wc -l)" -eq "$fds0"
+check "no child left after the jobs" test -z "$(pgrep -P $SKD_PID)"
 
 # A corrupted archive fails verify, and verify all reports it.
 bad=$(archives "$GD" | head -1)
