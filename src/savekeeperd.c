@@ -38,29 +38,6 @@ usage(FILE *f)
 		"See savekeeperd(1) and savekeeper.ini(5).\n");
 }
 
-/* The game name --save-dir uses by default: the folder's name, made valid. */
-static char *
-name_from_dir(const char *dir)
-{
-	_cleanup_free_ char *copy = strdup(dir);
-	char *base, *p;
-
-	if (!copy)
-		return NULL;
-	for (p = copy + strlen(copy); p > copy + 1 && p[-1] == '/'; p--)
-		p[-1] = '\0';
-	base = strrchr(copy, '/');
-	base = strdup(base && base[1] ? base + 1 : "save");
-	for (p = base; p && *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *p))
-			*p = '_';
-	if (base && !game_name_valid(base)) {
-		free(base);
-		base = strdup("save");
-	}
-	return base;
-}
-
 static int
 replace_str(char **dst, const char *src)
 {
@@ -81,11 +58,11 @@ daemon_load_config(const struct daemon_opts *o, struct sk_config **ret, char *er
 	int r;
 
 	if (o->save_dir) {
-		_cleanup_free_ char *name = o->game ? strdup(o->game) : name_from_dir(o->save_dir);
+		/* Without --game the name comes from the folder (config_add_game). */
 		_cleanup_free_ char *abs = realpath(o->save_dir, NULL);
 		r = config_new_default(&cfg);
 		if (r >= 0)
-			r = name ? config_add_game(cfg, name, abs ? abs : o->save_dir, err, errlen) : -ENOMEM;
+			r = config_add_game(cfg, o->game, abs ? abs : o->save_dir, err, errlen);
 	} else {
 		const char *path = o->config_path ? o->config_path : (def = config_default_path());
 		if (!path)
