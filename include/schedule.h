@@ -57,6 +57,9 @@ void sched_cancel_all(struct sched *s);
  * message in err when there is no such game or the choice is ambiguous. */
 int sched_resolve(struct sched *s, const char *name, const char **ret_name, char *err, size_t errlen);
 
+/* The archive folder of the game called name (as resolved by sched_resolve); NULL if none. */
+const char *sched_game_dir(const struct sched *s, const char *name);
+
 /* Starts or pauses the schedule of one game (name) or all (NULL). Returns the count changed. */
 int sched_set_started(struct sched *s, const char *name, bool started);
 /* Marks a game as being played (a wrapped launch); an end takes a snapshot once quiet. */

@@ -326,15 +326,15 @@ cmd_start_stop(struct daemon *d, struct ctl_client *c, const struct proto_reques
 static void
 cmd_list(struct daemon *d, struct ctl_client *c, const struct proto_request *req, const char *game)
 {
-	_cleanup_free_ char *dir = store_game_dir(d->cfg->archive_dir, game);
+	const char *dir = sched_game_dir(d->sched, game);
 	_cleanup_free_ struct store_entry *e = NULL;
 	struct json_object *o, *a;
 	size_t n = 0;
 	char msg[512];
-	int r = dir ? store_list(dir, &e, &n) : -ENOMEM;
+	int r = store_list(dir, &e, &n);
 
 	if (r < 0) {
-		snprintf(msg, sizeof(msg), "cannot list '%s': %s", dir ? dir : game, strerror(-r));
+		snprintf(msg, sizeof(msg), "cannot list '%s': %s", dir, strerror(-r));
 		reply_fail(c, req, msg);
 		return;
 	}
@@ -359,17 +359,17 @@ cmd_list(struct daemon *d, struct ctl_client *c, const struct proto_request *req
 static void
 cmd_verify_all(struct daemon *d, struct ctl_client *c, const struct proto_request *req, const char *game)
 {
-	_cleanup_free_ char *dir = store_game_dir(d->cfg->archive_dir, game);
+	const char *dir = sched_game_dir(d->sched, game);
 	_cleanup_free_ struct store_entry *e = NULL;
 	struct verify_batch *b;
 	size_t n = 0;
 	char msg[512];
-	int k = dir ? store_list(dir, &e, &n) : -ENOMEM;
+	int k = store_list(dir, &e, &n);
 
 	if (k < 0 || n == 0) {
 		if (k < 0)
 			snprintf(msg, sizeof(msg), "game '%s': cannot list archives in %s: %s", game,
-				 dir ? dir : d->cfg->archive_dir, strerror(-k));
+				 dir, strerror(-k));
 		else
 			snprintf(msg, sizeof(msg), "game '%s' has no archives to verify", game);
 		reply_fail(c, req, msg);
@@ -406,12 +406,12 @@ cmd_verify_all(struct daemon *d, struct ctl_client *c, const struct proto_reques
 static void
 cmd_prune(struct daemon *d, struct ctl_client *c, const struct proto_request *req, const char *game)
 {
-	_cleanup_free_ char *dir = store_game_dir(d->cfg->archive_dir, game);
+	const char *dir = sched_game_dir(d->sched, game);
 	_cleanup_free_ char *report = NULL;
 	struct json_object *o, *removed, *kept;
 	bool dry = req->flags & PF_DRY_RUN;
 	char msg[512];
-	int r = dir ? store_prune(dir, &d->cfg->keep, dry, &report) : -ENOMEM;
+	int r = store_prune(dir, &d->cfg->keep, dry, &report);
 
 	if (r < 0) {
 		snprintf(msg, sizeof(msg), "cannot prune '%s': %s", game, strerror(-r));
@@ -441,10 +441,10 @@ cmd_prune(struct daemon *d, struct ctl_client *c, const struct proto_request *re
 static void
 cmd_pin(struct daemon *d, struct ctl_client *c, const struct proto_request *req, const char *game)
 {
-	_cleanup_free_ char *dir = store_game_dir(d->cfg->archive_dir, game);
+	const char *dir = sched_game_dir(d->sched, game);
 	struct json_object *o;
 	char msg[512];
-	int r = dir ? store_pin(dir, req->id, req->cmd == CMD_PIN) : -ENOMEM;
+	int r = store_pin(dir, req->id, req->cmd == CMD_PIN);
 
 	if (r < 0) {
 		snprintf(msg, sizeof(msg), r == -ENOENT ? "game '%s' has no archive %s" : "game '%s': cannot pin %s: %s",

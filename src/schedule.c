@@ -540,6 +540,14 @@ sched_resolve(struct sched *s, const char *name, const char **ret_name, char *er
 	return 0;
 }
 
+const char *
+sched_game_dir(const struct sched *s, const char *name)
+{
+	const struct game *g = sched_find(s, name);
+
+	return g ? g->game_dir : NULL;
+}
+
 int
 sched_set_started(struct sched *s, const char *name, bool started)
 {
