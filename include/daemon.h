@@ -34,13 +34,14 @@ struct daemon {
 	struct ctl *ctl;
 	uint64_t start_usec;
 	bool watchdog;
+	/* Re-reads the config (the program supplies it; the request handlers call it for
+	 * `reload`); on error the old one stays in force and err says why. */
+	int (*reload)(struct daemon *d, char *err, size_t errlen);
 };
 
 /* Reads the config named by opts (or builds one from --save-dir) and applies the overrides.
  * Returns 0 or a negative errno with the message in err. */
 int daemon_load_config(const struct daemon_opts *opts, struct sk_config **ret, char *err, size_t errlen);
-/* Re-reads the config; on error the old one stays in force and err says why. */
-int daemon_reload(struct daemon *d, char *err, size_t errlen);
 /* Handles one control request (the ctl_request_fn of the control socket). */
 void daemon_handle_request(struct ctl_client *c, const struct proto_request *req, void *data);
 

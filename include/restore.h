@@ -5,7 +5,7 @@
 #ifndef SK_RESTORE_H
 #define SK_RESTORE_H
 
-#include "job.h"
+#include "jobctx.h"
 
 /* In the game's archive folder: the ID of the pre-restore snapshot of the last restore. */
 #define RESTORE_LAST_FILE "last-restore"

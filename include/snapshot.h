@@ -7,13 +7,17 @@
 
 #include <stddef.h>
 
-#include "job.h"
+#include <stdint.h>
+
+#include "jobctx.h"
 
 /* Suffix of a published archive, of its manifest, and of the temporaries they are written to
  * (<ID>.tar.gz.partial, <ID>.manifest.partial). */
 #define SNAP_SUFFIX ".tar.gz"
 #define SNAP_MANIFEST_SUFFIX ".manifest"
 #define SNAP_TMP_SUFFIX ".partial"
+/* Beside an archive: it is kept for ever (pinned). */
+#define SNAP_PIN_SUFFIX ".pin"
 /* Length of an ID, "YYYYMMDDTHHMMSS.mmmZ". */
 #define SNAP_ID_LEN 20
 
@@ -25,6 +29,11 @@
  * naming the file. Returns 0 or -errno: -ECANCELED when cancelled, -EAGAIN when a file kept
  * changing while it was read. */
 int snap_create(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+
+/* The one grammar of archive IDs: "YYYYMMDDTHHMMSS" then an optional "." and 1-6 digits of a
+ * second, then "Z" (UTC); new IDs have 3 digits. Parses the ID that s starts with into
+ * microseconds since the epoch; returns its length, or -EINVAL when s starts with none. */
+int snap_id_parse(const char *s, int64_t *ret_usec);
 
 /* Makes a new archive ID for now: "YYYYMMDDTHHMMSS.mmmZ" (UTC), later than any in game_dir
  * (a missing folder has none). Returns 0 or -errno (-ENOSPC if len is too small). */

@@ -10,23 +10,11 @@
 #include <time.h>
 
 #include "config.h"
-#include "job.h"
-
-#define STORE_PIN_SUFFIX ".pin"
+#include "jobctx.h"
 
 struct manifest;
 struct mf_entry;
 struct archive_entry;
-
-struct store_entry {
-	char id[64];
-	int64_t time_usec;  /* from the ID (UTC) */
-	uint64_t size;      /* archive bytes */
-	uint64_t files;     /* from the manifest; 0 if it cannot be read */
-	uint64_t bytes;     /* uncompressed bytes of regular files */
-	bool pinned;
-	char tag[32];       /* "pre-restore" etc., "" if none */
-};
 
 /* Why retention keeps an archive; a bit mask, 0 means it goes. */
 enum store_why {
@@ -43,14 +31,14 @@ enum store_why {
 /* <archive_dir>/<game>, malloc'd; NULL on ENOMEM. */
 char *store_game_dir(const char *archive_dir, const char *game);
 
-/* Parses an archive ID "YYYYMMDDTHHMMSS[.mmm]Z" into microseconds since the epoch (UTC).
- * Returns 0 or -EINVAL. */
+/* Parses a whole archive ID (the grammar is snap_id_parse's) into microseconds since the
+ * epoch (UTC). Returns 0 or -EINVAL. */
 int store_id_time(const char *id, int64_t *ret_usec);
 
 /* Lists the published archives of game_dir, oldest first. A missing folder is an empty list;
  * an unreadable manifest leaves files, bytes and tag empty. Returns 0 or -errno; *ret is
  * malloc'd. */
-int store_list(const char *game_dir, struct store_entry **ret, size_t *ret_n);
+int store_list(const char *game_dir, struct job_archive **ret, size_t *ret_n);
 
 /* The newest archive's ID into buf; -ENOENT if there is none. */
 int store_latest(const char *game_dir, char *buf, size_t len);
@@ -95,15 +83,15 @@ int store_pin(const char *game_dir, const char *id, bool pin);
  * days, ISO weeks (Monday to Sunday) or months, in local time, that have archives. Rules add up;
  * pinned archives and the newest are always kept; a policy of all zeros keeps everything.
  * why[i] gets the KEEP_* bits of entry i (oldest first), 0 for one that goes. Pure. */
-void store_retention(const struct store_entry *e, size_t n, const struct sk_keep *keep, unsigned *why);
+void store_retention(const struct job_archive *e, size_t n, const struct sk_keep *keep, unsigned *why);
 
 /* Formats a KEEP_* mask as "last, daily" into buf; returns buf. */
 const char *store_why_str(unsigned why, char *buf, size_t len);
 
-/* Applies retention to game_dir (removes nothing when dry_run) and, if ret_report is not
- * NULL, describes it there (malloc'd), one line per archive, oldest first: "keep ID (last,
- * daily)" or "remove ID (no rule keeps it)". Returns the count removed (or that would be) or
- * -errno. */
-int store_prune(const char *game_dir, const struct sk_keep *keep, bool dry_run, char **ret_report);
+/* Applies retention to game_dir (removes nothing when dry_run) and, if ret is not NULL, gives
+ * every archive there (malloc'd, oldest first) with keep set to why it stays, 0 for one that
+ * goes. Returns the count removed (or that would be) or -errno. */
+int store_prune(const char *game_dir, const struct sk_keep *keep, bool dry_run, struct job_archive **ret,
+		size_t *ret_n);
 
 #endif

@@ -1,5 +1,5 @@
-/* savekeeperd's control requests: each one answered from the schedule and the store, as JSON
- * replies in the shape docs/protocol.md gives. */
+/* savekeeperd's control requests: each one answered from the schedule, or submitted as a job
+ * and answered from its result, as JSON replies in the shape docs/protocol.md gives. */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,6 +125,40 @@ changes_json(const char *detail)
 	return a;
 }
 
+/* {"id", "time", "size", ...} for one archive of a listing. */
+static struct json_object *
+archive_json(const struct job_archive *e)
+{
+	struct json_object *x = json_object_new_object();
+
+	add_str(x, "id", e->id);
+	add_int(x, "time", e->time_usec / 1000000);
+	add_int(x, "size", (int64_t)e->size);
+	add_int(x, "files", (int64_t)e->files);
+	add_int(x, "bytes", (int64_t)e->bytes);
+	json_object_object_add(x, "pinned", json_object_new_boolean(e->pinned));
+	add_str(x, "tag", e->tag);
+	return x;
+}
+
+/* The "removed" and "kept" arrays of a prune reply, each entry {"id", "why"}. */
+static void
+add_prune(struct json_object *o, const struct job_result *r)
+{
+	struct json_object *removed = json_object_new_array(), *kept = json_object_new_array();
+
+	for (unsigned i = 0; i < r->n_archives; i++) {
+		struct json_object *e = json_object_new_object();
+		char why[128];
+		add_str(e, "id", r->archives[i].id);
+		add_str(e, "why", r->archives[i].keep ? store_why_str(r->archives[i].keep, why, sizeof(why))
+						    : "no rule keeps it");
+		json_object_array_add(r->archives[i].keep ? kept : removed, e);
+	}
+	json_object_object_add(o, "removed", removed);
+	json_object_object_add(o, "kept", kept);
+}
+
 /* {"id", "ok", "error"?} for one archive checked. */
 static struct json_object *
 verify_result(const struct job_result *r)
@@ -138,34 +172,68 @@ verify_result(const struct job_result *r)
 	return e;
 }
 
+/* The members a job's kind adds to its reply. */
+static void
+add_job_detail(struct json_object *o, const struct waiter *wt, const struct job_result *r)
+{
+	switch (wt->cmd) {
+	case CMD_BACKUP:
+		add_int(o, "files", (int64_t)r->files);
+		add_int(o, "usec", (int64_t)r->usec);
+		add_int(o, "bytes", (int64_t)r->bytes_in);
+		add_int(o, "size", (int64_t)r->bytes_out);
+		json_object_object_add(o, "unchanged", json_object_new_boolean(r->unchanged));
+		break;
+	case CMD_VERIFY: {
+		/* The same shape as "verify all": one result per archive checked. */
+		struct json_object *a = json_object_new_array();
+		add_int(o, "files", (int64_t)r->files);
+		add_int(o, "usec", (int64_t)r->usec);
+		json_object_array_add(a, verify_result(r));
+		json_object_object_add(o, "results", a);
+		break;
+	}
+	case CMD_RESTORE:
+		add_int(o, "files", (int64_t)r->files);
+		add_int(o, "usec", (int64_t)r->usec);
+		add_str(o, "pre_restore_id", r->pre_id[0] ? r->pre_id : NULL);
+		json_object_object_add(o, "dry_run", json_object_new_boolean(wt->flags & PF_DRY_RUN));
+		json_object_object_add(o, "undo", json_object_new_boolean(wt->flags & PF_UNDO));
+		if (r->detail)
+			json_object_object_add(o, "changes", changes_json(r->detail));
+		break;
+	case CMD_LIST: {
+		struct json_object *a = json_object_new_array();
+		for (unsigned i = 0; i < r->n_archives; i++)
+			json_object_array_add(a, archive_json(&r->archives[i]));
+		json_object_object_add(o, "archives", a);
+		break;
+	}
+	case CMD_PRUNE:
+		json_object_object_add(o, "dry_run", json_object_new_boolean(wt->flags & PF_DRY_RUN));
+		add_prune(o, r);
+		break;
+	default:
+		break;
+	}
+}
+
 static void
 finish_job_reply(struct waiter *wt, const struct job_result *r)
 {
 	struct json_object *o = reply_new(wt->re, wt->cmd, r->err == 0);
 
 	add_str(o, "game", wt->game);
-	if (r->err < 0)
+	if (r->err < 0) {
 		add_str(o, "error", r->message);
+		if (wt->cmd == CMD_LIST || wt->cmd == CMD_PRUNE || wt->cmd == CMD_PIN || wt->cmd == CMD_UNPIN) {
+			ctl_reply(wt->client, wt->re, o);
+			return;
+		}
+	}
 	if (r->id[0])
 		add_str(o, "id", r->id);
-	add_int(o, "files", (int64_t)r->files);
-	add_int(o, "usec", (int64_t)r->usec);
-	if (wt->cmd == CMD_BACKUP) {
-		add_int(o, "bytes", (int64_t)r->bytes_in);
-		add_int(o, "size", (int64_t)r->bytes_out);
-		json_object_object_add(o, "unchanged", json_object_new_boolean(r->unchanged));
-	} else if (wt->cmd == CMD_VERIFY) {
-		/* The same shape as "verify all": one result per archive checked. */
-		struct json_object *a = json_object_new_array();
-		json_object_array_add(a, verify_result(r));
-		json_object_object_add(o, "results", a);
-	} else if (wt->cmd == CMD_RESTORE) {
-		add_str(o, "pre_restore_id", r->pre_id[0] ? r->pre_id : NULL);
-		json_object_object_add(o, "dry_run", json_object_new_boolean(wt->flags & PF_DRY_RUN));
-		json_object_object_add(o, "undo", json_object_new_boolean(wt->flags & PF_UNDO));
-		if (r->detail)
-			json_object_object_add(o, "changes", changes_json(r->detail));
-	}
+	add_job_detail(o, wt, r);
 	ctl_reply(wt->client, wt->re, o);
 }
 
@@ -185,6 +253,8 @@ batch_release(struct verify_batch *b)
 	free(b);
 }
 
+static void verify_listed(const struct waiter *lister, const struct job_result *r);
+
 static void
 on_waiter_done(const struct job_result *r, void *data)
 {
@@ -195,6 +265,8 @@ on_waiter_done(const struct job_result *r, void *data)
 		json_object_array_add(b->results, verify_result(r));
 		b->failed |= r->err < 0;
 		batch_release(b);
+	} else if (wt->cmd == CMD_VERIFY && (wt->flags & PF_ALL)) {
+		verify_listed(wt, r);
 	} else {
 		finish_job_reply(wt, r);
 	}
@@ -253,6 +325,52 @@ submit(struct daemon *d, struct ctl_client *c, const struct proto_request *req, 
 	}
 }
 
+/* verify all, once the list job answered: one verify job per archive, one reply at the end. */
+static void
+verify_listed(const struct waiter *lister, const struct job_result *r)
+{
+	struct proto_request req = { .cmd = CMD_VERIFY, .flags = lister->flags };
+	struct verify_batch *b;
+
+	snprintf(req.tag, sizeof(req.tag), "%s", lister->re);
+	if (r->err < 0 || r->n_archives == 0) {
+		struct json_object *o = reply_new(lister->re, CMD_VERIFY, false);
+		char msg[1200];
+		if (r->err < 0)
+			snprintf(msg, sizeof(msg), "game '%s': %s", lister->game, r->message);
+		else
+			snprintf(msg, sizeof(msg), "game '%s' has no archives to verify", lister->game);
+		add_str(o, "error", msg);
+		ctl_reply(lister->client, lister->re, o);
+		return;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		reply_fail(lister->client, &req, "out of memory");
+		return;
+	}
+	b->client = ctl_client_ref(lister->client);
+	b->results = json_object_new_array();
+	b->pending = 1; /* held until every job is queued */
+	snprintf(b->re, sizeof(b->re), "%s", lister->re);
+	snprintf(b->game, sizeof(b->game), "%s", lister->game);
+	for (unsigned i = 0; i < r->n_archives; i++) {
+		struct job_spec tmpl = { .kind = JOB_VERIFY, .id = r->archives[i].id };
+		struct waiter *wt = waiter_new(lister->d, lister->client, &req, lister->game);
+		if (!wt)
+			break;
+		wt->batch = b;
+		b->pending++;
+		if (sched_submit(lister->d->sched, lister->game, &tmpl, &wt->w, NULL) < 0) {
+			struct job_result f = { .err = -ENOMEM };
+			snprintf(f.id, sizeof(f.id), "%s", r->archives[i].id);
+			snprintf(f.message, sizeof(f.message), "cannot queue the check of %s", r->archives[i].id);
+			on_waiter_done(&f, wt);
+		}
+	}
+	batch_release(b);
+}
+
 static const char *const last_names[] = { [LAST_NONE] = NULL, [LAST_OK] = "ok",
 					  [LAST_FAILED] = "failed", [LAST_UNCHANGED] = "unchanged" };
 
@@ -276,8 +394,7 @@ game_status(const struct sched_game_info *gi)
 	add_str(g, "unchanged_since", gi->unchanged_since);
 	if (gi->busy) {
 		struct json_object *p = json_object_new_object();
-		add_str(p, "job", gi->busy_kind == JOB_SNAPSHOT ? "snapshot"
-				  : gi->busy_kind == JOB_VERIFY ? "verify" : "restore");
+		add_str(p, "job", job_kind_name(gi->busy_kind));
 		add_progress(p, &gi->progress);
 		json_object_object_add(g, "progress", p);
 	} else {
@@ -324,147 +441,12 @@ cmd_start_stop(struct daemon *d, struct ctl_client *c, const struct proto_reques
 }
 
 static void
-cmd_list(struct daemon *d, struct ctl_client *c, const struct proto_request *req, const char *game)
-{
-	const char *dir = sched_game_dir(d->sched, game);
-	_cleanup_free_ struct store_entry *e = NULL;
-	struct json_object *o, *a;
-	size_t n = 0;
-	char msg[512];
-	int r = store_list(dir, &e, &n);
-
-	if (r < 0) {
-		snprintf(msg, sizeof(msg), "cannot list '%s': %s", dir, strerror(-r));
-		reply_fail(c, req, msg);
-		return;
-	}
-	o = ctl_result_new(req, true);
-	a = json_object_new_array();
-	add_str(o, "game", game);
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *x = json_object_new_object();
-		add_str(x, "id", e[i].id);
-		add_int(x, "time", e[i].time_usec / 1000000);
-		add_int(x, "size", (int64_t)e[i].size);
-		add_int(x, "files", (int64_t)e[i].files);
-		add_int(x, "bytes", (int64_t)e[i].bytes);
-		json_object_object_add(x, "pinned", json_object_new_boolean(e[i].pinned));
-		add_str(x, "tag", e[i].tag);
-		json_object_array_add(a, x);
-	}
-	json_object_object_add(o, "archives", a);
-	ctl_reply(c, req->tag, o);
-}
-
-static void
-cmd_verify_all(struct daemon *d, struct ctl_client *c, const struct proto_request *req, const char *game)
-{
-	const char *dir = sched_game_dir(d->sched, game);
-	_cleanup_free_ struct store_entry *e = NULL;
-	struct verify_batch *b;
-	size_t n = 0;
-	char msg[512];
-	int k = store_list(dir, &e, &n);
-
-	if (k < 0 || n == 0) {
-		if (k < 0)
-			snprintf(msg, sizeof(msg), "game '%s': cannot list archives in %s: %s", game,
-				 dir, strerror(-k));
-		else
-			snprintf(msg, sizeof(msg), "game '%s' has no archives to verify", game);
-		reply_fail(c, req, msg);
-		return;
-	}
-	b = calloc(1, sizeof(*b));
-	if (!b) {
-		reply_fail(c, req, "out of memory");
-		return;
-	}
-	b->client = ctl_client_ref(c);
-	b->results = json_object_new_array();
-	b->pending = 1; /* held until every job is queued */
-	snprintf(b->re, sizeof(b->re), "%s", req->tag);
-	snprintf(b->game, sizeof(b->game), "%s", game);
-	for (size_t i = 0; i < n; i++) {
-		struct job_spec tmpl = { .kind = JOB_VERIFY, .id = e[i].id };
-		struct waiter *wt = waiter_new(d, c, req, game);
-		if (!wt)
-			break;
-		wt->batch = b;
-		b->pending++;
-		if (sched_submit(d->sched, game, &tmpl, &wt->w, NULL) < 0) {
-			struct job_result r = { .err = -ENOMEM };
-			snprintf(r.id, sizeof(r.id), "%s", e[i].id);
-			snprintf(r.message, sizeof(r.message), "cannot queue the check of %s", e[i].id);
-			on_waiter_done(&r, wt);
-		}
-	}
-	batch_release(b);
-}
-
-/* Replies to prune from the store's report: lines "remove ID (why)" and "keep ID (why)". */
-static void
-cmd_prune(struct daemon *d, struct ctl_client *c, const struct proto_request *req, const char *game)
-{
-	const char *dir = sched_game_dir(d->sched, game);
-	_cleanup_free_ char *report = NULL;
-	struct json_object *o, *removed, *kept;
-	bool dry = req->flags & PF_DRY_RUN;
-	char msg[512];
-	int r = store_prune(dir, &d->cfg->keep, dry, &report);
-
-	if (r < 0) {
-		snprintf(msg, sizeof(msg), "cannot prune '%s': %s", game, strerror(-r));
-		reply_fail(c, req, msg);
-		return;
-	}
-	o = ctl_result_new(req, true);
-	removed = json_object_new_array();
-	kept = json_object_new_array();
-	add_str(o, "game", game);
-	json_object_object_add(o, "dry_run", json_object_new_boolean(dry));
-	for (char *save = NULL, *line = report ? strtok_r(report, "\n", &save) : NULL; line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char verb[16], id[64], why[128] = "";
-		if (sscanf(line, "%15s %63s (%127[^)])", verb, id, why) < 2)
-			continue;
-		struct json_object *e = json_object_new_object();
-		add_str(e, "id", id);
-		add_str(e, "why", why);
-		json_object_array_add(strcmp(verb, "remove") == 0 ? removed : kept, e);
-	}
-	json_object_object_add(o, "removed", removed);
-	json_object_object_add(o, "kept", kept);
-	ctl_reply(c, req->tag, o);
-}
-
-static void
-cmd_pin(struct daemon *d, struct ctl_client *c, const struct proto_request *req, const char *game)
-{
-	const char *dir = sched_game_dir(d->sched, game);
-	struct json_object *o;
-	char msg[512];
-	int r = store_pin(dir, req->id, req->cmd == CMD_PIN);
-
-	if (r < 0) {
-		snprintf(msg, sizeof(msg), r == -ENOENT ? "game '%s' has no archive %s" : "game '%s': cannot pin %s: %s",
-			 game, req->id, strerror(-r));
-		reply_fail(c, req, msg);
-		return;
-	}
-	o = ctl_result_new(req, true);
-	add_str(o, "game", game);
-	add_str(o, "id", req->id);
-	ctl_reply(c, req->tag, o);
-}
-
-static void
 cmd_reload(struct daemon *d, struct ctl_client *c, const struct proto_request *req)
 {
 	char err[1024];
 	struct json_object *o;
 
-	if (daemon_reload(d, err, sizeof(err)) < 0) {
+	if (d->reload(d, err, sizeof(err)) < 0) {
 		reply_fail(c, req, err);
 		return;
 	}
@@ -499,7 +481,21 @@ cmd_job(struct daemon *d, struct ctl_client *c, const struct proto_request *req,
 		wait = req->flags & PF_WAIT;
 		break;
 	case CMD_VERIFY:
-		tmpl.kind = JOB_VERIFY;
+		/* verify all lists the archives first, then checks each. */
+		tmpl.kind = req->flags & PF_ALL ? JOB_LIST : JOB_VERIFY;
+		break;
+	case CMD_LIST:
+		tmpl.kind = JOB_LIST;
+		break;
+	case CMD_PRUNE:
+		tmpl.kind = JOB_PRUNE;
+		tmpl.dry_run = req->flags & PF_DRY_RUN;
+		break;
+	case CMD_PIN:
+		tmpl.kind = JOB_PIN;
+		break;
+	case CMD_UNPIN:
+		tmpl.kind = JOB_UNPIN;
 		break;
 	default:
 		tmpl.kind = JOB_RESTORE;
@@ -541,24 +537,14 @@ daemon_handle_request(struct ctl_client *c, const struct proto_request *req, voi
 		cmd_start_stop(d, c, req, game);
 		break;
 	case CMD_LIST:
-		cmd_list(d, c, req, game);
-		break;
 	case CMD_VERIFY:
-		if (req->flags & PF_ALL)
-			cmd_verify_all(d, c, req, game);
-		else
-			cmd_job(d, c, req, game);
-		break;
 	case CMD_BACKUP:
 	case CMD_RESTORE:
-		cmd_job(d, c, req, game);
-		break;
 	case CMD_PRUNE:
-		cmd_prune(d, c, req, game);
-		break;
 	case CMD_PIN:
 	case CMD_UNPIN:
-		cmd_pin(d, c, req, game);
+		/* Every request that reads or changes the archive folder is a job. */
+		cmd_job(d, c, req, game);
 		break;
 	case CMD_RELOAD:
 		cmd_reload(d, c, req);

@@ -1,7 +1,9 @@
 /* The coroutine core: each job runs as a stackful coroutine on the loop thread. The work's
  * yield hook switches back to the loop once a slice of time is used up, so the loop serves
  * ready fds between slices; regular files never block in the epoll sense, so slices are
- * measured in time, not readiness.
+ * measured in time, not readiness. A job that waits (job_sleep, job_wait_fd) parks: a loop
+ * timer or an fd registration marks it ready again, and meanwhile the loop sleeps in
+ * epoll_wait like an idle one, neither spinning nor blocking.
  *
  * A job that wants the CPU again is marked ready and a deferred call is queued on the loop.
  * Deferred calls run after the round's ready fds are served, so a request that arrived during
@@ -15,6 +17,7 @@
 #include "coro.h"
 #include "core_internal.h"
 #include "loop.h"
+#include "runner.h"
 #include "util.h"
 
 /* The snapshot's stack. Measured with coro_stack_used: a snapshot at level 1 of 20 MiB in
@@ -28,6 +31,8 @@ struct coro_job {
 	struct core_job *job;
 	struct coro *co;
 	uint64_t slice_start;
+	struct loop_timer *timer;   /* wakes a sleeping job; made on its first sleep */
+	int waiting_fd;             /* registered while the job waits on it, else -1 */
 	bool ready;
 	bool has_progress;
 	struct job_progress progress;
@@ -63,6 +68,79 @@ job_yield_hook(void *ctx)
 	coro_yield();
 }
 
+/* Makes a parked job ready again. */
+static void
+wake(struct coro_job *c)
+{
+	c->ready = true;
+	poke(c->job->core);
+}
+
+static void
+on_timer(struct loop *loop, struct loop_timer *t, void *data)
+{
+	(void)loop, (void)t;
+	wake(data);
+}
+
+static void
+on_fd(struct loop *loop, int fd, uint32_t events, void *data)
+{
+	struct coro_job *c = data;
+
+	(void)events;
+	loop_del_fd(loop, fd);
+	c->waiting_fd = -1;
+	wake(c);
+}
+
+/* Gives the loop back until something marks the job ready; the caller registered a waker. */
+static void
+park(void)
+{
+	coro_yield();
+}
+
+static void
+job_sleep_hook(uint64_t usec, void *ctx)
+{
+	struct coro_job *c = ctx;
+	struct loop *loop = c->job->core->loop;
+
+	if (!c->timer)
+		c->timer = loop_timer_new(loop, on_timer, c);
+	if (!c->timer || loop_timer_arm(c->timer, usec ? usec : 1) < 0) {
+		/* No timer: give the loop one round rather than hold it. */
+		wake(c);
+		park();
+		return;
+	}
+	park();
+	/* Woken early (the core is stopping): the timer must not fire for a later park. */
+	loop_timer_arm(c->timer, 0);
+}
+
+static int
+job_wait_fd_hook(int fd, uint32_t events, void *ctx)
+{
+	struct coro_job *c = ctx;
+	struct loop *loop = c->job->core->loop;
+	int r = loop_add_fd(loop, fd, events, on_fd, c);
+
+	if (r < 0) {
+		wake(c);
+		park();
+		return r;
+	}
+	c->waiting_fd = fd;
+	park();
+	if (c->waiting_fd < 0)
+		return 0;
+	loop_del_fd(loop, fd);
+	c->waiting_fd = -1;
+	return -EINTR;
+}
+
 static void
 job_progress_hook(const struct job_progress *p, void *ctx)
 {
@@ -76,10 +154,11 @@ static void
 job_body(void *arg)
 {
 	struct coro_job *c = arg;
-	struct job_hooks hooks = { .yield = job_yield_hook, .progress = job_progress_hook,
-				   .ctx = c, .cancel = &c->job->cancel };
+	struct job_hooks hooks = { .yield = job_yield_hook, .sleep = job_sleep_hook,
+				   .wait_fd = job_wait_fd_hook, .progress = job_progress_hook,
+				   .ctx = c, .cancel = &c->job->cancel, .short_slices = true };
 
-	job_execute(c->job->spec, &hooks, &c->result);
+	runner_execute(c->job->spec, &hooks, &c->result);
 }
 
 /* Runs one slice of job; delivers its progress, and its result once the body returned. */
@@ -99,6 +178,7 @@ run_slice(struct coro_job *c)
 	if (!coro_done(c->co))
 		return;
 	r = c->result;
+	loop_timer_free(c->timer);
 	coro_free(c->co);
 	free(c);
 	job->impl = NULL;
@@ -131,6 +211,7 @@ coro_start(struct core_job *job)
 	if (!c)
 		return -ENOMEM;
 	c->job = job;
+	c->waiting_fd = -1;
 	c->co = coro_new(job_body, c, CORO_JOB_STACK);
 	if (!c->co) {
 		int r = -errno;
@@ -143,7 +224,8 @@ coro_start(struct core_job *job)
 	return 0;
 }
 
-/* The jobs are cancelled: each runs to its next yield point, sees the flag and returns. */
+/* The jobs are cancelled: each runs to its next yield point, sees the flag and returns; a
+ * parked job is resumed early, and its wait returns at once. */
 static void
 coro_stop_all(struct core *core)
 {

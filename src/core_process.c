@@ -20,7 +20,7 @@
 
 #include "core_internal.h"
 #include "loop.h"
-#include "store.h"
+#include "runner.h"
 #include "util.h"
 
 extern char **environ;
@@ -138,18 +138,6 @@ failure_message(struct job_result *r, const siginfo_t *si, bool cancelled)
 	}
 }
 
-/* Removes what a worker that died without a result left among the archives. Only under the
- * game's lock: another job (of a daemon started since, or of a game of the same name made by a
- * reload) may be writing its own temporaries there now. */
-static void
-sweep_after_worker(const char *game_dir)
-{
-	_cleanup_close_ int lock = game_dir ? job_lock_game(game_dir, 0) : -EBADF;
-
-	if (lock >= 0)
-		(void)store_sweep(game_dir);
-}
-
 /* The child has exited: reaps it, takes the rest of its output and ends the job. */
 static void
 proc_reap(struct core_job *job)
@@ -165,12 +153,15 @@ proc_reap(struct core_job *job)
 	/* Everything the child wrote is queued in the socket now; reading stops at end of file. */
 	(void)read_worker(job, p);
 	if (p->has_result) {
+		/* The job takes what the result owns (detail, archives). */
 		r = p->result;
 		p->has_result = false;
-		p->result.detail = NULL;
+		p->result = (struct job_result){ 0 };
 	} else {
 		failure_message(&r, &si, atomic_load(&job->cancel));
-		sweep_after_worker(job->spec->game_dir);
+		/* What a worker that died without a result left among the archives. */
+		if (job->spec->game_dir)
+			(void)runner_sweep(job->spec->game_dir, 0);
 	}
 	proc_job_free(p);
 	job->impl = NULL;
@@ -459,7 +450,7 @@ core_worker_main(int out_fd)
 		r.err = e;
 		snprintf(r.message, sizeof(r.message), "worker: cannot read the job: %s", strerror(-e));
 	} else {
-		job_execute(spec, &hooks, &r);
+		runner_execute(spec, &hooks, &r);
 		job_spec_free(spec);
 	}
 	json = job_result_to_json(&r);

@@ -9,6 +9,7 @@
 
 #include "core_internal.h"
 #include "loop.h"
+#include "runner.h"
 #include "util.h"
 
 struct thread_job {
@@ -43,7 +44,7 @@ worker(void *arg)
 	struct job_result r;
 
 	core_lower_priority(gettid(), &job->core->s);
-	job_execute(job->spec, &hooks, &r);
+	runner_execute(job->spec, &hooks, &r);
 	pthread_mutex_lock(&t->lock);
 	t->result = r;
 	t->finished = true;

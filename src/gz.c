@@ -16,12 +16,14 @@
 #include <fcntl.h>
 #include <libdeflate.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 
-#include "job.h"
+#include "jobctx.h"
 #include "util.h"
 
 #define GZ_SEGMENT ((size_t)64 << 10)
@@ -74,7 +76,10 @@ struct gz_writer {
 	struct gz_worker *workers;
 	unsigned n_workers;
 	pthread_mutex_t lock;
-	pthread_cond_t work, done;
+	pthread_cond_t work;
+	/* Workers count finished chunks here; the writer waits on it through its job's context,
+	 * so a coroutine parks on the loop instead of blocking the loop's thread. */
+	int done_fd;
 	bool stop;
 };
 
@@ -205,7 +210,7 @@ worker_main(void *arg)
 		compress_slot(&wk->codec, w->level, s);
 		pthread_mutex_lock(&w->lock);
 		s->state = SLOT_DONE;
-		pthread_cond_signal(&w->done);
+		(void)eventfd_write(w->done_fd, 1);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -228,21 +233,36 @@ emit(struct gz_writer *w, struct gz_slot *s)
 	return 0;
 }
 
+/* Waits until the slot is compressed or at most max_pending chunks are in flight; true when
+ * the slot is done. */
+static bool
+wait_slot(struct gz_writer *w, const struct gz_slot *s, uint64_t max_pending)
+{
+	for (;;) {
+		eventfd_t n;
+		bool ready, wait;
+
+		pthread_mutex_lock(&w->lock);
+		ready = s->state == SLOT_DONE;
+		wait = !ready && w->seq_fill - w->seq_write > max_pending;
+		pthread_mutex_unlock(&w->lock);
+		if (!wait)
+			return ready;
+		/* A wake-up that came before the wait is still counted, so none is lost. */
+		(void)job_wait_fd(w->hooks, w->done_fd, POLLIN);
+		(void)eventfd_read(w->done_fd, &n);
+	}
+}
+
 /* Writes finished chunks in order until at most max_pending remain in flight. */
 static int
 drain(struct gz_writer *w, uint64_t max_pending)
 {
 	while (w->seq_write < w->seq_fill) {
 		struct gz_slot *s = &w->slots[w->seq_write % w->n_slots];
-		bool ready;
 		int r;
 
-		pthread_mutex_lock(&w->lock);
-		while (s->state != SLOT_DONE && w->seq_fill - w->seq_write > max_pending)
-			pthread_cond_wait(&w->done, &w->lock);
-		ready = s->state == SLOT_DONE;
-		pthread_mutex_unlock(&w->lock);
-		if (!ready)
+		if (!wait_slot(w, s, max_pending))
 			return 0;
 		r = emit(w, s);
 		if (r < 0)
@@ -318,12 +338,14 @@ gz_writer_new(int fd, int level, unsigned threads, const struct job_hooks *hooks
 	w->fd = fd;
 	w->level = level < 0 ? 0 : level > 12 ? 12 : level;
 	w->hooks = hooks;
-	w->chunk = hooks && hooks->yield ? GZ_CHUNK_YIELD : GZ_CHUNK;
+	w->chunk = hooks && hooks->short_slices ? GZ_CHUNK_YIELD : GZ_CHUNK;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->work, NULL);
-	pthread_cond_init(&w->done, NULL);
+	w->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->sha = EVP_MD_CTX_new();
 	r = w->sha && EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) == 1 ? 0 : -ENOMEM;
+	if (r >= 0 && w->done_fd < 0)
+		r = -errno;
 	if (r >= 0)
 		r = alloc_slots(w, threads > 1 ? threads * SLOTS_PER_THREAD : 1);
 	if (r >= 0 && threads > 1)
@@ -430,7 +452,7 @@ gz_writer_free(struct gz_writer *w)
 	codec_done(&w->codec);
 	EVP_MD_CTX_free(w->sha);
 	pthread_cond_destroy(&w->work);
-	pthread_cond_destroy(&w->done);
+	safe_close(w->done_fd);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }

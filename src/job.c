@@ -1,5 +1,5 @@
-/* Jobs: running one by kind, the hooks the work calls, and a JSON form of specs, progress and
- * results for the process core's pipe. */
+/* Jobs as data: copies of specs, and a JSON form of specs, progress and results for the
+ * process core's pipe. */
 #include "job.h"
 
 #include <fcntl.h>
@@ -9,90 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 
-#include "restore.h"
-#include "snapshot.h"
-#include "store.h"
 #include "util.h"
-
-static job_work_fn *work_override;
-
-void
-job_set_work(job_work_fn *fn)
-{
-	work_override = fn;
-}
-
-static job_work_fn *
-job_work(enum job_kind kind)
-{
-	if (work_override)
-		return work_override;
-	switch (kind) {
-	case JOB_SNAPSHOT:
-		return snap_create;
-	case JOB_VERIFY:
-		return store_verify;
-	case JOB_RESTORE:
-		return restore_run;
-	}
-	return NULL;
-}
-
-int
-job_lock_game(const char *game_dir, uint64_t wait_usec)
-{
-	uint64_t deadline = now_usec() + wait_usec;
-	_cleanup_close_ int fd = open(game_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return -errno;
-		if (now_usec() >= deadline)
-			return -EWOULDBLOCK;
-		usleep(20 * USEC_PER_MSEC);
-	}
-	return TAKE_FD(fd);
-}
-
-int
-job_execute(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
-{
-	job_work_fn *fn = job_work(spec->kind);
-	uint64_t start = now_usec();
-	int lock = spec->game_dir ? job_lock_game(spec->game_dir, 0) : -EBADF;
-
-	*ret = (struct job_result){ 0 };
-	if (!fn || lock == -EWOULDBLOCK) {
-		ret->err = fn ? -EBUSY : -EINVAL;
-		if (fn)
-			snprintf(ret->message, sizeof(ret->message),
-				 "another savekeeper job is working on %s", spec->game_dir);
-		else
-			snprintf(ret->message, sizeof(ret->message), "unknown job kind %d", (int)spec->kind);
-		return ret->err;
-	}
-	ret->err = fn(spec, hooks, ret);
-	if (ret->err < 0 && !ret->message[0])
-		snprintf(ret->message, sizeof(ret->message), "%s", strerror(-ret->err));
-	/* Retention belongs to the job, under its lock and off the daemon's loop. */
-	if (ret->err == 0 && spec->kind == JOB_SNAPSHOT && spec->prune && !ret->unchanged)
-		ret->pruned = store_prune(spec->game_dir, &spec->keep, false, NULL);
-	ret->usec = now_usec() - start;
-	safe_close(lock);
-	return ret->err;
-}
-
-bool
-job_yield(const struct job_hooks *hooks)
-{
-	if (!hooks)
-		return false;
-	if (hooks->yield)
-		hooks->yield(hooks->ctx);
-	return hooks->cancel && atomic_load(hooks->cancel);
-}
 
 static char **
 strv_dup(char *const *v, unsigned n)
@@ -144,10 +61,8 @@ job_spec_dup(const struct job_spec *spec)
 }
 
 void
-job_spec_free(struct job_spec *spec)
+job_spec_clear(struct job_spec *spec)
 {
-	if (!spec)
-		return;
 	free(spec->game);
 	free(spec->save_dir);
 	free(spec->game_dir);
@@ -156,22 +71,25 @@ job_spec_free(struct job_spec *spec)
 	for (unsigned i = 0; spec->exclude && i < spec->n_exclude; i++)
 		free(spec->exclude[i]);
 	free(spec->exclude);
-	free(spec);
+	spec->game = spec->save_dir = spec->game_dir = spec->id = spec->tag = NULL;
+	spec->exclude = NULL;
+	spec->n_exclude = 0;
 }
 
 void
-job_result_clear(struct job_result *r)
+job_spec_free(struct job_spec *spec)
 {
-	if (!r)
+	if (!spec)
 		return;
-	free(r->detail);
-	r->detail = NULL;
+	job_spec_clear(spec);
+	free(spec);
 }
 
 /* The JSON form. Each struct's scalar members are listed once, in a table that both writes
- * and reads them, so the two directions cannot drift apart; only the exclude list is by hand. */
+ * and reads them, so the two directions cannot drift apart; only the arrays (exclude, archives)
+ * are walked by hand. */
 
-enum field_kind { F_INT, F_UNSIGNED, F_U64, F_BOOL, F_CHARS, F_STRING };
+enum field_kind { F_INT, F_UNSIGNED, F_U64, F_I64, F_BOOL, F_CHARS, F_STRING };
 
 struct field {
 	const char *key;
@@ -205,6 +123,13 @@ static const struct field result_fields[] = {
 	FIELD(struct job_result, detail, F_STRING),
 };
 
+static const struct field archive_fields[] = {
+	FIELD(struct job_archive, id, F_CHARS),        FIELD(struct job_archive, time_usec, F_I64),
+	FIELD(struct job_archive, size, F_U64),        FIELD(struct job_archive, files, F_U64),
+	FIELD(struct job_archive, bytes, F_U64),       FIELD(struct job_archive, pinned, F_BOOL),
+	FIELD(struct job_archive, tag, F_CHARS),       FIELD(struct job_archive, keep, F_UNSIGNED),
+};
+
 static const struct field progress_fields[] = {
 	FIELD(struct job_progress, files_done, F_U64), FIELD(struct job_progress, files_total, F_U64),
 	FIELD(struct job_progress, bytes_done, F_U64), FIELD(struct job_progress, bytes_total, F_U64),
@@ -220,6 +145,8 @@ field_value(const struct field *f, const char *p)
 		return json_object_new_uint64(*(const unsigned *)(const void *)p);
 	case F_U64:
 		return json_object_new_uint64(*(const uint64_t *)(const void *)p);
+	case F_I64:
+		return json_object_new_int64(*(const int64_t *)(const void *)p);
 	case F_BOOL:
 		return json_object_new_boolean(*(const bool *)(const void *)p);
 	case F_CHARS:
@@ -230,26 +157,34 @@ field_value(const struct field *f, const char *p)
 	return NULL;
 }
 
-/* A one-line JSON object of the members of base that fields list; NULL when out of memory. */
-static char *
-fields_to_line(const void *base, const struct field *fields, size_t n, json_object *extra)
+/* A JSON object of the members of base that fields list; NULL when out of memory. */
+static json_object *
+fields_to_object(const void *base, const struct field *fields, size_t n)
 {
 	json_object *o = json_object_new_object();
-	char *line;
 
-	if (!o) {
-		json_object_put(extra);
-		return NULL;
-	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; o && i < n; i++) {
 		const char *p = (const char *)base + fields[i].offset;
 		/* A NULL string is left out; the reader then leaves the member NULL. */
 		if (fields[i].kind == F_STRING && !*(char *const *)(const void *)p)
 			continue;
 		json_object_object_add(o, fields[i].key, field_value(&fields[i], p));
 	}
+	return o;
+}
+
+/* o as one line (malloc'd), with extra added under key when not NULL; consumes both. */
+static char *
+object_to_line(json_object *o, const char *key, json_object *extra)
+{
+	char *line;
+
+	if (!o) {
+		json_object_put(extra);
+		return NULL;
+	}
 	if (extra)
-		json_object_object_add(o, "exclude", extra);
+		json_object_object_add(o, key, extra);
 	/* json-c escapes newlines, so the object stays on one line. */
 	line = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
@@ -275,6 +210,9 @@ fields_from(json_object *o, void *base, const struct field *fields, size_t n)
 			break;
 		case F_U64:
 			*(uint64_t *)(void *)p = json_object_get_uint64(v);
+			break;
+		case F_I64:
+			*(int64_t *)(void *)p = json_object_get_int64(v);
 			break;
 		case F_BOOL:
 			*(bool *)(void *)p = json_object_get_boolean(v);
@@ -315,7 +253,7 @@ job_spec_to_json(const struct job_spec *spec)
 		return NULL;
 	for (unsigned i = 0; i < spec->n_exclude; i++)
 		json_object_array_add(ex, json_object_new_string(spec->exclude[i]));
-	return fields_to_line(spec, spec_fields, ARRAY_SIZE(spec_fields), ex);
+	return object_to_line(fields_to_object(spec, spec_fields, ARRAY_SIZE(spec_fields)), "exclude", ex);
 }
 
 /* Reads the exclude array of o into spec; false when memory ran out. */
@@ -358,7 +296,7 @@ job_spec_from_json(const char *json, struct job_spec **ret)
 		job_spec_free(spec);
 		return -ENOMEM;
 	}
-	if ((unsigned)spec->kind > JOB_RESTORE) {
+	if ((unsigned)spec->kind > JOB_KIND_LAST) {
 		job_spec_free(spec);
 		return -EINVAL;
 	}
@@ -369,7 +307,33 @@ job_spec_from_json(const char *json, struct job_spec **ret)
 char *
 job_result_to_json(const struct job_result *r)
 {
-	return fields_to_line(r, result_fields, ARRAY_SIZE(result_fields), NULL);
+	json_object *a = r->n_archives ? json_object_new_array() : NULL;
+
+	for (unsigned i = 0; a && i < r->n_archives; i++)
+		json_object_array_add(a, fields_to_object(&r->archives[i], archive_fields, ARRAY_SIZE(archive_fields)));
+	return object_to_line(fields_to_object(r, result_fields, ARRAY_SIZE(result_fields)), "archives", a);
+}
+
+/* Reads the archives array of o into r; false when memory ran out. */
+static bool
+result_archives_from(json_object *o, struct job_result *r)
+{
+	json_object *a;
+	size_t n;
+
+	if (!json_object_object_get_ex(o, "archives", &a) || !json_object_is_type(a, json_type_array))
+		return true;
+	n = json_object_array_length(a);
+	r->archives = calloc(n ? n : 1, sizeof(*r->archives));
+	if (!r->archives)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+		if (json_object_is_type(e, json_type_object) &&
+		    fields_from(e, &r->archives[r->n_archives], archive_fields, ARRAY_SIZE(archive_fields)))
+			r->n_archives++;
+	}
+	return true;
 }
 
 int
@@ -381,7 +345,7 @@ job_result_from_json(const char *json, struct job_result *ret)
 
 	if (e < 0)
 		return e;
-	if (!fields_from(o, &r, result_fields, ARRAY_SIZE(result_fields))) {
+	if (!fields_from(o, &r, result_fields, ARRAY_SIZE(result_fields)) || !result_archives_from(o, &r)) {
 		json_object_put(o);
 		job_result_clear(&r);
 		return -ENOMEM;
@@ -394,7 +358,7 @@ job_result_from_json(const char *json, struct job_result *ret)
 char *
 job_progress_to_json(const struct job_progress *p)
 {
-	return fields_to_line(p, progress_fields, ARRAY_SIZE(progress_fields), NULL);
+	return object_to_line(fields_to_object(p, progress_fields, ARRAY_SIZE(progress_fields)), NULL, NULL);
 }
 
 int

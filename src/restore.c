@@ -27,6 +27,8 @@
 /* libarchive 3.6.2 briefly sets the umask to 0 while it creates a disk writer
  * (CVE-2023-30571): only one extraction runs at a time in this process. */
 static pthread_mutex_t extract_lock = PTHREAD_MUTEX_INITIALIZER;
+/* How often a restore waiting for that lock tries again. */
+#define EXTRACT_LOCK_RETRY_USEC (10 * USEC_PER_MSEC)
 
 struct rpaths {
 	char *live;     /* the save folder, symlinks resolved when it exists */
@@ -235,14 +237,37 @@ struct cwd_hooks {
 	int home_fd, staging_fd;
 };
 
+/* Every call that may hand the thread to other work leaves the staging folder first. */
 static void
 cwd_yield(void *ctx)
 {
 	struct cwd_hooks *c = ctx;
 
 	(void)fchdir(c->home_fd);
-	c->inner->yield(c->inner->ctx);
+	(void)job_yield(c->inner);
 	(void)fchdir(c->staging_fd);
+}
+
+static void
+cwd_sleep(uint64_t usec, void *ctx)
+{
+	struct cwd_hooks *c = ctx;
+
+	(void)fchdir(c->home_fd);
+	(void)job_sleep(c->inner, usec);
+	(void)fchdir(c->staging_fd);
+}
+
+static int
+cwd_wait_fd(int fd, uint32_t events, void *ctx)
+{
+	struct cwd_hooks *c = ctx;
+	int r;
+
+	(void)fchdir(c->home_fd);
+	r = job_wait_fd(c->inner, fd, events);
+	(void)fchdir(c->staging_fd);
+	return r;
 }
 
 static void
@@ -250,7 +275,7 @@ cwd_progress(const struct job_progress *p, void *ctx)
 {
 	struct cwd_hooks *c = ctx;
 
-	c->inner->progress(p, c->inner->ctx);
+	job_report(c->inner, p);
 }
 
 static int
@@ -261,10 +286,10 @@ cwd_enter(struct cwd_hooks *c, const struct job_hooks *inner, const char *stagin
 	if (!unshared)
 		unshared = unshare(CLONE_FS) == 0;
 	*c = (struct cwd_hooks){ .inner = inner, .home_fd = -EBADF, .staging_fd = -EBADF };
-	if (inner)
-		c->h = (struct job_hooks){ .yield = inner->yield ? cwd_yield : NULL,
-					   .progress = inner->progress ? cwd_progress : NULL,
-					   .ctx = c, .cancel = inner->cancel };
+	c->h = (struct job_hooks){ .yield = cwd_yield, .sleep = cwd_sleep, .wait_fd = cwd_wait_fd,
+				   .progress = cwd_progress, .ctx = c,
+				   .cancel = inner ? inner->cancel : NULL,
+				   .short_slices = inner && inner->short_slices };
 	c->home_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	c->staging_fd = open(staging, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (c->home_fd < 0 || c->staging_fd < 0 || fchdir(c->staging_fd) < 0)
@@ -281,16 +306,13 @@ cwd_leave(struct cwd_hooks *c)
 	c->staging_fd = safe_close(c->staging_fd);
 }
 
-/* Takes the extraction lock; a coroutine waits by yielding, so the loop keeps running. */
+/* Takes the extraction lock, waiting in the core's way (a coroutine parks on a loop timer, so
+ * the loop keeps running). */
 static int
 lock_extraction(const struct job_hooks *hooks)
 {
-	if (!hooks || !hooks->yield) {
-		pthread_mutex_lock(&extract_lock);
-		return 0;
-	}
 	while (pthread_mutex_trylock(&extract_lock) != 0)
-		if (job_yield(hooks))
+		if (job_sleep(hooks, EXTRACT_LOCK_RETRY_USEC))
 			return -ECANCELED;
 	return 0;
 }
@@ -314,7 +336,7 @@ extract_locked(const char *game_dir, const struct manifest *m, struct extract *x
 		return ret->err = r;
 	}
 	archive_write_disk_set_options(x->disk, flags);
-	r = store_walk(game_dir, m, &sink, hooks ? &c.h : NULL, ret);
+	r = store_walk(game_dir, m, &sink, &c.h, ret);
 	/* Closing applies the folders' modes and times, deferred until their contents exist. */
 	if (archive_write_close(x->disk) != ARCHIVE_OK && r >= 0) {
 		x->path = "(folders)";

@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "notify.h"
 #include "restore.h"
+#include "runner.h"
 #include "schedule.h"
 #include "store.h"
 #include "util.h"
@@ -115,7 +116,7 @@ keep_running_settings(const struct sk_config *old, struct sk_config *cfg)
 	cfg->io_idle = old->io_idle;
 }
 
-int
+static int
 daemon_reload(struct daemon *d, char *err, size_t errlen)
 {
 	struct sk_config *cfg = NULL;
@@ -216,14 +217,12 @@ sweep_leftovers(const struct sk_config *cfg)
 	for (size_t i = 0; i < cfg->n_games; i++) {
 		const char *game = cfg->games[i].name;
 		_cleanup_free_ char *dir = store_game_dir(cfg->archive_dir, game);
-		_cleanup_close_ int lock = dir ? job_lock_game(dir, 10 * USEC_PER_SEC) : -ENOMEM;
-		int r;
+		int r = dir ? runner_sweep(dir, RUNNER_LOCK_WAIT_USEC) : -ENOMEM;
 
-		if (lock == -EWOULDBLOCK) {
+		if (r == -EWOULDBLOCK) {
 			log_warn("game '%s': another process still works on %s; not cleaning it", game, dir);
 			continue;
 		}
-		r = dir ? store_sweep(dir) : -ENOMEM;
 		if (r < 0 && r != -ENOENT)
 			log_errno(LOG_WARNING, r, "game '%s': cannot clean %s", game, dir);
 		r = restore_sweep(cfg->games[i].path);
@@ -320,7 +319,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },           { "version", no_argument, NULL, 'V' },
 		{ "worker", no_argument, NULL, 'W' },         { 0 },
 	};
-	struct daemon d = { .start_usec = now_usec() };
+	struct daemon d = { .start_usec = now_usec(), .reload = daemon_reload };
 	struct core_settings cs = { 0 };
 	char err[1024];
 	int c, sigfd, status;

@@ -6,6 +6,7 @@
 #include <sys/statvfs.h>
 
 #include "core.h"
+#include "job.h"
 #include "log.h"
 #include "loop.h"
 #include "store.h"
@@ -210,14 +211,11 @@ waiters_done(struct sched_waiter *w, const struct job_result *r)
 	}
 }
 
+/* The spec's exclude list is the config's, lent only while core_run copies the spec. */
 static void
 sched_job_free(struct sched_job *j)
 {
-	free(j->spec.game);
-	free(j->spec.save_dir);
-	free(j->spec.game_dir);
-	free(j->spec.id);
-	free(j->spec.tag);
+	job_spec_clear(&j->spec);
 	free(j);
 }
 
@@ -255,9 +253,6 @@ compress_threads(const struct sk_config *cfg)
 
 	if (cfg->compress_threads)
 		return cfg->compress_threads;
-	/* On the loop thread, compression threads would compete with the loop for a core. */
-	if (cfg->core == SK_CORE_COROUTINE)
-		return 1;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (unsigned)n : 1;
 }
@@ -354,7 +349,9 @@ on_job_done(struct core_job *cj, const struct job_result *r, void *data)
 		log_errno(LOG_WARNING, r->pruned, "game '%s': cannot apply retention in %s", g->name, g->game_dir);
 	else if (r->pruned > 0)
 		log_info("game '%s': retention removed %d archive(s)", g->name, r->pruned);
-	if (s->event && !g->retired)
+	/* Pins, prunes and listings answer their client; the log and the desktop hear of the
+	 * work that makes or uses an archive. */
+	if (s->event && !g->retired && j->spec.kind <= JOB_RESTORE)
 		s->event(g->name, j->spec.kind, r, s->data);
 	waiters_done(j->waiters, r);
 	sched_job_free(j);

@@ -53,26 +53,58 @@ snap_fail(struct snap *s, int r, const char *fmt, ...)
 
 /* IDs. */
 
-static int
-parse_id(const char *name, int64_t *ret_ms)
+static bool
+all_digits(const char *s, size_t n)
 {
-	static const char shape[] = "ddddddddTdddddd.dddZ";
-	struct tm tm = { 0 };
-	int v[7];
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
 
-	for (int i = 0; i < SNAP_ID_LEN; i++) {
-		if (shape[i] == 'd' ? (name[i] < '0' || name[i] > '9') : name[i] != shape[i])
+/* The digits of a fraction of a second after s[0] == '.', at most 6, then 'Z'; their count. */
+static int
+id_fraction(const char *s, int64_t *ret_usec)
+{
+	int n = 0;
+	int64_t usec = 0;
+
+	while (n < 6 && s[1 + n] >= '0' && s[1 + n] <= '9')
+		usec = usec * 10 + (s[1 + n++] - '0');
+	if (n == 0 || s[1 + n] != 'Z')
+		return -EINVAL;
+	for (int i = n; i < 6; i++)
+		usec *= 10;
+	*ret_usec = usec;
+	return n;
+}
+
+int
+snap_id_parse(const char *s, int64_t *ret_usec)
+{
+	struct tm tm = { 0 };
+	int64_t usec = 0;
+	int len = 16, frac;
+
+	if (strnlen(s, 16) < 16 || !all_digits(s, 8) || s[8] != 'T' || !all_digits(s + 9, 6))
+		return -EINVAL;
+	if (s[15] == '.') {
+		if ((frac = id_fraction(s + 15, &usec)) < 0)
 			return -EINVAL;
+		len += frac + 1;
+	} else if (s[15] != 'Z') {
+		return -EINVAL;
 	}
-	sscanf(name, "%4d%2d%2dT%2d%2d%2d.%3d", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
-	tm.tm_year = v[0] - 1900;
-	tm.tm_mon = v[1] - 1;
-	tm.tm_mday = v[2];
-	tm.tm_hour = v[3];
-	tm.tm_min = v[4];
-	tm.tm_sec = v[5];
-	*ret_ms = (int64_t)timegm(&tm) * 1000 + v[6];
-	return 0;
+	if (sscanf(s, "%4d%2d%2dT%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec) != 6)
+		return -EINVAL;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+	    tm.tm_min > 59 || tm.tm_sec > 60)
+		return -EINVAL;
+	*ret_usec = (int64_t)timegm(&tm) * (int64_t)USEC_PER_SEC + usec;
+	return len;
 }
 
 static int
@@ -105,11 +137,14 @@ scan_ids(int dirfd, int64_t *ret_ms, char *latest)
 		return -errno;
 	}
 	while ((de = readdir(d))) {
-		if (parse_id(de->d_name, &ms) < 0)
+		int64_t usec;
+		int len = snap_id_parse(de->d_name, &usec);
+		if (len < 0)
 			continue;
+		ms = usec / (int64_t)USEC_PER_MSEC;
 		if (ms > max)
 			max = ms;
-		if (latest && ms > best && strcmp(de->d_name + SNAP_ID_LEN, SNAP_SUFFIX) == 0) {
+		if (latest && ms > best && len == SNAP_ID_LEN && strcmp(de->d_name + len, SNAP_SUFFIX) == 0) {
 			best = ms;
 			memcpy(latest, de->d_name, SNAP_ID_LEN);
 			latest[SNAP_ID_LEN] = '\0';
@@ -237,7 +272,7 @@ begin_files(struct snap *s)
 		snprintf(s->fin_mf, sizeof(s->fin_mf), "%s" SNAP_MANIFEST_SUFFIX, s->id);
 		snprintf(s->tmp_tar, sizeof(s->tmp_tar), "%s" SNAP_TMP_SUFFIX, s->fin_tar);
 		snprintf(s->tmp_mf, sizeof(s->tmp_mf), "%s" SNAP_TMP_SUFFIX, s->fin_mf);
-		snprintf(s->pin, sizeof(s->pin), "%s.pin", s->id);
+		snprintf(s->pin, sizeof(s->pin), "%s%s", s->id, SNAP_PIN_SUFFIX);
 		s->tar_fd = open_tmp(s, s->tmp_tar, &s->made_tar);
 		if (s->tar_fd == -EEXIST)
 			continue;

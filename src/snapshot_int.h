@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "job.h"
+#include "jobctx.h"
 #include "snapshot.h"
 
 struct archive;

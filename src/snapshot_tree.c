@@ -518,21 +518,11 @@ settle_left_ns(const struct stat *st)
 	return SNAP_SETTLE_NSEC - (now - changed);
 }
 
-/* Waits ns. A coroutine must not sleep on its loop, so with a yield hook it yields until the
- * time has passed. */
+/* Waits ns in the core's way (a coroutine parks on a loop timer). */
 static int
 wait_ns(struct snap *s, int64_t ns)
 {
-	uint64_t until = now_usec() + (uint64_t)ns / 1000 + 1;
-
-	if (s->hooks && s->hooks->yield) {
-		while (now_usec() < until)
-			if (job_yield(s->hooks))
-				return snap_fail(s, -ECANCELED, "snapshot cancelled");
-		return 0;
-	}
-	nanosleep(&(struct timespec){ .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 }, NULL);
-	return job_yield(s->hooks) ? snap_fail(s, -ECANCELED, "snapshot cancelled") : 0;
+	return job_sleep(s->hooks, (uint64_t)ns / 1000 + 1) ? snap_fail(s, -ECANCELED, "snapshot cancelled") : 0;
 }
 
 static int
@@ -630,13 +620,11 @@ snap_progress(struct snap *s, bool force)
 {
 	uint64_t now;
 
-	if (!s->hooks || !s->hooks->progress)
-		return;
 	now = now_usec();
 	if (!force && now - s->prog_usec < PROGRESS_USEC)
 		return;
 	s->prog_usec = now;
-	s->hooks->progress(&s->prog, s->hooks->ctx);
+	job_report(s->hooks, &s->prog);
 }
 
 int

@@ -18,41 +18,15 @@ store_game_dir(const char *archive_dir, const char *game)
 	return path_join(archive_dir, game);
 }
 
-static bool
-all_digits(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
-}
-
 int
 store_id_time(const char *id, int64_t *ret_usec)
 {
-	struct tm tm = { 0 };
-	size_t n = strlen(id), frac = 0;
-	int64_t usec = 0;
+	int64_t usec;
+	int len = snap_id_parse(id, &usec);
 
-	/* "YYYYMMDDTHHMMSS" then an optional ".d{1,6}" then "Z". */
-	if (n < 16 || !all_digits(id, 8) || id[8] != 'T' || !all_digits(id + 9, 6) || id[n - 1] != 'Z')
+	if (len < 0 || id[len] != '\0')
 		return -EINVAL;
-	if (n > 16) {
-		frac = n - 17;
-		if (id[15] != '.' || frac < 1 || frac > 6 || !all_digits(id + 16, frac))
-			return -EINVAL;
-		for (size_t i = 0; i < 6; i++)
-			usec = usec * 10 + (i < frac ? id[16 + i] - '0' : 0);
-	}
-	if (sscanf(id, "%4d%2d%2dT%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-		   &tm.tm_min, &tm.tm_sec) != 6)
-		return -EINVAL;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-	    tm.tm_min > 59 || tm.tm_sec > 60)
-		return -EINVAL;
-	*ret_usec = (int64_t)timegm(&tm) * (int64_t)USEC_PER_SEC + usec;
+	*ret_usec = usec;
 	return 0;
 }
 
@@ -88,7 +62,7 @@ exists_at(int dfd, const char *name)
 
 /* Fills e from the archive file's stat, its manifest and its pin marker. */
 static void
-entry_fill(const char *game_dir, int dfd, const struct stat *st, struct store_entry *e)
+entry_fill(const char *game_dir, int dfd, const struct stat *st, struct job_archive *e)
 {
 	char name[128], err[256];
 	_cleanup_free_ char *path = NULL;
@@ -96,7 +70,7 @@ entry_fill(const char *game_dir, int dfd, const struct stat *st, struct store_en
 
 	e->size = (uint64_t)st->st_size;
 	store_id_time(e->id, &e->time_usec);
-	snprintf(name, sizeof(name), "%s%s", e->id, STORE_PIN_SUFFIX);
+	snprintf(name, sizeof(name), "%s%s", e->id, SNAP_PIN_SUFFIX);
 	e->pinned = exists_at(dfd, name);
 	if (asprintf(&path, "%s/%s%s", game_dir, e->id, SNAP_MANIFEST_SUFFIX) < 0) {
 		path = NULL;
@@ -113,7 +87,7 @@ entry_fill(const char *game_dir, int dfd, const struct stat *st, struct store_en
 static int
 entry_cmp(const void *a, const void *b)
 {
-	const struct store_entry *x = a, *y = b;
+	const struct job_archive *x = a, *y = b;
 
 	if (x->time_usec != y->time_usec)
 		return x->time_usec < y->time_usec ? -1 : 1;
@@ -121,12 +95,12 @@ entry_cmp(const void *a, const void *b)
 }
 
 /* Appends one slot to *v (grown by doubling); NULL on ENOMEM. */
-static struct store_entry *
-entries_grow(struct store_entry **v, size_t *n, size_t *cap)
+static struct job_archive *
+entries_grow(struct job_archive **v, size_t *n, size_t *cap)
 {
 	if (*n == *cap) {
 		size_t c = *cap ? *cap * 2 : 16;
-		struct store_entry *nv = reallocarray(*v, c, sizeof(**v));
+		struct job_archive *nv = reallocarray(*v, c, sizeof(**v));
 		if (!nv)
 			return NULL;
 		*v = nv;
@@ -137,9 +111,9 @@ entries_grow(struct store_entry **v, size_t *n, size_t *cap)
 }
 
 int
-store_list(const char *game_dir, struct store_entry **ret, size_t *ret_n)
+store_list(const char *game_dir, struct job_archive **ret, size_t *ret_n)
 {
-	struct store_entry *v = NULL;
+	struct job_archive *v = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
 	DIR *d = opendir(game_dir);
@@ -159,7 +133,7 @@ store_list(const char *game_dir, struct store_entry **ret, size_t *ret_n)
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		struct store_entry *e = entries_grow(&v, &n, &cap);
+		struct job_archive *e = entries_grow(&v, &n, &cap);
 		if (!e) {
 			closedir(d);
 			free(v);
@@ -179,7 +153,7 @@ store_list(const char *game_dir, struct store_entry **ret, size_t *ret_n)
 int
 store_latest(const char *game_dir, char *buf, size_t len)
 {
-	_cleanup_free_ struct store_entry *v = NULL;
+	_cleanup_free_ struct job_archive *v = NULL;
 	size_t n;
 	int r = store_list(game_dir, &v, &n);
 
@@ -207,7 +181,7 @@ store_pin(const char *game_dir, const char *id, bool pin)
 	snprintf(name, sizeof(name), "%s%s", id, SNAP_SUFFIX);
 	if (!exists_at(dfd, name))
 		return -ENOENT;
-	snprintf(name, sizeof(name), "%s%s", id, STORE_PIN_SUFFIX);
+	snprintf(name, sizeof(name), "%s%s", id, SNAP_PIN_SUFFIX);
 	if (pin) {
 		_cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0 || fsync(fd) < 0)
@@ -289,7 +263,7 @@ bucket_key(int64_t usec, enum bucket b)
 
 /* Keeps the newest archive of each of the count most recent buckets that have any. */
 static void
-keep_buckets(const struct store_entry *e, size_t n, unsigned count, enum bucket b, unsigned bit,
+keep_buckets(const struct job_archive *e, size_t n, unsigned count, enum bucket b, unsigned bit,
 	     unsigned *why)
 {
 	bool have = false;
@@ -307,7 +281,7 @@ keep_buckets(const struct store_entry *e, size_t n, unsigned count, enum bucket 
 }
 
 void
-store_retention(const struct store_entry *e, size_t n, const struct sk_keep *keep, unsigned *why)
+store_retention(const struct job_archive *e, size_t n, const struct sk_keep *keep, unsigned *why)
 {
 	bool none = !keep->last && !keep->hourly && !keep->daily && !keep->weekly && !keep->monthly;
 
@@ -344,7 +318,7 @@ store_why_str(unsigned why, char *buf, size_t len)
 static int
 remove_archive(int dfd, const char *id)
 {
-	static const char *const suffixes[] = { SNAP_SUFFIX, SNAP_MANIFEST_SUFFIX, STORE_PIN_SUFFIX };
+	static const char *const suffixes[] = { SNAP_SUFFIX, SNAP_MANIFEST_SUFFIX, SNAP_PIN_SUFFIX };
 	char name[128];
 
 	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
@@ -355,21 +329,15 @@ remove_archive(int dfd, const char *id)
 	return 0;
 }
 
-/* Removes (unless dry_run) and reports each archive retention lets go; the count or -errno. */
+/* Removes (unless dry_run) each archive retention lets go; the count or -errno. */
 static int
-prune_apply(int dfd, const struct store_entry *v, size_t n, const unsigned *why, bool dry_run,
-	    FILE *report)
+prune_apply(int dfd, const struct job_archive *v, size_t n, bool dry_run)
 {
 	int removed = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		char reasons[128];
-
-		if (why[i]) {
-			fprintf(report, "keep %s (%s)\n", v[i].id, store_why_str(why[i], reasons, sizeof(reasons)));
+		if (v[i].keep)
 			continue;
-		}
-		fprintf(report, "remove %s (no rule keeps it)\n", v[i].id);
 		if (!dry_run) {
 			int r = remove_archive(dfd, v[i].id);
 			if (r < 0)
@@ -383,31 +351,28 @@ prune_apply(int dfd, const struct store_entry *v, size_t n, const unsigned *why,
 }
 
 int
-store_prune(const char *game_dir, const struct sk_keep *keep, bool dry_run, char **ret_report)
+store_prune(const char *game_dir, const struct sk_keep *keep, bool dry_run, struct job_archive **ret,
+	    size_t *ret_n)
 {
-	_cleanup_free_ struct store_entry *v = NULL;
+	_cleanup_free_ struct job_archive *v = NULL;
 	_cleanup_free_ unsigned *why = NULL;
-	_cleanup_free_ char *text = NULL;
 	_cleanup_close_ int dfd = -EBADF;
-	size_t n, size = 0;
-	FILE *report;
+	size_t n;
 	int r = store_list(game_dir, &v, &n);
 
 	if (r < 0)
 		return r;
 	why = calloc(n ? n : 1, sizeof(*why));
-	report = open_memstream(&text, &size);
-	if (!why || !report) {
-		if (report)
-			fclose(report);
+	if (!why)
 		return -ENOMEM;
-	}
 	store_retention(v, n, keep, why);
+	for (size_t i = 0; i < n; i++)
+		v[i].keep = why[i];
 	dfd = n ? open(game_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -EBADF;
-	r = n && dfd < 0 ? -errno : prune_apply(dfd, v, n, why, dry_run, report);
-	if (fclose(report) != 0 && r >= 0)
-		r = -ENOMEM;
-	if (r >= 0 && ret_report)
-		*ret_report = TAKE_PTR(text);
+	r = n && dfd < 0 ? -errno : prune_apply(dfd, v, n, dry_run);
+	if (r >= 0 && ret) {
+		*ret = TAKE_PTR(v);
+		*ret_n = n;
+	}
 	return r;
 }

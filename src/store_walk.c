@@ -59,7 +59,7 @@ walk_fail(struct walk *w, int err, const char *fmt, ...)
 static bool
 walk_cancelled(struct walk *w)
 {
-	return w->hooks && job_yield(w->hooks);
+	return job_yield(w->hooks);
 }
 
 static void

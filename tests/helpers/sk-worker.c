@@ -7,6 +7,6 @@ int
 main(int argc, char **argv)
 {
 	(void)argc, (void)argv;
-	job_set_work(testjob_work);
+	runner_set_work(testjob_work);
 	return core_worker_main(CORE_WORKER_FD);
 }

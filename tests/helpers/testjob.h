@@ -15,7 +15,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "job.h"
+#include "runner.h"
 #include "snapshot.h"
 #include "util.h"
 

@@ -52,6 +52,22 @@ check "exit status 1 for a failed job" test "$rc" -eq 1
 check "verify all reports the bad one" test "$(ctl verify demo all | jget '[x["ok"] for x in r["results"]].count(False)')" -eq 1
 cp "$T/good.tar.gz" "$GD/$bad"
 
+# An acknowledged pin is kept: pin takes the game's lock, like retention. Another holder of the
+# lock (as retention in a worker process) removes an archive while its pin is asked for: the
+# pin waits for the lock and then says the archive is gone; it never answers ok for an archive
+# that is deleted under it.
+old=$(archives "$GD" | head -1); old=${old%.tar.gz}
+flock -x "$GD" sh -c "touch '$T/locked'; sleep 1; rm -f '$GD/$old'.*" &
+holder=$!
+wait_for 10 test -e "$T/locked"
+out=$(ctl pin demo "$old")
+wait $holder
+kept=refused
+[ "$(echo "$out" | jget 'r["ok"]')" = True ] && kept=$(test -f "$GD/$old.tar.gz" && echo kept || echo lost)
+check "a pin racing retention is never acknowledged and then lost ($kept)" test "$kept" != lost
+check "the pin waited for the lock and says the archive is gone" grep -q "has no archive $old" <<<"$out"
+rm -f "$T/locked"
+
 # The schedule: start makes ticks at the interval, stop pauses them.
 cat >"$CFG" <<INI
 [daemon]

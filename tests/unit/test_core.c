@@ -323,7 +323,7 @@ on_progress_kill_lock(struct core_job *job, const struct job_progress *p, void *
 	if (f->progress)
 		return;
 	on_progress_kill(job, p, data);
-	f->lock = job_lock_game(f->dir, 10 * USEC_PER_SEC);
+	f->lock = runner_lock_game(f->dir, NULL, 10 * USEC_PER_SEC);
 	assert_true(f->lock >= 0);
 }
 
@@ -461,7 +461,7 @@ main(void)
 		return 1;
 	self[n] = '\0';
 	snprintf(worker_exe, sizeof(worker_exe), "%s/sk-worker", dirname(self));
-	job_set_work(testjob_work);
+	runner_set_work(testjob_work);
 	signal(SIGPIPE, SIG_IGN);
 
 	const struct CMUnitTest tests[] = {

@@ -3,6 +3,7 @@
  * cancellation reach the caller, and gzip(1) reads the multi-member result. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <libdeflate.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -239,13 +240,14 @@ static void
 test_yield_and_cancel(void **state)
 {
 	struct yield_count y = { .cancel_after = 1000 };
-	struct job_hooks hooks = { .yield = count_yield, .ctx = &y, .cancel = &y.cancel };
+	struct job_hooks hooks = { .yield = count_yield, .ctx = &y, .cancel = &y.cancel,
+				   .short_slices = true };
 	struct blob in = make_stream(8, 2u << 20), gz;
 	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	struct gz_writer *w;
 	(void)state;
 
-	/* With a yield hook, chunks are GZ_CHUNK_YIELD bytes and the hook runs after each. */
+	/* With short slices, chunks are GZ_CHUNK_YIELD bytes and the hook runs after each. */
 	gz = compress(&in, 6, 1, &hooks);
 	assert_int_equal(y.calls, (2u << 20) / GZ_CHUNK_YIELD);
 	free(gz.p);
@@ -258,6 +260,40 @@ test_yield_and_cancel(void **state)
 	assert_int_equal(gz_finish(w), -ECANCELED);
 	gz_writer_free(w);
 	close(fd);
+	free(in.p);
+}
+
+struct wait_count {
+	unsigned waits;
+};
+
+static int
+count_wait_fd(int fd, uint32_t events, void *ctx)
+{
+	struct wait_count *c = ctx;
+	struct pollfd p = { .fd = fd, .events = (short)events };
+
+	c->waits++;
+	return poll(&p, 1, -1) < 0 ? -errno : 0;
+}
+
+/* With compression threads the writer waits for them through the job's context (a coroutine
+ * parks on the loop there), never on a condition variable, and the output does not change. */
+static void
+test_waits_through_context(void **state)
+{
+	struct wait_count c = { 0 };
+	struct job_hooks hooks = { .wait_fd = count_wait_fd, .ctx = &c };
+	struct blob in = make_stream(9, 8u << 20), one, four;
+	(void)state;
+
+	one = compress(&in, 6, 1, NULL);
+	four = compress(&in, 6, 4, &hooks);
+	assert_true(c.waits > 0);
+	assert_int_equal(one.len, four.len);
+	assert_memory_equal(one.p, four.p, one.len);
+	free(one.p);
+	free(four.p);
 	free(in.p);
 }
 
@@ -295,6 +331,7 @@ main(void)
 		cmocka_unit_test(test_incompressible_is_stored),
 		cmocka_unit_test(test_write_error_reaches_caller),
 		cmocka_unit_test(test_yield_and_cancel),
+		cmocka_unit_test(test_waits_through_context),
 		cmocka_unit_test(test_gzip_reads_members),
 	};
 

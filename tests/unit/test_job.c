@@ -1,5 +1,4 @@
-/* Jobs: running one (timing, dispatch, the message on failure), the yield hook, copying a
- * spec, and the JSON lines the process core sends through its pipe. */
+/* Jobs as data: copying a spec, and the JSON lines the process core sends through its pipe. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -111,6 +110,14 @@ test_result_json(void **state)
 
 	snprintf(r.message, sizeof(r.message), "cannot read 'slot \"1\".sav': No such file");
 	r.detail = strdup("would restore:\n  slot1.sav\n");
+	r.archives = calloc(2, sizeof(*r.archives));
+	r.n_archives = 2;
+	snprintf(r.archives[0].id, sizeof(r.archives[0].id), "20240101T115959.000Z");
+	r.archives[0].time_usec = -5;
+	r.archives[0].pinned = true;
+	snprintf(r.archives[1].tag, sizeof(r.archives[1].tag), "pre-restore");
+	r.archives[1].keep = 3;
+	r.archives[1].size = 1ULL << 40;
 	json = job_result_to_json(&r);
 	assert_non_null(json);
 	assert_null(strchr(json, '\n'));
@@ -126,7 +133,10 @@ test_result_json(void **state)
 	assert_int_equal(back.bytes_out, 5);
 	assert_int_equal(back.usec, 123456);
 	assert_string_equal(back.detail, r.detail);
+	assert_int_equal(back.n_archives, 2);
+	assert_memory_equal(back.archives, r.archives, 2 * sizeof(*r.archives));
 	job_result_clear(&back);
+	assert_null(back.archives);
 	assert_null(back.detail);
 	job_result_clear(&r);
 	assert_int_equal(job_result_from_json("nonsense", &back), -EINVAL);
@@ -144,105 +154,6 @@ test_progress_json(void **state)
 	assert_memory_equal(&p, &back, sizeof(p));
 }
 
-static int yields;
-
-static void
-count_yield(void *ctx)
-{
-	(void)ctx;
-	yields++;
-}
-
-static int
-sleepy_work(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
-{
-	(void)spec;
-	usleep(20000);
-	snprintf(ret->id, sizeof(ret->id), "made");
-	return job_yield(hooks) ? -ECANCELED : -EIO;
-}
-
-static void
-test_execute(void **state)
-{
-	(void)state;
-	atomic_bool cancel = false;
-	struct job_hooks hooks = { .yield = count_yield, .cancel = &cancel };
-	struct job_result r;
-
-	job_set_work(sleepy_work);
-	yields = 0;
-	assert_int_equal(job_execute(&sample, &hooks, &r), -EIO);
-	assert_int_equal(r.err, -EIO);
-	assert_string_equal(r.id, "made");
-	/* Work that gives no message gets the error's text. */
-	assert_string_equal(r.message, strerror(EIO));
-	assert_true(r.usec >= 20000);
-	assert_int_equal(yields, 1);
-
-	cancel = true;
-	assert_int_equal(job_execute(&sample, &hooks, &r), -ECANCELED);
-	assert_int_equal(yields, 2);
-	job_set_work(NULL);
-}
-
-/* One job per game folder: a second locker waits, then gives up; a job that finds the folder
- * locked fails with a message instead of running; the lock goes with its fd. */
-static void
-test_game_lock(void **state)
-{
-	char dir[] = "/tmp/sk-job-XXXXXX";
-	_cleanup_free_ char *game = NULL;
-	struct job_spec spec = sample;
-	struct job_result r;
-	int held;
-
-	(void)state;
-	assert_non_null(mkdtemp(dir));
-	game = path_join(dir, "demo");
-	assert_int_equal(job_lock_game(game, 0), -ENOENT);
-	assert_int_equal(mkdir(game, 0700), 0);
-	held = job_lock_game(game, 0);
-	assert_true(held >= 0);
-	assert_int_equal(job_lock_game(game, 50 * USEC_PER_MSEC), -EWOULDBLOCK);
-	job_set_work(sleepy_work);
-	spec.game_dir = game;
-	assert_int_equal(job_execute(&spec, NULL, &r), -EBUSY);
-	assert_non_null(strstr(r.message, game));
-	close(held);
-	held = job_lock_game(game, 0);
-	assert_true(held >= 0);
-	close(held);
-	job_set_work(NULL);
-	assert_int_equal(rmdir(game), 0);
-	assert_int_equal(rmdir(dir), 0);
-}
-
-static void
-test_yield_without_hooks(void **state)
-{
-	(void)state;
-	atomic_bool cancel = false;
-	struct job_hooks hooks = { .cancel = &cancel };
-
-	assert_false(job_yield(NULL));
-	assert_false(job_yield(&hooks));
-	cancel = true;
-	assert_true(job_yield(&hooks));
-}
-
-static void
-test_unknown_kind(void **state)
-{
-	(void)state;
-	struct job_spec s = sample;
-	struct job_result r;
-
-	s.kind = (enum job_kind)99;
-	assert_int_equal(job_execute(&s, NULL, &r), -EINVAL);
-	assert_non_null(strstr(r.message, "unknown job kind"));
-}
-
 int
 main(void)
 {
@@ -252,10 +163,6 @@ main(void)
 		cmocka_unit_test(test_spec_json_invalid),
 		cmocka_unit_test(test_result_json),
 		cmocka_unit_test(test_progress_json),
-		cmocka_unit_test(test_execute),
-		cmocka_unit_test(test_game_lock),
-		cmocka_unit_test(test_yield_without_hooks),
-		cmocka_unit_test(test_unknown_kind),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

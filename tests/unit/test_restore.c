@@ -212,7 +212,7 @@ test_round_trip_and_undo(void **state)
 	char id[64], pre[64], last[128], path[256];
 	_cleanup_free_ char *before = NULL, *messed = NULL, *after = NULL, *undone = NULL, *redone = NULL;
 	struct job_result r;
-	struct store_entry *v;
+	struct job_archive *v;
 	size_t n;
 	FILE *f;
 

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "core.h"
 #include "loop.h"
+#include "runner.h"
 #include "schedule.h"
 #include "util.h"
 
@@ -136,7 +137,7 @@ setup(void **state)
 	atomic_store(&release, false);
 	atomic_store(&snapshots, 0);
 	atomic_store(&verifies, 0);
-	job_set_work(held_work);
+	runner_set_work(held_work);
 	*state = f;
 	return 0;
 }
@@ -156,7 +157,7 @@ teardown(void **state)
 	loop_timer_free(f->guard);
 	loop_timer_free(f->release);
 	loop_free(f->loop);
-	job_set_work(NULL);
+	runner_set_work(NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(f);

@@ -621,8 +621,8 @@ test_large_file_keeps_changing(void **state)
 	(void)first;
 }
 
-/* Rewrites a small file from the yield hook, which runs while a snapshot waits for a file
- * changed moments ago to settle. */
+/* Rewrites a small file from the sleep hook, which runs while a snapshot waits for a file
+ * changed moments ago to settle; a core's sleep hands the thread to other work, here a game. */
 struct rewriter {
 	char dir[128];
 	unsigned calls, last;
@@ -630,15 +630,16 @@ struct rewriter {
 };
 
 static void
-rewrite_yield(void *ctx)
+rewrite_sleep(uint64_t usec, void *ctx)
 {
 	struct rewriter *rw = ctx;
 	char version[32];
 
-	if (++rw->calls > rw->last)
-		return;
-	snprintf(version, sizeof(version), "version %u", rw->calls);
-	write_file(rw->dir, "slot1.sav", version);
+	if (++rw->calls <= rw->last) {
+		snprintf(version, sizeof(version), "version %u", rw->calls);
+		write_file(rw->dir, "slot1.sav", version);
+	}
+	usleep((useconds_t)usec);
 }
 
 static void
@@ -647,7 +648,7 @@ test_small_file_settles(void **state)
 	struct fx *f = *state;
 	struct job_spec spec = spec_of(f);
 	struct rewriter rw = { .last = 3 };
-	struct job_hooks hooks = { .yield = rewrite_yield, .ctx = &rw, .cancel = &rw.cancel };
+	struct job_hooks hooks = { .sleep = rewrite_sleep, .ctx = &rw, .cancel = &rw.cancel };
 	struct job_result res;
 
 	snprintf(rw.dir, sizeof(rw.dir), "%s", f->save);

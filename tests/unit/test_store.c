@@ -102,7 +102,7 @@ static const struct retention_case cases[] = {
 static void
 test_retention_table(void **state)
 {
-	struct store_entry e[N_HISTORY];
+	struct job_archive e[N_HISTORY];
 
 	(void)state;
 	setenv("TZ", "CET-1", 1);
@@ -166,7 +166,7 @@ write_manifest(const char *id, const char *tag, uint64_t files, uint64_t bytes)
 static void
 test_list_pin_latest(void **state)
 {
-	struct store_entry *v;
+	struct job_archive *v;
 	size_t n;
 	char id[64];
 
@@ -241,7 +241,8 @@ static void
 test_prune(void **state)
 {
 	struct sk_keep keep = { .last = 2 };
-	char *report = NULL;
+	struct job_archive *report = NULL;
+	size_t n = 0;
 
 	(void)state;
 	setenv("TZ", "CET-1", 1);
@@ -255,20 +256,22 @@ test_prune(void **state)
 	}
 	assert_int_equal(store_pin(tmp, "20240101T000000Z", true), 0);
 
-	assert_int_equal(store_prune(tmp, &keep, true, &report), 1);
-	assert_string_equal(report, "keep 20240101T000000Z (pinned)\n"
-				    "remove 20240102T000000Z (no rule keeps it)\n"
-				    "keep 20240103T000000Z (last)\n"
-				    "keep 20240104T000000Z (last, newest)\n");
+	assert_int_equal(store_prune(tmp, &keep, true, &report, &n), 1);
+	assert_int_equal(n, 4);
+	assert_string_equal(report[1].id, "20240102T000000Z");
+	assert_int_equal(report[0].keep, KEEP_PINNED);
+	assert_int_equal(report[1].keep, 0);
+	assert_int_equal(report[2].keep, KEEP_LAST);
+	assert_int_equal(report[3].keep, KEEP_LAST | KEEP_NEWEST);
 	free(report);
 	assert_true(present("20240102T000000Z.tar.gz"));
 
-	assert_int_equal(store_prune(tmp, &keep, false, NULL), 1);
+	assert_int_equal(store_prune(tmp, &keep, false, NULL, NULL), 1);
 	assert_false(present("20240102T000000Z.tar.gz"));
 	assert_false(present("20240102T000000Z.manifest"));
 	assert_true(present("20240101T000000Z.tar.gz"));
 	assert_true(present("20240104T000000Z.manifest"));
-	assert_int_equal(store_prune(tmp, &keep, false, NULL), 0);
+	assert_int_equal(store_prune(tmp, &keep, false, NULL, NULL), 0);
 }
 
 static const struct craft good[] = {

@@ -1,0 +1,120 @@
+/* The job contract: what a job is asked to do (the spec), what it answers (the result), how far
+ * it got (the progress), and the context a concurrency core hands to the work. This header is a
+ * leaf: the engines (snapshot, gz, store, restore) include it and nothing above it, and they never
+ * ask which core runs them. A core supplies the context's operations; those it leaves NULL
+ * behave as on a thread of its own (sleep with nanosleep, wait with poll). */
+#ifndef SK_JOBCTX_H
+#define SK_JOBCTX_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* The kinds of job the runner (runner.c) knows. Every change to a game's archive folder is
+ * one of them and runs under the game's lock. */
+enum job_kind { JOB_SNAPSHOT, JOB_VERIFY, JOB_RESTORE, JOB_PRUNE, JOB_PIN, JOB_UNPIN, JOB_LIST };
+#define JOB_KIND_LAST JOB_LIST
+
+struct job_progress {
+	uint64_t files_done, files_total;
+	uint64_t bytes_done, bytes_total;
+};
+
+/* The context a core supplies. The work calls it only through the functions below. */
+struct job_hooks {
+	/* Called often (between files and chunks): a core that shares its thread with the loop
+	 * switches back to it here once its slice is used up. May be NULL. */
+	void (*yield)(void *ctx);
+	/* Waits usec without holding the thread the loop runs on. May be NULL (nanosleep). */
+	void (*sleep)(uint64_t usec, void *ctx);
+	/* Waits until fd is ready for events (POLLIN, POLLOUT); returns 0, or -EINTR when woken
+	 * early (the caller checks its condition again). May be NULL (poll). */
+	int (*wait_fd)(int fd, uint32_t events, void *ctx);
+	/* Called when progress moves, at most a few times a second. May be NULL. */
+	void (*progress)(const struct job_progress *p, void *ctx);
+	void *ctx;
+	/* Set (from any thread) to ask the job to stop; checked at every yield point. */
+	atomic_bool *cancel;
+	/* The core runs the work on the loop's thread: long computations are cut into short
+	 * pieces (the gzip stream uses 64 KiB chunks instead of 1 MiB) so that yield comes often. */
+	bool short_slices;
+};
+
+struct job_spec {
+	enum job_kind kind;
+	char *game;
+	char *save_dir;      /* the game's save folder */
+	char *game_dir;      /* <archive_dir>/<game> */
+	char *id;            /* verify, restore, pin, unpin: the archive; NULL for "latest" */
+	char **exclude;
+	unsigned n_exclude;
+	int level;           /* gzip level 1-9 */
+	unsigned threads;    /* compression threads, >= 1 */
+	bool dry_run;        /* restore, verify, prune: change nothing */
+	bool undo;           /* restore: put back the state from before the last restore */
+	bool pin;            /* snapshot: pin the new archive (pre-restore) */
+	char *tag;           /* snapshot: optional label kept in the manifest, e.g. "pre-restore" */
+	bool if_changed;     /* snapshot: publish nothing when the tree matches the latest manifest */
+	bool prune;          /* snapshot: apply keep to the game's archives after publishing */
+	struct sk_keep keep; /* snapshot with prune, prune: the retention policy */
+};
+
+/* One archive of a game, as list and prune report it. */
+struct job_archive {
+	char id[64];
+	int64_t time_usec;  /* from the ID (UTC) */
+	uint64_t size;      /* archive bytes */
+	uint64_t files;     /* from the manifest; 0 if it cannot be read */
+	uint64_t bytes;     /* uncompressed bytes of regular files */
+	bool pinned;
+	char tag[32];       /* "pre-restore" etc., "" if none */
+	unsigned keep;      /* prune: the KEEP_* reasons it stays (store.h), 0 when it goes */
+};
+
+struct job_result {
+	int err;             /* 0, or -errno / -EINVAL; message says what */
+	char message[1024];  /* one line: the cause naming the file, or a summary */
+	char id[64];         /* the archive made or used */
+	char pre_id[64];     /* restore: the pre-restore snapshot taken first, "" if none */
+	uint64_t files;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t usec;       /* wall time */
+	bool unchanged;      /* snapshot with if_changed: nothing changed since id */
+	int pruned;          /* snapshot with prune, prune: archives removed, or -errno */
+	char *detail;        /* optional malloc'd multi-line text (dry-run listing); freed by job_result_clear */
+	struct job_archive *archives; /* list, prune: malloc'd, oldest first */
+	unsigned n_archives;
+};
+
+/* The work of one job kind: fills ret and returns ret->err. */
+typedef int job_work_fn(const struct job_spec *spec, const struct job_hooks *hooks,
+			struct job_result *ret);
+
+/* Frees what a result owns (detail, archives). Accepts NULL. */
+void job_result_clear(struct job_result *r);
+
+/* True once cancellation was asked for; also calls the yield hook. Work code calls this between
+ * files and chunks. hooks may be NULL. */
+bool job_yield(const struct job_hooks *hooks);
+/* True once cancellation was asked for, without yielding. */
+bool job_cancelled(const struct job_hooks *hooks);
+/* Waits usec in the core's way (a coroutine parks on a loop timer); true when cancelled. */
+bool job_sleep(const struct job_hooks *hooks, uint64_t usec);
+/* Waits until fd is ready for events in the core's way (a coroutine parks on the loop);
+ * returns 0, -EINTR when woken early, or -errno. */
+int job_wait_fd(const struct job_hooks *hooks, int fd, uint32_t events);
+/* Reports progress to the core, if it listens. */
+void job_report(const struct job_hooks *hooks, const struct job_progress *p);
+
+/* Takes an exclusive flock on fd, waiting up to wait_usec with job_sleep between tries, so a
+ * wait never holds the loop and stays cancellable. Returns 0, -EWOULDBLOCK when the wait ran
+ * out, -ECANCELED, or -errno. */
+int job_flock(const struct job_hooks *hooks, int fd, uint64_t wait_usec);
+
+/* The name of a kind ("snapshot", "verify", ...). */
+const char *job_kind_name(enum job_kind kind);
+
+#endif
