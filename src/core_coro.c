@@ -224,6 +224,16 @@ coro_start(struct core_job *job)
 	return 0;
 }
 
+/* A parked job is woken so that it sees its cancel flag now, not when its wait ends. */
+static void
+coro_cancel(struct core_job *job)
+{
+	struct coro_job *c = job->impl;
+
+	if (c && !c->ready)
+		wake(c);
+}
+
 /* The jobs are cancelled: each runs to its next yield point, sees the flag and returns; a
  * parked job is resumed early, and its wait returns at once. */
 static void
@@ -258,6 +268,7 @@ const struct core_ops core_coro_ops = {
 	.name = "coroutine",
 	.init = coro_init,
 	.start = coro_start,
+	.cancel = coro_cancel,
 	.stop_all = coro_stop_all,
 	.destroy = coro_destroy,
 };

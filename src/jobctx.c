@@ -12,6 +12,8 @@
 
 /* How often job_flock tries again: a lock is held for one job, seconds at most. */
 #define FLOCK_RETRY_USEC (20 * USEC_PER_MSEC)
+/* The longest a thread sleeps before it looks at its cancel flag again. */
+#define NAP_USEC (50 * USEC_PER_MSEC)
 
 void
 job_result_clear(struct job_result *r)
@@ -39,19 +41,29 @@ job_yield(const struct job_hooks *hooks)
 	return job_cancelled(hooks);
 }
 
+/* Sleeps the thread in naps, so that a cancel asked meanwhile ends the wait soon. */
+static void
+nap(const struct job_hooks *hooks, uint64_t usec)
+{
+	uint64_t end = now_usec() + usec, now;
+
+	while (!job_cancelled(hooks) && (now = now_usec()) < end) {
+		uint64_t n = end - now < NAP_USEC ? end - now : NAP_USEC;
+		struct timespec ts = { .tv_sec = (time_t)(n / USEC_PER_SEC),
+				       .tv_nsec = (long)(n % USEC_PER_SEC) * 1000 };
+		(void)nanosleep(&ts, NULL);
+	}
+}
+
 bool
 job_sleep(const struct job_hooks *hooks, uint64_t usec)
 {
-	struct timespec ts = { .tv_sec = (time_t)(usec / USEC_PER_SEC),
-			       .tv_nsec = (long)(usec % USEC_PER_SEC) * 1000 };
-
 	if (job_cancelled(hooks))
 		return true;
 	if (hooks && hooks->sleep)
 		hooks->sleep(usec, hooks->ctx);
 	else
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
+		nap(hooks, usec);
 	return job_cancelled(hooks);
 }
 

@@ -1,6 +1,7 @@
 /* A job of known behaviour for the core tests, chosen by spec->tag (none: a real snapshot):
  *   "work MS"  busy for MS milliseconds of CPU, yielding every ~50 us of work and reporting
  *              progress every 10 ms; while it runs <game_dir>/test.tar.gz.partial exists;
+ *   "sleep MS" waits MS milliseconds through the core's sleep (-ECANCELED when cancelled);
  *   "fail"     fails with a message naming a file.
  * The result's message says where it ran: "pid=P tid=T nice=N". Included by test_core.c and
  * by the sk-worker helper, which stands in for `savekeeperd --worker`. */
@@ -44,6 +45,8 @@ testjob_work(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 		snprintf(ret->message, sizeof(ret->message), "cannot read 'slot1.sav': Input/output error");
 		return -EIO;
 	}
+	if (sscanf(spec->tag, "sleep %lu", &ms) == 1)
+		return job_sleep(hooks, ms * USEC_PER_MSEC) ? -ECANCELED : 0;
 	if (sscanf(spec->tag, "work %lu", &ms) != 1)
 		return -EINVAL;
 	if (spec->game_dir) {

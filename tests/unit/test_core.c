@@ -448,6 +448,42 @@ test_loop_responsive(void **state)
 	assert_true(g.max_cpu < 200 * USEC_PER_MSEC);
 }
 
+static void
+cancel_soon(struct loop *loop, struct loop_timer *t, void *data)
+{
+	(void)loop, (void)t;
+	core_cancel(data);
+}
+
+/* A waiting job parks: the loop thread spends next to no CPU while it sleeps (a coroutine
+ * waits on a loop timer, not by yielding until a deadline), and a cancel ends the wait. */
+static void
+test_sleep_parks(void **state)
+{
+	struct fx *f = *state;
+	uint64_t begin = now_usec(), cpu = thread_cpu_usec(), wall, used;
+	struct loop_timer *t = loop_timer_new(f->loop, cancel_soon, NULL);
+	struct core_job *job;
+
+	start(f, "sleep 300");
+	run(f);
+	wall = now_usec() - begin;
+	used = thread_cpu_usec() - cpu;
+	print_message("# slept %lu us of wall time, %lu us of the loop's CPU\n", (unsigned long)wall,
+		      (unsigned long)used);
+	assert_int_equal(f->last.err, 0);
+	assert_true(wall >= 300 * USEC_PER_MSEC);
+	assert_true(used < 100 * USEC_PER_MSEC);
+
+	job = start(f, "sleep 30000");
+	loop_timer_free(t);
+	t = loop_timer_new(f->loop, cancel_soon, job);
+	assert_int_equal(loop_timer_arm(t, 50 * USEC_PER_MSEC), 0);
+	run(f);
+	loop_timer_free(t);
+	assert_int_equal(f->last.err, -ECANCELED);
+}
+
 #define PER_CORE(fn, i, name) { #fn " " name, fn, setup, teardown, &kinds[i] }
 #define ALL_CORES(fn) PER_CORE(fn, 0, "thread"), PER_CORE(fn, 1, "coroutine"), PER_CORE(fn, 2, "process")
 
@@ -471,6 +507,7 @@ main(void)
 		ALL_CORES(test_two_jobs),
 		ALL_CORES(test_free_cancels),
 		ALL_CORES(test_real_snapshot),
+		ALL_CORES(test_sleep_parks),
 		PER_CORE(test_worker_killed, 2, "process"),
 		PER_CORE(test_worker_killed_sweep_respects_lock, 2, "process"),
 		PER_CORE(test_loop_responsive, 1, "coroutine"),
