@@ -45,53 +45,52 @@ struct job_hooks {
 struct job_spec {
 	enum job_kind kind;
 	char *game;
-	char *save_dir;      /* the game's save folder */
-	char *game_dir;      /* <archive_dir>/<game> */
-	char *id;            /* verify, restore, pin, unpin: the archive; NULL for "latest" */
+	char *save_dir; /* the game's save folder */
+	char *game_dir; /* <archive_dir>/<game> */
+	char *id;	/* verify, restore, pin, unpin: the archive; NULL for "latest" */
 	char **exclude;
 	unsigned n_exclude;
-	int level;           /* gzip level 1-9 */
+	int level;	     /* gzip level 1-9 */
 	unsigned threads;    /* compression threads, >= 1 */
-	bool dry_run;        /* restore, verify, prune: change nothing */
-	bool undo;           /* restore: put back the state from before the last restore */
-	bool pin;            /* snapshot: pin the new archive (pre-restore) */
-	char *tag;           /* snapshot: optional label kept in the manifest, e.g. "pre-restore" */
+	bool dry_run;	     /* restore, verify, prune: change nothing */
+	bool undo;	     /* restore: put back the state from before the last restore */
+	bool pin;	     /* snapshot: pin the new archive (pre-restore) */
+	char *tag;	     /* snapshot: optional label kept in the manifest, e.g. "pre-restore" */
 	bool if_changed;     /* snapshot: publish nothing when the tree matches the latest manifest */
-	bool prune;          /* snapshot: apply keep to the game's archives after publishing */
+	bool prune;	     /* snapshot: apply keep to the game's archives after publishing */
 	struct sk_keep keep; /* snapshot with prune, prune: the retention policy */
 };
 
 /* One archive of a game, as list and prune report it. */
 struct job_archive {
 	char id[64];
-	int64_t time_usec;  /* from the ID (UTC) */
-	uint64_t size;      /* archive bytes */
-	uint64_t files;     /* from the manifest; 0 if it cannot be read */
-	uint64_t bytes;     /* uncompressed bytes of regular files */
+	int64_t time_usec; /* from the ID (UTC) */
+	uint64_t size;	   /* archive bytes */
+	uint64_t files;	   /* from the manifest; 0 if it cannot be read */
+	uint64_t bytes;	   /* uncompressed bytes of regular files */
 	bool pinned;
-	char tag[32];       /* "pre-restore" etc., "" if none */
-	unsigned keep;      /* prune: the KEEP_* reasons it stays (store.h), 0 when it goes */
+	char tag[32];  /* "pre-restore" etc., "" if none */
+	unsigned keep; /* prune: the KEEP_* reasons it stays (store.h), 0 when it goes */
 };
 
 struct job_result {
-	int err;             /* 0, or -errno / -EINVAL; message says what */
-	char message[1024];  /* one line: the cause naming the file, or a summary */
-	char id[64];         /* the archive made or used */
-	char pre_id[64];     /* restore: the pre-restore snapshot taken first, "" if none */
+	int err;	    /* 0, or -errno / -EINVAL; message says what */
+	char message[1024]; /* one line: the cause naming the file, or a summary */
+	char id[64];	    /* the archive made or used */
+	char pre_id[64];    /* restore: the pre-restore snapshot taken first, "" if none */
 	uint64_t files;
 	uint64_t bytes_in;
 	uint64_t bytes_out;
-	uint64_t usec;       /* wall time */
-	bool unchanged;      /* snapshot with if_changed: nothing changed since id */
-	int pruned;          /* snapshot with prune, prune: archives removed, or -errno */
-	char *detail;        /* optional malloc'd multi-line text (dry-run listing); freed by job_result_clear */
+	uint64_t usec;	/* wall time */
+	bool unchanged; /* snapshot with if_changed: nothing changed since id */
+	int pruned;	/* snapshot with prune, prune: archives removed, or -errno */
+	char *detail;	/* optional malloc'd multi-line text (dry-run listing); freed by job_result_clear */
 	struct job_archive *archives; /* list, prune: malloc'd, oldest first */
 	unsigned n_archives;
 };
 
 /* The work of one job kind: fills ret and returns ret->err. */
-typedef int job_work_fn(const struct job_spec *spec, const struct job_hooks *hooks,
-			struct job_result *ret);
+typedef int job_work_fn(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
 
 /* Frees what a result owns (detail, archives). Accepts NULL. */
 void job_result_clear(struct job_result *r);

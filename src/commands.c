@@ -97,6 +97,28 @@ on_waiter_progress(const struct job_progress *p, void *data)
 	ctl_reply(wt->client, wt->re, o);
 }
 
+/* One line "change\tsize\tpath" of a dry-run listing as {"change", "path", "size"}; NULL
+ * when it is not one. Any length goes: nothing is copied into a fixed buffer. */
+static struct json_object *
+change_json(const char *line, size_t len)
+{
+	const char *tab1 = memchr(line, '\t', len), *tab2, *end = line + len;
+	char *num_end;
+	unsigned long long size;
+	struct json_object *e;
+
+	if (!tab1 || !(tab2 = memchr(tab1 + 1, '\t', (size_t)(end - tab1 - 1))))
+		return NULL;
+	size = strtoull(tab1 + 1, &num_end, 10);
+	if (num_end != tab2)
+		return NULL;
+	e = json_object_new_object();
+	json_object_object_add_ex(e, "change", json_object_new_string_len(line, (int)(tab1 - line)), ADD_FLAGS);
+	json_object_object_add_ex(e, "path", json_object_new_string_len(tab2 + 1, (int)(end - tab2 - 1)), ADD_FLAGS);
+	add_int(e, "size", (int64_t)size);
+	return e;
+}
+
 /* Parses a dry-run listing "change\tsize\tpath" per line into an array. */
 static struct json_object *
 changes_json(const char *detail)
@@ -106,20 +128,10 @@ changes_json(const char *detail)
 	for (const char *line = detail; line && *line;) {
 		const char *end = strchr(line, '\n');
 		size_t len = end ? (size_t)(end - line) : strlen(line);
-		char buf[PROTO_MAX_LINE * 2], change[16], path[PROTO_MAX_LINE * 2];
-		unsigned long long size;
+		struct json_object *e = change_json(line, len);
 
-		if (len < sizeof(buf)) {
-			memcpy(buf, line, len);
-			buf[len] = '\0';
-			if (sscanf(buf, "%15[^\t]\t%llu\t%[^\n]", change, &size, path) == 3) {
-				struct json_object *e = json_object_new_object();
-				add_str(e, "change", change);
-				add_str(e, "path", path);
-				add_int(e, "size", (int64_t)size);
-				json_object_array_add(a, e);
-			}
-		}
+		if (e)
+			json_object_array_add(a, e);
 		line = end ? end + 1 : NULL;
 	}
 	return a;

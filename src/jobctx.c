@@ -49,8 +49,8 @@ nap(const struct job_hooks *hooks, uint64_t usec)
 
 	while (!job_cancelled(hooks) && (now = now_usec()) < end) {
 		uint64_t n = end - now < NAP_USEC ? end - now : NAP_USEC;
-		struct timespec ts = { .tv_sec = (time_t)(n / USEC_PER_SEC),
-				       .tv_nsec = (long)(n % USEC_PER_SEC) * 1000 };
+		struct timespec ts = {.tv_sec = (time_t)(n / USEC_PER_SEC),
+				      .tv_nsec = (long)(n % USEC_PER_SEC) * 1000};
 		(void)nanosleep(&ts, NULL);
 	}
 }
@@ -70,7 +70,7 @@ job_sleep(const struct job_hooks *hooks, uint64_t usec)
 int
 job_wait_fd(const struct job_hooks *hooks, int fd, uint32_t events)
 {
-	struct pollfd p = { .fd = fd, .events = (short)events };
+	struct pollfd p = {.fd = fd, .events = (short)events};
 
 	if (hooks && hooks->wait_fd)
 		return hooks->wait_fd(fd, events, hooks->ctx);
@@ -108,9 +108,9 @@ const char *
 job_kind_name(enum job_kind kind)
 {
 	static const char *const names[] = {
-		[JOB_SNAPSHOT] = "snapshot", [JOB_VERIFY] = "verify", [JOB_RESTORE] = "restore",
-		[JOB_PRUNE] = "prune",       [JOB_PIN] = "pin",       [JOB_UNPIN] = "unpin",
-		[JOB_LIST] = "list",
+	    [JOB_SNAPSHOT] = "snapshot", [JOB_VERIFY] = "verify", [JOB_RESTORE] = "restore",
+	    [JOB_PRUNE] = "prune",	 [JOB_PIN] = "pin",	  [JOB_UNPIN] = "unpin",
+	    [JOB_LIST] = "list",
 	};
 
 	return (unsigned)kind <= JOB_KIND_LAST ? names[kind] : "unknown";

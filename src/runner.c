@@ -50,7 +50,8 @@ run_prune(const struct job_spec *spec, const struct job_hooks *hooks, struct job
 
 	(void)hooks;
 	if (r < 0) {
-		snprintf(ret->message, sizeof(ret->message), "cannot prune '%s': %s", spec->game, strerror(-r));
+		snprintf(ret->message, sizeof(ret->message), "cannot prune '%s': %s", spec->game,
+			 strerror(-r));
 		return r;
 	}
 	ret->pruned = r;
@@ -84,7 +85,8 @@ run_list(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 
 	(void)hooks;
 	if (r < 0) {
-		snprintf(ret->message, sizeof(ret->message), "cannot list '%s': %s", spec->game_dir, strerror(-r));
+		snprintf(ret->message, sizeof(ret->message), "cannot list '%s': %s", spec->game_dir,
+			 strerror(-r));
 		return r;
 	}
 	ret->n_archives = (unsigned)n;
@@ -127,9 +129,10 @@ runner_execute(const struct job_spec *spec, const struct job_hooks *hooks, struc
 	uint64_t start = now_usec();
 	/* A listing reads only; every other kind may change the archive folder. */
 	int lock = spec->game_dir && spec->kind != JOB_LIST
-			   ? runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC) : -EBADF;
+		       ? runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC)
+		       : -EBADF;
 
-	*ret = (struct job_result){ 0 };
+	*ret = (struct job_result){0};
 	if (!fn || lock == -EWOULDBLOCK || lock == -ECANCELED) {
 		ret->err = !fn ? -EINVAL : lock == -ECANCELED ? -ECANCELED : -EBUSY;
 		if (!fn)

@@ -19,9 +19,9 @@
 #include "util.h"
 
 static const struct job_spec sample = {
-	.kind = JOB_RESTORE,
-	.game = (char *)"demo",
-	.game_dir = (char *)"/nonexistent/savekeeper/demo",
+    .kind = JOB_RESTORE,
+    .game = (char *)"demo",
+    .game_dir = (char *)"/nonexistent/savekeeper/demo",
 };
 
 static int yields;
@@ -47,7 +47,7 @@ test_execute(void **state)
 {
 	(void)state;
 	atomic_bool cancel = false;
-	struct job_hooks hooks = { .yield = count_yield, .cancel = &cancel };
+	struct job_hooks hooks = {.yield = count_yield, .cancel = &cancel};
 	struct job_result r;
 
 	runner_set_work(sleepy_work);
@@ -98,7 +98,7 @@ test_game_lock(void **state)
 	_cleanup_free_ char *game = NULL;
 	struct job_spec spec = sample;
 	atomic_bool cancel = false;
-	struct job_hooks hooks = { .cancel = &cancel };
+	struct job_hooks hooks = {.cancel = &cancel};
 	struct releaser rl;
 	struct job_result r;
 	pthread_t t;
@@ -124,7 +124,7 @@ test_game_lock(void **state)
 
 	/* The holder lets go: the job runs, after the release. */
 	cancel = false;
-	rl = (struct releaser){ held, 150 * USEC_PER_MSEC };
+	rl = (struct releaser){held, 150 * USEC_PER_MSEC};
 	start = now_usec();
 	pthread_create(&t, NULL, release_later, &rl);
 	assert_int_equal(runner_execute(&spec, &hooks, &r), -EIO);
@@ -144,7 +144,7 @@ test_contract_without_core(void **state)
 {
 	(void)state;
 	atomic_bool cancel = false;
-	struct job_hooks hooks = { .cancel = &cancel };
+	struct job_hooks hooks = {.cancel = &cancel};
 	uint64_t start = now_usec();
 	int fds[2];
 
@@ -218,7 +218,7 @@ test_archive_kinds(void **state)
 
 	spec.kind = JOB_PRUNE;
 	spec.id = NULL;
-	spec.keep = (struct sk_keep){ .last = 1 };
+	spec.keep = (struct sk_keep){.last = 1};
 	spec.dry_run = false;
 	assert_int_equal(runner_execute(&spec, NULL, &r), 0);
 	assert_int_equal(r.pruned, 1);
@@ -249,11 +249,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_execute),
-		cmocka_unit_test(test_game_lock),
-		cmocka_unit_test(test_contract_without_core),
-		cmocka_unit_test(test_unknown_kind),
-		cmocka_unit_test(test_archive_kinds),
+	    cmocka_unit_test(test_execute),
+	    cmocka_unit_test(test_game_lock),
+	    cmocka_unit_test(test_contract_without_core),
+	    cmocka_unit_test(test_unknown_kind),
+	    cmocka_unit_test(test_archive_kinds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
