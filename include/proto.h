@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define PROTO_MAX_LINE 4096
 #define PROTO_MAX_NAME 128
@@ -53,6 +54,30 @@ int proto_parse(const char *line, size_t len, struct proto_request *ret, char *e
 
 /* Formats req back into a request line (for the client); returns its length or -ENOSPC. */
 int proto_format(const struct proto_request *req, char *buf, size_t len);
+
+/* A bounded line reader, the one every reader of newline-ended lines uses (the control socket,
+ * the process core's pipe, savekeeperctl): bytes gather in a buffer that grows up to the
+ * longest line accepted; a longer line is reported once and skipped to its newline. */
+struct proto_lines {
+	char *buf;
+	size_t start, len, cap; /* unread bytes are buf[start..len) */
+	size_t max;             /* the longest line accepted, without its newline */
+	bool skipping;          /* the rest of an overlong line is being dropped */
+};
+
+/* A reader of lines up to max bytes. */
+#define PROTO_LINES(max_bytes) ((struct proto_lines){ .max = (max_bytes) })
+
+/* Reads once from fd into the buffer; returns the count, 0 at end of file, -EAGAIN when fd
+ * has nothing now, or -errno. */
+ssize_t proto_lines_read(struct proto_lines *l, int fd);
+/* Takes the next complete line: returns 1 with *ret_line (NUL-terminated in the buffer, valid
+ * until the next call) and *ret_len; 0 when no line is complete; -EMSGSIZE once for a line
+ * longer than max (*ret_line holds its first max + 1 bytes, *ret_len > max), whose rest is then
+ * skipped. With eof set, what is left without a newline counts as a last line. */
+int proto_lines_next(struct proto_lines *l, bool eof, char **ret_line, size_t *ret_len);
+/* Frees the buffer; the reader can be used again. */
+void proto_lines_free(struct proto_lines *l);
 
 const char *proto_cmd_name(enum proto_cmd cmd);
 int proto_cmd_from_name(const char *name, enum proto_cmd *ret);

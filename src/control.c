@@ -23,11 +23,9 @@ struct ctl_client {
 	int fd;
 	unsigned refs;
 	bool eof;         /* the peer shut down its side: no more requests */
-	bool discarding;  /* skipping the rest of an overlong line */
 	uint64_t seq;     /* requests seen, for replies to untagged ones */
 	uint32_t events;
-	char in[PROTO_MAX_LINE + 1]; /* the longest line and its newline */
-	size_t inlen;
+	struct proto_lines in;
 	char *out;
 	size_t outlen, outoff; /* queued bytes are out[outoff..outlen) */
 	struct ctl_client *prev, *next;
@@ -103,6 +101,7 @@ static void
 client_free(struct ctl_client *c)
 {
 	free(c->out);
+	proto_lines_free(&c->in);
 	free(c);
 }
 
@@ -325,55 +324,32 @@ client_line(struct ctl_client *c, const char *line, size_t len)
 	c->ctl->fn(c, &req, c->ctl->data);
 }
 
-/* Handles the complete lines in the input buffer, keeping a partial one for later. An input
- * buffer full without a newline is an overlong line: answered once, then skipped to its end. */
+/* Handles the complete lines read so far, keeping a partial one for later. An overlong line
+ * is answered once (the parser names it), then skipped to its end. At end of file a last line
+ * without its newline still counts ("echo -n ping | nc -U"). */
 static void
-client_lines(struct ctl_client *c)
+client_lines(struct ctl_client *c, bool eof)
 {
-	size_t start = 0;
+	char *line;
+	size_t len;
 
-	while (c->ctl) {
-		char *nl = memchr(c->in + start, '\n', c->inlen - start);
-		if (!nl)
-			break;
-		if (!c->discarding)
-			client_line(c, c->in + start, (size_t)(nl - c->in) - start);
-		c->discarding = false;
-		start = (size_t)(nl - c->in) + 1;
-	}
-	if (!c->ctl)
-		return;
-	c->inlen -= start;
-	memmove(c->in, c->in + start, c->inlen);
-	if (c->inlen == sizeof(c->in)) {
-		if (!c->discarding)
-			client_line(c, c->in, c->inlen);
-		c->discarding = true;
-		c->inlen = 0;
-	}
+	while (c->ctl && proto_lines_next(&c->in, eof, &line, &len) != 0)
+		client_line(c, line, len);
 }
 
 static void
 client_read(struct ctl_client *c)
 {
-	ssize_t n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
+	ssize_t n = proto_lines_read(&c->in, c->fd);
 
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (n == -EAGAIN)
 		return;
-	if (n < 0) {
+	if (n < 0 && n != -EMSGSIZE) {
 		client_close(c);
 		return;
 	}
-	if (n == 0) {
-		/* A last line without its newline still counts ("echo -n ping | nc -U"). */
-		if (c->inlen > 0 && !c->discarding)
-			client_line(c, c->in, c->inlen);
-		c->inlen = 0;
-		c->eof = true;
-		return;
-	}
-	c->inlen += (size_t)n;
-	client_lines(c);
+	c->eof = n == 0;
+	client_lines(c, c->eof);
 }
 
 static void
@@ -423,7 +399,8 @@ client_add(struct ctl *ctl, int fd)
 		close(fd);
 		return;
 	}
-	*c = (struct ctl_client){ .ctl = ctl, .fd = fd, .refs = 1, .events = EPOLLIN };
+	*c = (struct ctl_client){ .ctl = ctl, .fd = fd, .refs = 1, .events = EPOLLIN,
+				  .in = PROTO_LINES(PROTO_MAX_LINE) };
 	c->next = ctl->clients;
 	if (c->next)
 		c->next->prev = c;

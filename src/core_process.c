@@ -20,6 +20,7 @@
 
 #include "core_internal.h"
 #include "loop.h"
+#include "proto.h"
 #include "runner.h"
 #include "util.h"
 
@@ -30,17 +31,11 @@ extern char **environ;
 /* How long core_free waits for a cancelled child before it kills it. */
 #define STOP_TIMEOUT_MSEC 10000
 
-/* A growing input buffer; one byte is always kept free for a terminating NUL. */
-struct buf {
-	char *data;
-	size_t len, cap;
-};
-
 struct proc_job {
 	pid_t pid;
 	int pidfd;
 	int sock;
-	struct buf in;
+	struct proto_lines in;
 	bool has_result;
 	struct job_result result;
 };
@@ -50,7 +45,7 @@ proc_job_free(struct proc_job *p)
 {
 	safe_close(p->pidfd);
 	safe_close(p->sock);
-	free(p->in.data);
+	proto_lines_free(&p->in);
 	job_result_clear(&p->result);
 	free(p);
 }
@@ -73,51 +68,21 @@ handle_line(struct core_job *job, struct proc_job *p, const char *line)
 	}
 }
 
-/* Reads once from fd into b, growing it; returns the count, 0 at end of file, or -errno. */
-static ssize_t
-buf_read(int fd, struct buf *b)
-{
-	ssize_t n;
-
-	if (b->cap - b->len < 4096) {
-		size_t cap = b->cap ? b->cap * 2 : 16384;
-		char *d = cap <= LINE_MAX_BYTES ? realloc(b->data, cap) : NULL;
-		if (!d)
-			return -ENOBUFS;
-		b->data = d;
-		b->cap = cap;
-	}
-	do
-		n = read(fd, b->data + b->len, b->cap - b->len - 1);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	b->len += (size_t)n;
-	return n;
-}
-
-static void
-split_lines(struct core_job *job, struct proc_job *p)
-{
-	char *start = p->in.data, *nl;
-
-	while ((nl = memchr(start, '\n', p->in.len - (size_t)(start - p->in.data)))) {
-		*nl = '\0';
-		handle_line(job, p, start);
-		start = nl + 1;
-	}
-	p->in.len -= (size_t)(start - p->in.data);
-	memmove(p->in.data, start, p->in.len);
-}
-
 /* Reads what the worker sent; returns 0 at end of file, -EAGAIN when more may come, or -errno. */
 static int
 read_worker(struct core_job *job, struct proc_job *p)
 {
 	ssize_t n;
+	char *line;
+	size_t len;
+	int r;
 
-	while ((n = buf_read(p->sock, &p->in)) > 0)
-		split_lines(job, p);
+	while ((n = proto_lines_read(&p->in, p->sock)) > 0)
+		while ((r = proto_lines_next(&p->in, false, &line, &len)) != 0) {
+			if (r < 0)
+				return r;
+			handle_line(job, p, line);
+		}
 	return (int)n;
 }
 
@@ -304,6 +269,7 @@ proc_start(struct core_job *job)
 	if (!p)
 		return -ENOMEM;
 	p->pidfd = p->sock = -EBADF;
+	p->in = PROTO_LINES(LINE_MAX_BYTES);
 	r = launch(job, p);
 	if (r >= 0)
 		r = loop_add_fd(job->core->loop, p->sock, EPOLLIN, on_output, job);
@@ -399,19 +365,20 @@ worker_progress(const struct job_progress *prog, void *ctx)
 static int
 read_spec(struct job_spec **ret)
 {
-	struct buf b = { 0 };
+	struct proto_lines in = PROTO_LINES(LINE_MAX_BYTES);
+	char *line;
+	size_t len;
 	ssize_t n;
 	int r;
 
-	while ((n = buf_read(STDIN_FILENO, &b)) > 0)
+	while ((n = proto_lines_read(&in, STDIN_FILENO)) > 0)
 		;
-	if (n < 0) {
-		free(b.data);
-		return (int)n;
-	}
-	b.data[b.len] = '\0';
-	r = job_spec_from_json(b.data, ret);
-	free(b.data);
+	r = n < 0 ? (int)n : proto_lines_next(&in, true, &line, &len);
+	if (r == 0)
+		r = -ENODATA;
+	if (r > 0)
+		r = job_spec_from_json(line, ret);
+	proto_lines_free(&in);
 	return r;
 }
 

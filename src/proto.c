@@ -448,3 +448,97 @@ proto_cmd_from_name(const char *name, enum proto_cmd *ret)
 		}
 	return -EINVAL;
 }
+
+/* Makes room for at least one more byte and the NUL after it; -EMSGSIZE when the buffer is at
+ * its bound (a caller then takes the overlong line from proto_lines_next). */
+static int
+lines_room(struct proto_lines *l)
+{
+	size_t bound = l->max + 2, cap;
+	char *b;
+
+	if (l->start > 0) {
+		l->len -= l->start;
+		memmove(l->buf, l->buf + l->start, l->len);
+		l->start = 0;
+	}
+	if (l->cap - l->len >= 2)
+		return 0;
+	if (l->cap >= bound)
+		return -EMSGSIZE;
+	cap = l->cap ? l->cap * 2 : 16384;
+	cap = cap < bound ? cap : bound;
+	b = realloc(l->buf, cap);
+	if (!b)
+		return -ENOMEM;
+	l->buf = b;
+	l->cap = cap;
+	return 0;
+}
+
+ssize_t
+proto_lines_read(struct proto_lines *l, int fd)
+{
+	ssize_t n;
+	int r = lines_room(l);
+
+	if (r < 0)
+		return r;
+	do
+		n = read(fd, l->buf + l->len, l->cap - l->len - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	l->len += (size_t)n;
+	return n;
+}
+
+/* Hands out buf[start..start+n) as a line and consumes it and skip more bytes. */
+static int
+lines_take(struct proto_lines *l, size_t n, size_t skip, char **ret_line, size_t *ret_len)
+{
+	char *p = l->buf + l->start;
+
+	p[n] = '\0';
+	l->start += n + skip;
+	*ret_line = p;
+	*ret_len = n;
+	return 1;
+}
+
+int
+proto_lines_next(struct proto_lines *l, bool eof, char **ret_line, size_t *ret_len)
+{
+	if (!l->buf)
+		return 0;
+	for (;;) {
+		size_t avail = l->len - l->start;
+		char *p = l->buf + l->start, *nl = avail ? memchr(p, '\n', avail) : NULL;
+
+		if (nl && l->skipping) {
+			l->start += (size_t)(nl - p) + 1;
+			l->skipping = false;
+			continue;
+		}
+		if (nl)
+			return lines_take(l, (size_t)(nl - p), 1, ret_line, ret_len);
+		if (avail > l->max && !l->skipping) {
+			l->skipping = true;
+			lines_take(l, avail, 0, ret_line, ret_len);
+			return -EMSGSIZE;
+		}
+		if (l->skipping || (eof && avail == 0)) {
+			l->start = l->len;
+			l->skipping = l->skipping && !eof;
+			return 0;
+		}
+		return eof ? lines_take(l, avail, 0, ret_line, ret_len) : 0;
+	}
+}
+
+void
+proto_lines_free(struct proto_lines *l)
+{
+	free(l->buf);
+	*l = PROTO_LINES(l->max);
+}

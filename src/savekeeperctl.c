@@ -30,8 +30,7 @@ enum {
 
 struct conn {
 	int fd;
-	char *buf;
-	size_t len, cap;
+	struct proto_lines in; /* replies: one line each, up to MAX_REPLY */
 	unsigned seq; /* requests sent: the "re" of the next reply we wait for */
 };
 
@@ -56,7 +55,7 @@ conn_open(struct conn *c)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-	*c = (struct conn){ .fd = -EBADF };
+	*c = (struct conn){ .fd = -EBADF, .in = PROTO_LINES(MAX_REPLY) };
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, socket_path);
@@ -75,8 +74,7 @@ static void
 conn_close(struct conn *c)
 {
 	c->fd = safe_close(c->fd);
-	free(c->buf);
-	c->buf = NULL;
+	proto_lines_free(&c->in);
 }
 
 static void
@@ -102,34 +100,30 @@ static int
 conn_read(struct conn *c, int timeout_ms, struct json_object **ret)
 {
 	for (;;) {
-		char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		char *line;
+		size_t len;
 		ssize_t n;
+		int r = proto_lines_next(&c->in, false, &line, &len);
 
-		if (nl) {
-			*nl = '\0';
-			*ret = json_tokener_parse(c->buf);
-			c->len -= (size_t)(nl - c->buf) + 1;
-			memmove(c->buf, nl + 1, c->len);
+		if (r < 0)
+			return -EMSGSIZE;
+		if (r > 0) {
+			*ret = json_tokener_parse(line);
 			return *ret ? 0 : -EBADMSG;
-		}
-		if (c->cap - c->len < 4096) {
-			char *b = c->cap < MAX_REPLY ? realloc(c->buf, c->cap * 2 + 65536) : NULL;
-			if (!b)
-				return -EMSGSIZE;
-			c->buf = b;
-			c->cap = c->cap * 2 + 65536;
 		}
 		n = poll(&p, 1, timeout_ms);
 		if (n == 0)
 			return -ETIMEDOUT;
-		if (n > 0)
-			n = read(c->fd, c->buf + c->len, c->cap - c->len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0)
+			return -errno;
+		n = proto_lines_read(&c->in, c->fd);
+		if (n == -EAGAIN)
+			continue;
 		if (n <= 0)
-			return n == 0 ? -ECONNRESET : -errno;
-		c->len += (size_t)n;
+			return n == 0 ? -ECONNRESET : (int)n;
 	}
 }
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -281,6 +282,54 @@ test_cmd_names(void **state)
 	assert_null(proto_cmd_name(CMD__COUNT));
 }
 
+/* Reads fd to its end through a reader of lines up to max bytes; the lines in out, one per
+ * line of text, an overlong one as "TOO LONG". */
+static void
+read_lines(int fd, size_t max, char *out, size_t len)
+{
+	struct proto_lines l = PROTO_LINES(max);
+	size_t o = 0;
+	ssize_t n;
+
+	out[0] = '\0';
+	do {
+		char *line;
+		size_t k;
+		int r;
+		n = proto_lines_read(&l, fd);
+		assert_true(n >= 0);
+		while ((r = proto_lines_next(&l, n == 0, &line, &k)) != 0)
+			o += (size_t)snprintf(out + o, len - o, "%s\n", r < 0 ? "TOO LONG" : line);
+	} while (n > 0);
+	proto_lines_free(&l);
+}
+
+/* The one bounded line reader: lines split across reads, an overlong line reported once and
+ * skipped to its newline, a last line without one at end of file. */
+static void
+test_line_reader(void **state)
+{
+	static const char text[] = "ping\nstatus\n0123456789abcdefgh\nlist\n\nlast";
+	char got[256];
+	int fds[2];
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fds[1]);
+	/* 8 bytes at most: the buffer is smaller than the text, so lines cross reads. */
+	read_lines(fds[0], 8, got, sizeof(got));
+	close(fds[0]);
+	assert_string_equal(got, "ping\nstatus\nTOO LONG\nlist\n\nlast\n");
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fds[1]);
+	read_lines(fds[0], 4096, got, sizeof(got));
+	close(fds[0]);
+	assert_string_equal(got, "ping\nstatus\n0123456789abcdefgh\nlist\n\nlast\n");
+}
+
 int
 main(void)
 {
@@ -291,7 +340,7 @@ main(void)
 		cmocka_unit_test(test_pin_unpin),       cmocka_unit_test(test_session),
 		cmocka_unit_test(test_text_errors),     cmocka_unit_test(test_grammar_errors),
 		cmocka_unit_test(test_long_game_name),  cmocka_unit_test(test_format_round_trip),
-		cmocka_unit_test(test_cmd_names),
+		cmocka_unit_test(test_cmd_names),       cmocka_unit_test(test_line_reader),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
