@@ -304,6 +304,19 @@ read_lines(int fd, size_t max, char *out, size_t len)
 	proto_lines_free(&l);
 }
 
+/* Writes text into a pipe and reads it back through read_lines. */
+static void
+lines_of(const char *text, size_t max, char *out, size_t len)
+{
+	int fds[2];
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], text, strlen(text)), (ssize_t)strlen(text));
+	close(fds[1]);
+	read_lines(fds[0], max, out, len);
+	close(fds[0]);
+}
+
 /* The one bounded line reader: lines split across reads, an overlong line reported once and
  * skipped to its newline, a last line without one at end of file. */
 static void
@@ -311,22 +324,12 @@ test_line_reader(void **state)
 {
 	static const char text[] = "ping\nstatus\n0123456789abcdefgh\nlist\n\nlast";
 	char got[256];
-	int fds[2];
 
 	(void)state;
-	assert_int_equal(pipe(fds), 0);
-	assert_int_equal(write(fds[1], text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
-	close(fds[1]);
 	/* 8 bytes at most: the buffer is smaller than the text, so lines cross reads. */
-	read_lines(fds[0], 8, got, sizeof(got));
-	close(fds[0]);
+	lines_of(text, 8, got, sizeof(got));
 	assert_string_equal(got, "ping\nstatus\nTOO LONG\nlist\n\nlast\n");
-
-	assert_int_equal(pipe(fds), 0);
-	assert_int_equal(write(fds[1], text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
-	close(fds[1]);
-	read_lines(fds[0], 4096, got, sizeof(got));
-	close(fds[0]);
+	lines_of(text, 4096, got, sizeof(got));
 	assert_string_equal(got, "ping\nstatus\n0123456789abcdefgh\nlist\n\nlast\n");
 }
 
