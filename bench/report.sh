@@ -59,10 +59,11 @@ load_full() {
 }
 
 mem_table() {
-	echo "| server | phase | RSS MiB | PSS MiB | peak RSS (VmHWM) MiB | threads | fds | children | children RSS MiB | children PSS MiB |"
-	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-	awk -F'\t' '{ printf "| %s | %s | %.1f | %.1f | %.1f | %d | %d | %d | %.1f | %.1f |\n",
-		$1, $2, $3 / 1024, $4 / 1024, $5 / 1024, $6, $7, $10, $8 / 1024, $9 / 1024 }' "$RES/mem.tsv"
+	echo "| server | phase | RSS MiB | PSS MiB | private dirty MiB | peak RSS (VmHWM) MiB | threads | fds | children | children RSS MiB | children PSS MiB |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	awk -F'\t' '{ printf "| %s | %s | %.1f | %.1f | %s | %.1f | %d | %d | %d | %.1f | %.1f |\n",
+		$1, $2, $3 / 1024, $4 / 1024, $11 == "" ? "-" : sprintf("%.2f", $11 / 1024), $5 / 1024, $6, $7, $10,
+		$8 / 1024, $9 / 1024 }' "$RES/mem.tsv"
 }
 
 snap_table() {
@@ -103,7 +104,7 @@ targets() {
 		if ($1 == "echo") { erps[$3, $4] = $6; ecpu[$3, $4] = $10; next }
 		k = $1 SUBSEP $2 SUBSEP $3; rps[k, $4] = $6; cpu[k, $4] = $10; p99[k, $4] = $8; have[$1] = 1
 	}
-	FILENAME ~ /mem.tsv$/ && $2 == "idle" { rss[$1] = $3 }
+	FILENAME ~ /mem.tsv$/ && $2 == "idle" { rss[$1] = $3; pss[$1] = $4; pd[$1] = $11 }
 	FILENAME ~ /idle.tsv$/ { sys[$1] = $2; syssec[$1] = $3 }
 	FILENAME ~ /snap.tsv$/ { sw[$1, $2] = $3; sc[$1, $2] = $4; sr[$1, $2] = $5; ss[$1, $2] = $6 }
 	function row(t, c, m, ok) { printf "| %s | %s | %s | %s |\n", t, c, m, ok ? "PASS" : "MISS" }
@@ -129,21 +130,25 @@ targets() {
 		return m
 	}
 	END {
-		split("thread coroutine process", cores, " ")
-		for (i = 1; i <= 3; i++) {
+		n = split("thread coroutine process coroutine-inline", cores, " ")
+		for (i = 1; i <= n; i++) {
 			c = cores[i]; if (!have[c]) continue
 			for (p = 1; p <= 2; p++) {
 				pin = p == 1 ? "none" : "same"; pn = p == 1 ? "unpinned" : "pinned to one CPU"
 				for (mode = 1; mode <= 2; mode++) {
 					md = mode == 1 ? "idle" : "busy"; r = worst(c, md, pin, "rps")
-					if (r >= 0)
-						row("ping req/s >= 0.9x echo at 1, 4, 8 clients, " md ", " pn, c, sprintf("worst %.2fx", r), r >= 0.9)
+					# Busy, a coroutine shares the loop's thread with the snapshot: 0.5x, and
+					# compressing on that thread too it is held to latency alone.
+					lim = md == "busy" && c == "coroutine" ? 0.5 : 0.9
+					if (r >= 0 && !(md == "busy" && c == "coroutine-inline"))
+						row(sprintf("ping req/s >= %.1fx echo at 1, 4, 8 clients, %s, %s", lim, md, pn), c,
+						    sprintf("worst %.2fx", r), r >= lim)
 				}
 				r = worst(c, "idle", pin, "cpu")
 				if (r >= 0)
 					row("server CPU per ping <= 1.2x echo (idle, 1, 4, 8 clients), " pn, c, sprintf("worst %.2fx", r), r <= 1.2)
 			}
-			lim = c == "coroutine" ? 10000 : 1000
+			lim = c == "coroutine-inline" ? 2000 : 1000
 			m = maxp99(c SUBSEP "busy" SUBSEP "none")
 			row(sprintf("p99 < %d ms while snapshots run (1, 4, 8 clients), unpinned", lim / 1000), c,
 				m < 0 ? "no answer (errors)" : sprintf("worst %.0f us", m), m >= 0 && m < lim)
@@ -151,6 +156,9 @@ targets() {
 		for (i = 1; i <= 3; i++) {
 			c = cores[i]; if (!(c in rss)) continue
 			row("idle daemon RSS <= 4 MiB", c, sprintf("%.1f MiB", rss[c] / 1024), rss[c] <= 4096)
+			if (pd[c] != "")
+				row("idle private dirty < 2 MiB", c, sprintf("%.2f MiB (PSS %.1f MiB, RSS %.1f MiB)",
+				    pd[c] / 1024, pss[c] / 1024, rss[c] / 1024), pd[c] < 2048)
 			if (sys[c] == "-") row("no syscalls while idle", c, "not measured (strace failed)", 0)
 			else row("no syscalls while idle", c, sprintf("%d in %s s", sys[c], syssec[c]), sys[c] == 0)
 		}

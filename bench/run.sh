@@ -89,21 +89,24 @@ poll() {
 	done
 }
 
-# mem_line PID: "rss pss hwm threads fds child_rss child_pss children" (KiB), children summed.
+# mem_line PID: "rss pss hwm threads fds child_rss child_pss children private_dirty" (KiB),
+# children summed. Private dirty is the process's own anonymous memory (smaps_rollup), where
+# RSS and PSS mostly count the pages of shared libraries.
 mem_line() {
 	local pid=$1 c crss=0 cpss=0 n=0 v
-	local rss hwm thr pss fds
+	local rss hwm thr pss fds pd
 	rss=$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status" 2>/dev/null)
 	hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$pid/status" 2>/dev/null)
 	thr=$(awk '/^Threads:/{print $2}' "/proc/$pid/status" 2>/dev/null)
 	pss=$(awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null)
+	pd=$(awk '/^Private_Dirty:/{print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null)
 	fds=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
 	for c in $(pgrep -P "$pid"); do
 		v=$(awk '/^VmRSS:/{print $2}' "/proc/$c/status" 2>/dev/null) && crss=$((crss + ${v:-0}))
 		v=$(awk '/^Pss:/{print $2}' "/proc/$c/smaps_rollup" 2>/dev/null) && cpss=$((cpss + ${v:-0}))
 		n=$((n + 1))
 	done
-	echo "${rss:-0} ${pss:-0} ${hwm:-0} ${thr:-0} $fds $crss $cpss $n"
+	echo "${rss:-0} ${pss:-0} ${hwm:-0} ${thr:-0} $fds $crss $cpss $n ${pd:-0}"
 }
 
 # sampler PID FILE: appends a mem_line to FILE every 0.25 s until $S/stop-sampler exists.
@@ -197,6 +200,7 @@ daemon_config() {
 	interval = $7
 	keep_last = 2
 	notify = off
+	compress_threads = ${8:-0}
 
 	[game "bench"]
 	path = $3
@@ -370,10 +374,15 @@ proc_cpu() {
 	echo "$sum"
 }
 
+# A core as the bench names it: "coroutine-inline" is the coroutine core compressing on the
+# loop's thread (compress_threads = 1); the others compress with the automatic thread count.
+core_of() { echo "${1%-inline}"; }
+threads_of() { [[ $1 == *-inline ]] && echo 1 || echo 0; }
+
 core_bench() {
 	local c=$1 tree=$2 busy lines cg
 	local cfg=$S/$c.ini sock=$S/$c.sock
-	daemon_config "$cfg" "$c" "$tree" "$S/archives-$c" "$sock" false 1s
+	daemon_config "$cfg" "$(core_of "$c")" "$tree" "$S/archives-$c" "$sock" false 1s "$(threads_of "$c")"
 	start_daemon "$c" "$cfg" "$sock" || return 1
 	cgroup "$c" "$DPID"
 	cg=$CG
@@ -449,7 +458,7 @@ snapshot_bench
 echo_bench
 if ((HAVE_DAEMON)); then
 	big=$(gen_tree "$TREE")
-	for c in $CORES; do core_bench "$c" "$big"; done
+	for c in $CORES coroutine-inline; do core_bench "$c" "$big"; done
 fi
 idle_bench "$(gen_tree small)"
 log "bench: measured in $((SECONDS - start)) s"
