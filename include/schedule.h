@@ -67,7 +67,8 @@ int sched_set_playing(struct sched *s, const char *name, bool playing);
 
 /* Queues a job for game (kind and the options in tmpl: id, dry_run, undo, if_changed, pin, tag)
  * and adds w (may be NULL) to its waiters. A snapshot joins a queued or running snapshot; *ret_joined
- * says so. Returns 0 or -errno. */
+ * says so. A listing (JOB_LIST) reads only and runs at once, beside the queue. Returns 0 or
+ * -errno. */
 int sched_submit(struct sched *s, const char *game, const struct job_spec *tmpl,
 		 struct sched_waiter *w, bool *ret_joined);
 /* Forgets a waiter whose client went away (its data will not be touched again). */

@@ -436,6 +436,26 @@ find_joinable(struct game *g, const struct job_spec *tmpl)
 	return last;
 }
 
+static void
+on_beside_done(struct core_job *cj, const struct job_result *r, void *data)
+{
+	(void)cj;
+	waiters_done(data, r);
+}
+
+/* A listing takes no lock and changes nothing, so it runs beside the game's queue instead of
+ * waiting for the snapshot at its head. */
+static int
+run_beside(struct sched *s, struct game *g, struct sched_waiter *w)
+{
+	struct job_spec spec = { .kind = JOB_LIST, .game = g->name, .game_dir = g->game_dir };
+	struct core_callbacks cb = { .done = on_beside_done, .data = w };
+
+	if (w)
+		w->next = NULL;
+	return s->stopping ? -ESHUTDOWN : core_run(s->core, &spec, &cb, NULL);
+}
+
 int
 sched_submit(struct sched *s, const char *game, const struct job_spec *tmpl, struct sched_waiter *w,
 	     bool *ret_joined)
@@ -445,6 +465,11 @@ sched_submit(struct sched *s, const char *game, const struct job_spec *tmpl, str
 
 	if (!g)
 		return -ENOENT;
+	if (tmpl->kind == JOB_LIST) {
+		if (ret_joined)
+			*ret_joined = false;
+		return run_beside(s, g, w);
+	}
 	j = find_joinable(g, tmpl);
 	if (ret_joined)
 		*ret_joined = j != NULL;

@@ -261,6 +261,40 @@ test_free_space_guard(void **state)
 	assert_true(sched_idle(f->s));
 }
 
+/* A pin waits in the game's queue behind the running snapshot (and its retention); a listing,
+ * which changes nothing, is answered while that snapshot still runs. */
+static void
+test_pin_queues_list_does_not(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec backup = { .kind = JOB_SNAPSHOT }, list = { .kind = JOB_LIST };
+	struct job_spec pin = { .kind = JOB_PIN, .id = (char *)"20240101T000000.000Z" };
+	struct wait w0, w1, w2;
+
+	f->cfg = config_for(f, "a", f->save, false);
+	f->s = sched_new(f->loop, f->core, f->cfg, NULL, NULL);
+	assert_non_null(f->s);
+	wait_init(&w0, f);
+	wait_init(&w1, f);
+	wait_init(&w2, f);
+	assert_int_equal(sched_submit(f->s, "a", &backup, &w0.w, NULL), 0);
+	assert_int_equal(sched_submit(f->s, "a", &pin, &w1.w, NULL), 0);
+	assert_int_equal(sched_submit(f->s, "a", &list, &w2.w, NULL), 0);
+	f->expect = 1;
+	loop_run(f->loop);
+	assert_true(w2.done);
+	assert_int_equal(w2.err, 0);
+	assert_false(w0.done);
+	assert_false(w1.done);
+	loop_timer_arm(f->release, 20 * USEC_PER_MSEC);
+	f->expect = 3;
+	loop_run(f->loop);
+	assert_int_equal(w0.err, 0);
+	/* The snapshot here is a stand-in that publishes nothing: the pin finds no archive. */
+	assert_int_equal(w1.err, -ENOENT);
+	assert_non_null(strstr(w1.message, "has no archive"));
+}
+
 int
 main(void)
 {
@@ -268,6 +302,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reload_retires_busy_game, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_after_running_tick, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_space_guard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pin_queues_list_does_not, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
