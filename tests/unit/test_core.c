@@ -366,14 +366,15 @@ write_file(const char *dir, const char *name, size_t size)
 	free(data);
 }
 
-/* The real snapshot code runs the same under each core and publishes an archive. */
+/* The real snapshot code runs the same under each core and publishes an archive. Three
+ * compression threads: the coroutine parks on their eventfd through the loop meanwhile. */
 static void
 test_real_snapshot(void **state)
 {
 	struct fx *f = *state;
 	char save[128], game[128], path[512];
 	struct job_spec spec = { .kind = JOB_SNAPSHOT, .game = (char *)"test", .save_dir = save,
-				 .game_dir = game, .level = 1, .threads = 1 };
+				 .game_dir = game, .level = 1, .threads = 3 };
 	struct core_callbacks cb = { on_progress, on_done, f };
 	struct stat st;
 
