@@ -137,7 +137,7 @@ targets() {
 				pin = p == 1 ? "none" : "same"; pn = p == 1 ? "unpinned" : "pinned to one CPU"
 				for (mode = 1; mode <= 2; mode++) {
 					md = mode == 1 ? "idle" : "busy"; r = worst(c, md, pin, "rps")
-					# Busy, a coroutine shares the loop's thread with the snapshot: 0.5x, and
+					# Busy, a coroutine shares the loop thread with the snapshot: 0.5x, and
 					# compressing on that thread too it is held to latency alone.
 					lim = md == "busy" && c == "coroutine" ? 0.5 : 0.9
 					if (r >= 0 && !(md == "busy" && c == "coroutine-inline"))

@@ -121,9 +121,9 @@ sampler() {
 mem_record() {
 	local name=$1 phase=$2; shift 2
 	printf '%s\n' "$@" | awk -v n="$name" -v p="$phase" '
-		NF == 8 { for (i = 1; i <= 8; i++) if ($i > m[i]) m[i] = $i; k++ }
-		END { if (k) printf "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n, p,
-			m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8] }' >>"$RES/mem.tsv"
+		NF == 9 { for (i = 1; i <= 9; i++) if ($i > m[i]) m[i] = $i; k++ }
+		END { if (k) printf "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n, p,
+			m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9] }' >>"$RES/mem.tsv"
 }
 
 # cgroup NAME PID: puts PID (and the children it will have) in a cpuacct cgroup of its own and
