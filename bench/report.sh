@@ -332,9 +332,14 @@ body() {
 
 	## Targets
 
-	From issues 8 and 9, read from this run's numbers. Each row gives the worst value over the client
-	counts measured (1, 4 and 8; a quick run pins only 1 client). Unpinned runs on a 2-vCPU VM swing
-	between "client and server share a CPU" and "they do not", so the pinned rows are given too.
+	From issues 8, 9 and 15, read from this run's numbers. Each row gives the worst value over the
+	client counts measured (1, 4 and 8; a quick run pins only 1 client). Unpinned runs on a 2-vCPU
+	VM swing between "client and server share a CPU" and "they do not", so the pinned rows are given
+	too. *coroutine* compresses on helper threads (\`compress_threads = 0\`, automatic: one per
+	CPU) while the coroutine parks on their eventfd; *coroutine-inline* compresses on the loop
+	thread itself (\`compress_threads = 1\`). The tree is compared with \`tar -czf\` in the same
+	run: when the machine is shared and \`tar -czf\` takes much longer than its usual 11-12 s, every
+	figure of the run is inflated alike.
 
 	$(targets)
 
