@@ -94,7 +94,7 @@ on_fd(struct loop *loop, int fd, uint32_t events, void *data)
 	wake(c);
 }
 
-/* Gives the loop back until something marks the job ready; the caller registered a waker. */
+/* Gives the loop back until a timer, an fd or a cancel marks the job ready again. */
 static void
 park(void)
 {
@@ -116,7 +116,8 @@ job_sleep_hook(uint64_t usec, void *ctx)
 		return;
 	}
 	park();
-	/* Woken early (the core is stopping): the timer must not fire for a later park. */
+	/* Woken early (cancelled, or the core is stopping): the timer must not fire for a later
+	 * park. */
 	loop_timer_arm(c->timer, 0);
 }
 
