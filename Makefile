@@ -52,7 +52,7 @@ INTEG     := $(sort $(wildcard tests/integration/*.sh))
 BINS      := $(B)/savekeeperd $(B)/savekeeperctl
 MANS      := $(patsubst docs/%.scd,$(B)/man/%,$(wildcard docs/*.scd))
 
-.PHONY: all deps check run bench bench-quick stress fuzz clean install uninstall format lint
+.PHONY: all deps check run bench bench-quick stress fuzz clean install uninstall check-package format lint
 all: $(B)/.deps $(BINS) $(MANS)
 
 # Anything missing is installed (as root) before the first build.
@@ -133,6 +133,11 @@ install: all
 # Removes the files of INSTALL_FILES, then the folders that install recorded as its own.
 uninstall:
 	@$(INSTALL_ENV) sh scripts/install.sh uninstall $(INSTALL_FILES)
+
+# The Debian package test alone (make check runs it too): builds the package and tries it in
+# a fresh Debian 12 (root only; see README).
+check-package: $(B)/.deps
+	@B=$(B) tests/run.sh tests/integration/96-package.sh
 
 format:
 	clang-format -i include/*.h src/*.c tests/unit/*.c bench/*.c
