@@ -24,6 +24,7 @@ DEB=savekeeper_${VERSION}_$(dpkg --print-architecture).deb
 # lap NAME: NAME is set to the seconds since the last lap.
 start=$SECONDS
 lap() { printf -v "$1" %d $((SECONDS - start)); start=$SECONDS; }
+t_build=0 t_lint=0 t_root=0 t_install=0 t_run=0 t_purge=0
 
 # From a copy of the sources: dh_auto_clean runs `make clean`, which would empty build/.
 mkdir "$T/src"
@@ -100,7 +101,7 @@ check "savekeeperd --once --save-dir there exits 0" \
 check "  ... and publishes one archive" test "$(archives "$ROOT/tmp/archives/tiny" | wc -l)" -eq 1
 usage() { inroot savekeeperctl --help | grep -q '^Usage: savekeeperctl'; }
 check "savekeeperctl --help there exits 0 and prints the usage" usage
-mkdir -p -m 0700 "$ROOT/tmp/runtime"
+mkdir -m 0700 "$ROOT/tmp/runtime"
 for unit in savekeeper.service savekeeper.socket; do
 	check "systemd-analyze --user verify of the installed $unit prints nothing" \
 		silent inroot env XDG_RUNTIME_DIR=/tmp/runtime systemd-analyze --user verify "/usr/lib/systemd/user/$unit"
@@ -109,7 +110,7 @@ lap t_run
 
 # Purged, nothing of it is left: no path of the package except folders other packages own,
 # nothing named after it (deb-systemd-helper's state, dpkg's files), no state in dpkg.
-files=$(inroot dpkg-query -L savekeeper)
+mapfile -t files < <(inroot dpkg-query -L savekeeper)
 purge() { inroot apt-get purge -y "$@" >>"$T/apt.log" 2>&1 || { tail -n 30 "$T/apt.log"; return 1; }; }
 check "apt-get purge savekeeper" purge savekeeper
 unknown() { ! inroot dpkg-query -W savekeeper >/dev/null 2>&1; }
@@ -117,7 +118,7 @@ check "dpkg knows no savekeeper any more (not even its config files)" unknown
 # left_over: each path the package had that is still there and is not another package's folder.
 left_over() {
 	inroot bash -c 'for p; do [[ $p != /. ]] && [[ -e $p || -L $p ]] || continue
-		[[ -d $p && ! -L $p ]] && dpkg-query -S "$p" >/dev/null 2>&1 && continue; echo "$p"; done' bash $files
+		[[ -d $p && ! -L $p ]] && dpkg-query -S "$p" >/dev/null 2>&1 && continue; echo "$p"; done' bash "${files[@]}"
 }
 check "none of its files is left" test -z "$(left_over)"
 named() { inroot find / -xdev \( -path /proc -o -path /tmp \) -prune -o -name '*savekeeper*' -print; }
