@@ -26,16 +26,17 @@ start=$SECONDS
 lap() { printf -v "$1" %d $((SECONDS - start)); start=$SECONDS; }
 t_build=0 t_lint=0 t_root=0 t_install=0 t_run=0 t_purge=0
 
-# From a copy of the sources: dh_auto_clean runs `make clean`, which would empty build/.
+# From a copy of the sources: dh_auto_clean runs `make clean`, which would empty build/. The
+# build, lintian and mmdebstrap run niced: the tests beside this one measure timeouts.
 mkdir "$T/src"
 tar -C "$REPO" --exclude=./build --exclude=./build-asan --exclude=./.git -cf - . | tar -xf - -C "$T/src"
-build() { (cd "$T/src" && dpkg-buildpackage -us -uc -b) >"$T/build.log" 2>&1 || { tail -n 30 "$T/build.log"; return 1; }; }
+build() { (cd "$T/src" && nice -n 10 dpkg-buildpackage -us -uc -b) >"$T/build.log" 2>&1 || { tail -n 30 "$T/build.log"; return 1; }; }
 check "dpkg-buildpackage -us -uc -b succeeds" build
 check "  ... and makes $DEB: debian/changelog has the Makefile's VERSION" test -f "$T/$DEB"
 [[ -f $T/$DEB ]] || done_testing
 lap t_build
 # Tags go to standard output; standard error only says that root runs it.
-lint() { lintian --pedantic --display-info --fail-on error,warning,info,pedantic "$T"/savekeeper_*.changes 2>/dev/null; }
+lint() { nice -n 10 lintian --pedantic --display-info --fail-on error,warning,info,pedantic "$T"/savekeeper_*.changes 2>/dev/null; }
 check "lintian --pedantic --display-info reports nothing (overrides say why)" silent lint
 lap t_lint
 
@@ -55,7 +56,7 @@ TARBALL=$CACHE/debian12-$key.tar
 make_tarball() {
 	[[ -s $TARBALL ]] && return 0
 	rm -f "$CACHE"/debian12-*.tar
-	mmdebstrap --quiet "${MM_ARGS[@]}" "$CACHE/new-$key.tar" "${sources[@]}" &&
+	nice -n 10 mmdebstrap --quiet "${MM_ARGS[@]}" "$CACHE/new-$key.tar" "${sources[@]}" &&
 		mv "$CACHE/new-$key.tar" "$TARBALL"
 }
 # Two runs at once (make check and make check-package) make it once.
