@@ -73,6 +73,13 @@ struct job_archive {
 	unsigned keep; /* prune: the KEEP_* reasons it stays (store.h), 0 when it goes */
 };
 
+/* One difference a restore's dry run found between the save folder and the archive. */
+struct job_change {
+	char change[8]; /* "added", "changed" or "removed" */
+	uint64_t size;
+	char *path;	/* malloc'd; a newline in it written as \n, a backslash as \\ */
+};
+
 struct job_result {
 	int err;	    /* 0, or -errno / -EINVAL; message says what */
 	char message[1024]; /* one line: the cause naming the file, or a summary */
@@ -84,15 +91,17 @@ struct job_result {
 	uint64_t usec;	/* wall time */
 	bool unchanged; /* snapshot with if_changed: nothing changed since id */
 	int pruned;	/* snapshot with prune, prune: archives removed, or -errno */
-	char *detail;	/* optional malloc'd multi-line text (dry-run listing); freed by job_result_clear */
+	bool dry_run;	/* restore: nothing was changed; changes says what would be */
 	struct job_archive *archives; /* list, prune: malloc'd, oldest first */
 	unsigned n_archives;
+	struct job_change *changes; /* restore's dry run: malloc'd, sorted by path */
+	unsigned n_changes;
 };
 
 /* The work of one job kind: fills ret and returns ret->err. */
 typedef int job_work_fn(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
 
-/* Frees what a result owns (detail, archives). Accepts NULL. */
+/* Frees what a result owns (archives, changes). Accepts NULL. */
 void job_result_clear(struct job_result *r);
 
 /* True once cancellation was asked for; also calls the yield hook. Work code calls this between

@@ -14,10 +14,10 @@
 #define RESTORE_OLD_SUFFIX ".savekeeper-old"
 
 /* Runs a JOB_RESTORE spec: spec->id (NULL: the newest), or with spec->undo the archive named in
- * last-restore. With spec->dry_run changes nothing and lists in ret->detail one line per
- * difference, "added|changed|removed\t<size>\t<path>", sorted by path (a newline in the path
- * written as \n, a backslash as \\). Fills ret (id, pre_id, files, message); returns 0 or
- * -errno. */
+ * last-restore. With spec->dry_run changes nothing, sets ret->dry_run and lists in ret->changes
+ * one entry per difference ("added", "changed" or "removed", its size and path), sorted by path
+ * (a newline in the path written as \n, a backslash as \\). Fills ret (id, pre_id, files,
+ * message); returns 0 or -errno. */
 int restore_run(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
 
 /* Cleans up after a restore that was interrupted: removes a leftover staging or old folder
@@ -29,10 +29,10 @@ struct manifest;
 
 /* Compares the tree at live (missing: empty) with manifest m as a restore of m would change it:
  * type, size, mode and mtime decide, and a file whose size matches but mtime differs is hashed.
- * Writes the lines of restore_run's dry run into *ret_detail (malloc'd, "" when nothing
- * changes) and the numbers of added, changed and removed entries into counts. Returns 0 or
- * -errno (-ECANCELED when cancelled). */
+ * Puts the changes of restore_run's dry run into ret->changes (none when nothing changes) and
+ * the numbers of added, changed and removed entries into counts. Returns 0 or -errno
+ * (-ECANCELED when cancelled). */
 int restore_diff(const char *live, const struct manifest *m, const struct job_hooks *hooks,
-		 char **ret_detail, unsigned counts[3]);
+		 struct job_result *ret, unsigned counts[3]);
 
 #endif

@@ -47,6 +47,10 @@ int mkdir_p(const char *path, mode_t mode);
 /* Returns a malloc'd "a/b"; NULL when out of memory. */
 char *path_join(const char *a, const char *b);
 
+/* Makes room in the array *pv of *cap items of size bytes for item n, doubling it (from 64);
+ * returns 0 or -ENOMEM (the array is then unchanged). */
+int array_grow(void *pv, size_t *cap, size_t n, size_t size);
+
 /* fsyncs the directory at path; returns 0 or -errno. */
 int fsync_path_dir(const char *path);
 

@@ -97,42 +97,18 @@ on_waiter_progress(const struct job_progress *p, void *data)
 	ctl_reply(wt->client, wt->re, o);
 }
 
-/* One line "change\tsize\tpath" of a dry-run listing as {"change", "path", "size"}; NULL
- * when it is not one. Any length goes: nothing is copied into a fixed buffer. */
+/* The changes of a restore's dry run: [{"change", "path", "size"}]. */
 static struct json_object *
-change_json(const char *line, size_t len)
-{
-	const char *tab1 = memchr(line, '\t', len), *tab2, *end = line + len;
-	char *num_end;
-	unsigned long long size;
-	struct json_object *e;
-
-	if (!tab1 || !(tab2 = memchr(tab1 + 1, '\t', (size_t)(end - tab1 - 1))))
-		return NULL;
-	size = strtoull(tab1 + 1, &num_end, 10);
-	if (num_end != tab2)
-		return NULL;
-	e = json_object_new_object();
-	json_object_object_add_ex(e, "change", json_object_new_string_len(line, (int)(tab1 - line)), ADD_FLAGS);
-	json_object_object_add_ex(e, "path", json_object_new_string_len(tab2 + 1, (int)(end - tab2 - 1)), ADD_FLAGS);
-	add_int(e, "size", (int64_t)size);
-	return e;
-}
-
-/* Parses a dry-run listing "change\tsize\tpath" per line into an array. */
-static struct json_object *
-changes_json(const char *detail)
+changes_json(const struct job_result *r)
 {
 	struct json_object *a = json_object_new_array();
 
-	for (const char *line = detail; line && *line;) {
-		const char *end = strchr(line, '\n');
-		size_t len = end ? (size_t)(end - line) : strlen(line);
-		struct json_object *e = change_json(line, len);
-
-		if (e)
-			json_object_array_add(a, e);
-		line = end ? end + 1 : NULL;
+	for (unsigned i = 0; i < r->n_changes; i++) {
+		struct json_object *e = json_object_new_object();
+		add_str(e, "change", r->changes[i].change);
+		add_str(e, "path", r->changes[i].path);
+		add_int(e, "size", (int64_t)r->changes[i].size);
+		json_object_array_add(a, e);
 	}
 	return a;
 }
@@ -211,8 +187,8 @@ add_job_detail(struct json_object *o, const struct waiter *wt, const struct job_
 		add_str(o, "pre_restore_id", r->pre_id[0] ? r->pre_id : NULL);
 		json_object_object_add(o, "dry_run", json_object_new_boolean(wt->flags & PF_DRY_RUN));
 		json_object_object_add(o, "undo", json_object_new_boolean(wt->flags & PF_UNDO));
-		if (r->detail)
-			json_object_object_add(o, "changes", changes_json(r->detail));
+		if (r->dry_run && r->err == 0)
+			json_object_object_add(o, "changes", changes_json(r));
 		break;
 	case CMD_LIST: {
 		struct json_object *a = json_object_new_array();

@@ -118,7 +118,7 @@ proc_reap(struct core_job *job)
 	/* Everything the child wrote is queued in the socket now; reading stops at end of file. */
 	(void)read_worker(job, p);
 	if (p->has_result) {
-		/* The job takes what the result owns (detail, archives). */
+		/* The job takes what the result owns (archives, changes). */
 		r = p->result;
 		p->has_result = false;
 		p->result = (struct job_result){ 0 };

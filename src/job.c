@@ -120,7 +120,7 @@ static const struct field result_fields[] = {
 	FIELD(struct job_result, unchanged, F_BOOL),   FIELD(struct job_result, pruned, F_INT),
 	FIELD(struct job_result, files, F_U64),        FIELD(struct job_result, bytes_in, F_U64),
 	FIELD(struct job_result, bytes_out, F_U64),    FIELD(struct job_result, usec, F_U64),
-	FIELD(struct job_result, detail, F_STRING),
+	FIELD(struct job_result, dry_run, F_BOOL),
 };
 
 static const struct field archive_fields[] = {
@@ -128,6 +128,29 @@ static const struct field archive_fields[] = {
 	FIELD(struct job_archive, size, F_U64),        FIELD(struct job_archive, files, F_U64),
 	FIELD(struct job_archive, bytes, F_U64),       FIELD(struct job_archive, pinned, F_BOOL),
 	FIELD(struct job_archive, tag, F_CHARS),       FIELD(struct job_archive, keep, F_UNSIGNED),
+};
+
+static const struct field change_fields[] = {
+	FIELD(struct job_change, change, F_CHARS),     FIELD(struct job_change, size, F_U64),
+	FIELD(struct job_change, path, F_STRING),
+};
+
+/* An array of a result: a pointer member, its count (unsigned, named n_<member>), and the
+ * table of one item's members. */
+struct field_array {
+	const char *key;
+	size_t items, count, size;
+	const struct field *fields;
+	size_t n_fields;
+};
+
+#define RESULT_ARRAY(member, table)                                                              \
+	{ #member, offsetof(struct job_result, member), offsetof(struct job_result, n_##member),  \
+	  sizeof(*((struct job_result *)0)->member), table, ARRAY_SIZE(table) }
+
+static const struct field_array result_arrays[] = {
+	RESULT_ARRAY(archives, archive_fields),
+	RESULT_ARRAY(changes, change_fields),
 };
 
 static const struct field progress_fields[] = {
@@ -304,34 +327,54 @@ job_spec_from_json(const char *json, struct job_spec **ret)
 	return 0;
 }
 
+/* The items of one array of r as a JSON array; NULL when r has none. */
+static json_object *
+array_to_json(const struct job_result *r, const struct field_array *fa)
+{
+	const char *items = *(char *const *)(const void *)((const char *)r + fa->items);
+	unsigned n = *(const unsigned *)(const void *)((const char *)r + fa->count);
+	json_object *a = n ? json_object_new_array() : NULL;
+
+	for (unsigned i = 0; a && i < n; i++)
+		json_object_array_add(a, fields_to_object(items + i * fa->size, fa->fields, fa->n_fields));
+	return a;
+}
+
 char *
 job_result_to_json(const struct job_result *r)
 {
-	json_object *a = r->n_archives ? json_object_new_array() : NULL;
+	json_object *o = fields_to_object(r, result_fields, ARRAY_SIZE(result_fields));
 
-	for (unsigned i = 0; a && i < r->n_archives; i++)
-		json_object_array_add(a, fields_to_object(&r->archives[i], archive_fields, ARRAY_SIZE(archive_fields)));
-	return object_to_line(fields_to_object(r, result_fields, ARRAY_SIZE(result_fields)), "archives", a);
+	for (size_t i = 0; o && i < ARRAY_SIZE(result_arrays); i++) {
+		json_object *a = array_to_json(r, &result_arrays[i]);
+		if (a)
+			json_object_object_add(o, result_arrays[i].key, a);
+	}
+	return object_to_line(o, NULL, NULL);
 }
 
-/* Reads the archives array of o into r; false when memory ran out. */
+/* Reads one array of o into r; false when memory ran out. */
 static bool
-result_archives_from(json_object *o, struct job_result *r)
+array_from_json(json_object *o, struct job_result *r, const struct field_array *fa)
 {
+	char **items = (char **)(void *)((char *)r + fa->items);
+	unsigned *n = (unsigned *)(void *)((char *)r + fa->count);
 	json_object *a;
-	size_t n;
+	size_t len;
 
-	if (!json_object_object_get_ex(o, "archives", &a) || !json_object_is_type(a, json_type_array))
+	if (!json_object_object_get_ex(o, fa->key, &a) || !json_object_is_type(a, json_type_array))
 		return true;
-	n = json_object_array_length(a);
-	r->archives = calloc(n ? n : 1, sizeof(*r->archives));
-	if (!r->archives)
+	len = json_object_array_length(a);
+	*items = calloc(len ? len : 1, fa->size);
+	if (!*items)
 		return false;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < len; i++) {
 		json_object *e = json_object_array_get_idx(a, i);
-		if (json_object_is_type(e, json_type_object) &&
-		    fields_from(e, &r->archives[r->n_archives], archive_fields, ARRAY_SIZE(archive_fields)))
-			r->n_archives++;
+		if (!json_object_is_type(e, json_type_object))
+			continue;
+		if (!fields_from(e, *items + *n * fa->size, fa->fields, fa->n_fields))
+			return false;
+		(*n)++;
 	}
 	return true;
 }
@@ -342,10 +385,14 @@ job_result_from_json(const char *json, struct job_result *ret)
 	json_object *o;
 	struct job_result r = { 0 };
 	int e = parse_object(json, &o);
+	bool ok;
 
 	if (e < 0)
 		return e;
-	if (!fields_from(o, &r, result_fields, ARRAY_SIZE(result_fields)) || !result_archives_from(o, &r)) {
+	ok = fields_from(o, &r, result_fields, ARRAY_SIZE(result_fields));
+	for (size_t i = 0; ok && i < ARRAY_SIZE(result_arrays); i++)
+		ok = array_from_json(o, &r, &result_arrays[i]);
+	if (!ok) {
 		json_object_put(o);
 		job_result_clear(&r);
 		return -ENOMEM;

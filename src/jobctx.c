@@ -20,11 +20,14 @@ job_result_clear(struct job_result *r)
 {
 	if (!r)
 		return;
-	free(r->detail);
-	r->detail = NULL;
 	free(r->archives);
 	r->archives = NULL;
 	r->n_archives = 0;
+	for (unsigned i = 0; r->changes && i < r->n_changes; i++)
+		free(r->changes[i].path);
+	free(r->changes);
+	r->changes = NULL;
+	r->n_changes = 0;
 }
 
 bool

@@ -447,7 +447,7 @@ notify_job(const char *game, enum job_kind kind, const struct job_result *r)
 		notify_snapshot(game, r);
 	else if (kind == JOB_RESTORE && r->err)
 		send_fmt(NOTE_FAILURE, game, r->message, "Restore of %s failed", game);
-	else if (kind == JOB_RESTORE && !r->detail) /* a dry run lists, it changes nothing */
+	else if (kind == JOB_RESTORE && !r->dry_run) /* a dry run lists, it changes nothing */
 		send_fmt(NOTE_RESTORE, game, r->message, "Restored %s", game);
 }
 

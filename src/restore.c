@@ -561,7 +561,8 @@ restore_dry_run(const struct rpaths *p, const char *game_dir, const struct manif
 	int r = store_walk(game_dir, m, NULL, hooks, ret);
 
 	if (r >= 0)
-		r = restore_diff(p->live, m, hooks, &ret->detail, counts);
+		r = restore_diff(p->live, m, hooks, ret, counts);
+	ret->dry_run = true;
 	if (r < 0) {
 		if (!ret->message[0])
 			snprintf(ret->message, sizeof(ret->message), "cannot compare '%s': %s", p->live,

@@ -166,27 +166,50 @@ mf_size(const struct mf_entry *me)
 	return me->type == MF_FILE || me->type == MF_HARDLINK ? me->size : 0;
 }
 
-/* One line of the dry run; a newline or a backslash in the path is written as the two
- * characters \n or \\, so that every difference stays on one line. */
-static void
-put_change(FILE *out, const char *change, uint64_t size, const char *path)
+/* The differences found so far. */
+struct changes {
+	struct job_change *v;
+	size_t n, cap;
+};
+
+/* Copies path with a newline or a backslash written as the two characters \n or \\, so
+ * that every difference prints on one line; NULL when memory ran out. */
+static char *
+escape_path(const char *path)
 {
-	fprintf(out, "%s\t%llu\t", change, (unsigned long long)size);
-	for (const char *p = path; *p; p++) {
-		if (*p == '\n')
-			fputs("\\n", out);
-		else if (*p == '\\')
-			fputs("\\\\", out);
-		else
-			fputc(*p, out);
+	char *out = malloc(2 * strlen(path) + 1), *o = out;
+
+	for (const char *p = path; out && *p; p++) {
+		if (*p == '\n' || *p == '\\')
+			*o++ = '\\';
+		*o++ = *p == '\n' ? 'n' : *p;
 	}
-	fputc('\n', out);
+	if (out)
+		*o = '\0';
+	return out;
 }
 
-/* Walks the two sorted lists side by side, writing one line per difference. */
+/* One difference of the dry run; 0 or -ENOMEM. */
+static int
+put_change(struct changes *out, const char *change, uint64_t size, const char *path)
+{
+	struct job_change *c;
+
+	if (array_grow(&out->v, &out->cap, out->n, sizeof(*out->v)) < 0)
+		return -ENOMEM;
+	c = &out->v[out->n];
+	*c = (struct job_change){ .size = size, .path = escape_path(path) };
+	snprintf(c->change, sizeof(c->change), "%s", change);
+	if (!c->path)
+		return -ENOMEM;
+	out->n++;
+	return 0;
+}
+
+/* Walks the two sorted lists side by side, keeping one change per difference. */
 static int
 diff_merge(int root, const struct manifest *m, const struct live_tree *t, const struct job_hooks *hooks,
-	   FILE *out, unsigned counts[3])
+	   struct changes *out, unsigned counts[3])
 {
 	size_t i = 0, j = 0;
 
@@ -196,23 +219,23 @@ diff_merge(int root, const struct manifest *m, const struct live_tree *t, const 
 		int c = !me ? 1 : !le ? -1 : strcmp(me->path, le->path), r;
 
 		if (c < 0) {
-			put_change(out, "added", mf_size(me), me->path);
+			r = put_change(out, "added", mf_size(me), me->path);
 			counts[0]++;
 			i++;
 		} else if (c > 0) {
-			put_change(out, "removed", live_size(le), le->path);
+			r = put_change(out, "removed", live_size(le), le->path);
 			counts[2]++;
 			j++;
 		} else {
-			if ((r = entry_changes(root, me, le, hooks)) < 0)
-				return r;
-			if (r > 0) {
-				put_change(out, "changed", mf_size(me), me->path);
+			if ((r = entry_changes(root, me, le, hooks)) > 0) {
+				r = put_change(out, "changed", mf_size(me), me->path);
 				counts[1]++;
 			}
 			i++;
 			j++;
 		}
+		if (r < 0)
+			return r;
 		if (job_yield(hooks))
 			return -ECANCELED;
 	}
@@ -220,30 +243,23 @@ diff_merge(int root, const struct manifest *m, const struct live_tree *t, const 
 }
 
 int
-restore_diff(const char *live, const struct manifest *m, const struct job_hooks *hooks, char **ret_detail,
+restore_diff(const char *live, const struct manifest *m, const struct job_hooks *hooks, struct job_result *ret,
 	     unsigned counts[3])
 {
 	struct live_tree t = { 0 };
 	_cleanup_close_ int root = open(live, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_free_ char *text = NULL;
-	size_t size = 0;
-	FILE *out;
+	struct changes out = { 0 };
 	int r = 0;
 
 	if (root < 0 && errno != ENOENT)
 		return -errno;
 	if (root >= 0 && (r = live_scan(root, "", &t)) >= 0 && t.n > 1)
 		qsort(t.v, t.n, sizeof(*t.v), live_cmp);
-	out = r >= 0 ? open_memstream(&text, &size) : NULL;
-	if (r >= 0 && !out)
-		r = -ENOMEM;
 	if (r >= 0)
-		r = diff_merge(root, m, &t, hooks, out, counts);
-	if (out && fclose(out) != 0 && r >= 0)
-		r = -ENOMEM;
+		r = diff_merge(root, m, &t, hooks, &out, counts);
 	live_tree_free(&t);
-	if (r < 0)
-		return r;
-	*ret_detail = TAKE_PTR(text);
-	return 0;
+	/* The result owns the changes even on failure: job_result_clear frees them. */
+	ret->changes = out.v;
+	ret->n_changes = (unsigned)out.n;
+	return r < 0 ? r : 0;
 }

@@ -156,7 +156,7 @@ on_job_event(const char *game, enum job_kind kind, const struct job_result *r, v
 		log_debug("game '%s': unchanged since %s", game, r->id);
 	else if (kind == JOB_SNAPSHOT)
 		log_info("game '%s': %s: %s", game, r->id, r->message);
-	else if (kind == JOB_RESTORE && !r->detail)
+	else if (kind == JOB_RESTORE && !r->dry_run)
 		log_info("game '%s': %s", game, r->message);
 	if (kind == JOB_SNAPSHOT && r->err == 0 && !r->unchanged)
 		sd_notifyf(0, "STATUS=Last backup: %s %s", game, r->id);

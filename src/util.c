@@ -128,3 +128,20 @@ game_name_valid(const char *name)
 		return false;
 	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
+
+int
+array_grow(void *pv, size_t *cap, size_t n, size_t size)
+{
+	void **v = pv;
+	size_t c = *cap ? *cap * 2 : 64;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	nv = reallocarray(*v, c, size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = c;
+	return 0;
+}

@@ -139,7 +139,11 @@ on_done(struct core_job *job, const struct job_result *r, void *data)
 		f->errs[f->done] = r->err;
 	job_result_clear(&f->last);
 	f->last = *r;
-	f->last.detail = NULL;
+	/* What the result owns is freed after this callback. */
+	f->last.archives = NULL;
+	f->last.n_archives = 0;
+	f->last.changes = NULL;
+	f->last.n_changes = 0;
 	if (++f->done == f->expect)
 		loop_stop(f->loop);
 }

@@ -109,7 +109,12 @@ test_result_json(void **state)
 	_cleanup_free_ char *json = NULL;
 
 	snprintf(r.message, sizeof(r.message), "cannot read 'slot \"1\".sav': No such file");
-	r.detail = strdup("would restore:\n  slot1.sav\n");
+	r.dry_run = true;
+	r.changes = calloc(1, sizeof(*r.changes));
+	r.n_changes = 1;
+	snprintf(r.changes[0].change, sizeof(r.changes[0].change), "removed");
+	r.changes[0].size = 17;
+	r.changes[0].path = strdup("stale \"1\"\\n.sav");
 	r.archives = calloc(2, sizeof(*r.archives));
 	r.n_archives = 2;
 	snprintf(r.archives[0].id, sizeof(r.archives[0].id), "20240101T115959.000Z");
@@ -132,12 +137,16 @@ test_result_json(void **state)
 	assert_int_equal(back.bytes_in, 1ULL << 40);
 	assert_int_equal(back.bytes_out, 5);
 	assert_int_equal(back.usec, 123456);
-	assert_string_equal(back.detail, r.detail);
+	assert_true(back.dry_run);
+	assert_int_equal(back.n_changes, 1);
+	assert_string_equal(back.changes[0].change, "removed");
+	assert_int_equal(back.changes[0].size, 17);
+	assert_string_equal(back.changes[0].path, r.changes[0].path);
 	assert_int_equal(back.n_archives, 2);
 	assert_memory_equal(back.archives, r.archives, 2 * sizeof(*r.archives));
 	job_result_clear(&back);
 	assert_null(back.archives);
-	assert_null(back.detail);
+	assert_null(back.changes);
 	job_result_clear(&r);
 	assert_int_equal(job_result_from_json("nonsense", &back), -EINVAL);
 }

@@ -254,6 +254,20 @@ test_round_trip_and_undo(void **state)
 	assert_no_leftovers();
 }
 
+/* A dry run's changes as lines "change\tsize\tpath", for comparing in one assertion. */
+static const char *
+changes_text(const struct job_result *r)
+{
+	static char text[4096];
+	size_t o = 0;
+
+	text[0] = '\0';
+	for (unsigned i = 0; i < r->n_changes && o < sizeof(text); i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s\t%llu\t%s\n", r->changes[i].change,
+				      (unsigned long long)r->changes[i].size, r->changes[i].path);
+	return text;
+}
+
 static void
 test_dry_run(void **state)
 {
@@ -274,13 +288,14 @@ test_dry_run(void **state)
 	archives = listing(games);
 
 	assert_int_equal(restore(id, true, false, &r), 0);
-	assert_string_equal(r.detail, "added\t10\tprofile/run.sh\n"
-				      "changed\t15\tprofile/settings.ini\n"
-				      "changed\t14\tslot1.hardlink\n"
-				      "changed\t14\tslot1.sav\n"
-				      "removed\t0\tstale-dir\n"
-				      "removed\t17\tstale.sav\n");
-	free(r.detail);
+	assert_true(r.dry_run);
+	assert_string_equal(changes_text(&r), "added\t10\tprofile/run.sh\n"
+					      "changed\t15\tprofile/settings.ini\n"
+					      "changed\t14\tslot1.hardlink\n"
+					      "changed\t14\tslot1.sav\n"
+					      "removed\t0\tstale-dir\n"
+					      "removed\t17\tstale.sav\n");
+	job_result_clear(&r);
 	after = listing(save);
 	archives_after = listing(games);
 	assert_string_equal(after, messed);

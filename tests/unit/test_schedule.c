@@ -206,6 +206,18 @@ test_reload_retires_busy_game(void **state)
 	assert_int_equal(sched_games(f->s), 1);
 }
 
+/* A schedule with game "a" paused, and three waiters. */
+static void
+start_paused(struct fx *f, struct wait *w0, struct wait *w1, struct wait *w2)
+{
+	f->cfg = config_for(f, "a", f->save, false);
+	f->s = sched_new(f->loop, f->core, f->cfg, NULL, NULL);
+	assert_non_null(f->s);
+	wait_init(w0, f);
+	wait_init(w1, f);
+	wait_init(w2, f);
+}
+
 /* "backup" always snapshots: it does not join a running if-changed tick, which may publish
  * nothing, but a second backup joins the first one while it waits. */
 static void
@@ -217,12 +229,7 @@ test_backup_after_running_tick(void **state)
 	struct wait w0, w1, w2;
 	bool joined = true;
 
-	f->cfg = config_for(f, "a", f->save, false);
-	f->s = sched_new(f->loop, f->core, f->cfg, NULL, NULL);
-	assert_non_null(f->s);
-	wait_init(&w0, f);
-	wait_init(&w1, f);
-	wait_init(&w2, f);
+	start_paused(f, &w0, &w1, &w2);
 	assert_int_equal(sched_submit(f->s, "a", &tick, &w0.w, &joined), 0);
 	assert_false(joined);
 	assert_int_equal(sched_submit(f->s, "a", &backup, &w1.w, &joined), 0);
@@ -271,12 +278,7 @@ test_pin_queues_list_does_not(void **state)
 	struct job_spec pin = { .kind = JOB_PIN, .id = (char *)"20240101T000000.000Z" };
 	struct wait w0, w1, w2;
 
-	f->cfg = config_for(f, "a", f->save, false);
-	f->s = sched_new(f->loop, f->core, f->cfg, NULL, NULL);
-	assert_non_null(f->s);
-	wait_init(&w0, f);
-	wait_init(&w1, f);
-	wait_init(&w2, f);
+	start_paused(f, &w0, &w1, &w2);
 	assert_int_equal(sched_submit(f->s, "a", &backup, &w0.w, NULL), 0);
 	assert_int_equal(sched_submit(f->s, "a", &pin, &w1.w, NULL), 0);
 	assert_int_equal(sched_submit(f->s, "a", &list, &w2.w, NULL), 0);
