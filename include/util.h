@@ -53,6 +53,11 @@ int fsync_path_dir(const char *path);
 /* Formats bytes as "512 B", "3.2 KiB", "1.5 MiB" into buf; returns buf. */
 const char *fmt_size(uint64_t bytes, char *buf, size_t len);
 
+/* Copies the message src into dst of len bytes; one that does not fit loses its middle
+ * ("cannot read 'a/b/...z/slot.sav': Permission denied"), so both what it is about and the
+ * cause survive. */
+void msg_fit(char *dst, size_t len, const char *src);
+
 /* True if name is a valid game name: [A-Za-z0-9._-]+, not "." or "..". */
 bool game_name_valid(const char *name);
 

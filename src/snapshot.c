@@ -40,13 +40,16 @@ one_line(char *msg)
 int
 snap_fail(struct snap *s, int r, const char *fmt, ...)
 {
+	_cleanup_free_ char *msg = NULL;
 	va_list ap;
+	int n;
 
 	if (s->res->message[0])
 		return r;
 	va_start(ap, fmt);
-	vsnprintf(s->res->message, sizeof(s->res->message), fmt, ap);
+	n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
+	msg_fit(s->res->message, sizeof(s->res->message), n < 0 ? "out of memory" : msg);
 	one_line(s->res->message);
 	return r;
 }
@@ -380,7 +383,7 @@ attempt(struct snap *s)
 	manifest_free(s->mf);
 	s->mf = NULL;
 	if ((r = begin_files(s)) >= 0 && (r = begin_archive(s)) >= 0 &&
-	    (r = snap_walk(s, s->save_fd, 0, snap_add_entry)) >= 0 && (r = end_archive(s)) >= 0)
+	    (r = snap_walk(s, s->save_fd, snap_add_entry)) >= 0 && (r = end_archive(s)) >= 0)
 		r = publish(s);
 	if (r >= 0)
 		s->res->bytes_out = gz_bytes_out(s->gz);
@@ -473,7 +476,7 @@ run(struct snap *s)
 		return r;
 	if (s->spec->if_changed)
 		load_previous(s);
-	if ((r = snap_walk(s, s->save_fd, 0, snap_count_entry)) < 0)
+	if ((r = snap_walk(s, s->save_fd, snap_count_entry)) < 0)
 		return r;
 	if (s->prev && !s->changed && s->matched == s->prev->n_entries) {
 		s->res->unchanged = true;
@@ -522,7 +525,6 @@ snap_create(const struct job_spec *spec, const struct job_hooks *hooks, struct j
 	manifest_free(s.mf);
 	manifest_free(s.prev);
 	free(s.buf);
-	free(s.path);
 	free(s.skipped_first);
 	safe_close(s.save_fd);
 	safe_close(s.game_fd);

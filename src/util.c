@@ -128,3 +128,34 @@ game_name_valid(const char *name)
 		return false;
 	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
+
+/* Moves a cut at p back to the start of a UTF-8 character. */
+static size_t
+utf8_start(const char *s, size_t p)
+{
+	while (p > 0 && ((unsigned char)s[p] & 0xc0) == 0x80)
+		p--;
+	return p;
+}
+
+void
+msg_fit(char *dst, size_t len, const char *src)
+{
+	static const char gap[] = "...";
+	size_t n = strlen(src), head, from;
+
+	if (len == 0)
+		return;
+	if (n < len || len < 2 * sizeof(gap)) {
+		snprintf(dst, len, "%s", src);
+		return;
+	}
+	/* A third for the start, the rest for the end, where the cause is. */
+	head = utf8_start(src, (len - sizeof(gap)) / 3);
+	from = n - (len - sizeof(gap) - head);
+	while (from < n && ((unsigned char)src[from] & 0xc0) == 0x80)
+		from++;
+	memcpy(dst, src, head);
+	memcpy(dst + head, gap, sizeof(gap) - 1);
+	memcpy(dst + head + sizeof(gap) - 1, src + from, n - from + 1);
+}

@@ -236,8 +236,8 @@ test_corrupt(void **state)
 	refused_entry("f 0644 1 -3 " SHA " 1 2 3 a -", "bad size");
 	refused_entry("f 0644 1x 3 " SHA " 1 2 3 a -", "bad mtime");
 	refused_entry("d 0755 1 3 - 1 2 3 a -", "has no content");
-	refused_entry("l 0777 1 0 - 1 2 3 a -", "bad link target");
-	refused_entry("h 0644 1 3 " SHA " 1 2 3 a ../x", "bad link target");
+	refused_entry("l 0777 1 0 - 1 2 3 a -", "empty link target");
+	refused_entry("h 0644 1 3 " SHA " 1 2 3 a ../x", "hard link target outside the tree");
 }
 
 static void

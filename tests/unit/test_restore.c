@@ -330,13 +330,17 @@ static const struct hostile hostiles[] = {
 	  "has an unsafe path" },
 	{ "symlink out then through",
 	  { { 'l', "esc", "../outside", 0, 0777, 0 }, { 'f', "esc/secret", "pwned", 0, 0644, 0 } }, 2,
-	  "symlink 'esc' points outside" },
+	  "entry 'esc/secret' lies under 'esc', which is not a directory" },
 	{ "symlink in then through",
 	  { { 'd', "sub", NULL, 0, 0755, 0 }, { 'l', "in", "sub", 0, 0777, 0 }, { 'f', "in/x", "x", 0, 0644, 0 } }, 3,
 	  "entry 'in/x' lies under 'in'" },
-	{ "symlink chain out",
-	  { { 'd', "a", NULL, 0, 0755, 0 }, { 'l', "a/up", "..", 0, 0777, 0 }, { 'l', "b", "a/up/..", 0, 0777, 0 } }, 3,
-	  "symlink 'b' points outside" },
+	{ "symlink chain out, then through",
+	  { { 'd', "a", NULL, 0, 0755, 0 }, { 'l', "a/up", "..", 0, 0777, 0 }, { 'l', "b", "a/up/..", 0, 0777, 0 },
+	    { 'f', "b/x", "pwned", 0, 0644, 0 } }, 4,
+	  "entry 'b/x' lies under 'b'" },
+	{ "a file before its folder",
+	  { { 'f', "ok.sav", "fine", 0, 0644, 0 }, { 'f', "later/x", "x", 0, 0644, 0 }, { 'd', "later", NULL, 0, 0755, 0 } }, 3,
+	  "entry 'later/x' lies under 'later', which is not a directory before it" },
 	{ "hard link out",
 	  { { 'f', "ok.sav", "fine", 0, 0644, 0 }, { 'h', "hl", "../outside/secret", 0, 0644, 0 } }, 2,
 	  "entry 'hl' is a hard link to '../outside/secret', outside the tree" },
@@ -463,7 +467,7 @@ test_enospc_while_staging(void **state)
 {
 	static const struct craft huge[] = {
 		{ 'f', "ok.sav", "fine", 0, 0644, false },
-		{ 'f', "zeros.bin", NULL, 3 << 20, 0644, false },
+		{ 'f', "zeros.bin", NULL, 3 << 20, 0644, true },
 	};
 	const char *id = "20240301T000000Z";
 	_cleanup_free_ char *before = NULL, *after = NULL;
