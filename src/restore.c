@@ -377,7 +377,7 @@ restore_apply(const struct job_spec *spec, const struct rpaths *p, const struct 
 	      const struct job_hooks *hooks, struct job_result *ret)
 {
 	struct stat like;
-	char size[32];
+	char size[32], files[32];
 	bool live_exists = stat(p->live, &like) == 0;
 	int r;
 
@@ -401,8 +401,8 @@ restore_apply(const struct job_spec *spec, const struct rpaths *p, const struct 
 	ret->files = m->files;
 	ret->bytes_in = m->bytes;
 	ret->bytes_out = m->archive_size;
-	snprintf(ret->message, sizeof(ret->message), "restored %s: %llu files, %s%s%s", m->id,
-		 (unsigned long long)m->files, fmt_size(m->bytes, size, sizeof(size)),
+	snprintf(ret->message, sizeof(ret->message), "restored %s: %s, %s%s%s", m->id,
+		 fmt_count((int64_t)m->files, "file", NULL, files, sizeof(files)), fmt_size(m->bytes, size, sizeof(size)),
 		 ret->pre_id[0] ? "; the state before is " : "", ret->pre_id);
 	return 0;
 }
@@ -412,6 +412,7 @@ restore_dry_run(const struct rpaths *p, const char *game_dir, const struct manif
 		const struct job_hooks *hooks, struct job_result *ret)
 {
 	unsigned counts[3] = { 0 };
+	char n[3][32];
 	int r = store_walk(game_dir, m, NULL, hooks, ret);
 
 	if (r >= 0)
@@ -422,8 +423,10 @@ restore_dry_run(const struct rpaths *p, const char *game_dir, const struct manif
 				 strerror(-r));
 		return ret->err = r;
 	}
-	snprintf(ret->message, sizeof(ret->message), "restoring %s would add %u, change %u and remove %u entries",
-		 m->id, counts[0], counts[1], counts[2]);
+	snprintf(ret->message, sizeof(ret->message), "restoring %s would add %s, change %s and remove %s", m->id,
+		 fmt_count(counts[0], "entry", "entries", n[0], sizeof(n[0])),
+		 fmt_count(counts[1], "entry", "entries", n[1], sizeof(n[1])),
+		 fmt_count(counts[2], "entry", "entries", n[2], sizeof(n[2])));
 	return 0;
 }
 

@@ -454,16 +454,18 @@ static void
 summarize(struct snap *s)
 {
 	struct job_result *res = s->res;
-	char in[32], out[32];
-	int n;
+	char in[32], out[32], files[32], skipped[48];
+	_cleanup_free_ char *msg = NULL, *tail = NULL;
 
-	n = snprintf(res->message, sizeof(res->message), "%llu files, %s -> %s",
-		     (unsigned long long)res->files, fmt_size(res->bytes_in, in, sizeof(in)),
-		     fmt_size(res->bytes_out, out, sizeof(out)));
-	if (s->skipped && n > 0 && (size_t)n < sizeof(res->message))
-		snprintf(res->message + n, sizeof(res->message) - (size_t)n,
-			 "; skipped %llu special file%s (socket, FIFO or device) such as '%s'",
-			 (unsigned long long)s->skipped, s->skipped > 1 ? "s" : "", s->skipped_first);
+	fmt_count((int64_t)res->files, "file", NULL, files, sizeof(files));
+	if (s->skipped && asprintf(&tail, "; skipped %s (socket, FIFO or device) such as '%s'",
+				   fmt_count((int64_t)s->skipped, "special file", NULL, skipped, sizeof(skipped)),
+				   s->skipped_first) < 0)
+		tail = NULL;
+	if (asprintf(&msg, "%s, %s -> %s%s", files, fmt_size(res->bytes_in, in, sizeof(in)),
+		     fmt_size(res->bytes_out, out, sizeof(out)), tail ? tail : "") < 0)
+		msg = NULL;
+	msg_fit(res->message, sizeof(res->message), msg ? msg : files);
 	one_line(res->message);
 }
 

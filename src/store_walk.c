@@ -521,7 +521,7 @@ int
 store_verify(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
 	struct manifest *m = NULL;
-	char id[64], size[32];
+	char id[64], size[32], files[32];
 	uint64_t t0 = now_usec();
 	int r = store_open_manifest(spec->game_dir, spec->id, &m, id, sizeof(id), ret);
 
@@ -532,8 +532,9 @@ store_verify(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 		ret->files = m->files;
 		ret->bytes_in = m->bytes;
 		ret->bytes_out = m->archive_size;
-		snprintf(ret->message, sizeof(ret->message), "%s matches its manifest: %llu files, %s", id,
-			 (unsigned long long)m->files, fmt_size(m->bytes, size, sizeof(size)));
+		snprintf(ret->message, sizeof(ret->message), "%s matches its manifest: %s, %s", id,
+			 fmt_count((int64_t)m->files, "file", NULL, files, sizeof(files)),
+			 fmt_size(m->bytes, size, sizeof(size)));
 	}
 	ret->usec = now_usec() - t0;
 	manifest_free(m);

@@ -159,3 +159,26 @@ msg_fit(char *dst, size_t len, const char *src)
 	memcpy(dst + head, gap, sizeof(gap) - 1);
 	memcpy(dst + head + sizeof(gap) - 1, src + from, n - from + 1);
 }
+
+const char *
+fmt_count(int64_t n, const char *one, const char *many, char *buf, size_t len)
+{
+	if (n == 1 || many)
+		snprintf(buf, len, "%lld %s", (long long)n, n == 1 ? one : many);
+	else
+		snprintf(buf, len, "%lld %ss", (long long)n, one);
+	return buf;
+}
+
+const char *
+fmt_duration(int64_t usec, char *buf, size_t len)
+{
+	if (usec < 1000000)
+		snprintf(buf, len, "%lld ms", (long long)((usec + 999) / 1000));
+	else if (usec < 60000000)
+		snprintf(buf, len, "%.1f s", (double)usec / 1e6);
+	else
+		snprintf(buf, len, "%lld min %lld s", (long long)(usec / 60000000),
+			 (long long)(usec / 1000000 % 60));
+	return buf;
+}
