@@ -147,23 +147,25 @@ sha256_hex(const unsigned char sum[32], char out[65])
 
 /* The one definition of a valid entry. */
 
-/* A path inside the tree: relative, no empty, "." or ".." parts. */
+/* A path inside the tree: relative, no empty, "." or ".." parts. One pass over the bytes:
+ * paths of a deep tree are long and every entry's is checked. */
 static bool
 path_safe(const char *p)
 {
-	if (!p || !*p || *p == '/')
+	const char *start = p;
+
+	if (!p || !*p)
 		return false;
-	for (const char *s = p; *s;) {
-		size_t n = strcspn(s, "/");
-		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+	for (;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		size_t n = (size_t)(p - start);
+		if (n == 0 || (n == 1 && start[0] == '.') || (n == 2 && start[0] == '.' && start[1] == '.'))
 			return false;
-		s += n;
-		if (*s == '/')
-			s++;
-		if (!*s && s[-1] == '/')
-			return false;
+		if (*p == '\0')
+			return true;
+		start = p + 1;
 	}
-	return true;
 }
 
 /* The bytes a text field takes in a manifest line, escapes included. */
@@ -211,11 +213,14 @@ put_escaped(FILE *f, const char *s)
 		fputs("%2D", f);
 		return;
 	}
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p <= ' ' || *p == 0x7f || *p == '%')
-			fprintf(f, "%%%02X", *p);
-		else
-			fputc(*p, f);
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = 0;
+		while (p[n] > ' ' && p[n] != 0x7f && p[n] != '%')
+			n++;
+		fwrite(p, 1, n, f);
+		p += n;
+		if (*p)
+			fprintf(f, "%%%02X", *p++);
 	}
 }
 

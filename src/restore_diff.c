@@ -167,13 +167,12 @@ static void
 put_change(FILE *out, const char *change, uint64_t size, const char *path)
 {
 	fprintf(out, "%s\t%llu\t", change, (unsigned long long)size);
-	for (const char *p = path; *p; p++) {
-		if (*p == '\n')
-			fputs("\\n", out);
-		else if (*p == '\\')
-			fputs("\\\\", out);
-		else
-			fputc(*p, out);
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, "\n\\");
+		fwrite(p, 1, n, out);
+		p += n;
+		if (*p)
+			fputs(*p++ == '\n' ? "\\n" : "\\\\", out);
 	}
 	fputc('\n', out);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../helpers/craft.h"
+#include "coro.h"
 #include "restore.h"
 #include "snapshot.h"
 #include "store.h"
@@ -553,13 +554,13 @@ test_symlinks_leaving_the_tree(void **state)
 /* Creates levels nested folders of names of len bytes below save, a file "end.sav" in the
  * deepest; returns the length of its path relative to save. */
 static size_t
-make_long_path(unsigned levels, size_t len)
+make_long_path(char c, unsigned levels, size_t len)
 {
 	char name[256];
 	int fd = open(save, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	assert_true(len < sizeof(name));
-	memset(name, 'n', len);
+	memset(name, c, len);
 	name[len] = '\0';
 	for (unsigned i = 0; i < levels; i++) {
 		int sub;
@@ -579,14 +580,14 @@ make_long_path(unsigned levels, size_t len)
 
 /* The content of end.sav below levels folders of names of len bytes; "" if it is missing. */
 static const char *
-read_long_path(unsigned levels, size_t len)
+read_long_path(char c, unsigned levels, size_t len)
 {
 	static char buf[16];
 	char name[256];
 	int fd = open(save, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ssize_t n;
 
-	memset(name, 'n', len);
+	memset(name, c, len);
 	name[len] = '\0';
 	for (unsigned i = 0; i < levels && fd >= 0; i++) {
 		int sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -609,7 +610,7 @@ test_path_longer_than_path_max(void **state)
 {
 	char id[64], path[160];
 	struct job_result r;
-	size_t len = make_long_path(40, 200);
+	size_t len = make_long_path('n', 40, 200);
 
 	(void)state;
 	print_message("# a path of %zu bytes\n", len);
@@ -618,14 +619,80 @@ test_path_longer_than_path_max(void **state)
 	assert_int_equal(verify(id, &r), 0);
 	snprintf(path, sizeof(path), "rm -rf '%s'/n*", save);
 	assert_int_equal(system(path), 0);
-	assert_string_equal(read_long_path(40, 200), "");
+	assert_string_equal(read_long_path('n', 40, 200), "");
 	assert_int_equal(restore(id, false, false, &r), 0);
 	print_message("# %s\n", r.message);
-	assert_string_equal(read_long_path(40, 200), "deep");
+	assert_string_equal(read_long_path('n', 40, 200), "deep");
 	/* The dry run reads it too: nothing to change. */
 	assert_int_equal(restore(id, true, false, &r), 0);
 	assert_string_equal(r.detail ? r.detail : "", "");
 	job_result_clear(&r);
+	assert_no_leftovers();
+}
+
+/* A job run as the coroutine core runs it: on a coroutine's stack, yielding to the caller. */
+struct coro_job {
+	job_work_fn *fn;
+	struct job_spec spec;
+	struct job_result r;
+	int ret;
+};
+
+static void
+coro_job_yield(void *ctx)
+{
+	(void)ctx;
+	coro_yield();
+}
+
+static void
+coro_job_body(void *arg)
+{
+	struct coro_job *j = arg;
+	const struct job_hooks hooks = { .yield = coro_job_yield };
+
+	j->ret = j->fn(&j->spec, &hooks, &j->r);
+}
+
+static int
+on_coro(job_work_fn *fn, const char *id, bool dry_run, struct job_result *ret)
+{
+	struct coro_job j = { .fn = fn, .spec = { .game = "demo", .save_dir = save, .game_dir = games,
+						   .id = (char *)(uintptr_t)id, .dry_run = dry_run, .level = 1,
+						   .threads = 1 } };
+	struct coro *c = coro_new(coro_job_body, &j, CORO_STACK_DEFAULT);
+
+	assert_non_null(c);
+	while (coro_resume(c))
+		;
+	print_message("# %s: %s (stack used: %zu bytes)\n", id ? id : "snapshot", j.r.message, coro_stack_used(c));
+	coro_free(c);
+	*ret = j.r;
+	return j.ret;
+}
+
+/* A tree 10,000 folders deep, on the coroutine core's stack: snapshot, verify, dry run and
+ * restore walk it without recursion, and the restore removes a junk tree as deep. */
+static void
+test_deep_tree_on_a_coroutine_stack(void **state)
+{
+	struct job_result r;
+	char id[64];
+
+	(void)state;
+	make_long_path('d', 10000, 1);
+	assert_int_equal(on_coro(snap_create, NULL, false, &r), 0);
+	strcpy(id, r.id);
+	job_result_clear(&r);
+	assert_int_equal(on_coro(store_verify, id, false, &r), 0);
+	make_long_path('j', 10000, 1);
+	assert_int_equal(on_coro(restore_run, id, true, &r), 0);
+	assert_non_null(strstr(r.message, "would add 0 entries, change 0 entries and remove 10001 entries"));
+	job_result_clear(&r);
+	assert_int_equal(on_coro(restore_run, id, false, &r), 0);
+	job_result_clear(&r);
+	assert_string_equal(read_long_path('d', 10000, 1), "deep");
+	assert_string_equal(read_long_path('j', 1, 1), "");
 	assert_no_leftovers();
 }
 
@@ -717,6 +784,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_symlinks_leaving_the_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_longer_than_path_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_and_socket_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deep_tree_on_a_coroutine_stack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sparse_file_stays_sparse, setup, teardown),
 	};
 
