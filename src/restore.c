@@ -218,9 +218,11 @@ extract(const struct rpaths *p, const char *game_dir, const struct manifest *m, 
 		return ret->err = -errno;
 	}
 	fd = open(p->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	r = fd < 0 ? -errno : restore_extract(fd, game_dir, m, &o, hooks, ret);
-	if (r >= 0 && (live = open(p->live, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
-		r = restore_keep_special(live, fd, ret);
+	r = fd < 0 ? -errno : 0;
+	if (r >= 0) {
+		live = open(p->live, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = restore_extract(fd, live, game_dir, m, &o, hooks, ret);
+	}
 	if (r >= 0 && (syncfs(fd) < 0 || fchmod(fd, like->st_mode & 07777) < 0 ||
 		       (o.chown && fchown(fd, like->st_uid, like->st_gid) < 0) || fsync(fd) < 0)) {
 		r = ret->err = -errno;

@@ -394,26 +394,6 @@ finish_dirs(struct extract *x)
 	return 0;
 }
 
-int
-restore_extract(int staging_fd, const char *game_dir, const struct manifest *m,
-		const struct extract_opts *o, const struct job_hooks *hooks, struct job_result *ret)
-{
-	struct extract x = { .o = o, .fd = -EBADF, .ret = ret };
-	const struct store_sink sink = { .begin = ex_begin, .block = ex_block, .end = ex_end, .data = &x };
-	int r;
-
-	snprintf(x.name, sizeof(x.name), "%s%s", m->id, SNAP_SUFFIX);
-	r = cursor_init(&x.cur, staging_fd, false);
-	if (r < 0)
-		r = ex_fail(&x, "", r);
-	else if ((r = store_walk(game_dir, m, &sink, hooks, ret)) >= 0)
-		r = finish_dirs(&x);
-	safe_close(x.fd);
-	cursor_free(&x.cur);
-	free(x.dirs);
-	return r;
-}
-
 /* Keeping what no archive holds: FIFOs, sockets and devices of the live folder. */
 
 struct keep {
@@ -460,8 +440,10 @@ keep_error(void *ctx, const char *path, int err)
 	return 0;
 }
 
-int
-restore_keep_special(int live_fd, int staging_fd, struct job_result *ret)
+/* Gives the staging tree a second name of every FIFO, socket and device of the live folder
+ * live_fd at the same path (see restore_extract). */
+static int
+keep_special(int live_fd, int staging_fd, struct job_result *ret)
 {
 	static const struct tree_ops ops = { .visit = keep_visit, .error = keep_error };
 	struct keep k = { .ret = ret };
@@ -475,5 +457,26 @@ restore_keep_special(int live_fd, int staging_fd, struct job_result *ret)
 			 strerror(-r));
 		ret->err = r;
 	}
+	return r;
+}
+
+int
+restore_extract(int staging_fd, int live_fd, const char *game_dir, const struct manifest *m,
+		const struct extract_opts *o, const struct job_hooks *hooks, struct job_result *ret)
+{
+	struct extract x = { .o = o, .fd = -EBADF, .ret = ret };
+	const struct store_sink sink = { .begin = ex_begin, .block = ex_block, .end = ex_end, .data = &x };
+	int r;
+
+	snprintf(x.name, sizeof(x.name), "%s%s", m->id, SNAP_SUFFIX);
+	r = cursor_init(&x.cur, staging_fd, false);
+	if (r < 0)
+		r = ex_fail(&x, "", r);
+	else if ((r = store_walk(game_dir, m, &sink, hooks, ret)) >= 0 &&
+		 (live_fd < 0 || (r = keep_special(live_fd, staging_fd, ret)) >= 0))
+		r = finish_dirs(&x); /* last: linking the FIFOs in moved their folders' times */
+	safe_close(x.fd);
+	cursor_free(&x.cur);
+	free(x.dirs);
 	return r;
 }
