@@ -9,7 +9,6 @@
  * The live folder is only ever touched by step 5. */
 #include "restore.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,12 +66,13 @@ rpaths_init(struct rpaths *p, const char *save_dir)
 }
 
 /* Opens a folder to be emptied, making it readable and writable first; never follows a
- * symlink, even one swapped in after the caller looked. */
-static DIR *
-open_dir_to_empty(int dfd, const char *name)
+ * symlink, even one swapped in after the caller looked. The fd, or -1 with errno set. */
+static int
+rm_open_dir(void *ctx, int dfd, const char *name)
 {
 	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
+	(void)ctx;
 	if (fd < 0 && errno == EACCES) {
 		_cleanup_close_ int pfd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		char proc[64];
@@ -81,30 +81,12 @@ open_dir_to_empty(int dfd, const char *name)
 		if (pfd >= 0 && chmod(proc, 0700) == 0)
 			fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
-	if (fd < 0)
-		return NULL;
-	(void)fchmod(fd, 0700);
-	DIR *d = fdopendir(fd);
-	if (!d)
-		safe_close(fd);
-	return d;
-}
-
-/* The walk of rm_tree_at: the first error, and opening folders to empty them. */
-static int
-rm_open_dir(void *ctx, int dfd, const char *name)
-{
-	DIR *d;
-	int fd;
-
-	(void)ctx;
-	if (!(d = open_dir_to_empty(dfd, name)))
-		return -1;
-	fd = fcntl(dirfd(d), F_DUPFD_CLOEXEC, 3);
-	closedir(d);
+	if (fd >= 0)
+		(void)fchmod(fd, 0700);
 	return fd;
 }
 
+/* The walk of rm_tree_at: the first error is kept in ctx, and the walk goes on. */
 static int
 rm_visit(void *ctx, int dfd, const char *name, const char *path, const struct stat *st)
 {

@@ -56,7 +56,7 @@ cursor_init(struct cursor *c, int root, bool make)
 	return fstat(c->fd, &c->ids[0]) < 0 ? -errno : 0;
 }
 
-/* Replaces the cursor's fd by fd (a folder whose identity is st). */
+/* Replaces the cursor's fd by fd. */
 static void
 cursor_move(struct cursor *c, int fd)
 {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../helpers/craft.h"
+#include "../helpers/nested.h"
 #include "coro.h"
 #include "restore.h"
 #include "snapshot.h"
@@ -562,14 +563,8 @@ make_long_path(char c, unsigned levels, size_t len)
 	assert_true(len < sizeof(name));
 	memset(name, c, len);
 	name[len] = '\0';
-	for (unsigned i = 0; i < levels; i++) {
-		int sub;
-		assert_int_equal(mkdirat(fd, name, 0755), 0);
-		sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		assert_true(sub >= 0);
-		close(fd);
-		fd = sub;
-	}
+	fd = nested_dirs(fd, name, levels);
+	assert_true(fd >= 0);
 	int f = openat(fd, "end.sav", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	assert_true(f >= 0);
 	assert_int_equal(write_all(f, "deep", 4), 0);

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "../helpers/nested.h"
 #include "manifest.h"
 #include "snapshot.h"
 #include "util.h"
@@ -705,14 +706,8 @@ test_path_too_long_for_a_manifest(void **state)
 
 	memset(name, 'n', sizeof(name) - 1);
 	name[sizeof(name) - 1] = '\0';
-	for (int i = 0; i < 270; i++) { /* 67,770 bytes of path */
-		int sub;
-		assert_int_equal(mkdirat(fd, name, 0755), 0);
-		sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		assert_true(sub >= 0);
-		close(fd);
-		fd = sub;
-	}
+	fd = nested_dirs(fd, name, 270); /* 67,770 bytes of path */
+	assert_true(fd >= 0);
 	close(fd);
 	assert_int_equal(snap(&spec, NULL, &res), -ENAMETOOLONG);
 	print_message("# %s\n", res.message);
