@@ -26,7 +26,9 @@ enum {
 };
 
 #define SHORT_TIMEOUT_MS 10000
-#define MAX_REPLY (64u << 20)
+/* The longest reply line read: far beyond any list or dry run a save folder can produce (a
+ * folder 10,000 levels deep gives a 100 MB dry run), short of json-c's int-sized lengths. */
+#define MAX_REPLY (1u << 30)
 
 struct conn {
 	int fd;
