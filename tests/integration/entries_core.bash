@@ -154,6 +154,11 @@ check "a tree $DEEP_LEVELS deep: backup ok" test "$(jget 'r["ok"]' <<<"$out")" =
 did=$(jget 'r["id"]' <<<"$out")
 check "... verify ok" test "$(ctl verify deep "$did" | jget 'r["ok"]')" = True
 chain "$T/deep" j "$DEEP_LEVELS" junk
+# Before, the dry run's recursive scan of the live folder overflowed the coroutine's stack here
+# and killed the daemon.
+out=$(ctl restore deep "$did" --dry-run)
+check "... a dry run over a junk tree as deep lists it whole" \
+	test "$(jget 'len([c for c in r["changes"] if c["change"] == "removed"])' <<<"$out")" -eq $((DEEP_LEVELS + 1))
 out=$(ctl restore deep "$did")
 check "... restore ok, a junk tree as deep removed" test "$(jget 'r["ok"]' <<<"$out")" = True
 check "... the deepest file is back" test "$(chain "$T/deep" d "$DEEP_LEVELS")" = deep
