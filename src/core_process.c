@@ -26,8 +26,9 @@
 
 extern char **environ;
 
-/* A result can carry a dry-run listing; anything longer is a broken worker. */
-#define LINE_MAX_BYTES (16u * 1024u * 1024u)
+/* A result carries a listing or a dry run of any size a save folder gives (the client reads
+ * lines up to 1 GiB too); a longer line is a broken worker. */
+#define LINE_MAX_BYTES (1u << 30)
 /* How long core_free waits for a cancelled child before it kills it. */
 #define STOP_TIMEOUT_MSEC 10000
 

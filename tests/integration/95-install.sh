@@ -58,7 +58,7 @@ for core in thread process; do
 		--archive-dir "$T/arch-$core" 2>&1)
 	check "installed savekeeperd --once --save-dir on the $core core exits 0" test $? -eq 0
 	check "  ... and publishes one archive" test "$(archives "$T/arch-$core/tiny" | wc -l)" -eq 1
-	check "  ... and says so" grep -q '^tiny: [0-9]\{8\}T[0-9.]*Z 1 files' <<<"$out"
+	check "  ... and says so" grep -q '^tiny: [0-9]\{8\}T[0-9.]*Z 1 file, ' <<<"$out"
 done
 
 # The units name the installed programs.
