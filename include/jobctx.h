@@ -77,7 +77,7 @@ struct job_archive {
 struct job_change {
 	char change[8]; /* "added", "changed" or "removed" */
 	uint64_t size;
-	char *path;	/* malloc'd; a newline in it written as \n, a backslash as \\ */
+	char *path; /* malloc'd; a newline in it written as \n, a backslash as \\ */
 };
 
 struct job_result {
@@ -88,10 +88,10 @@ struct job_result {
 	uint64_t files;
 	uint64_t bytes_in;
 	uint64_t bytes_out;
-	uint64_t usec;	/* wall time */
-	bool unchanged; /* snapshot with if_changed: nothing changed since id */
-	int pruned;	/* snapshot with prune, prune: archives removed, or -errno */
-	bool dry_run;	/* restore: nothing was changed; changes says what would be */
+	uint64_t usec;		      /* wall time */
+	bool unchanged;		      /* snapshot with if_changed: nothing changed since id */
+	int pruned;		      /* snapshot with prune, prune: archives removed, or -errno */
+	bool dry_run;		      /* restore: nothing was changed; changes says what would be */
 	struct job_archive *archives; /* list, prune: malloc'd, oldest first */
 	unsigned n_archives;
 	struct job_change *changes; /* restore's dry run: malloc'd, sorted by path */
