@@ -56,4 +56,13 @@ const char *fmt_size(uint64_t bytes, char *buf, size_t len);
 /* True if name is a valid game name: [A-Za-z0-9._-]+, not "." or "..". */
 bool game_name_valid(const char *name);
 
+/* Appends a malloc'd copy of s to the string list *v of *n entries; 0 or -ENOMEM. */
+int strv_push(char ***v, size_t *n, const char *s);
+
+/* True if the list v of n entries holds s. */
+bool strv_contains(char *const *v, size_t n, const char *s);
+
+/* Frees a string list of n entries. Accepts NULL. */
+void strv_free(char **v, size_t n);
+
 #endif
