@@ -36,7 +36,8 @@ struct disc_game {
 
 struct discovery {
 	char *manifest;            /* the manifest path used */
-	bool manifest_read;        /* false: none there, or unreadable (see warnings) */
+	bool manifest_read;        /* false: none there, or unreadable: */
+	char *manifest_error;      /* why, or NULL */
 	struct steam *steam;
 	struct disc_game *games;
 	size_t n_games;

@@ -56,6 +56,9 @@ const char *fmt_size(uint64_t bytes, char *buf, size_t len);
 /* True if name is a valid game name: [A-Za-z0-9._-]+, not "." or "..". */
 bool game_name_valid(const char *name);
 
+/* True if path is dir or lies inside it (by name: "/a/bc" is not inside "/a/b"). */
+bool path_within(const char *path, const char *dir);
+
 /* Appends a malloc'd copy of s to the string list *v of *n entries; 0 or -ENOMEM. */
 int strv_push(char ***v, size_t *n, const char *s);
 

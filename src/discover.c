@@ -155,7 +155,10 @@ read_manifest(struct collect *c)
 	if (r == -ENOMEM)
 		return r;
 	c->d->manifest_read = r >= 0;
-	return r < 0 ? strv_push(&c->d->warnings, &c->d->n_warnings, err) : 0;
+	if (r >= 0)
+		return 0;
+	c->d->manifest_error = strdup(err);
+	return c->d->manifest_error ? strv_push(&c->d->warnings, &c->d->n_warnings, err) : -ENOMEM;
 }
 
 /* The folders a game's placeholders stand for, and the strings they are built in. */
@@ -259,10 +262,8 @@ too_broad(const struct places *p, const struct steam_app *app, const char *folde
 			    p->pl.win_local_app_data, p->pl.win_local_app_data_low, p->pl.win_public,
 			    p->pl.win_program_data, p->pl.win_dir, p->pl.xdg_data, p->pl.xdg_config,
 			    app ? p->common : NULL, app ? app->prefix : NULL };
-	size_t n = strlen(folder);
-
 	for (size_t i = 0; i < ARRAY_SIZE(v); i++)
-		if (v[i] && (n <= 1 || (strncmp(v[i], folder, n) == 0 && (v[i][n] == '/' || v[i][n] == '\0'))))
+		if (v[i] && path_within(v[i], folder))
 			return true;
 	return false;
 }
@@ -404,8 +405,7 @@ drop_nested(struct disc_game *dg)
 	for (size_t i = 0; i < dg->n_saves; i++)
 		for (size_t j = 0; j < dg->n_saves; j++) {
 			const char *in = dg->saves[i].folder, *out = dg->saves[j].folder;
-			size_t n = strlen(out);
-			if (i == j || strncmp(in, out, n) != 0 || (in[n] != '/' && strcmp(out, "/") != 0))
+			if (i == j || !path_within(in, out))
 				continue;
 			if (note(dg, "%s is left out: it is inside %s", in, out) < 0)
 				return -ENOMEM;
@@ -572,7 +572,8 @@ discover_slug(const char *title)
 
 	for (const char *s = title; *s && n < sizeof(buf) - 1; s++) {
 		char c = (*s >= 'A' && *s <= 'Z') ? (char)(*s - 'A' + 'a') : *s;
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_')
+		/* A name must not start with '.': "." and ".." are not names. */
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '.' && n > 0) || c == '_')
 			buf[n++] = c;
 		else if (n > 0 && buf[n - 1] != '-')
 			buf[n++] = '-';
@@ -580,7 +581,7 @@ discover_slug(const char *title)
 	while (n > 0 && (buf[n - 1] == '-' || buf[n - 1] == '.'))
 		n--;
 	buf[n] = '\0';
-	return strdup(n && buf[0] != '.' ? buf : "game");
+	return strdup(n ? buf : "game");
 }
 
 static void
@@ -606,6 +607,7 @@ discovery_free(struct discovery *d)
 		game_clear(&d->games[i]);
 	free(d->games);
 	free(d->manifest);
+	free(d->manifest_error);
 	steam_free(d->steam);
 	strv_free(d->warnings, d->n_warnings);
 	free(d);
@@ -634,7 +636,7 @@ app_folder_problem(const struct discovery *d, unsigned appid, const struct disc_
 			 d->steam->n_libraries ? list : "none: no Steam root under the home folder");
 	} else if (!d->manifest_read) {
 		snprintf(why, len, "no Ludusavi manifest to find its saves (%s; get it with 'ludusavi manifest update')",
-			 d->n_warnings ? d->warnings[d->n_warnings - 1] : d->manifest);
+			 d->manifest_error ? d->manifest_error : d->manifest);
 	} else if (!g || !g->in_manifest) {
 		snprintf(why, len, "Steam app %u is not in the manifest %s; set path", appid, d->manifest);
 	} else if (g->n_saves == 0) {

@@ -216,15 +216,6 @@ section_text(const struct disc_game *g, const struct disc_save *s, const char *n
 	return 0;
 }
 
-/* True if a in b, or a is b. */
-static bool
-path_within(const char *a, const char *b)
-{
-	size_t n = strlen(b);
-
-	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/' || strcmp(b, "/") == 0);
-}
-
 /* True if cfg has folder, or a folder inside or around it: one archive would hold the other's
  * files, so the folder is left to the player. */
 static bool

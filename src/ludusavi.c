@@ -304,8 +304,12 @@ read_games(struct reader *rd, lud_game_fn fn, void *userdata)
 		int r;
 		if (t < 0)
 			return t;
-		if (t != YAML_SCALAR_EVENT)
-			return rd_fail(rd, -EINVAL, "a game's title is not a string");
+		if (t != YAML_SCALAR_EVENT) {
+			/* Not a title: skipped with its value, as any unknown key is. */
+			if (rd_skip(rd) < 0 || rd_next(rd) < 0 || rd_skip(rd) < 0)
+				return rd->error;
+			continue;
+		}
 		g.title = strdup(rd_scalar(rd));
 		if (!g.title)
 			return rd_fail(rd, -ENOMEM, "out of memory");

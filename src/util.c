@@ -160,3 +160,13 @@ strv_free(char **v, size_t n)
 		free(v[i]);
 	free(v);
 }
+
+bool
+path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (strcmp(dir, "/") == 0)
+		return path[0] == '/';
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
