@@ -98,4 +98,16 @@ check "no daemon: says so" grep -qF "no daemon at $T/nowhere.sock" <<<"$out"
 check "the file is made, with the Flatpak game's folder" \
 	grep -qxF "path = ~/.var/app/com.valvesoftware.Steam/.local/share/MossHarbor" "$T/new/dir/sk.ini"
 check "the new file loads" "$SKD" -c "$T/new/dir/sk.ini" --once --archive-dir "$T/once"
+
+# --- The completion offers the new commands and the installed games' app ids.
+complete_words() {
+	PATH=$SK_BUILD:$PATH bash -c '
+		source "$1"; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=()
+		_savekeeperctl
+		printf "%s\n" "${COMPREPLY[@]}"' bash "$ROOT/contrib/savekeeperctl.bash" "$@"
+}
+check "'savekeeperctl dis<TAB>' completes discover" test "$(complete_words savekeeperctl dis)" = discover
+check "'savekeeperctl add <TAB>' offers the installed app ids" \
+	test "$(complete_words savekeeperctl add '' | sort | tr '\n' ' ')" = "900001 900002 900003 900004 "
 done_testing
