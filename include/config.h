@@ -16,6 +16,7 @@
 
 enum sk_core { SK_CORE_THREAD, SK_CORE_COROUTINE, SK_CORE_PROCESS };
 enum sk_notify { SK_NOTIFY_ALL, SK_NOTIFY_ERRORS, SK_NOTIFY_OFF };
+enum sk_sessions { SK_SESSIONS_STEAM, SK_SESSIONS_OFF };
 
 /* Retention, restic-style: each count keeps that many of the newest archives of its kind
  * (one per hour, day, week, month); 0 means the rule is off. All zero keeps everything. */
@@ -56,6 +57,7 @@ struct sk_config {
 	int nice;                  /* worker nice value, default 19 */
 	bool io_idle;              /* worker I/O class idle, default true */
 	char *manifest;            /* Ludusavi's manifest; NULL: ~/.config/ludusavi/manifest.yaml */
+	enum sk_sessions sessions; /* play sessions seen from Steam (games with steam_app) */
 	struct sk_game *games;
 	size_t n_games;
 };

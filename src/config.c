@@ -20,7 +20,7 @@
 #define GAME_NAME_HINT "use letters, digits, '.', '_' and '-'"
 
 enum section { SEC_NONE, SEC_DAEMON, SEC_GAME };
-enum kind { K_PATH, K_SOCKET, K_DURATION, K_UINT, K_INT, K_BOOL, K_CORE, K_NOTIFY, K_MIN_FREE, K_EXCLUDE };
+enum kind { K_PATH, K_SOCKET, K_DURATION, K_UINT, K_INT, K_BOOL, K_CORE, K_NOTIFY, K_MIN_FREE, K_EXCLUDE, K_SESSIONS };
 
 struct key {
 	const char *name;
@@ -61,6 +61,7 @@ static const struct key daemon_keys[] = {
 	{ "nice", K_INT, offsetof(struct sk_config, nice), -20, 19, "a nice value from -20 to 19" },
 	BOOLEAN("io_idle", io_idle),
 	{ "manifest", K_PATH, offsetof(struct sk_config, manifest), 0, 0, NULL },
+	{ "sessions", K_SESSIONS, offsetof(struct sk_config, sessions), 0, 0, "steam or off" },
 };
 
 static const struct key game_keys[] = {
@@ -130,6 +131,7 @@ static const char *const core_names[] = {
 static const char *const notify_names[] = {
 	[SK_NOTIFY_ALL] = "all", [SK_NOTIFY_ERRORS] = "errors", [SK_NOTIFY_OFF] = "off",
 };
+static const char *const sessions_names[] = { [SK_SESSIONS_STEAM] = "steam", [SK_SESSIONS_OFF] = "off" };
 
 static int
 name_lookup(const char *const *names, size_t n, const char *s)
@@ -637,8 +639,10 @@ key_set(struct parser *p, const struct key *k, void *base, const char *value)
 		return 0;
 	case K_CORE:
 	case K_NOTIFY:
-		i = k->kind == K_CORE ? name_lookup(core_names, ARRAY_SIZE(core_names), value)
-				      : name_lookup(notify_names, ARRAY_SIZE(notify_names), value);
+	case K_SESSIONS:
+		i = k->kind == K_CORE	  ? name_lookup(core_names, ARRAY_SIZE(core_names), value)
+		    : k->kind == K_NOTIFY ? name_lookup(notify_names, ARRAY_SIZE(notify_names), value)
+					  : name_lookup(sessions_names, ARRAY_SIZE(sessions_names), value);
 		if (i < 0)
 			return bad_value(p, k, value);
 		*(int *)field = i;
