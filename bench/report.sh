@@ -15,7 +15,7 @@ else
 	MD=docs/benchmarks.md IMGDIR=docs/bench IMGREF=bench
 fi
 mkdir -p "$IMGDIR"
-for f in load snap mem idle tick manifest; do touch "$RES/$f.tsv"; done
+for f in load snap mem idle tick manifest sessions; do touch "$RES/$f.tsv"; done
 meta() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' "$RES/machine.tsv"; }
 
 # ---- tables ----------------------------------------------------------------------------------
@@ -102,6 +102,15 @@ manifest_table() {
 	END { for (i = 1; i <= m; i++) { k = order[i]
 		printf "| %s | %.1f | %d | %.3f | %.3f | %.3f | %.3f | %.1f |\n", k, size[k] / 1048576, n[k], best[k],
 			worst[k], u[k], s[k], rss[k] / 1024 } }' "$RES/manifest.tsv"
+}
+
+# The least and most CPU of one look at /proc over the runs.
+sessions_table() {
+	echo "| processes | runs | wall us per look, best | CPU us per look, best | CPU us per look, worst | CPU share at one look per 3 s |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+	awk -F'\t' '{ n++; p = $1; if (!b || $4 < b) { b = $4; w = $3 } if ($4 > m) m = $4 }
+		END { if (n) printf "| %d | %d | %.0f | %.0f | %.0f | %.4f%% |\n", p, n, w, b, m, m / 3e6 * 100 }' \
+		"$RES/sessions.tsv"
 }
 
 # ---- targets ---------------------------------------------------------------------------------
@@ -410,6 +419,14 @@ body() {
 	streamed, nothing kept), each under \`build/timeit\`.
 
 	$(manifest_table)
+
+	## Steam sessions
+
+	With \`sessions = steam\` and Steam running, the daemon reads the command line of each of the
+	user's processes every 3 s (\`build/sessions\`: the same function, 200 looks per run); with Steam
+	not running it does nothing at all (see the idle cost above, and \`tests/integration/48-sessions.sh\`).
+
+	$(sessions_table)
 
 	## Every load run
 
