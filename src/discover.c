@@ -567,7 +567,7 @@ discover_default_manifest(void)
 char *
 discover_slug(const char *title)
 {
-	char buf[49];
+	char buf[49] = "";
 	size_t n = 0;
 
 	for (const char *s = title; *s && n < sizeof(buf) - 1; s++) {
