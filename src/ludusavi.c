@@ -118,7 +118,7 @@ rd_map(struct reader *rd, int (*item)(struct reader *, void *), void *ctx)
 		if (t < 0)
 			return t;
 		if (t != YAML_SCALAR_EVENT) {
-			/* A complex key: skip it and its value. */
+			/* A complex key, not a name: skipped with its value. */
 			if (rd_skip(rd) < 0 || rd_next(rd) < 0 || rd_skip(rd) < 0)
 				return rd->error;
 			continue;
@@ -293,34 +293,28 @@ lud_game_clear(struct lud_game *g)
 	*g = (struct lud_game){ 0 };
 }
 
-/* The top-level map: title -> game. */
-static int
-read_games(struct reader *rd, lud_game_fn fn, void *userdata)
-{
-	int t;
+struct games_ctx {
+	lud_game_fn fn;
+	void *userdata;
+};
 
-	while ((t = rd_next(rd)) != YAML_MAPPING_END_EVENT) {
-		struct lud_game g = { 0 };
-		int r;
-		if (t < 0)
-			return t;
-		if (t != YAML_SCALAR_EVENT) {
-			/* Not a title: skipped with its value, as any unknown key is. */
-			if (rd_skip(rd) < 0 || rd_next(rd) < 0 || rd_skip(rd) < 0)
-				return rd->error;
-			continue;
-		}
-		g.title = strdup(rd_scalar(rd));
-		if (!g.title)
-			return rd_fail(rd, -ENOMEM, "out of memory");
-		r = rd_next(rd) < 0 ? rd->error : rd_map(rd, game_item, &g);
-		if (r >= 0)
-			r = fn(&g, userdata);
-		lud_game_clear(&g);
-		if (r < 0)
-			return rd->error ? rd->error : r;
-	}
-	return 0;
+/* One entry of the top-level map: a title and its game, handed to the caller and freed. */
+static int
+game_entry(struct reader *rd, void *ctx)
+{
+	struct games_ctx *gc = ctx;
+	struct lud_game g = { .title = strdup(rd_scalar(rd)) };
+	int r;
+
+	if (!g.title)
+		return rd_fail(rd, -ENOMEM, "out of memory");
+	r = rd_next(rd) < 0 ? rd->error : rd_map(rd, game_item, &g);
+	if (r >= 0)
+		r = gc->fn(&g, gc->userdata);
+	lud_game_clear(&g);
+	if (r < 0 && !rd->error)
+		rd->error = r;
+	return r;
 }
 
 /* The stream: empty, or one document holding a map of games. */
@@ -339,7 +333,7 @@ read_stream(struct reader *rd, lud_game_fn fn, void *userdata)
 	t = rd_next(rd);
 	if (t != YAML_MAPPING_START_EVENT)
 		return t < 0 ? t : rd_fail(rd, -EINVAL, "not a map from game titles to their saves");
-	return read_games(rd, fn, userdata);
+	return rd_map(rd, game_entry, &(struct games_ctx){ fn, userdata });
 }
 
 static int

@@ -3,7 +3,6 @@
 #include "vdf.h"
 #include "util.h"
 
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -243,36 +242,34 @@ vdf_parse(const char *data, size_t len, struct vdf_node **ret, char *err, size_t
 	return 0;
 }
 
-/* Reads a whole file of at most max bytes into a malloc'd buffer. */
+/* Reads a whole file of at most max bytes into a malloc'd buffer (fread retries short reads). */
 static int
 read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *buf = NULL;
+	FILE *f = fopen(path, "re");
 	struct stat st;
 	size_t len = 0;
+	int r = 0;
 
-	if (fd < 0 || fstat(fd, &st) < 0)
+	if (!f)
 		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EINVAL;
-	if ((uint64_t)st.st_size > max)
-		return -EFBIG;
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return -ENOMEM;
-	while (len <= (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	if (fstat(fileno(f), &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	else if ((uint64_t)st.st_size > max)
+		r = -EFBIG;
+	else if (!(buf = malloc((size_t)st.st_size + 1)))
+		r = -ENOMEM;
+	if (r == 0) {
+		/* One byte more than the size says: a file that grew meanwhile is caught. */
+		len = fread(buf, 1, (size_t)st.st_size + 1, f);
+		r = ferror(f) ? -EIO : len > (size_t)st.st_size ? -EFBIG : 0;
 	}
-	if (len > (size_t)st.st_size)
-		return -EFBIG;
+	fclose(f);
+	if (r < 0)
+		return r;
 	*ret = TAKE_PTR(buf);
 	*ret_len = len;
 	return 0;
