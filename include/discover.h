@@ -10,7 +10,8 @@
 
 #include "steam.h"
 
-/* The most games a title query keeps (more is an ambiguous query anyway). */
+/* The most manifest entries a title query keeps (more is an ambiguous query anyway); listing
+ * the installed games has no such bound. */
 #define DISC_QUERY_MAX 50
 
 /* A save folder found on disk, and why. */

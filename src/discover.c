@@ -75,7 +75,8 @@ keep(struct collect *c, struct lud_game *g, const struct steam_app *app)
 {
 	struct kept *v;
 
-	if (c->n_kept >= DISC_QUERY_MAX)
+	/* A title query keeps a bounded list of candidates; the installed games are all kept. */
+	if (c->q->query && c->n_kept >= DISC_QUERY_MAX)
 		return 0;
 	v = reallocarray(c->kept, c->n_kept + 1, sizeof(*v));
 	if (!v)
@@ -471,8 +472,7 @@ games_from_steam(struct discovery *d, const struct collect *c)
 		const struct steam_app *app = &d->steam->apps[i];
 		bool wanted = c->q->appid ? app->appid == c->q->appid
 			    : c->q->query ? norm_contains(app->name, c->qnorm) : true;
-		if (wanted && !app_has_game(d, app) && d->n_games < DISC_QUERY_MAX * 100 &&
-		    !game_append(d, app->name, app))
+		if (wanted && !app_has_game(d, app) && !game_append(d, app->name, app))
 			return -ENOMEM;
 	}
 	return 0;

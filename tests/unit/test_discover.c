@@ -239,6 +239,7 @@ test_add_sections(void **state)
 	assert_non_null(strstr(text, "[game \"frost-pines-5\"]\nsteam_app = 900002\npath = "
 				     "~/.local/share/Steam/steamapps/common/Frost Pines/userdata\n"));
 	assert_int_equal(config_append(file, text, err, sizeof(err)), 0);
+	free(text);
 	f = fopen(file, "r");
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
