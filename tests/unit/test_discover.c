@@ -259,6 +259,40 @@ test_add_sections(void **state)
 	discovery_free(d);
 }
 
+/* More installed games than a title query keeps are all listed, each with its manifest entry. */
+static void
+test_many_installed(void **state)
+{
+	char dir[] = "/tmp/sk-many-XXXXXX", path[PATH_MAX], cmd[PATH_MAX];
+	struct disc_query q = { .home = dir, .manifest = path };
+	struct discovery *d = NULL;
+	size_t in_manifest = 0;
+	FILE *m, *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/.local/share/Steam/steamapps", dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/manifest.yaml", dir);
+	m = fopen(path, "w");
+	for (int i = 0; i < DISC_QUERY_MAX + 10; i++) {
+		snprintf(cmd, sizeof(cmd), "%s/.local/share/Steam/steamapps/appmanifest_%d.acf", dir, 1000 + i);
+		f = fopen(cmd, "w");
+		fprintf(f, "\"AppState\" { \"appid\" \"%d\" \"name\" \"Game %d\" \"installdir\" \"G%d\" }\n", 1000 + i, i, i);
+		fclose(f);
+		fprintf(m, "Game %d:\n  files:\n    <home>/g%d: {}\n  steam:\n    id: %d\n", i, i, 1000 + i);
+	}
+	fclose(m);
+	assert_int_equal(discover_run(&q, &d), 0);
+	assert_int_equal(d->n_games, DISC_QUERY_MAX + 10);
+	for (size_t i = 0; i < d->n_games; i++)
+		in_manifest += d->games[i].in_manifest;
+	assert_int_equal(in_manifest, DISC_QUERY_MAX + 10);
+	discovery_free(d);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void
 test_slug_and_values(void **state)
 {
@@ -293,6 +327,7 @@ main(void)
 		cmocka_unit_test(test_app_folder),
 		cmocka_unit_test(test_config_steam_app),
 		cmocka_unit_test(test_add_sections),
+		cmocka_unit_test(test_many_installed),
 		cmocka_unit_test(test_slug_and_values),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
