@@ -46,4 +46,7 @@ size_t sessions_scan(const char *proc, uid_t uid, unsigned *ids, size_t max);
 /* True if the process pid is Steam itself (its argv[0] is a file called "steam"). */
 bool sessions_is_steam(const char *proc, pid_t pid);
 
+/* The pid of uid's Steam process under proc, or 0 if there is none. */
+pid_t sessions_find_steam(const char *proc, uid_t uid);
+
 #endif

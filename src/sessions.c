@@ -87,48 +87,95 @@ has_id(const unsigned *ids, size_t n, unsigned id)
 	return false;
 }
 
-size_t
-sessions_scan(const char *proc, uid_t uid, unsigned *ids, size_t max)
+/* Calls fn(pid, cmdline, len, ctx) for each process of uid under proc until it returns true. */
+static void
+proc_each(const char *proc, uid_t uid, bool (*fn)(pid_t, const char *, size_t, void *), void *ctx)
 {
 	_cleanup_close_ int procfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char buf[CMDLINE_MAX];
 	struct dirent *e;
-	size_t n = 0;
 	DIR *d = procfd >= 0 ? opendir(proc) : NULL;
 
-	if (!d)
-		return 0;
-	while ((e = readdir(d)) && n < max) {
+	while (d && (e = readdir(d))) {
 		struct stat st;
 		ssize_t len;
-		unsigned id;
 		if (e->d_name[0] < '1' || e->d_name[0] > '9' || fstatat(procfd, e->d_name, &st, 0) < 0 ||
 		    st.st_uid != uid)
 			continue;
 		len = read_cmdline(procfd, e->d_name, buf);
-		id = len > 0 ? sessions_app_of_cmdline(buf, (size_t)len) : 0;
-		if (id && !has_id(ids, n, id))
-			ids[n++] = id;
+		if (len > 0 && fn((pid_t)atoi(e->d_name), buf, (size_t)len, ctx))
+			break;
 	}
-	closedir(d);
-	return n;
+	if (d)
+		closedir(d);
+}
+
+struct scan {
+	unsigned *ids;
+	size_t n, max;
+};
+
+static bool
+scan_one(pid_t pid, const char *cmdline, size_t len, void *ctx)
+{
+	struct scan *sc = ctx;
+	unsigned id = sessions_app_of_cmdline(cmdline, len);
+
+	(void)pid;
+	if (id && !has_id(sc->ids, sc->n, id))
+		sc->ids[sc->n++] = id;
+	return sc->n >= sc->max;
+}
+
+size_t
+sessions_scan(const char *proc, uid_t uid, unsigned *ids, size_t max)
+{
+	struct scan sc = { .ids = ids, .max = max };
+
+	if (max > 0)
+		proc_each(proc, uid, scan_one, &sc);
+	return sc.n;
+}
+
+/* True if the command line's argv[0] is a file called "steam", as Steam's own process is. */
+static bool
+cmdline_is_steam(const char *cmdline, size_t len)
+{
+	size_t n = strnlen(cmdline, len);
+	const char *base = memrchr(cmdline, '/', n);
+
+	base = base ? base + 1 : cmdline;
+	return (size_t)(cmdline + n - base) == 5 && strncmp(base, "steam", 5) == 0;
 }
 
 bool
 sessions_is_steam(const char *proc, pid_t pid)
 {
 	_cleanup_close_ int procfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char buf[CMDLINE_MAX + 1], name[32];
-	const char *base;
+	char buf[CMDLINE_MAX], name[32];
 	ssize_t len;
 
 	snprintf(name, sizeof(name), "%d", (int)pid);
 	len = procfd >= 0 ? read_cmdline(procfd, name, buf) : -1;
-	if (len <= 0)
+	return len > 0 && cmdline_is_steam(buf, (size_t)len);
+}
+
+static bool
+find_steam_one(pid_t pid, const char *cmdline, size_t len, void *ctx)
+{
+	if (!cmdline_is_steam(cmdline, len))
 		return false;
-	buf[len] = '\0';
-	base = strrchr(buf, '/');
-	return strcmp(base ? base + 1 : buf, "steam") == 0;
+	*(pid_t *)ctx = pid;
+	return true;
+}
+
+pid_t
+sessions_find_steam(const char *proc, uid_t uid)
+{
+	pid_t pid = 0;
+
+	proc_each(proc, uid, find_steam_one, &pid);
+	return pid;
 }
 
 /* The configured games with that steam_app begin or end a session, as `wrap` would: a begin is
@@ -207,10 +254,15 @@ steam_exited(struct loop *loop, int fd, uint32_t events, void *data)
 	end_all(ss);
 }
 
-/* The pid in one of Steam's pid files, if that process is Steam; else 0. */
+/* Steam's pid: the one in its pid file if that process is Steam; else, when a pid file exists,
+ * Steam's process looked for among the user's (the Flatpak's Steam writes the pid it has in
+ * its own pid namespace). 0 if Steam is not running. Called only at start, on reload and
+ * when a pid file is written, never on a timer. */
 static pid_t
 steam_pid(const struct sessions *ss)
 {
+	bool seen = false;
+
 	for (size_t i = 0; i < ARRAY_SIZE(pid_dirs); i++) {
 		char path[PATH_MAX];
 		FILE *f;
@@ -219,13 +271,14 @@ steam_pid(const struct sessions *ss)
 		f = fopen(path, "re");
 		if (!f)
 			continue;
+		seen = true;
 		if (fscanf(f, "%d", &pid) != 1)
 			pid = 0;
 		fclose(f);
 		if (pid > 0 && sessions_is_steam("/proc", pid))
 			return pid;
 	}
-	return 0;
+	return seen ? sessions_find_steam("/proc", getuid()) : 0;
 }
 
 /* Starts following Steam if it runs: a pidfd for its exit, and the first look at /proc now. */

@@ -2,8 +2,8 @@
 # Play sessions seen from Steam, without launch options: stand-in processes whose command lines
 # look like Steam's (`.../ubuntu12_32/steam`, and `reaper SteamLaunch AppId=<id> -- game`) and
 # a real daemon. A game's start takes a snapshot and marks it playing, its exit a final
-# snapshot, Steam's exit ends every session; with Steam not running the daemon makes no
-# syscall at all; `sessions = off` turns it off.
+# snapshot, Steam's exit ends every session; the Flatpak's Steam is found too; with Steam not
+# running the daemon makes no syscall at all; `sessions = off` turns it off.
 source "$(dirname "$0")/../lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CFG=$T/savekeeper.ini
@@ -12,6 +12,8 @@ SAVE=$HOME/.var/app/com.valvesoftware.Steam/.local/share/MossHarbor
 AD=$T/archives/moss
 
 bash "$ROOT/tests/fake-steam.sh" "$HOME" || { fail "fake Steam home"; done_testing; }
+FLATPAK_PIDFILE=$HOME/.var/app/com.valvesoftware.Steam/.steam/steam.pid
+mkdir -p "${FLATPAK_PIDFILE%/*}"
 # write_config SESSIONS: the Flatpak game, found by its steam_app.
 write_config() {
 	cat >"$CFG" <<-INI
@@ -82,6 +84,19 @@ kill "$STEAM_PID"
 check "Steam's exit ends the session" wait_for 10 playing False
 check "  ... and the daemon says Steam exited" grep -q "Steam exited" "$T/daemon.log"
 kill "$GAME_PID"
+
+# --- The Flatpak's Steam writes the pid it has in its own pid namespace: Steam is looked for
+# among the user's processes.
+(exec -a "$HOME/.var/app/com.valvesoftware.Steam/.local/share/Steam/ubuntu12_32/steam" sleep 300) &
+FLATPAK_STEAM=$!
+on_exit "kill $FLATPAK_STEAM"
+wait_for 5 grep -q "ubuntu12_32/steam" "/proc/$FLATPAK_STEAM/cmdline"
+echo 2 >"$FLATPAK_PIDFILE"
+check "the Flatpak's Steam is found by its process" wait_for 5 grep -q "Steam runs (pid $FLATPAK_STEAM)" "$T/daemon.log"
+start_game
+check "a session under the Flatpak's Steam" wait_for 10 playing True
+kill "$GAME_PID" "$FLATPAK_STEAM"
+check "  ... ends" wait_for 10 playing False
 
 # --- sessions = off: Steam and a game run, nothing happens.
 write_config off

@@ -63,6 +63,8 @@ test_scan(void **state)
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	put(dir, "100", CMD("/s/ubuntu12_32/steam\0-silent\0"));
+	put(dir, "101", CMD("/usr/bin/steamx\0"));
+	put(dir, "102", CMD("/s/steam/reaper\0"));
 	put(dir, "200", CMD("/s/ubuntu12_32/reaper\0SteamLaunch\0AppId=900001\0--\0game\0"));
 	put(dir, "201", CMD("/s/ubuntu12_32/reaper\0SteamLaunch\0AppId=900001\0--\0helper\0"));
 	put(dir, "300", CMD("/s/ubuntu12_32/reaper\0SteamLaunch\0AppId=900003\0--\0game\0"));
@@ -75,6 +77,8 @@ test_scan(void **state)
 	assert_true(sessions_is_steam(dir, 100));
 	assert_false(sessions_is_steam(dir, 200));
 	assert_false(sessions_is_steam(dir, 999));
+	assert_int_equal(sessions_find_steam(dir, getuid()), 100);
+	assert_int_equal(sessions_find_steam(dir, getuid() + 1), 0);
 	assert_int_equal(sessions_scan("/nonexistent", getuid(), ids, 4), 0);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
