@@ -896,10 +896,11 @@ reload_daemon(const struct sk_config *cfg, bool *ret_reloaded)
 		json_object_put(o);
 		return EXIT_REFUSED;
 	}
-	json_object_put(o);
 	*ret_reloaded = true;
 	if (!json_output)
-		printf("the daemon at %s reloaded its config\n", socket_path);
+		printf("the daemon at %s reloaded its config: %lld game%s\n", socket_path, (long long)jint(o, "games"),
+		       jint(o, "games") == 1 ? "" : "s");
+	json_object_put(o);
 	return EXIT_OK;
 }
 

@@ -62,7 +62,7 @@ check "add: the old text is kept byte for byte" cmp -n "$(stat -c %s "$T/before.
 check "add: a section per folder, names from the title" test "$(grep -c '^\[game "lantern-keep' "$CFG")" = 5
 check "add: the prefix's Documents folder, written with ~" \
 	grep -qxF "path = ~/games/SteamLibrary/steamapps/compatdata/900001/pfx/drive_c/users/steamuser/Documents/My Games/Lantern Keep/Saves" "$CFG"
-check "add: the daemon reloaded" grep -qF "reloaded its config" <<<"$out"
+check "add: the daemon reloaded, with the six games" grep -qF "reloaded its config: 6 games" <<<"$out"
 check "daemon: has the six games" test "$(ctl status | jget 'len(r["games"])')" = 6
 section=$(grep -B2 -F "/Documents/My Games/Lantern Keep/Saves" "$CFG" | sed -n 's/^\[game "\(.*\)"\]$/\1/p')
 run backup "$section" --wait
