@@ -62,6 +62,7 @@ struct lud_places {
 	const char *win_documents, *win_app_data, *win_local_app_data, *win_local_app_data_low;
 	const char *win_public, *win_program_data, *win_dir;
 	const char *xdg_data, *xdg_config;
+	bool fold_case; /* letters of the path's own text match either case, as on Windows */
 };
 
 /* Expands the placeholders of a manifest path into a malloc'd glob pattern in *ret. Returns 0;

@@ -315,18 +315,19 @@ common_folder(char *common, const char *dir)
 	common[n ? n : 1] = '\0';
 }
 
-/* Looks the pattern up: a folder it matches is a save folder; the files it matches give the
- * deepest folder that holds them all. glob(3) reads "**" as "*", one level, where Ludusavi
+/* Looks glob_pattern up (pattern is its plain form, for messages): a folder it matches is a save
+ * folder; the files it matches give the deepest folder that holds them all. glob(3) reads "**" as "*", one level, where Ludusavi
  * means any depth: such a pattern stands for the folders its part before the "**" matches. */
 static int
-find_saves(struct disc_game *dg, const struct places *p, const char *pattern)
+find_saves(struct disc_game *dg, const struct places *p, const char *glob_pattern, const char *pattern)
 {
 	char common[PATH_MAX] = "", head[PATH_MAX];
-	const char *deep = strstr(pattern, "/**");
+	const char *deep = strstr(glob_pattern, "/**");
 	glob_t gl;
 	int r = 0;
 
-	snprintf(head, sizeof(head), "%.*s", deep ? (int)(deep - pattern) : (int)strlen(pattern), pattern);
+	snprintf(head, sizeof(head), "%.*s", deep ? (int)(deep - glob_pattern) : (int)strlen(glob_pattern),
+		 glob_pattern);
 	if (glob(head, 0, NULL, &gl) != 0)
 		return 0;
 	for (size_t i = 0; r >= 0 && i < gl.gl_pathc && i < GLOB_MATCHES_MAX; i++) {
@@ -363,7 +364,7 @@ expand_file(struct disc_game *dg, const struct discovery *d, const struct places
 
 	for (size_t u = 0; r >= 0 && u < n; u++) {
 		struct lud_places pl = p->pl;
-		_cleanup_free_ char *pattern = NULL;
+		_cleanup_free_ char *pattern = NULL, *glob_pattern = NULL;
 		pl.store_user_id = root && root->n_users ? root->users[u] : "*";
 		r = lud_expand(path, &pl, &pattern);
 		if (r == -ENOMEM)
@@ -372,9 +373,14 @@ expand_file(struct disc_game *dg, const struct discovery *d, const struct places
 			r = 0;
 			continue;
 		}
-		r = strv_push(&dg->tried, &dg->n_tried, pattern);
+		/* Windows does not tell case apart, so a Windows game's folder may not have the
+		 * manifest's: its pattern matches either; messages show the plain one. */
+		pl.fold_case = p->os == LUD_OS_WINDOWS;
+		r = lud_expand(path, &pl, &glob_pattern);
 		if (r >= 0)
-			r = find_saves(dg, p, pattern);
+			r = strv_push(&dg->tried, &dg->n_tried, pattern);
+		if (r >= 0)
+			r = find_saves(dg, p, glob_pattern, pattern);
 	}
 	return r;
 }

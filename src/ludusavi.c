@@ -457,6 +457,36 @@ star_beside_user_id(const char *path, const char *s)
 	return s - path >= (ptrdiff_t)sizeof(uid) - 1 && strncmp(s - (sizeof(uid) - 1), uid, sizeof(uid) - 1) == 0;
 }
 
+/* Copies the path's own text at s: one character, an escape or a bracket expression; with
+ * fold, a letter as "[aA]" so that it matches either case. Returns what it used of s. */
+static size_t
+out_literal(struct out *o, const char *s, bool fold)
+{
+	char both[4] = { '[', (char)(*s | 0x20), (char)(*s & ~0x20), ']' };
+	const char *p = s + 1;
+	size_t n = 1;
+
+	if (fold && ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))) {
+		out_put(o, both, sizeof(both), false);
+		return 1;
+	}
+	if (fold && *s == '\\' && s[1]) {
+		n = 2;
+	} else if (fold && *s == '[') {
+		p += *p == '!' || *p == '^';
+		p += *p == ']';
+		p += strcspn(p, "]/");
+		if (*p != ']') {
+			/* A lone '[' is a plain one, and must not open the "[aA]" that follows. */
+			out_put(o, "\\[", 2, false);
+			return 1;
+		}
+		n = (size_t)(p + 1 - s);
+	}
+	out_put(o, s, n, false);
+	return n;
+}
+
 int
 lud_expand(const char *path, const struct lud_places *pl, char **ret)
 {
@@ -471,7 +501,7 @@ lud_expand(const char *path, const struct lud_places *pl, char **ret)
 			continue;
 		}
 		if (*s != '<' || !strchr(s, '>')) {
-			out_put(&o, s++, 1, false);
+			s += out_literal(&o, s, pl->fold_case);
 			continue;
 		}
 		ph = placeholder_at(s, &n);

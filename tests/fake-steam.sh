@@ -6,7 +6,7 @@
 #     ~/.var/app/com.valvesoftware.Steam/.local/share/Steam (Flatpak); libraryfolders.vdf lists
 #     the native root, a second library ~/games/SteamLibrary and a missing one (a warning).
 #   Lantern Keep (900001): a Windows game under Proton in the second library: <winDocuments>,
-#     <winAppData> (a file: its folder), <winLocalAppData> with a file glob, <base>,
+#     <winAppData> (a file, named in another case than on disk: its folder), <winLocalAppData> with a file glob, <base>,
 #     <root>/userdata/<storeUserId>, and an alias "Lantern Keep GOTY".
 #   Frost Pines (900002): a native game in the root library: <xdgData> with a glob over files in
 #     two folders (their common folder), <xdgConfig>, <home> (os linux), <game>, entries for
@@ -143,7 +143,7 @@ Lantern Keep:
         - os: windows
       tags:
         - save
-    <winAppData>/LanternKeep/settings.ini:
+    <winAppData>/LANTERNKEEP/Settings.INI:
       when:
         - os: windows
       tags:

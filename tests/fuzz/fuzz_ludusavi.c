@@ -23,8 +23,21 @@ static const struct lud_places full = {
 	.win_dir = "/p/windows", .xdg_data = "/h/.local/share", .xdg_config = "/h/.config",
 };
 
+static void expand_one(const char *path, const struct lud_places *pl);
+
+/* Each path with and without folded case. */
 static void
 expand_checked(const char *path, const struct lud_places *pl)
+{
+	struct lud_places folded = *pl;
+
+	folded.fold_case = true;
+	expand_one(path, pl);
+	expand_one(path, &folded);
+}
+
+static void
+expand_one(const char *path, const struct lud_places *pl)
 {
 	char *out = NULL;
 	int r = lud_expand(path, pl, &out);

@@ -199,6 +199,12 @@ test_expand(void **state)
 	expands(&pl, "<winPublic>|<winProgramData>|<winDir>", "/p/Public|/p/ProgramData|/p/windows");
 	expands(&pl, "<xdgData>/a|<xdgConfig>/b", "/h/.local/share/a|/h/.config/b");
 	expands(&pl, "<home>/a<b", "/h/a<b");
+	/* Folded case: the path's own letters match either case; values, escapes and bracket
+	 * expressions stay as they are. */
+	pl.fold_case = true;
+	expands(&pl, "<winDocuments>/My Game/[!a]x\\*.SAV", "/p/Documents/[mM][yY] [gG][aA][mM][eE]/[!a][xX]\\*.[sS][aA][vV]");
+	expands(&pl, "<base>/[unclosed", "/lib/common/Game \\[GOTY]/\\[[uU][nN][cC][lL][oO][sS][eE][dD]");
+	pl.fold_case = false;
 	pl.store_user_id = "*";
 	expands(&pl, "<root>/userdata/<storeUserId>/x", "/h/Steam/userdata/*/x");
 	pl.win_documents = NULL;
