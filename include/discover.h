@@ -46,14 +46,16 @@ struct discovery {
 	size_t n_warnings;
 };
 
-/* What to look for: every installed Steam game (query NULL, appid 0), one Steam app id, or the
- * games whose title, alias or Steam name contains query (letters and digits compared, case
- * ignored). */
+/* What to look for: every installed Steam game (no query, no app id), Steam app ids (appid, and
+ * the n_appids of appids), or the games whose title, alias or Steam name contains query (letters
+ * and digits compared, case ignored). */
 struct disc_query {
 	const char *home;      /* NULL: $HOME */
 	const char *manifest;  /* NULL: discover_default_manifest() */
 	const char *query;
 	unsigned appid;
+	const unsigned *appids;
+	size_t n_appids;
 };
 
 /* Finds the games q asks for into *ret (possibly none). Returns 0 or -ENOMEM: an unreadable
@@ -61,15 +63,22 @@ struct disc_query {
 int discover_run(const struct disc_query *q, struct discovery **ret);
 
 /* The one game of d that q names exactly: its app id, or a title, alias or Steam name equal to
- * q->query (letters and digits compared, case ignored); failing that, the only game found.
- * NULL when there are none or several. */
+ * q->query (letters and digits compared, case ignored); failing that, for a title query, the
+ * only game found. NULL when there are none or several. */
 const struct disc_game *discover_pick(const struct discovery *d, const struct disc_query *q);
 
-/* The one save folder of the installed Steam app appid, for a config's `steam_app` without a
- * path; manifest NULL for the default. Returns 0 with a malloc'd path in *ret, -ENOMEM, or
- * -ENOENT (not installed, no manifest, not in it, no folder found) or -EEXIST (several) with
- * where it looked, or what it found, in why. */
-int discover_app_folder(unsigned appid, const char *manifest, char **ret, char *why, size_t whylen);
+/* One Steam app of a config's `steam_app` without a path, and what was found for it. */
+struct disc_app_folder {
+	unsigned appid;
+	char *path;      /* malloc'd: the one save folder; NULL on error */
+	int error;       /* -ENOENT (not installed, no manifest, not in it, no folder yet) or
+			  * -EEXIST (several), with where it looked or what it found in why */
+	char why[1024];
+};
+
+/* Finds the save folder of each of the n apps in v, reading Steam's files and the manifest
+ * (NULL for the default) once for all. Returns 0 (each entry says how it went) or -ENOMEM. */
+int discover_app_folders(struct disc_app_folder *v, size_t n, const char *manifest);
 
 /* Ludusavi's own copy of its manifest: $XDG_CONFIG_HOME/ludusavi/manifest.yaml, by default
  * ~/.config/ludusavi/manifest.yaml. malloc'd, NULL on ENOMEM. */

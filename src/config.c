@@ -416,20 +416,33 @@ game_steam_app_end(struct parser *p)
 	return 1;
 }
 
-/* Finds the save folder of each game given by steam_app alone (see discover.h). */
+/* Finds the save folder of each game given by steam_app alone, all in one look (see discover.h). */
 static void
 resolve_steam_apps(struct parser *p)
 {
-	char why[1024];
+	_cleanup_free_ struct disc_app_folder *v = calloc(p->cfg->n_games + 1, sizeof(*v));
+	size_t n = 0, k = 0;
 
-	for (size_t i = 0; i < p->cfg->n_games && !p->error; i++) {
+	if (!v) {
+		fail(p, -ENOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < p->cfg->n_games; i++)
+		if (!p->cfg->games[i].path && p->cfg->games[i].steam_app)
+			v[n++].appid = p->cfg->games[i].steam_app;
+	if (n == 0)
+		return;
+	if (discover_app_folders(v, n, p->cfg->manifest) < 0)
+		fail(p, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->cfg->n_games && k < n; i++) {
 		struct sk_game *g = &p->cfg->games[i];
-		int r;
 		if (g->path || !g->steam_app)
 			continue;
-		r = discover_app_folder(g->steam_app, p->cfg->manifest, &g->path, why, sizeof(why));
-		if (r < 0)
-			fail_at(p, g->steam_app_line, r, "game '%s': %s", g->name, why);
+		g->path = v[k].path;
+		if (!g->path)
+			fail_at(p, g->steam_app_line, v[k].error ? v[k].error : -ENOMEM, "game '%s': %s", g->name,
+				v[k].why);
+		k++;
 	}
 }
 

@@ -96,6 +96,24 @@ kept_find(struct collect *c, const char *title)
 	return NULL;
 }
 
+/* True if q asks for app ids, and id is one of them. */
+static bool
+query_has_app(const struct disc_query *q, unsigned id)
+{
+	if (id && id == q->appid)
+		return true;
+	for (size_t i = 0; id && i < q->n_appids; i++)
+		if (q->appids[i] == id)
+			return true;
+	return false;
+}
+
+static bool
+query_by_app(const struct disc_query *q)
+{
+	return q->appid || q->n_appids;
+}
+
 /* The first pass: entries of installed apps (all, or the one asked for), and titles that match. */
 static int
 first_pass(struct collect *c, struct lud_game *g, const struct steam_app *app)
@@ -103,10 +121,10 @@ first_pass(struct collect *c, struct lud_game *g, const struct steam_app *app)
 	const struct disc_query *q = c->q;
 	bool match;
 
-	if (!q->query && !q->appid)
+	if (!q->query && !query_by_app(q))
 		return app ? keep(c, g, app) : 0;
-	if (q->appid)
-		return g->steam_id == q->appid ? keep(c, g, app) : 0;
+	if (query_by_app(q))
+		return query_has_app(q, g->steam_id) ? keep(c, g, app) : 0;
 	match = norm_contains(g->title, c->qnorm) || (app && norm_contains(app->name, c->qnorm));
 	if (!match)
 		return 0;
@@ -476,7 +494,7 @@ games_from_steam(struct discovery *d, const struct collect *c)
 {
 	for (size_t i = 0; i < d->steam->n_apps; i++) {
 		const struct steam_app *app = &d->steam->apps[i];
-		bool wanted = c->q->appid ? app->appid == c->q->appid
+		bool wanted = query_by_app(c->q) ? query_has_app(c->q, app->appid)
 			    : c->q->query ? norm_contains(app->name, c->qnorm) : true;
 		if (wanted && !app_has_game(d, app) && !game_append(d, app->name, app))
 			return -ENOMEM;
@@ -531,8 +549,8 @@ discover_run(const struct disc_query *q, struct discovery **ret)
 static bool
 game_is(const struct disc_game *g, const struct disc_query *q, const char *qnorm)
 {
-	if (q->appid)
-		return g->app && g->app->appid == q->appid;
+	if (query_by_app(q))
+		return g->app && query_has_app(q, g->app->appid);
 	if (norm_equal(g->title, qnorm) || (g->app && norm_equal(g->app->name, qnorm)))
 		return true;
 	for (size_t i = 0; i < g->n_aliases; i++)
@@ -556,7 +574,7 @@ discover_pick(const struct discovery *d, const struct disc_query *q)
 		}
 	if (n == 1)
 		return found;
-	return n == 0 && d->n_games == 1 ? &d->games[0] : NULL;
+	return n == 0 && q->query && d->n_games == 1 ? &d->games[0] : NULL;
 }
 
 char *
@@ -634,7 +652,7 @@ join(char *buf, size_t len, char *const *v, size_t n)
 static int
 app_folder_problem(const struct discovery *d, unsigned appid, const struct disc_game *g, char *why, size_t len)
 {
-	char list[1024];
+	char list[640];
 
 	if (!steam_find_app(d->steam, appid)) {
 		join(list, sizeof(list), d->steam->libraries, d->steam->n_libraries);
@@ -658,23 +676,26 @@ app_folder_problem(const struct discovery *d, unsigned appid, const struct disc_
 }
 
 int
-discover_app_folder(unsigned appid, const char *manifest, char **ret, char *why, size_t whylen)
+discover_app_folders(struct disc_app_folder *v, size_t n, const char *manifest)
 {
-	struct disc_query q = { .appid = appid, .manifest = manifest };
+	_cleanup_free_ unsigned *ids = calloc(n ? n : 1, sizeof(*ids));
+	struct disc_query q = { .appids = ids, .n_appids = n, .manifest = manifest };
 	struct discovery *d = NULL;
-	const struct disc_game *g;
-	int r = discover_run(&q, &d);
+	int r = ids ? 0 : -ENOMEM;
 
-	if (r < 0) {
-		snprintf(why, whylen, "out of memory");
-		return r;
-	}
-	g = discover_pick(d, &q);
-	if (g && g->in_manifest && g->n_saves == 1) {
-		*ret = strdup(g->saves[0].folder);
-		r = *ret ? 0 : -ENOMEM;
-	} else {
-		r = app_folder_problem(d, appid, g, why, whylen);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		ids[i] = v[i].appid;
+	if (r >= 0)
+		r = discover_run(&q, &d);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		struct disc_query one = { .appid = v[i].appid };
+		const struct disc_game *g = discover_pick(d, &one);
+		if (g && g->in_manifest && g->n_saves == 1) {
+			v[i].path = strdup(g->saves[0].folder);
+			r = v[i].path ? 0 : -ENOMEM;
+		} else {
+			v[i].error = app_folder_problem(d, v[i].appid, g, v[i].why, sizeof(v[i].why));
+		}
 	}
 	discovery_free(d);
 	return r;

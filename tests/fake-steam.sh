@@ -14,6 +14,7 @@
 #   Frost Pines II: in the manifest only (makes "frost" ambiguous).
 #   Moss Harbor (900003): native under the Flatpak Steam: <xdgData> is the app's own.
 #   Tiny Tool (900004): installed, not in the manifest.
+#   Quiet Meadow (900005): native, one save folder (<xdgData>).
 set -eu
 [ $# -eq 1 ] || { echo "usage: $0 HOME" >&2; exit 2; }
 H=$1
@@ -78,6 +79,7 @@ appmanifest "$L" 900001 "Lantern Keep" "LanternKeep"
 appmanifest "$R" 900002 "Frost Pines" "Frost Pines"
 appmanifest "$R" 900004 "Tiny Tool" "TinyTool"
 appmanifest "$F" 900003 "Moss Harbor" "MossHarbor"
+appmanifest "$R" 900005 "Quiet Meadow" "QuietMeadow"
 
 # Lantern Keep's Proton prefix and saves.
 U=$L/steamapps/compatdata/900001/pfx/drive_c/users/steamuser
@@ -100,6 +102,9 @@ echo c >"$H/.config/FrostPines/prefs.cfg"
 echo p >"$H/.frostpines/profiles/me.profile"
 echo u >"$R/steamapps/common/Frost Pines/userdata/u.sav"
 echo x >"$H/settings.cfg"
+
+mkdir -p "$H/.local/share/QuietMeadow"
+echo q >"$H/.local/share/QuietMeadow/meadow.sav"
 
 # Moss Harbor's saves, inside the Flatpak's home.
 mkdir -p "$H/.var/app/com.valvesoftware.Steam/.local/share/MossHarbor"
@@ -172,4 +177,9 @@ Moss Harbor:
     <xdgData>/MossHarbor: {}
   steam:
     id: 900003
+Quiet Meadow:
+  files:
+    <xdgData>/QuietMeadow: {}
+  steam:
+    id: 900005
 YAML

@@ -34,8 +34,8 @@ check "discover: the missing library is a warning" grep -qF "unplugged-disk/Stea
 run discover --json
 expect 0 "discover --json"
 games='[len(r["games"]), [g["title"] for g in r["games"] if g["proton_prefix"]], sum(len(g["configured"]) for g in r["games"])]'
-check "discover --json: four games, one with a prefix, none configured" \
-	test "$(jget "$games" <<<"$out")" = '[4, ["Lantern Keep"], 0]'
+check "discover --json: five games, one with a prefix, none configured" \
+	test "$(jget "$games" <<<"$out")" = '[5, ["Lantern Keep"], 0]'
 
 # --- add: refusals.
 run add frost
@@ -82,6 +82,16 @@ expect 0 "reload with a steam_app game"
 run backup moss --wait
 expect 0 "backup of the game found by steam_app"
 check "its archive holds the Flatpak game's save" bash -c "tar -tzf $T/archives/moss/*.tar.gz | grep -q 'harbor.sav'"
+# Two of them: Steam's files and the manifest are read once for all.
+if command -v strace >/dev/null; then
+	printf '[daemon]\narchive_dir = %s\nnotify = off\n[game "moss"]\nsteam_app = 900003\n[game "meadow"]\nsteam_app = 900005\n' \
+		"$T/once-archives" >"$T/two.ini"
+	strace -f -e trace=openat -o "$T/strace" "$SKD" -c "$T/two.ini" --once >/dev/null 2>&1
+	check "two steam_app games: --once snapshots both" test "$(ls "$T"/once-archives/*/*.tar.gz | wc -l)" = 2
+	check "  ... reading the manifest once" test "$(grep -c 'ludusavi/manifest.yaml' "$T/strace")" = 1
+else
+	ok "two steam_app games read the manifest once # SKIP strace is not installed"
+fi
 printf '\n[game "gone"]\nsteam_app = 42\n' >>"$CFG"
 line=$(wc -l <"$CFG")
 run reload
@@ -109,5 +119,5 @@ complete_words() {
 }
 check "'savekeeperctl dis<TAB>' completes discover" test "$(complete_words savekeeperctl dis)" = discover
 check "'savekeeperctl add <TAB>' offers the installed app ids" \
-	test "$(complete_words savekeeperctl add '' | sort | tr '\n' ' ')" = "900001 900002 900003 900004 "
+	test "$(complete_words savekeeperctl add '' | sort | tr '\n' ' ')" = "900001 900002 900003 900004 900005 "
 done_testing

@@ -106,7 +106,7 @@ test_steam(void **state)
 	assert_int_equal(s->roots[0].n_users, 1);
 	assert_string_equal(s->roots[0].users[0], "12345678");
 	assert_int_equal(s->n_libraries, 3);
-	assert_int_equal(s->n_apps, 4);
+	assert_int_equal(s->n_apps, 5);
 	lk = steam_find_app(s, 900001);
 	fp = steam_find_app(s, 900002);
 	assert_non_null(lk);
@@ -130,7 +130,7 @@ test_all_games(void **state)
 	char p[PATH_MAX];
 
 	(void)state;
-	assert_int_equal(d->n_games, 4);
+	assert_int_equal(d->n_games, 5);
 	/* Native: <xdgData> with a glob over files in two folders, <xdgConfig>, <home> for Linux,
 	 * <root>/.../<game>; not the Windows or GOG entries, not the home itself. */
 	assert_int_equal(fp->n_saves, 4);
@@ -183,28 +183,32 @@ test_queries(void **state)
 }
 
 static void
-test_app_folder(void **state)
+test_app_folders(void **state)
 {
-	char why[1024], *path = NULL;
+	struct disc_app_folder v[] = { { .appid = 900003 }, { .appid = 900001 }, { .appid = 42 }, { .appid = 900004 } };
+	struct disc_app_folder none = { .appid = 900003 };
 
 	(void)state;
-	assert_int_equal(discover_app_folder(900003, NULL, &path, why, sizeof(why)), 0);
-	assert_string_equal(path, at(".var/app/com.valvesoftware.Steam/.local/share/MossHarbor"));
-	free(path);
-	assert_int_equal(discover_app_folder(900001, NULL, &path, why, sizeof(why)), -EEXIST);
-	assert_non_null(strstr(why, "has 5 save folders"));
-	assert_int_equal(discover_app_folder(42, NULL, &path, why, sizeof(why)), -ENOENT);
-	assert_non_null(strstr(why, at("games/SteamLibrary")));
-	assert_int_equal(discover_app_folder(900004, NULL, &path, why, sizeof(why)), -ENOENT);
-	assert_non_null(strstr(why, "not in the manifest"));
-	assert_int_equal(discover_app_folder(900003, "/nonexistent.yaml", &path, why, sizeof(why)), -ENOENT);
-	assert_non_null(strstr(why, "cannot read '/nonexistent.yaml'"));
+	assert_int_equal(discover_app_folders(v, ARRAY_SIZE(v), NULL), 0);
+	assert_string_equal(v[0].path, at(".var/app/com.valvesoftware.Steam/.local/share/MossHarbor"));
+	free(v[0].path);
+	assert_null(v[1].path);
+	assert_int_equal(v[1].error, -EEXIST);
+	assert_non_null(strstr(v[1].why, "has 5 save folders"));
+	assert_int_equal(v[2].error, -ENOENT);
+	assert_non_null(strstr(v[2].why, at("games/SteamLibrary")));
+	assert_int_equal(v[3].error, -ENOENT);
+	assert_non_null(strstr(v[3].why, "not in the manifest"));
+	assert_int_equal(discover_app_folders(&none, 1, "/nonexistent.yaml"), 0);
+	assert_int_equal(none.error, -ENOENT);
+	assert_non_null(strstr(none.why, "cannot read '/nonexistent.yaml'"));
 }
 
 static void
 test_config_steam_app(void **state)
 {
-	static const char ok[] = "[daemon]\nnotify = off\n[game \"moss\"]\nsteam_app = 900003\n";
+	static const char ok[] = "[game \"moss\"]\nsteam_app = 900003\n[game \"meadow\"]\nsteam_app = 900005\n"
+				 "[daemon]\nnotify = off\n";
 	static const char none[] = "[game \"fp2\"]\n\nsteam_app = 900099\n";
 	struct sk_config *cfg = NULL;
 	char err[1024];
@@ -213,6 +217,7 @@ test_config_steam_app(void **state)
 	assert_int_equal(config_load_string("c.ini", ok, strlen(ok), &cfg, err, sizeof(err)), 0);
 	assert_string_equal(cfg->games[0].path, at(".var/app/com.valvesoftware.Steam/.local/share/MossHarbor"));
 	assert_int_equal(cfg->games[0].steam_app, 900003);
+	assert_string_equal(cfg->games[1].path, at(".local/share/QuietMeadow"));
 	config_free(cfg);
 	assert_int_equal(config_load_string("c.ini", none, strlen(none), &cfg, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "c.ini:3: game 'fp2': Steam app 900099 is not installed (libraries looked in: "));
@@ -324,7 +329,7 @@ main(void)
 		cmocka_unit_test(test_steam),
 		cmocka_unit_test(test_all_games),
 		cmocka_unit_test(test_queries),
-		cmocka_unit_test(test_app_folder),
+		cmocka_unit_test(test_app_folders),
 		cmocka_unit_test(test_config_steam_app),
 		cmocka_unit_test(test_add_sections),
 		cmocka_unit_test(test_many_installed),
