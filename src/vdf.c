@@ -246,7 +246,7 @@ vdf_parse(const char *data, size_t len, struct vdf_node **ret, char *err, size_t
 static int
 read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 {
-	_cleanup_free_ char *buf = NULL;
+	char *buf = NULL;
 	FILE *f = fopen(path, "re");
 	struct stat st;
 	size_t len = 0;
@@ -268,9 +268,11 @@ read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 		r = ferror(f) ? -EIO : len > (size_t)st.st_size ? -EFBIG : 0;
 	}
 	fclose(f);
-	if (r < 0)
+	if (r < 0) {
+		free(buf);
 		return r;
-	*ret = TAKE_PTR(buf);
+	}
+	*ret = buf;
 	*ret_len = len;
 	return 0;
 }
