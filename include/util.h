@@ -47,6 +47,9 @@ int mkdir_p(const char *path, mode_t mode);
 /* Returns a malloc'd "a/b"; NULL when out of memory. */
 char *path_join(const char *a, const char *b);
 
+/* True if path is dir or lies inside it (by name: "/a/bc" is not inside "/a/b"). */
+bool path_within(const char *path, const char *dir);
+
 /* fsyncs the directory at path; returns 0 or -errno. */
 int fsync_path_dir(const char *path);
 
@@ -55,17 +58,5 @@ const char *fmt_size(uint64_t bytes, char *buf, size_t len);
 
 /* True if name is a valid game name: [A-Za-z0-9._-]+, not "." or "..". */
 bool game_name_valid(const char *name);
-
-/* True if path is dir or lies inside it (by name: "/a/bc" is not inside "/a/b"). */
-bool path_within(const char *path, const char *dir);
-
-/* Appends a malloc'd copy of s to the string list *v of *n entries; 0 or -ENOMEM. */
-int strv_push(char ***v, size_t *n, const char *s);
-
-/* True if the list v of n entries holds s. */
-bool strv_contains(char *const *v, size_t n, const char *s);
-
-/* Frees a string list of n entries. Accepts NULL. */
-void strv_free(char **v, size_t n);
 
 #endif

@@ -4,6 +4,7 @@
 #include "discover.h"
 #include "config.h"
 #include "ludusavi.h"
+#include "strv.h"
 #include "util.h"
 
 #include <glob.h>

@@ -1,6 +1,7 @@
 /* Reports of a discovery, and the config sections of a game found. */
 #include "discover_report.h"
 #include "config_edit.h"
+#include "strv.h"
 #include "util.h"
 
 #include <limits.h>

@@ -3,6 +3,7 @@
  * appmanifest files. Nothing here writes or logs. */
 #include "steam.h"
 #include "config.h"
+#include "strv.h"
 #include "util.h"
 #include "vdf.h"
 
