@@ -16,6 +16,7 @@
 
 enum sk_core { SK_CORE_THREAD, SK_CORE_COROUTINE, SK_CORE_PROCESS };
 enum sk_notify { SK_NOTIFY_ALL, SK_NOTIFY_ERRORS, SK_NOTIFY_OFF };
+enum sk_sessions { SK_SESSIONS_STEAM, SK_SESSIONS_OFF };
 
 /* Retention, restic-style: each count keeps that many of the newest archives of its kind
  * (one per hour, day, week, month); 0 means the rule is off. All zero keeps everything. */
@@ -31,6 +32,8 @@ struct sk_game {
 	uint64_t interval_usec;         /* 0: the daemon's */
 	uint64_t interval_playing_usec; /* 0: the game's interval; a loaded config fills in the
 					 * daemon's interval_playing where the game sets none */
+	unsigned steam_app;  /* 0: none; without a path in the file, the path was found from it */
+	unsigned steam_app_line; /* the line of steam_app when it stood for the path, else 0 */
 };
 
 struct sk_config {
@@ -53,6 +56,8 @@ struct sk_config {
 	unsigned compress_threads; /* 0: automatic */
 	int nice;                  /* worker nice value, default 19 */
 	bool io_idle;              /* worker I/O class idle, default true */
+	char *manifest;            /* Ludusavi's manifest; NULL: ~/.config/ludusavi/manifest.yaml */
+	enum sk_sessions sessions; /* play sessions seen from Steam (games with steam_app) */
 	struct sk_game *games;
 	size_t n_games;
 };

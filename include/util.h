@@ -47,6 +47,9 @@ int mkdir_p(const char *path, mode_t mode);
 /* Returns a malloc'd "a/b"; NULL when out of memory. */
 char *path_join(const char *a, const char *b);
 
+/* True if path is dir or lies inside it (by name: "/a/bc" is not inside "/a/b"). */
+bool path_within(const char *path, const char *dir);
+
 /* fsyncs the directory at path; returns 0 or -errno. */
 int fsync_path_dir(const char *path);
 

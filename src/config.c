@@ -3,6 +3,7 @@
  * to SK_CONFIG_LINE_MAX bytes whole, and parses section headers itself because inih cuts section
  * names at 50 bytes and does not report a section that holds no keys. */
 #include "config.h"
+#include "discover.h"
 #include "util.h"
 
 #include <ini.h>
@@ -19,7 +20,7 @@
 #define GAME_NAME_HINT "use letters, digits, '.', '_' and '-'"
 
 enum section { SEC_NONE, SEC_DAEMON, SEC_GAME };
-enum kind { K_PATH, K_SOCKET, K_DURATION, K_UINT, K_INT, K_BOOL, K_CORE, K_NOTIFY, K_MIN_FREE, K_EXCLUDE };
+enum kind { K_PATH, K_SOCKET, K_DURATION, K_UINT, K_INT, K_BOOL, K_CORE, K_NOTIFY, K_MIN_FREE, K_EXCLUDE, K_SESSIONS };
 
 struct key {
 	const char *name;
@@ -59,6 +60,8 @@ static const struct key daemon_keys[] = {
 	UNS("compress_threads", compress_threads, 0, 256),
 	{ "nice", K_INT, offsetof(struct sk_config, nice), -20, 19, "a nice value from -20 to 19" },
 	BOOLEAN("io_idle", io_idle),
+	{ "manifest", K_PATH, offsetof(struct sk_config, manifest), 0, 0, NULL },
+	{ "sessions", K_SESSIONS, offsetof(struct sk_config, sessions), 0, 0, "steam or off" },
 };
 
 static const struct key game_keys[] = {
@@ -68,6 +71,7 @@ static const struct key game_keys[] = {
 	  "a duration from 1s to 366d, such as 45s, 10m, 2h or 1h30m" },
 	{ "interval_playing", K_DURATION, offsetof(struct sk_game, interval_playing_usec), USEC_PER_SEC,
 	  366 * USEC_PER_DAY, "a duration from 1s to 366d, such as 2m" },
+	{ "steam_app", K_UINT, offsetof(struct sk_game, steam_app), 1, UINT_MAX, "a Steam app id such as 489830" },
 };
 
 #define N_KEYS_MAX ARRAY_SIZE(daemon_keys)
@@ -127,6 +131,7 @@ static const char *const core_names[] = {
 static const char *const notify_names[] = {
 	[SK_NOTIFY_ALL] = "all", [SK_NOTIFY_ERRORS] = "errors", [SK_NOTIFY_OFF] = "off",
 };
+static const char *const sessions_names[] = { [SK_SESSIONS_STEAM] = "steam", [SK_SESSIONS_OFF] = "off" };
 
 static int
 name_lookup(const char *const *names, size_t n, const char *s)
@@ -274,6 +279,7 @@ config_free(struct sk_config *cfg)
 	free(cfg->file);
 	free(cfg->archive_dir);
 	free(cfg->socket_path);
+	free(cfg->manifest);
 	free(cfg);
 }
 
@@ -394,11 +400,59 @@ config_add_game(struct sk_config *cfg, const char *name, const char *path, char 
 	return 0;
 }
 
-/* The end of a [game] section: it must have named its folder. */
+static const struct key *key_find(const struct key *keys, size_t n, const char *name);
+
+/* A game without a path but with steam_app: remembers the line, for the path is found once the
+ * whole file (and so [daemon]'s manifest) is read. Returns 1 if so. */
+static int
+game_steam_app_end(struct parser *p)
+{
+	struct sk_game *g = &p->cfg->games[p->game];
+	const struct key *k = key_find(game_keys, ARRAY_SIZE(game_keys), "steam_app");
+
+	if (!g->steam_app)
+		return 0;
+	g->steam_app_line = p->game_seen[k - game_keys];
+	return 1;
+}
+
+/* Finds the save folder of each game given by steam_app alone, all in one look (see discover.h). */
+static void
+resolve_steam_apps(struct parser *p)
+{
+	_cleanup_free_ struct disc_app_folder *v = calloc(p->cfg->n_games + 1, sizeof(*v));
+	size_t n = 0, k = 0;
+
+	if (!v) {
+		fail(p, -ENOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < p->cfg->n_games; i++)
+		if (!p->cfg->games[i].path && p->cfg->games[i].steam_app)
+			v[n++].appid = p->cfg->games[i].steam_app;
+	if (n == 0)
+		return;
+	if (discover_app_folders(v, n, p->cfg->manifest) < 0)
+		fail(p, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->cfg->n_games && k < n; i++) {
+		struct sk_game *g = &p->cfg->games[i];
+		if (g->path || !g->steam_app)
+			continue;
+		g->path = v[k].path;
+		if (!g->path)
+			fail_at(p, g->steam_app_line, v[k].error ? v[k].error : -ENOMEM, "game '%s': %s", g->name,
+				v[k].why);
+		k++;
+	}
+}
+
+/* The end of a [game] section: it must have named its folder, or a Steam app to find it from. */
 static int
 game_end(struct parser *p)
 {
 	if (p->section != SEC_GAME || p->cfg->games[p->game].path)
+		return 0;
+	if (game_steam_app_end(p) > 0)
 		return 0;
 	return fail_at(p, p->game_line, -EINVAL, "game '%s' has no path (add 'path = /folder/of/the/saves')",
 		       p->cfg->games[p->game].name);
@@ -598,8 +652,10 @@ key_set(struct parser *p, const struct key *k, void *base, const char *value)
 		return 0;
 	case K_CORE:
 	case K_NOTIFY:
-		i = k->kind == K_CORE ? name_lookup(core_names, ARRAY_SIZE(core_names), value)
-				      : name_lookup(notify_names, ARRAY_SIZE(notify_names), value);
+	case K_SESSIONS:
+		i = k->kind == K_CORE	  ? name_lookup(core_names, ARRAY_SIZE(core_names), value)
+		    : k->kind == K_NOTIFY ? name_lookup(notify_names, ARRAY_SIZE(notify_names), value)
+					  : name_lookup(sessions_names, ARRAY_SIZE(sessions_names), value);
 		if (i < 0)
 			return bad_value(p, k, value);
 		*(int *)field = i;
@@ -729,6 +785,8 @@ parse_stream(FILE *f, const char *name, struct sk_config **ret, char *err, size_
 		fail(&p, -ENOMEM, "out of memory");
 	if (!p.error)
 		game_end(&p);
+	if (!p.error)
+		resolve_steam_apps(&p);
 	if (!p.error && !(p.cfg->file = strdup(name)))
 		fail(&p, -ENOMEM, "out of memory");
 	if (p.error) {

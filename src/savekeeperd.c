@@ -16,6 +16,7 @@
 #include "notify.h"
 #include "restore.h"
 #include "schedule.h"
+#include "sessions.h"
 #include "store.h"
 #include "util.h"
 
@@ -135,6 +136,7 @@ daemon_reload(struct daemon *d, char *err, size_t errlen)
 		sd_notify(0, "READY=1");
 		return r;
 	}
+	sessions_reload(d->sessions, cfg);
 	config_free(d->cfg);
 	d->cfg = cfg;
 	notify_set_mode(cfg->notify);
@@ -367,10 +369,13 @@ main(int argc, char **argv)
 	d.sched = sched_new(d.loop, d.core, d.cfg, on_job_event, &d);
 	if (!d.sched)
 		return log_errno(LOG_ERR, ENOMEM, "cannot start"), 1;
+	if (!d.opts.once && !(d.sessions = sessions_new(d.loop, d.sched, d.cfg, NULL)))
+		return log_errno(LOG_ERR, ENOMEM, "cannot start"), 1;
 	status = d.opts.once ? run_once(&d) : run_daemon(&d, sigfd);
 
 	/* Shutdown order: running jobs cancelled and awaited, so that clients waiting for them
 	 * are told; queued jobs answered; then the socket closes and the rest goes. */
+	sessions_free(d.sessions);
 	sched_cancel_all(d.sched);
 	core_free(d.core);
 	sched_free(d.sched);

@@ -89,6 +89,16 @@ path_join(const char *a, const char *b)
 	return s;
 }
 
+bool
+path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (strcmp(dir, "/") == 0)
+		return path[0] == '/';
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
 int
 fsync_path_dir(const char *path)
 {
