@@ -218,21 +218,19 @@ store_pin(const char *game_dir, const char *id, bool pin)
 	return fsync(dfd) < 0 ? -errno : 0;
 }
 
-/* What the sweep removes: temporaries, and manifests and pins whose archive is gone. */
+/* What the sweep removes: temporaries, and an archive's manifest or pin when the archive is gone. */
 static bool
 is_leftover(int dfd, const char *name)
 {
 	static const char *const companions[] = { SNAP_MANIFEST_SUFFIX, STORE_PIN_SUFFIX };
-	char arch[NAME_MAX + 16];
-	size_t n = strlen(name);
+	char id[64], arch[128];
 
 	if (ends_with(name, SNAP_TMP_SUFFIX))
 		return true;
 	for (size_t i = 0; i < ARRAY_SIZE(companions); i++) {
-		size_t k = strlen(companions[i]);
-		if (!ends_with(name, companions[i]))
+		if (!name_to_id(name, companions[i], id, sizeof(id)))
 			continue;
-		snprintf(arch, sizeof(arch), "%.*s%s", (int)(n - k), name, SNAP_SUFFIX);
+		snprintf(arch, sizeof(arch), "%s%s", id, SNAP_SUFFIX);
 		return !exists_at(dfd, arch);
 	}
 	return false;
