@@ -129,6 +129,17 @@ kill_at() {
 		check "killed at $1 ($core): the client is told" grep -q "worker process killed" "$T/client.out"
 	fi
 }
+# refused_restore NAME EXPECT [ID]: restore ID (default $id1) fails with EXPECT in its message,
+# leaving no trace: no pre-restore snapshot, pin or record, nothing changed.
+refused_restore() {
+	local before out rc
+	before=$(state)
+	out=$("$SKCTL" restore demo "${3:-$id1}" 2>&1); rc=$?
+	diag "$1 ($core): $out"
+	check "$1: refused ($core)" test "$rc" -eq 1
+	check "$1: the message says why ($core)" grep -qF "$2" <<<"$out"
+	check "$1: nothing changed ($core)" no_trace "$before"
+}
 newest_pre_restore() { ctl list demo | jget '[a["id"] for a in r["archives"] if a["tag"] == "pre-restore"][-1]'; }
 is_pinned() { test "$(ctl list demo | jget "[a['pinned'] for a in r['archives'] if a['id'] == '$1']")" = '[true]'; }
 link_kept() { test -L "$C/link" && test "$(readlink "$C/link")" = drive/save; }
@@ -175,22 +186,14 @@ for core in "${cores[@]}"; do
 
 	# A swap that fails, then a corrupted archive: no trace, and undo still undoes the last
 	# restore that succeeded.
-	before=$(state)
 	echo "fail /drive/save" >"$T/hook"
-	out=$("$SKCTL" restore demo "$id1" 2>&1); rc=$?
-	diag "failed swap ($core): $out"
-	check "a failing swap fails the restore ($core)" test "$rc" -eq 1
-	check "it says so ($core)" grep -q "cannot swap" <<<"$out"
-	check "a failed swap leaves no pre-restore snapshot, pin or record ($core)" no_trace "$before"
+	refused_restore "a failing swap" "cannot swap '$C/drive/save' into place"
 	bad=20200101T000001.000Z
 	cp "$GD/$id1.tar.gz" "$GD/$bad.tar.gz"
 	sed "s/^id .*/id $bad/" "$GD/$id1.manifest" >"$GD/$bad.manifest"
 	"$CRAFT" --flip "$GD" "$bad" $(($(stat -c %s "$GD/$bad.tar.gz") / 2))
 	"$CRAFT" --rehash "$GD" "$bad"
-	before=$(state)
-	out=$("$SKCTL" restore demo "$bad" 2>&1); rc=$?
-	check "a corrupted archive is refused ($core)" test "$rc" -eq 1
-	check "a refused archive leaves no trace ($core)" no_trace "$before"
+	refused_restore "a corrupted archive" "archive '$bad.tar.gz'" "$bad"
 	rm -f "$GD/$bad.tar.gz" "$GD/$bad.manifest"
 	out=$(ctl restore demo --undo)
 	check "undo after failed restores undoes the last good one ($core)" test "$(jget 'r["id"]' <<<"$out")" = "$good_undo"
@@ -227,22 +230,12 @@ for core in "${cores[@]}"; do
 		# Wherever a broken restore may have moved it, every mount under $T goes at exit.
 		on_exit "findmnt -rn -o TARGET | grep '^$T/' | LC_ALL=C sort -r | xargs -r umount -l"
 		echo "not a save" >"$C/drive/save/cloud/other.dat"
-		before=$(state)
-		out=$("$SKCTL" restore demo "$id1" 2>&1); rc=$?
-		diag "mount inside ($core): $out"
-		check "a mount inside the save folder: refused ($core)" test "$rc" -eq 1
-		check "the message names the mount point ($core)" grep -qF "mount point '$C/drive/save/cloud'" <<<"$out"
-		check "nothing changed, the mount's files kept ($core)" no_trace "$before"
+		refused_restore "a mount inside the save folder" "holds the mount point '$C/drive/save/cloud'"
 		check "the mounted file is there ($core)" test "$(cat "$C/drive/save/cloud/other.dat")" = "not a save"
 		umount "$C/drive/save/cloud" && rmdir "$C/drive/save/cloud"
 		mount -t tmpfs -o size=1m tmpfs "$C/drive/save"
 		echo "on its own filesystem" >"$C/drive/save/slot1.sav"
-		before=$(state)
-		out=$("$SKCTL" restore demo "$id1" 2>&1); rc=$?
-		diag "mount point ($core): $out"
-		check "a save folder that is a mount point: refused ($core)" test "$rc" -eq 1
-		check "the message says so ($core)" grep -qF "save folder '$C/drive/save' is a mount point" <<<"$out"
-		check "nothing changed ($core)" no_trace "$before"
+		refused_restore "a save folder that is a mount point" "save folder '$C/drive/save' is a mount point"
 		umount "$C/drive/save"
 	else
 		ok "mount points are refused ($core) # SKIP no tmpfs can be mounted here"
