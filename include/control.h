@@ -1,7 +1,8 @@
 /* The control socket: listens on a Unix stream socket (or the one systemd passed), accepts
  * clients whose uid is the daemon's, reads bounded request lines, and hands each parsed
- * request to the daemon. Replies are queued per client with a bound; a client that does not
- * read is dropped rather than allowed to grow the daemon's memory. */
+ * request to the daemon. Replies are queued per client with a bound on what is left unread
+ * from earlier replies; a client that does not read is dropped rather than allowed to grow the
+ * daemon's memory. */
 #ifndef SK_CONTROL_H
 #define SK_CONTROL_H
 
@@ -16,7 +17,8 @@ struct json_object;
 
 /* At most this many clients at once; more are refused with an error line. */
 #define CTL_MAX_CLIENTS 1024
-/* Replies queued for one client; a client that lets more pile up is dropped. */
+/* Unread replies queued for one client; a client that lets more pile up before its next reply
+ * is dropped. One reply is always queued whole, however long. */
 #define CTL_MAX_OUTPUT (256 * 1024)
 
 /* Called for each well-formed request; req->tag is always set (the client's tag or the
@@ -33,8 +35,8 @@ int ctl_open(struct loop *loop, const char *socket_path, ctl_request_fn *fn, voi
 void ctl_close(struct ctl *ctl);
 
 /* Sends one JSON reply line to c, adding "re": re first. Takes ownership of obj. Returns 0, or
- * -EPIPE if the client is gone or was dropped now because its queue passed CTL_MAX_OUTPUT (then
- * nothing is sent). May close c: hold a reference across a call made outside its handler. */
+ * -EPIPE if the client is gone or was dropped now because more than CTL_MAX_OUTPUT of its earlier
+ * replies were still unread (then nothing is sent). May close c: hold a reference across a call made outside its handler. */
 int ctl_reply(struct ctl_client *c, const char *re, struct json_object *obj);
 /* Shortcut for {"ok":false,"error":msg}, the reply to a request that could not be parsed. */
 int ctl_reply_error(struct ctl_client *c, const char *re, const char *msg);

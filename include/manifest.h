@@ -14,6 +14,7 @@
 #define MF_VERSION 1
 /* Bounds manifest_read enforces, so a corrupt or hostile file cannot exhaust memory. */
 #define MF_MAX_LINE 65536
+#define MF_MAX_LINE_TEXT "65536"
 #define MF_MAX_ENTRIES (1u << 22)
 
 enum mf_type { MF_FILE = 'f', MF_DIR = 'd', MF_SYMLINK = 'l', MF_HARDLINK = 'h' };
@@ -55,6 +56,11 @@ int manifest_parse(const char *name, const char *text, size_t len, struct manife
 /* Reads only the header (id, tag, totals, archive hash) of the manifest at path: what a listing
  * needs, without reading every entry. Same errors as manifest_read; n_entries is 0. */
 int manifest_read_header(const char *path, struct manifest **ret, char *err, size_t errlen);
+/* The one definition of a valid entry, which snapshot, verify and restore share: a safe
+ * relative path (no empty, "." or ".." parts), a known type, a link target where there is one
+ * (a symlink's is data, any text; a hard link's a safe path) and a line that fits MF_MAX_LINE.
+ * Returns NULL when e is valid, else why not. */
+const char *manifest_entry_check(const struct mf_entry *e);
 /* Finds an entry by path (binary search after manifest_sort); NULL if none. */
 const struct mf_entry *manifest_find(const struct manifest *m, const char *path);
 /* Sorts the entries by path (bytewise). */

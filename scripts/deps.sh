@@ -6,7 +6,8 @@ set -eu
 BUILD="gcc make pkg-config libarchive-dev libinih-dev libnotify-dev libsystemd-dev
 libjson-c-dev libdeflate-dev libssl-dev libcmocka-dev scdoc"
 TEST="tar gzip libarchive-tools python3 python3-dbusmock python3-dbus dbus dbus-bin systemd
-util-linux passwd procps strace man-db valgrind clang libclang-rt-14-dev"
+util-linux passwd procps strace man-db valgrind clang libclang-rt-14-dev bash-completion
+debhelper dpkg-dev lintian mmdebstrap"
 BENCH="hyperfine gnuplot-nox pigz"
 
 missing=""

@@ -97,6 +97,29 @@ on_waiter_progress(const struct job_progress *p, void *data)
 	ctl_reply(wt->client, wt->re, o);
 }
 
+/* Adds one dry-run line "change\tsize\tpath" (len bytes, any length) to the array a. */
+static void
+add_change(struct json_object *a, const char *line, size_t len)
+{
+	const char *tab1 = memchr(line, '\t', len), *tab2, *end = line + len;
+	_cleanup_free_ char *change = NULL, *path = NULL;
+	struct json_object *e;
+	char *num_end;
+	unsigned long long size;
+
+	if (!tab1 || !(tab2 = memchr(tab1 + 1, '\t', (size_t)(end - tab1 - 1))))
+		return;
+	size = strtoull(tab1 + 1, &num_end, 10);
+	if (num_end != tab2 || !(change = strndup(line, (size_t)(tab1 - line))) ||
+	    !(path = strndup(tab2 + 1, (size_t)(end - tab2 - 1))))
+		return;
+	e = json_object_new_object();
+	add_str(e, "change", change);
+	add_str(e, "path", path);
+	add_int(e, "size", (int64_t)size);
+	json_object_array_add(a, e);
+}
+
 /* Parses a dry-run listing "change\tsize\tpath" per line into an array. */
 static struct json_object *
 changes_json(const char *detail)
@@ -105,21 +128,7 @@ changes_json(const char *detail)
 
 	for (const char *line = detail; line && *line;) {
 		const char *end = strchr(line, '\n');
-		size_t len = end ? (size_t)(end - line) : strlen(line);
-		char buf[PROTO_MAX_LINE * 2], change[16], path[PROTO_MAX_LINE * 2];
-		unsigned long long size;
-
-		if (len < sizeof(buf)) {
-			memcpy(buf, line, len);
-			buf[len] = '\0';
-			if (sscanf(buf, "%15[^\t]\t%llu\t%[^\n]", change, &size, path) == 3) {
-				struct json_object *e = json_object_new_object();
-				add_str(e, "change", change);
-				add_str(e, "path", path);
-				add_int(e, "size", (int64_t)size);
-				json_object_array_add(a, e);
-			}
-		}
+		add_change(a, line, end ? (size_t)(end - line) : strlen(line));
 		line = end ? end + 1 : NULL;
 	}
 	return a;

@@ -177,18 +177,15 @@ client_flush(struct ctl_client *c)
 		client_watch(c);
 }
 
-/* Queues bytes for c; a client whose queue would pass the bound is dropped (-EPIPE). */
+/* Queues bytes for c, whatever their number: the bound is checked per reply, in
+ * client_send_line. */
 static int
 client_queue(struct ctl_client *c, const char *s, size_t len)
 {
 	size_t pending = c->outlen - c->outoff;
 	char *p;
 
-	if (pending + len > CTL_MAX_OUTPUT) {
-		client_close(c);
-		return -EPIPE;
-	}
-	/* Move what is left to the front so the buffer never exceeds the bound. */
+	/* Move what is left to the front so the buffer holds only what is still to send. */
 	if (c->outoff > 0) {
 		memmove(c->out, c->out + c->outoff, pending);
 		c->outoff = 0;
@@ -206,7 +203,9 @@ client_queue(struct ctl_client *c, const char *s, size_t len)
 }
 
 /* Sends s and a newline: straight to the socket when nothing is queued before it, so most
- * replies are never copied; what the socket does not take is queued. */
+ * replies are never copied; what the socket does not take is queued. One reply of any size
+ * is queued whole, so a client that reads gets a `list` or dry run of any length; a client
+ * that leaves more than CTL_MAX_OUTPUT of earlier replies unread is dropped (-EPIPE). */
 static int
 client_send_line(struct ctl_client *c, const char *s, size_t len)
 {
@@ -216,6 +215,10 @@ client_send_line(struct ctl_client *c, const char *s, size_t len)
 	size_t done = 0;
 	int r = 0;
 
+	if (c->outlen - c->outoff > CTL_MAX_OUTPUT) {
+		client_close(c);
+		return -EPIPE;
+	}
 	if (c->outoff == c->outlen) {
 		ssize_t n;
 		do

@@ -145,6 +145,61 @@ sha256_hex(const unsigned char sum[32], char out[65])
 	out[64] = '\0';
 }
 
+/* The one definition of a valid entry. */
+
+/* A path inside the tree: relative, no empty, "." or ".." parts. One pass over the bytes:
+ * paths of a deep tree are long and every entry's is checked. */
+static bool
+path_safe(const char *p)
+{
+	const char *start = p;
+
+	if (!p || !*p)
+		return false;
+	for (;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		size_t n = (size_t)(p - start);
+		if (n == 0 || (n == 1 && start[0] == '.') || (n == 2 && start[0] == '.' && start[1] == '.'))
+			return false;
+		if (*p == '\0')
+			return true;
+		start = p + 1;
+	}
+}
+
+/* The bytes a text field takes in a manifest line, escapes included. */
+static size_t
+escaped_len(const char *s)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++)
+		n += *p <= ' ' || *p == 0x7f || *p == '%' ? 3 : 1;
+	return n + 3;
+}
+
+/* The longest entry line without its path and target: ten fields, numbers at their widest. */
+#define MF_LINE_FIXED 256
+
+const char *
+manifest_entry_check(const struct mf_entry *e)
+{
+	bool has_target = e->type == MF_SYMLINK || e->type == MF_HARDLINK;
+
+	if (e->type != MF_FILE && e->type != MF_DIR && !has_target)
+		return "unknown entry type";
+	if (!path_safe(e->path))
+		return "unsafe path";
+	if (has_target && (!e->target || !*e->target))
+		return "empty link target";
+	if (e->type == MF_HARDLINK && !path_safe(e->target))
+		return "hard link target outside the tree";
+	if (MF_LINE_FIXED + escaped_len(e->path) + (has_target ? escaped_len(e->target) : 0) >= MF_MAX_LINE)
+		return "path and link target longer than a manifest line holds (" MF_MAX_LINE_TEXT " bytes)";
+	return NULL;
+}
+
 /* Writing. */
 
 static void
@@ -158,11 +213,14 @@ put_escaped(FILE *f, const char *s)
 		fputs("%2D", f);
 		return;
 	}
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p <= ' ' || *p == 0x7f || *p == '%')
-			fprintf(f, "%%%02X", *p);
-		else
-			fputc(*p, f);
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = 0;
+		while (p[n] > ' ' && p[n] != 0x7f && p[n] != '%')
+			n++;
+		fwrite(p, 1, n, f);
+		p += n;
+		if (*p)
+			fprintf(f, "%%%02X", *p++);
 	}
 }
 
@@ -356,25 +414,6 @@ unescape(struct mf_parser *ps, const char *s, char **ret)
 	return 0;
 }
 
-/* A path inside the tree: relative, no empty, "." or ".." parts. */
-static bool
-path_safe(const char *p)
-{
-	if (!*p || *p == '/')
-		return false;
-	for (const char *s = p; *s;) {
-		size_t n = strcspn(s, "/");
-		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-			return false;
-		s += n;
-		if (*s == '/')
-			s++;
-		if (!*s && s[-1] == '/')
-			return false;
-	}
-	return true;
-}
-
 /* Reads the header line "key VALUE" into *ret (a pointer into the text). */
 static int
 header(struct mf_parser *ps, const char *key, char **ret)
@@ -443,6 +482,7 @@ parse_fields(struct mf_parser *ps, char **f, struct mf_entry *e)
 {
 	uint64_t mode;
 	bool has_data, has_target;
+	const char *why;
 	int r;
 
 	if (strlen(f[0]) != 1 || !strchr("fdlh", f[0][0]))
@@ -468,15 +508,12 @@ parse_fields(struct mf_parser *ps, char **f, struct mf_entry *e)
 		return bad(ps, "a %s has no content", e->type == MF_DIR ? "directory" : "symlink");
 	if ((r = unescape(ps, f[8], &e->path)) < 0)
 		return r;
-	if (!path_safe(e->path))
-		return bad(ps, "unsafe path");
-	if (!has_target)
-		return strcmp(f[9], "-") == 0 ? 0 : bad(ps, "unexpected link target");
-	if ((r = unescape(ps, f[9], &e->target)) < 0)
+	if (!has_target && strcmp(f[9], "-") != 0)
+		return bad(ps, "unexpected link target");
+	if (has_target && (r = unescape(ps, f[9], &e->target)) < 0)
 		return r;
-	if (!*e->target || (e->type == MF_HARDLINK && !path_safe(e->target)))
-		return bad(ps, "bad link target");
-	return 0;
+	why = manifest_entry_check(e);
+	return why ? bad(ps, "%s", why) : 0;
 }
 
 static int

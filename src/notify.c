@@ -424,7 +424,7 @@ send_fmt(enum notify_kind kind, const char *game, const char *body, const char *
 static void
 notify_snapshot(const char *game, const struct job_result *r)
 {
-	char in[32], out[32], body[160];
+	char in[32], out[32], files[32], took[32], body[160];
 
 	if (r->err) {
 		send_fmt(NOTE_FAILURE, game, r->message, "Backup of %s failed", game);
@@ -432,9 +432,9 @@ notify_snapshot(const char *game, const struct job_result *r)
 	}
 	if (r->unchanged)
 		return;
-	snprintf(body, sizeof(body), "%llu files, %s (%s compressed) in %.1f s",
-		 (unsigned long long)r->files, fmt_size(r->bytes_in, in, sizeof(in)),
-		 fmt_size(r->bytes_out, out, sizeof(out)), (double)r->usec / USEC_PER_SEC);
+	snprintf(body, sizeof(body), "%s, %s (%s compressed) in %s",
+		 fmt_count((int64_t)r->files, "file", NULL, files, sizeof(files)), fmt_size(r->bytes_in, in, sizeof(in)),
+		 fmt_size(r->bytes_out, out, sizeof(out)), fmt_duration((int64_t)r->usec, took, sizeof(took)));
 	send_fmt(NOTE_BACKUP, game, body, "Backed up %s", game);
 }
 

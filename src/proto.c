@@ -156,7 +156,8 @@ tag_valid(struct word w)
 {
 	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-";
 
-	if (w.len < 2 || w.len > sizeof(((struct proto_request *)0)->tag) - 1)
+	/* '#' and up to sizeof(tag) - 1 characters: the tag and its NUL fill the field. */
+	if (w.len < 2 || w.len - 1 > sizeof(((struct proto_request *)0)->tag) - 1)
 		return false;
 	for (size_t i = 1; i < w.len; i++)
 		if (!strchr(ok, w.p[i]) || w.p[i] == '\0')

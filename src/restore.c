@@ -14,12 +14,7 @@
  * restore refuses a save folder that is or holds a mount point, or holds the archives. */
 #include "restore.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <dirent.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,11 +24,8 @@
 #include "restore_int.h"
 #include "snapshot.h"
 #include "store.h"
+#include "tree.h"
 #include "util.h"
-
-/* libarchive 3.6.2 briefly sets the umask to 0 while it creates a disk writer
- * (CVE-2023-30571): only one extraction runs at a time in this process. */
-static pthread_mutex_t extract_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct rpaths {
 	char *live;     /* the save folder, symlinks resolved when it exists */
@@ -80,12 +72,13 @@ rpaths_init(struct rpaths *p, const char *save_dir)
 }
 
 /* Opens a folder to be emptied, making it readable and writable first; never follows a
- * symlink, even one swapped in after the caller looked. */
-static DIR *
-open_dir_to_empty(int dfd, const char *name)
+ * symlink, even one swapped in after the caller looked. The fd, or -1 with errno set. */
+static int
+rm_open_dir(void *ctx, int dfd, const char *name)
 {
 	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
+	(void)ctx;
 	if (fd < 0 && errno == EACCES) {
 		_cleanup_close_ int pfd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		char proc[64];
@@ -94,43 +87,69 @@ open_dir_to_empty(int dfd, const char *name)
 		if (pfd >= 0 && chmod(proc, 0700) == 0)
 			fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
-	if (fd < 0)
-		return NULL;
-	(void)fchmod(fd, 0700);
-	DIR *d = fdopendir(fd);
-	if (!d)
-		safe_close(fd);
-	return d;
+	if (fd >= 0)
+		(void)fchmod(fd, 0700);
+	return fd;
 }
 
-/* Removes name under dfd and everything below it, without following symlinks; 0 if it is
- * not there. */
+/* The walk of rm_tree_at: the first error is kept in ctx, and the walk goes on. */
+static int
+rm_visit(void *ctx, int dfd, const char *name, const char *path, const struct stat *st)
+{
+	int *first = ctx;
+
+	(void)path;
+	if (S_ISDIR(st->st_mode))
+		return 1;
+	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT && *first == 0)
+		*first = -errno;
+	return 0;
+}
+
+static int
+rm_leave(void *ctx, int dfd, const char *name, const char *path)
+{
+	int *first = ctx;
+
+	(void)path;
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && *first == 0)
+		*first = -errno;
+	return 0;
+}
+
+static int
+rm_error(void *ctx, const char *path, int err)
+{
+	int *first = ctx;
+
+	(void)path;
+	if (*first == 0)
+		*first = err;
+	return 0;
+}
+
+/* Removes name under dfd and everything below it, without following symlinks, iteratively
+ * (a tree of any depth); 0 if it is not there. */
 static int
 rm_tree_at(int dfd, const char *name)
 {
+	static const struct tree_ops ops = { .visit = rm_visit, .leave = rm_leave, .open_dir = rm_open_dir,
+					     .error = rm_error };
+	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
-	struct dirent *de;
-	int r = 0;
-	DIR *d;
+	int first = 0, r;
 
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISDIR(st.st_mode))
 		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
-	d = open_dir_to_empty(dfd, name);
-	if (!d)
+	fd = rm_open_dir(NULL, dfd, name);
+	if (fd < 0)
 		return -errno;
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		int k = rm_tree_at(dirfd(d), de->d_name);
-		if (k < 0 && r == 0)
-			r = k;
-	}
-	closedir(d);
-	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
-		r = -errno;
-	return r;
+	r = tree_walk(fd, &ops, &first);
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && first == 0)
+		first = -errno;
+	return first < 0 ? first : r;
 }
 
 static bool
@@ -171,194 +190,34 @@ restore_sweep(const char *save_dir)
 	return r;
 }
 
-/* What the extraction sink needs: the disk writer and whose files they become. */
-struct extract {
-	struct archive *disk;
-	bool chown;
-	uid_t uid;
-	gid_t gid;
-	const char *path;       /* the entry being written */
-	const char *name;       /* the archive, for messages */
-	struct job_result *ret;
-};
-
-static int
-ex_fail(struct extract *x)
-{
-	int e = archive_errno(x->disk);
-	const char *why = archive_error_string(x->disk);
-
-	x->ret->err = e > 0 ? -e : -EPERM;
-	snprintf(x->ret->message, sizeof(x->ret->message),
-		 "archive '%s': cannot write '%s' into the staging folder: %s%s%s%s", x->name, x->path,
-		 why ? why : "", why && e > 0 ? " (" : "", e > 0 ? strerror(e) : "", why && e > 0 ? ")" : "");
-	return x->ret->err;
-}
-
-static int
-ex_begin(struct archive_entry *ae, const struct mf_entry *me, void *data)
-{
-	struct extract *x = data;
-
-	/* The entry is written under its checked name, never the one the archive spelled. */
-	x->path = me->path;
-	archive_entry_set_pathname(ae, me->path);
-	if (me->type == MF_HARDLINK) {
-		archive_entry_set_hardlink(ae, me->target);
-		archive_entry_set_size(ae, 0);
-	}
-	archive_entry_set_perm(ae, archive_entry_perm(ae) & 0777);
-	if (x->chown) {
-		archive_entry_set_uid(ae, x->uid);
-		archive_entry_set_gid(ae, x->gid);
-	}
-	return archive_write_header(x->disk, ae) == ARCHIVE_OK ? 0 : ex_fail(x);
-}
-
-static int
-ex_block(const void *buf, size_t len, void *data)
-{
-	struct extract *x = data;
-	la_ssize_t n = archive_write_data(x->disk, buf, len);
-
-	return n >= 0 && (size_t)n == len ? 0 : ex_fail(x);
-}
-
-static int
-ex_end(void *data)
-{
-	struct extract *x = data;
-
-	return archive_write_finish_entry(x->disk) == ARCHIVE_OK ? 0 : ex_fail(x);
-}
-
-/* The extraction works relative to the staging folder (libarchive's secure flags refuse
- * absolute paths and check every component for symlinks, the staging folder's own parents
- * included). The thread gets a working directory of its own so no other thread sees it move,
- * and leaves it while it yields to the loop. */
-struct cwd_hooks {
-	struct job_hooks h;
-	const struct job_hooks *inner;
-	int home_fd, staging_fd;
-};
-
-static void
-cwd_yield(void *ctx)
-{
-	struct cwd_hooks *c = ctx;
-
-	(void)fchdir(c->home_fd);
-	c->inner->yield(c->inner->ctx);
-	(void)fchdir(c->staging_fd);
-}
-
-static void
-cwd_progress(const struct job_progress *p, void *ctx)
-{
-	struct cwd_hooks *c = ctx;
-
-	c->inner->progress(p, c->inner->ctx);
-}
-
-static int
-cwd_enter(struct cwd_hooks *c, const struct job_hooks *inner, const char *staging)
-{
-	static __thread bool unshared;
-
-	if (!unshared)
-		unshared = unshare(CLONE_FS) == 0;
-	*c = (struct cwd_hooks){ .inner = inner, .home_fd = -EBADF, .staging_fd = -EBADF };
-	if (inner)
-		c->h = (struct job_hooks){ .yield = inner->yield ? cwd_yield : NULL,
-					   .progress = inner->progress ? cwd_progress : NULL,
-					   .ctx = c, .cancel = inner->cancel };
-	c->home_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	c->staging_fd = open(staging, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (c->home_fd < 0 || c->staging_fd < 0 || fchdir(c->staging_fd) < 0)
-		return -errno;
-	return 0;
-}
-
-static void
-cwd_leave(struct cwd_hooks *c)
-{
-	if (c->home_fd >= 0)
-		(void)fchdir(c->home_fd);
-	c->home_fd = safe_close(c->home_fd);
-	c->staging_fd = safe_close(c->staging_fd);
-}
-
-/* Takes the extraction lock; a coroutine waits by yielding, so the loop keeps running. */
-static int
-lock_extraction(const struct job_hooks *hooks)
-{
-	if (!hooks || !hooks->yield) {
-		pthread_mutex_lock(&extract_lock);
-		return 0;
-	}
-	while (pthread_mutex_trylock(&extract_lock) != 0)
-		if (job_yield(hooks))
-			return -ECANCELED;
-	return 0;
-}
-
-static int
-extract_locked(const char *game_dir, const struct manifest *m, struct extract *x, const char *staging,
-	       const struct job_hooks *hooks, struct job_result *ret)
-{
-	const struct store_sink sink = { .begin = ex_begin, .block = ex_block, .end = ex_end, .data = x };
-	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
-		    ARCHIVE_EXTRACT_NO_OVERWRITE | (x->chown ? ARCHIVE_EXTRACT_OWNER : 0);
-	struct cwd_hooks c;
-	int r = cwd_enter(&c, hooks, staging);
-
-	if (r >= 0 && !(x->disk = archive_write_disk_new()))
-		r = -ENOMEM;
-	if (r < 0) {
-		cwd_leave(&c);
-		snprintf(ret->message, sizeof(ret->message), "cannot enter '%s': %s", staging, strerror(-r));
-		return ret->err = r;
-	}
-	archive_write_disk_set_options(x->disk, flags);
-	r = store_walk(game_dir, m, &sink, hooks ? &c.h : NULL, ret);
-	/* Closing applies the folders' modes and times, deferred until their contents exist. */
-	if (archive_write_close(x->disk) != ARCHIVE_OK && r >= 0) {
-		x->path = "(folders)";
-		r = ex_fail(x);
-	}
-	archive_write_free(x->disk);
-	cwd_leave(&c);
-	return r;
-}
-
-/* Extracts m's archive into the staging folder, then syncs it and gives its root mode and
- * owner from *like. On failure the staging folder is gone. */
+/* Extracts m's archive into the staging folder, keeps the live folder's FIFOs and sockets
+ * there, then syncs it and gives its root mode and owner from *like. On failure the staging
+ * folder is gone. */
 static int
 extract(const struct rpaths *p, const char *game_dir, const struct manifest *m, const struct stat *like,
 	const struct job_hooks *hooks, struct job_result *ret)
 {
-	char name[96];
-	struct extract x = { .chown = geteuid() == 0, .uid = like->st_uid, .gid = like->st_gid,
-			     .path = "", .name = name, .ret = ret };
-	_cleanup_close_ int fd = -EBADF;
+	const struct extract_opts o = { .chown = geteuid() == 0, .uid = like->st_uid, .gid = like->st_gid };
+	_cleanup_close_ int fd = -EBADF, live = -EBADF;
 	int r;
 
-	snprintf(name, sizeof(name), "%s%s", m->id, SNAP_SUFFIX);
 	if (mkdir(p->staging, 0700) < 0) {
 		snprintf(ret->message, sizeof(ret->message), "cannot create '%s': %m", p->staging);
 		return ret->err = -errno;
 	}
-	r = lock_extraction(hooks);
+	fd = open(p->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	r = fd < 0 ? -errno : 0;
 	if (r >= 0) {
-		r = extract_locked(game_dir, m, &x, p->staging, hooks, ret);
-		pthread_mutex_unlock(&extract_lock);
+		live = open(p->live, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = restore_extract(fd, live, game_dir, m, &o, hooks, ret);
 	}
-	fd = r < 0 ? -EBADF : open(p->staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (r >= 0 && (fd < 0 || syncfs(fd) < 0 || fchmod(fd, like->st_mode & 07777) < 0 ||
-		       (x.chown && fchown(fd, like->st_uid, like->st_gid) < 0) || fsync(fd) < 0)) {
+	if (r >= 0 && (syncfs(fd) < 0 || fchmod(fd, like->st_mode & 07777) < 0 ||
+		       (o.chown && fchown(fd, like->st_uid, like->st_gid) < 0) || fsync(fd) < 0)) {
 		r = ret->err = -errno;
 		snprintf(ret->message, sizeof(ret->message), "cannot sync '%s': %m", p->staging);
+	} else if (fd < 0) {
+		snprintf(ret->message, sizeof(ret->message), "cannot open '%s': %s", p->staging, strerror(-r));
+		ret->err = r;
 	}
 	if (r < 0)
 		(void)rm_tree_at(AT_FDCWD, p->staging);
@@ -596,7 +455,7 @@ restore_apply(const struct job_spec *spec, const struct rpaths *p, const struct 
 	      const struct job_hooks *hooks, struct job_result *ret)
 {
 	struct stat like;
-	char size[32];
+	char size[32], files[32];
 	bool live_exists = stat(p->live, &like) == 0;
 	int r;
 
@@ -622,8 +481,8 @@ restore_apply(const struct job_spec *spec, const struct rpaths *p, const struct 
 	ret->files = m->files;
 	ret->bytes_in = m->bytes;
 	ret->bytes_out = m->archive_size;
-	snprintf(ret->message, sizeof(ret->message), "restored %s: %llu files, %s%s%s", m->id,
-		 (unsigned long long)m->files, fmt_size(m->bytes, size, sizeof(size)),
+	snprintf(ret->message, sizeof(ret->message), "restored %s: %s, %s%s%s", m->id,
+		 fmt_count((int64_t)m->files, "file", NULL, files, sizeof(files)), fmt_size(m->bytes, size, sizeof(size)),
 		 ret->pre_id[0] ? "; the state before is " : "", ret->pre_id);
 	return 0;
 }
@@ -633,6 +492,7 @@ restore_dry_run(const struct rpaths *p, const char *game_dir, const struct manif
 		const struct job_hooks *hooks, struct job_result *ret)
 {
 	unsigned counts[3] = { 0 };
+	char n[3][32];
 	int r = store_walk(game_dir, m, NULL, hooks, ret);
 
 	if (r >= 0)
@@ -643,8 +503,10 @@ restore_dry_run(const struct rpaths *p, const char *game_dir, const struct manif
 				 strerror(-r));
 		return ret->err = r;
 	}
-	snprintf(ret->message, sizeof(ret->message), "restoring %s would add %u, change %u and remove %u entries",
-		 m->id, counts[0], counts[1], counts[2]);
+	snprintf(ret->message, sizeof(ret->message), "restoring %s would add %s, change %s and remove %s", m->id,
+		 fmt_count(counts[0], "entry", "entries", n[0], sizeof(n[0])),
+		 fmt_count(counts[1], "entry", "entries", n[1], sizeof(n[1])),
+		 fmt_count(counts[2], "entry", "entries", n[2], sizeof(n[2])));
 	return 0;
 }
 

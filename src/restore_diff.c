@@ -3,25 +3,28 @@
  * does not. */
 #include "restore.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "manifest.h"
+#include "restore_int.h"
+#include "tree.h"
 #include "util.h"
 
 struct live_entry {
 	char *path;
 	struct stat st;
+	bool changes;           /* restoring the manifest's entry of path would change it */
 };
 
 struct live_tree {
 	struct live_entry *v;
 	size_t n, cap;
+	const struct manifest *m;
+	const struct job_hooks *hooks;
 };
 
 static void
@@ -33,7 +36,7 @@ live_tree_free(struct live_tree *t)
 }
 
 static int
-live_add(struct live_tree *t, const char *path, const struct stat *st)
+live_add(struct live_tree *t, const char *path, const struct stat *st, bool changes)
 {
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 64;
@@ -46,41 +49,9 @@ live_add(struct live_tree *t, const char *path, const struct stat *st)
 	t->v[t->n].path = strdup(path);
 	if (!t->v[t->n].path)
 		return -ENOMEM;
+	t->v[t->n].changes = changes;
 	t->v[t->n++].st = *st;
 	return 0;
-}
-
-/* Lists everything below the folder dfd (named prefix relative to the root), never following
- * symlinks. */
-static int
-live_scan(int dfd, const char *prefix, struct live_tree *t)
-{
-	struct dirent *de;
-	int r = 0, fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-
-	if (!d) {
-		safe_close(fd);
-		return -errno;
-	}
-	while (r >= 0 && (de = readdir(d))) {
-		char path[PATH_MAX];
-		struct stat st;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue; /* gone meanwhile */
-		snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "/" : "", de->d_name);
-		r = live_add(t, path, &st);
-		if (r >= 0 && S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int sub = openat(dirfd(d), de->d_name,
-							 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			r = sub < 0 ? -errno : live_scan(sub, path, t);
-		}
-	}
-	closedir(d);
-	return r;
 }
 
 static int
@@ -91,12 +62,12 @@ live_cmp(const void *a, const void *b)
 	return strcmp(x->path, y->path);
 }
 
-/* Hashes the live file path (under root) into sum, yielding between blocks. */
+/* Hashes the live file name (in dirfd) into sum, yielding between blocks. */
 static int
-hash_file(int root, const char *path, const struct job_hooks *hooks, unsigned char sum[32])
+hash_file(int dirfd, const char *name, const struct job_hooks *hooks, unsigned char sum[32])
 {
 	static __thread unsigned char buf[64 * 1024];
-	_cleanup_close_ int fd = openat(root, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	EVP_MD_CTX *ctx;
 	ssize_t n;
 	int r = 0;
@@ -122,14 +93,24 @@ hash_file(int root, const char *path, const struct job_hooks *hooks, unsigned ch
 	return r;
 }
 
-/* 1 when restoring me would change the live entry le, 0 when not, or -errno. */
-static int
-entry_changes(int root, const struct mf_entry *me, const struct live_entry *le, const struct job_hooks *hooks)
+/* True unless the live symlink name (in dirfd, of stat st) points at target. */
+static bool
+symlink_differs(int dirfd, const char *name, const struct stat *st, const char *target)
 {
-	const struct stat *st = &le->st;
-	char target[PATH_MAX];
+	size_t cap = (size_t)st->st_size + 1;
+	_cleanup_free_ char *buf = target ? malloc(cap) : NULL;
+	ssize_t n = buf ? readlinkat(dirfd, name, buf, cap) : -1;
+
+	return n < 0 || (size_t)n >= cap || memcmp(buf, target, (size_t)n) != 0 || target[n] != '\0';
+}
+
+/* 1 when restoring me would change the live entry name in dirfd (of stat st), 0 when not, or
+ * -errno. */
+static int
+entry_changes(int dirfd, const char *name, const struct stat *st, const struct mf_entry *me,
+	      const struct job_hooks *hooks)
+{
 	unsigned char sum[32];
-	ssize_t n;
 	int r;
 
 	if (me->type == MF_DIR)
@@ -137,21 +118,35 @@ entry_changes(int root, const struct mf_entry *me, const struct live_entry *le, 
 	if (me->type == MF_SYMLINK) {
 		if (!S_ISLNK(st->st_mode))
 			return 1;
-		n = readlinkat(root, le->path, target, sizeof(target) - 1);
-		if (n < 0)
-			return 1;
-		target[n] = '\0';
-		return !me->target || strcmp(target, me->target) != 0;
+		return symlink_differs(dirfd, name, st, me->target);
 	}
 	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != me->size ||
 	    (st->st_mode & 07777) != (me->mode & 0777))
 		return 1;
 	if ((int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec == me->mtime_ns)
 		return 0;
-	r = hash_file(root, le->path, hooks, sum);
+	r = hash_file(dirfd, name, hooks, sum);
 	if (r == -ECANCELED)
 		return r;
 	return r < 0 || memcmp(sum, me->sha256, sizeof(sum)) != 0;
+}
+
+/* Lists what a restore replaces below the live folder, never following symlinks, and whether
+ * the manifest's entry of each would change it. FIFOs, sockets and devices are left out, as
+ * restore keeps them. */
+static int
+live_visit(void *ctx, int dirfd, const char *name, const char *path, const struct stat *st)
+{
+	struct live_tree *t = ctx;
+	const struct mf_entry *me;
+	int r = 0;
+
+	if (!restore_archivable(st->st_mode))
+		return 0;
+	if ((me = manifest_find(t->m, path)) && (r = entry_changes(dirfd, name, st, me, t->hooks)) < 0)
+		return r;
+	r = live_add(t, path, st, r > 0);
+	return r < 0 ? r : S_ISDIR(st->st_mode);
 }
 
 static uint64_t
@@ -172,28 +167,27 @@ static void
 put_change(FILE *out, const char *change, uint64_t size, const char *path)
 {
 	fprintf(out, "%s\t%llu\t", change, (unsigned long long)size);
-	for (const char *p = path; *p; p++) {
-		if (*p == '\n')
-			fputs("\\n", out);
-		else if (*p == '\\')
-			fputs("\\\\", out);
-		else
-			fputc(*p, out);
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, "\n\\");
+		fwrite(p, 1, n, out);
+		p += n;
+		if (*p)
+			fputs(*p++ == '\n' ? "\\n" : "\\\\", out);
 	}
 	fputc('\n', out);
 }
 
 /* Walks the two sorted lists side by side, writing one line per difference. */
 static int
-diff_merge(int root, const struct manifest *m, const struct live_tree *t, const struct job_hooks *hooks,
-	   FILE *out, unsigned counts[3])
+diff_merge(const struct manifest *m, const struct live_tree *t, const struct job_hooks *hooks, FILE *out,
+	   unsigned counts[3])
 {
 	size_t i = 0, j = 0;
 
 	while (i < m->n_entries || j < t->n) {
 		const struct mf_entry *me = i < m->n_entries ? &m->entries[i] : NULL;
 		const struct live_entry *le = j < t->n ? &t->v[j] : NULL;
-		int c = !me ? 1 : !le ? -1 : strcmp(me->path, le->path), r;
+		int c = !me ? 1 : !le ? -1 : strcmp(me->path, le->path);
 
 		if (c < 0) {
 			put_change(out, "added", mf_size(me), me->path);
@@ -204,9 +198,7 @@ diff_merge(int root, const struct manifest *m, const struct live_tree *t, const 
 			counts[2]++;
 			j++;
 		} else {
-			if ((r = entry_changes(root, me, le, hooks)) < 0)
-				return r;
-			if (r > 0) {
+			if (le->changes) {
 				put_change(out, "changed", mf_size(me), me->path);
 				counts[1]++;
 			}
@@ -223,7 +215,8 @@ int
 restore_diff(const char *live, const struct manifest *m, const struct job_hooks *hooks, char **ret_detail,
 	     unsigned counts[3])
 {
-	struct live_tree t = { 0 };
+	static const struct tree_ops ops = { .visit = live_visit };
+	struct live_tree t = { .m = m, .hooks = hooks };
 	_cleanup_close_ int root = open(live, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_free_ char *text = NULL;
 	size_t size = 0;
@@ -232,13 +225,13 @@ restore_diff(const char *live, const struct manifest *m, const struct job_hooks 
 
 	if (root < 0 && errno != ENOENT)
 		return -errno;
-	if (root >= 0 && (r = live_scan(root, "", &t)) >= 0 && t.n > 1)
+	if (root >= 0 && (r = tree_walk(root, &ops, &t)) >= 0 && t.n > 1)
 		qsort(t.v, t.n, sizeof(*t.v), live_cmp);
 	out = r >= 0 ? open_memstream(&text, &size) : NULL;
 	if (r >= 0 && !out)
 		r = -ENOMEM;
 	if (r >= 0)
-		r = diff_merge(root, m, &t, hooks, out, counts);
+		r = diff_merge(m, &t, hooks, out, counts);
 	if (out && fclose(out) != 0 && r >= 0)
 		r = -ENOMEM;
 	live_tree_free(&t);

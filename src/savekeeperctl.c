@@ -26,7 +26,9 @@ enum {
 };
 
 #define SHORT_TIMEOUT_MS 10000
-#define MAX_REPLY (64u << 20)
+/* The longest reply line read: far beyond any list or dry run a save folder can produce (a
+ * folder 10,000 levels deep gives a 100 MB dry run), short of json-c's int-sized lengths. */
+#define MAX_REPLY (1u << 30)
 
 struct conn {
 	int fd;
@@ -143,6 +145,15 @@ jstr(struct json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+/* jstr for printing: "?" where the reply lacks the field, never a NULL for "%s". */
+static const char *
+jtext(struct json_object *o, const char *key)
+{
+	const char *s = jstr(o, key);
+
+	return s ? s : "?";
+}
+
 static int64_t
 jint(struct json_object *o, const char *key)
 {
@@ -199,28 +210,6 @@ fmt_local(int64_t t, char *buf, size_t len)
 
 	if (!localtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		snprintf(buf, len, "%lld", (long long)t);
-	return buf;
-}
-
-/* "1 file", "3 files". */
-static const char *
-fmt_count(int64_t n, const char *noun, char *buf, size_t len)
-{
-	snprintf(buf, len, "%lld %s%s", (long long)n, noun, n == 1 ? "" : "s");
-	return buf;
-}
-
-/* "4 ms", "2.5 s", "3 min 20 s" for a duration in microseconds. */
-static const char *
-fmt_duration(int64_t usec, char *buf, size_t len)
-{
-	if (usec < 1000000)
-		snprintf(buf, len, "%lld ms", (long long)((usec + 999) / 1000));
-	else if (usec < 60000000)
-		snprintf(buf, len, "%.1f s", (double)usec / 1e6);
-	else
-		snprintf(buf, len, "%lld min %lld s", (long long)(usec / 60000000),
-			 (long long)(usec / 1000000 % 60));
 	return buf;
 }
 
@@ -286,7 +275,7 @@ print_status_game(struct table *t, struct json_object *g)
 	char last[64] = "-", next[64] = "-", state[64];
 	const char *result = jstr(g, "last_result");
 
-	snprintf(state, sizeof(state), "%s%s%s", jstr(g, "state") ? jstr(g, "state") : "?",
+	snprintf(state, sizeof(state), "%s%s%s", jtext(g, "state"),
 		 jbool(g, "busy") ? ", busy" : "", jbool(g, "playing") ? ", playing" : "");
 	if (jstr(g, "last_time"))
 		fmt_relative(jint(g, "last_time"), last, sizeof(last));
@@ -303,9 +292,9 @@ print_status(struct json_object *o)
 	struct table t = { .ncols = 6 };
 	int64_t up = jint(o, "uptime_sec");
 
-	printf("savekeeperd %s, pid %lld, up %lldh %02lldm, core %s\n", jstr(o, "version"),
+	printf("savekeeperd %s, pid %lld, up %lldh %02lldm, core %s\n", jtext(o, "version"),
 	       (long long)jint(o, "pid"), (long long)(up / 3600), (long long)(up / 60 % 60),
-	       jstr(o, "core") ? jstr(o, "core") : "?");
+	       jtext(o, "core"));
 	if (!games || json_object_array_length(games) == 0) {
 		printf("no games configured\n");
 		return;
@@ -317,11 +306,11 @@ print_status(struct json_object *o)
 	for (size_t i = 0; i < json_object_array_length(games); i++) {
 		struct json_object *g = json_object_array_get_idx(games, i);
 		if (jstr(g, "last_error"))
-			printf("%s: last error: %s\n", jstr(g, "name"), jstr(g, "last_error"));
+			printf("%s: last error: %s\n", jtext(g, "name"), jtext(g, "last_error"));
 		/* The archive column already names it; say so only when they differ. */
 		if (jstr(g, "unchanged_since") &&
 		    (!jstr(g, "last_archive") || strcmp(jstr(g, "unchanged_since"), jstr(g, "last_archive")) != 0))
-			printf("%s: unchanged since %s\n", jstr(g, "name"), jstr(g, "unchanged_since"));
+			printf("%s: unchanged since %s\n", jtext(g, "name"), jtext(g, "unchanged_since"));
 	}
 }
 
@@ -333,7 +322,7 @@ print_list(struct json_object *o)
 	size_t n = a ? json_object_array_length(a) : 0;
 
 	if (n == 0) {
-		printf("%s: no archives\n", jstr(o, "game"));
+		printf("%s: no archives\n", jtext(o, "game"));
 		return;
 	}
 	table_add(&t, "ID", "TIME", "AGE", "SIZE", "FILES", "NOTE");
@@ -361,9 +350,9 @@ print_verify(struct json_object *o)
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *e = json_object_array_get_idx(a, i);
 		if (jbool(e, "ok")) {
-			printf("%s  ok\n", jstr(e, "id"));
+			printf("%s  ok\n", jtext(e, "id"));
 		} else {
-			printf("%s  FAILED: %s\n", jstr(e, "id"), jstr(e, "error"));
+			printf("%s  FAILED: %s\n", jtext(e, "id"), jtext(e, "error"));
 			failed++;
 		}
 	}
@@ -382,8 +371,8 @@ report_verify_failure(struct json_object *o)
 	if (n == 0 || failed == 0)
 		complain("%s", jstr(o, "error") ? jstr(o, "error") : "verify failed");
 	else
-		complain("%s: %zu of %s failed verification", jstr(o, "game"), failed,
-			 fmt_count((int64_t)n, "archive", what, sizeof(what)));
+		complain("%s: %zu of %s failed verification", jtext(o, "game"), failed,
+			 fmt_count((int64_t)n, "archive", NULL, what, sizeof(what)));
 }
 
 /* Prints "ID  why" for each entry of the array key, under a heading. */
@@ -396,7 +385,7 @@ print_ids_why(struct json_object *o, const char *key, const char *heading)
 	printf("%s: %zu\n", heading, n);
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(a, i);
-		printf("  %s  %s\n", jstr(e, "id"), jstr(e, "why") ? jstr(e, "why") : "");
+		printf("  %s  %s\n", jtext(e, "id"), jstr(e, "why") ? jstr(e, "why") : "");
 	}
 }
 
@@ -419,19 +408,19 @@ print_restore(const struct proto_request *req, struct json_object *o)
 	if (req->flags & PF_DRY_RUN) {
 		size_t n = a ? json_object_array_length(a) : 0;
 		if (n == 0)
-			printf("%s: no changes\n", jstr(o, "game"));
+			printf("%s: no changes\n", jtext(o, "game"));
 		for (size_t i = 0; i < n; i++) {
 			struct json_object *e = json_object_array_get_idx(a, i);
-			printf("%-8s %s (%s)\n", jstr(e, "change"), jstr(e, "path"),
+			printf("%-8s %s (%s)\n", jtext(e, "change"), jtext(e, "path"),
 			       fmt_size((uint64_t)jint(e, "size"), size, sizeof(size)));
 		}
 		return;
 	}
-	printf("%s: %s %s (%s)\n", jstr(o, "game"), undo ? "undone, back to" : "restored",
-	       jstr(o, "id"), fmt_count(jint(o, "files"), "file", size, sizeof(size)));
+	printf("%s: %s %s (%s)\n", jtext(o, "game"), undo ? "undone, back to" : "restored",
+	       jtext(o, "id"), fmt_count(jint(o, "files"), "file", NULL, size, sizeof(size)));
 	if (jstr(o, "pre_restore_id") && !undo)
 		printf("the previous state is kept as %s; undo with: savekeeperctl restore %s --undo\n",
-		       jstr(o, "pre_restore_id"), jstr(o, "game"));
+		       jtext(o, "pre_restore_id"), jtext(o, "game"));
 }
 
 static void
@@ -440,12 +429,12 @@ print_backup(struct json_object *o)
 	char size[32], bytes[32], files[32], took[32];
 
 	if (!jstr(o, "id")) {
-		printf("%s: %s\n", jstr(o, "game"),
+		printf("%s: %s\n", jtext(o, "game"),
 		       jbool(o, "joined") ? "joined the backup already running" : "backup started");
 		return;
 	}
-	printf("%s: archived %s (%s, %s, %s on disk) in %s\n", jstr(o, "game"), jstr(o, "id"),
-	       fmt_count(jint(o, "files"), "file", files, sizeof(files)),
+	printf("%s: archived %s (%s, %s, %s on disk) in %s\n", jtext(o, "game"), jtext(o, "id"),
+	       fmt_count(jint(o, "files"), "file", NULL, files, sizeof(files)),
 	       fmt_size((uint64_t)jint(o, "bytes"), bytes, sizeof(bytes)),
 	       fmt_size((uint64_t)jint(o, "size"), size, sizeof(size)),
 	       fmt_duration(jint(o, "usec"), took, sizeof(took)));
@@ -470,7 +459,7 @@ print_reply(const struct proto_request *req, struct json_object *o)
 
 	switch (cmd) {
 	case CMD_PING:
-		printf("savekeeperd %s is running\n", jstr(o, "version"));
+		printf("savekeeperd %s is running\n", jtext(o, "version"));
 		break;
 	case CMD_STATUS:
 		print_status(o);
@@ -498,14 +487,14 @@ print_reply(const struct proto_request *req, struct json_object *o)
 		break;
 	case CMD_PIN:
 	case CMD_UNPIN:
-		printf("%s: %s %s\n", jstr(o, "game"), cmd == CMD_PIN ? "pinned" : "unpinned",
-		       jstr(o, "id"));
+		printf("%s: %s %s\n", jtext(o, "game"), cmd == CMD_PIN ? "pinned" : "unpinned",
+		       jtext(o, "id"));
 		break;
 	case CMD_RELOAD:
-		printf("reloaded: %s\n", fmt_count(jint(o, "games"), "game", n, sizeof(n)));
+		printf("reloaded: %s\n", fmt_count(jint(o, "games"), "game", NULL, n, sizeof(n)));
 		break;
 	case CMD_SESSION:
-		printf("%s: %s\n", jstr(o, "game"), jbool(o, "playing") ? "playing" : "not playing");
+		printf("%s: %s\n", jtext(o, "game"), jbool(o, "playing") ? "playing" : "not playing");
 		break;
 	case CMD__COUNT:
 		break;
@@ -602,7 +591,7 @@ run_request(const char *line, const struct proto_request *req)
 			report_verify_failure(o);
 		else if (jstr(o, "game"))
 			/* A job's message names the file and the cause; the game comes from the reply. */
-			complain("%s: %s", jstr(o, "game"), jstr(o, "error") ? jstr(o, "error") : "request failed");
+			complain("%s: %s", jtext(o, "game"), jstr(o, "error") ? jstr(o, "error") : "request failed");
 		else
 			complain("%s", jstr(o, "error") ? jstr(o, "error") : "request failed");
 	}
@@ -682,13 +671,13 @@ wrap_session(const char *game, bool begin)
 	o = wrap_request(&c, "session", game, begin ? "begin" : "end", SHORT_TIMEOUT_MS);
 	ok = o && jbool(o, "ok");
 	if (o && !ok)
-		complain("%s: %s", jstr(o, "error"),
+		complain("%s: %s", jtext(o, "error"),
 			 begin ? "running the game without snapshots" : "no final snapshot");
 	json_object_put(o);
 	if (ok && begin) {
 		o = wrap_request(&c, "backup", game, "--wait", -1);
 		if (o && !jbool(o, "ok"))
-			complain("snapshot before launch failed (%s); launching anyway", jstr(o, "error"));
+			complain("snapshot before launch failed (%s); launching anyway", jtext(o, "error"));
 		json_object_put(o);
 	}
 	conn_close(&c);

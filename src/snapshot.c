@@ -40,13 +40,16 @@ one_line(char *msg)
 int
 snap_fail(struct snap *s, int r, const char *fmt, ...)
 {
+	_cleanup_free_ char *msg = NULL;
 	va_list ap;
+	int n;
 
 	if (s->res->message[0])
 		return r;
 	va_start(ap, fmt);
-	vsnprintf(s->res->message, sizeof(s->res->message), fmt, ap);
+	n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
+	msg_fit(s->res->message, sizeof(s->res->message), n < 0 ? "out of memory" : msg);
 	one_line(s->res->message);
 	return r;
 }
@@ -380,7 +383,7 @@ attempt(struct snap *s)
 	manifest_free(s->mf);
 	s->mf = NULL;
 	if ((r = begin_files(s)) >= 0 && (r = begin_archive(s)) >= 0 &&
-	    (r = snap_walk(s, s->save_fd, 0, snap_add_entry)) >= 0 && (r = end_archive(s)) >= 0)
+	    (r = snap_walk(s, s->save_fd, snap_add_entry)) >= 0 && (r = end_archive(s)) >= 0)
 		r = publish(s);
 	if (r >= 0)
 		s->res->bytes_out = gz_bytes_out(s->gz);
@@ -451,16 +454,18 @@ static void
 summarize(struct snap *s)
 {
 	struct job_result *res = s->res;
-	char in[32], out[32];
-	int n;
+	char in[32], out[32], files[32], skipped[48];
+	_cleanup_free_ char *msg = NULL, *tail = NULL;
 
-	n = snprintf(res->message, sizeof(res->message), "%llu files, %s -> %s",
-		     (unsigned long long)res->files, fmt_size(res->bytes_in, in, sizeof(in)),
-		     fmt_size(res->bytes_out, out, sizeof(out)));
-	if (s->skipped && n > 0 && (size_t)n < sizeof(res->message))
-		snprintf(res->message + n, sizeof(res->message) - (size_t)n,
-			 "; skipped %llu special file%s (socket, FIFO or device) such as '%s'",
-			 (unsigned long long)s->skipped, s->skipped > 1 ? "s" : "", s->skipped_first);
+	fmt_count((int64_t)res->files, "file", NULL, files, sizeof(files));
+	if (s->skipped && asprintf(&tail, "; skipped %s (socket, FIFO or device) such as '%s'",
+				   fmt_count((int64_t)s->skipped, "special file", NULL, skipped, sizeof(skipped)),
+				   s->skipped_first) < 0)
+		tail = NULL;
+	if (asprintf(&msg, "%s, %s -> %s%s", files, fmt_size(res->bytes_in, in, sizeof(in)),
+		     fmt_size(res->bytes_out, out, sizeof(out)), tail ? tail : "") < 0)
+		msg = NULL;
+	msg_fit(res->message, sizeof(res->message), msg ? msg : files);
 	one_line(res->message);
 }
 
@@ -473,7 +478,7 @@ run(struct snap *s)
 		return r;
 	if (s->spec->if_changed)
 		load_previous(s);
-	if ((r = snap_walk(s, s->save_fd, 0, snap_count_entry)) < 0)
+	if ((r = snap_walk(s, s->save_fd, snap_count_entry)) < 0)
 		return r;
 	if (s->prev && !s->changed && s->matched == s->prev->n_entries) {
 		s->res->unchanged = true;
@@ -522,7 +527,6 @@ snap_create(const struct job_spec *spec, const struct job_hooks *hooks, struct j
 	manifest_free(s.mf);
 	manifest_free(s.prev);
 	free(s.buf);
-	free(s.path);
 	free(s.skipped_first);
 	safe_close(s.save_fd);
 	safe_close(s.game_fd);

@@ -28,8 +28,7 @@ struct snap {
 	EVP_MD_CTX *sha;
 	unsigned char *buf;
 	size_t buf_cap;
-	char *path;                 /* the entry being visited, relative to the save folder */
-	size_t path_len, path_cap;
+	const char *path;           /* the entry being visited, relative to the save folder */
 	struct job_progress prog;
 	uint64_t prog_usec;
 	/* if_changed: the newest manifest and how much of it the tree matched */
@@ -62,9 +61,9 @@ int snap_write_header(struct snap *s, struct archive_entry *e);
 int snap_write_data(struct snap *s, const void *buf, size_t len);
 
 /* snapshot_tree.c */
-/* Calls fn for every entry under dirfd (sorted, excludes applied, never following a symlink),
- * with s->path set to the entry's relative path. depth is 0 for the save folder. */
-int snap_walk(struct snap *s, int dirfd, unsigned depth, visit_fn *fn);
+/* Calls fn for every entry under dirfd (sorted, excludes applied, never following a symlink,
+ * iterative: any depth), with s->path set to the entry's relative path. */
+int snap_walk(struct snap *s, int dirfd, visit_fn *fn);
 /* visit_fn of the counting pass: totals for progress, and changes since s->prev. */
 int snap_count_entry(struct snap *s, int dirfd, const char *name, const struct stat *st);
 /* visit_fn of the archive pass: adds the entry to the archive and the manifest. */

@@ -22,7 +22,6 @@
  * again (one of its tries). A pause longer than that cannot be told from a finished save. */
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -33,13 +32,13 @@
 
 #include "manifest.h"
 #include "snapshot_int.h"
+#include "tree.h"
 #include "util.h"
 
 #define SNAP_BUFFER_MAX ((size_t)4 << 20)
 #define SNAP_IO ((size_t)256 << 10)
 #define SNAP_READ_TRIES 5
 #define SNAP_SETTLE_NSEC (50 * 1000000LL)
-#define SNAP_MAX_DEPTH 128
 #define PROGRESS_USEC (200 * USEC_PER_MSEC)
 
 static int
@@ -49,34 +48,6 @@ fail_read(struct snap *s, int r)
 }
 
 /* The walk. */
-
-static int
-path_push(struct snap *s, const char *name)
-{
-	size_t n = strlen(name), need = s->path_len + 1 + n + 1;
-
-	if (need > s->path_cap) {
-		size_t cap = need * 2;
-		char *p = realloc(s->path, cap);
-		if (!p)
-			return -ENOMEM;
-		s->path = p;
-		s->path_cap = cap;
-	}
-	if (s->path_len > 0)
-		s->path[s->path_len++] = '/';
-	memcpy(s->path + s->path_len, name, n + 1);
-	s->path_len += n;
-	return 0;
-}
-
-static void
-path_pop(struct snap *s, size_t len)
-{
-	s->path_len = len;
-	if (s->path)
-		s->path[len] = '\0';
-}
 
 static bool
 excluded(const struct snap *s, const char *name)
@@ -96,123 +67,50 @@ excluded(const struct snap *s, const char *name)
 	return false;
 }
 
-struct names {
-	char **v;
-	size_t n, cap;
+struct snap_walker {
+	struct snap *s;
+	visit_fn *fn;
 };
 
-static void
-names_free(struct names *n)
-{
-	for (size_t i = 0; i < n->n; i++)
-		free(n->v[i]);
-	free(n->v);
-}
-
 static int
-names_add(struct names *n, const char *name)
+walk_visit(void *ctx, int dirfd, const char *name, const char *path, const struct stat *st)
 {
-	if (n->n == n->cap) {
-		size_t cap = n->cap ? n->cap * 2 : 32;
-		char **v = reallocarray(n->v, cap, sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		n->v = v;
-		n->cap = cap;
-	}
-	if (!(n->v[n->n] = strdup(name)))
-		return -ENOMEM;
-	n->n++;
-	return 0;
-}
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names in a directory, sorted so that archives come out the same for the same tree. */
-static int
-read_names(int dirfd, struct names *ret)
-{
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	int r = 0;
-
-	if (!d) {
-		safe_close(fd);
-		return -errno;
-	}
-	for (;;) {
-		errno = 0;
-		if (!(de = readdir(d))) {
-			r = -errno;
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if ((r = names_add(ret, de->d_name)) < 0)
-			break;
-	}
-	closedir(d);
-	if (ret->n > 1)
-		qsort(ret->v, ret->n, sizeof(*ret->v), name_cmp);
-	return r;
-}
-
-static int
-walk_into(struct snap *s, int dirfd, const char *name, unsigned depth, visit_fn *fn)
-{
-	_cleanup_close_ int fd = -EBADF;
-
-	if (depth >= SNAP_MAX_DEPTH)
-		return snap_fail(s, -ELOOP, "'%s' is nested too deeply", s->path);
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : fail_read(s, -errno);
-	return snap_walk(s, fd, depth + 1, fn);
-}
-
-static int
-visit(struct snap *s, int dirfd, const char *name, unsigned depth, visit_fn *fn)
-{
-	struct stat st;
+	struct snap_walker *w = ctx;
+	struct snap *s = w->s;
 	int r;
 
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : fail_read(s, -errno); /* gone: not in this snapshot */
+	s->path = path;
 	if (excluded(s, name))
 		return 0;
 	/* An archive folder inside the save folder is not part of the save. */
-	if (st.st_dev == s->game_st.st_dev && st.st_ino == s->game_st.st_ino)
+	if (st->st_dev == s->game_st.st_dev && st->st_ino == s->game_st.st_ino)
 		return 0;
-	r = fn(s, dirfd, name, &st);
-	if (r >= 0 && S_ISDIR(st.st_mode))
-		r = walk_into(s, dirfd, name, depth, fn);
-	return r;
+	r = w->fn(s, dirfd, name, st);
+	return r < 0 ? r : S_ISDIR(st->st_mode);
+}
+
+static int
+walk_error(void *ctx, const char *path, int err)
+{
+	struct snap *s = ((struct snap_walker *)ctx)->s;
+
+	s->path = path;
+	if (!path[0])
+		return snap_fail(s, err, "cannot read save folder '%s': %s", s->spec->save_dir, strerror(-err));
+	if (err == -ESTALE)
+		return snap_fail(s, err, "'%s' was moved while it was read", path);
+	return fail_read(s, err);
 }
 
 int
-snap_walk(struct snap *s, int dirfd, unsigned depth, visit_fn *fn)
+snap_walk(struct snap *s, int dirfd, visit_fn *fn)
 {
-	struct names names = { 0 };
-	int r = read_names(dirfd, &names);
+	static const struct tree_ops ops = { .visit = walk_visit, .error = walk_error };
+	struct snap_walker w = { .s = s, .fn = fn };
+	int r = tree_walk(dirfd, &ops, &w);
 
-	if (r < 0)
-		r = depth == 0 ? snap_fail(s, r, "cannot read save folder '%s': %s", s->spec->save_dir,
-				      strerror(-r))
-			       : fail_read(s, r);
-	for (size_t i = 0; r >= 0 && i < names.n; i++) {
-		size_t len = s->path_len;
-		r = path_push(s, names.v[i]);
-		if (r >= 0)
-			r = visit(s, dirfd, names.v[i], depth, fn);
-		path_pop(s, len);
-	}
-	names_free(&names);
-	return r;
+	s->path = "";
+	return r == -ENOMEM ? snap_fail(s, r, "out of memory") : r;
 }
 
 /* The counting pass: totals for progress, and whether anything changed since the newest
@@ -287,7 +185,7 @@ mf_entry_of(const struct snap *s, const struct stat *st, enum mf_type type, stru
 {
 	*e = (struct mf_entry){
 		.type = type,
-		.path = s->path,
+		.path = (char *)(uintptr_t)s->path,
 		.mode = st->st_mode & 07777,
 		.mtime_ns = ts_ns(&st->st_mtim),
 		.ino = st->st_ino,
@@ -296,10 +194,17 @@ mf_entry_of(const struct snap *s, const struct stat *st, enum mf_type type, stru
 	};
 }
 
+/* Adds e to the manifest, if verify and restore will take it: the one definition of a valid
+ * entry is manifest_entry_check's, so no archive is published that restore would refuse. */
 static int
 mf_add(struct snap *s, const struct mf_entry *e)
 {
-	int r = manifest_add(s->mf, e);
+	const char *why = manifest_entry_check(e);
+	int r;
+
+	if (why)
+		return snap_fail(s, -ENAMETOOLONG, "cannot archive '%s': %s", s->path, why);
+	r = manifest_add(s->mf, e);
 
 	return r < 0 ? snap_fail(s, r, "out of memory") : 0;
 }

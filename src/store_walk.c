@@ -1,14 +1,16 @@
 /* The checked walk over an archive, shared by verify and restore: one pass that reads the file,
  * hashes it whole as libarchive pulls it in, and checks every entry against the manifest before
  * anything is handed on. Everything an extraction could be tricked with is refused here:
- * unsafe paths, devices and FIFOs, hard links leaving the tree, entries under a symlink,
- * symlinks whose targets leave the tree, entries not in the manifest or twice in the archive. */
+ * unsafe paths, devices and FIFOs, hard links leaving the tree, entries under anything but a
+ * folder met earlier in the archive, entries not in the manifest or twice in the archive.
+ * A manifest entry is valid by manifest_entry_check, the test the snapshot applied when it
+ * wrote it. A symlink's target is data, stored and restored as it is wherever it points: the
+ * extraction never follows one. Paths have no length limit here (no PATH_MAX buffers). */
 #include "store.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <locale.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -21,7 +23,6 @@
 #include "util.h"
 
 #define WALK_BUF (64 * 1024)
-#define MAX_LINK_HOPS 40
 #define PROGRESS_EVERY_USEC (200 * USEC_PER_MSEC)
 
 struct walk {
@@ -36,7 +37,7 @@ struct walk {
 	EVP_MD_CTX *entry;      /* the current entry's data */
 	uint64_t file_bytes;
 	bool *seen;             /* by manifest entry index */
-	char last[PATH_MAX];    /* the last entry read, for messages */
+	char *last;             /* the last entry read, for messages */
 	struct job_progress p;
 	uint64_t progress_usec;
 	unsigned char buf[WALK_BUF];
@@ -45,13 +46,16 @@ struct walk {
 static int __attribute__((format(printf, 3, 4)))
 walk_fail(struct walk *w, int err, const char *fmt, ...)
 {
-	char msg[900];
+	_cleanup_free_ char *msg = NULL, *all = NULL;
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
-	snprintf(w->ret->message, sizeof(w->ret->message), "archive '%s': %s", w->name, msg);
+	if (n < 0 || asprintf(&all, "archive '%s': %s", w->name, msg) < 0)
+		all = NULL;
+	msg_fit(w->ret->message, sizeof(w->ret->message), all ? all : "out of memory");
 	w->ret->err = err;
 	return err;
 }
@@ -93,21 +97,26 @@ walk_read(struct archive *a, void *data, const void **buf)
 }
 
 /* Normalises an archive path to the manifest's form ("a/b", "" for the root): drops "." and
- * empty components; -EINVAL for an absolute path, a ".." or one too long. */
+ * empty components into *ret (malloc'd); -EINVAL for an absolute path or a "..". */
 static int
-path_normalise(const char *raw, char *out, size_t len)
+path_normalise(const char *raw, char **ret)
 {
+	char *out = malloc(strlen(raw) + 1);
 	size_t o = 0;
 
-	if (raw[0] == '/')
-		return -EINVAL;
+	if (!out)
+		return -ENOMEM;
 	for (const char *p = raw; *p;) {
 		size_t k = strcspn(p, "/");
-		if (k == 2 && p[0] == '.' && p[1] == '.')
+		if (p == raw && k == 0) {
+			free(out);
 			return -EINVAL;
+		}
+		if (k == 2 && p[0] == '.' && p[1] == '.') {
+			free(out);
+			return -EINVAL;
+		}
 		if (k > 0 && !(k == 1 && p[0] == '.')) {
-			if (o + k + 2 > len)
-				return -EINVAL;
 			if (o)
 				out[o++] = '/';
 			memcpy(out + o, p, k);
@@ -117,88 +126,27 @@ path_normalise(const char *raw, char *out, size_t len)
 		p += strspn(p, "/");
 	}
 	out[o] = '\0';
+	*ret = out;
 	return 0;
 }
 
-/* Cuts the last component off path in place ("a/b" -> "a", "a" -> ""). */
-static void
-path_pop(char *path)
-{
-	char *s = strrchr(path, '/');
-
-	if (s)
-		*s = '\0';
-	else
-		path[0] = '\0';
-}
-
-/* Resolves target from the symlink at link_path's folder, following the manifest's own
- * symlinks on the way, as the kernel would in the extracted tree: true if it leaves the tree. */
-static bool
-symlink_escapes(const struct manifest *m, const char *link_path, const char *target)
-{
-	char cur[PATH_MAX], rest[2 * PATH_MAX], tmp[2 * PATH_MAX];
-	unsigned hops = 0;
-
-	snprintf(cur, sizeof(cur), "%s", link_path);
-	path_pop(cur);
-	snprintf(rest, sizeof(rest), "%s", target);
-	while (rest[0] != '\0') {
-		if (rest[0] == '/')
-			return true;
-		size_t k = strcspn(rest, "/"), skip = k + strspn(rest + k, "/"), o = strlen(cur);
-		bool last = rest[skip] == '\0';
-
-		if (k == 2 && rest[0] == '.' && rest[1] == '.') {
-			if (cur[0] == '\0')
-				return true;
-			path_pop(cur);
-		} else if (!(k == 1 && rest[0] == '.')) {
-			if (o + k + 2 > sizeof(cur))
-				return true;
-			snprintf(cur + o, sizeof(cur) - o, "%s%.*s", o ? "/" : "", (int)k, rest);
-			const struct mf_entry *e = manifest_find(m, cur);
-			if (!last && e && e->type == MF_SYMLINK) {
-				if (++hops > MAX_LINK_HOPS)
-					return true;
-				cur[o] = '\0';
-				if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", e->target, rest + skip) >= sizeof(tmp))
-					return true;
-				memcpy(rest, tmp, sizeof(rest));
-				continue;
-			}
-		}
-		memmove(rest, rest + skip, strlen(rest + skip) + 1);
-	}
-	return false;
-}
-
+/* Refuses an entry whose folder is not a folder met earlier in the archive: writing it would go
+ * through a symlink, fail on a file, or need a folder the archive does not have. */
 static int
-check_symlinks(struct walk *w)
+check_parent(struct walk *w, const char *path)
 {
-	for (size_t i = 0; i < w->m->n_entries; i++) {
-		const struct mf_entry *e = &w->m->entries[i];
-		if (e->type == MF_SYMLINK && symlink_escapes(w->m, e->path, e->target))
-			return walk_fail(w, -EPERM, "symlink '%s' points outside the tree ('%s')", e->path,
-					 e->target);
-	}
-	return 0;
-}
+	const char *slash = strrchr(path, '/');
+	_cleanup_free_ char *parent = NULL;
+	const struct mf_entry *pe;
 
-/* Refuses an entry that lies under anything but a directory: writing it would go through a
- * symlink or fail on a file. */
-static int
-check_parents(struct walk *w, const char *path)
-{
-	char prefix[PATH_MAX];
-
-	snprintf(prefix, sizeof(prefix), "%s", path);
-	for (path_pop(prefix); prefix[0]; path_pop(prefix)) {
-		const struct mf_entry *pe = manifest_find(w->m, prefix);
-		if (pe && pe->type != MF_DIR)
-			return walk_fail(w, -EPERM, "entry '%s' lies under '%s', which is not a directory", path,
-					 prefix);
-	}
+	if (!slash)
+		return 0;
+	if (!(parent = strndup(path, (size_t)(slash - path))))
+		return walk_fail(w, -ENOMEM, "out of memory");
+	pe = manifest_find(w->m, parent);
+	if (!pe || pe->type != MF_DIR || !w->seen[pe - w->m->entries])
+		return walk_fail(w, -EPERM, "entry '%s' lies under '%s', which is not a directory before it", path,
+				 parent);
 	return 0;
 }
 
@@ -249,14 +197,17 @@ check_type(struct walk *w, struct archive_entry *ae, const char *path, const cha
 /* What no manifest can make acceptable: devices, FIFOs, sockets, hard links leaving the tree.
  * The hard link's target is normalised into hard. */
 static int
-check_kind(struct walk *w, struct archive_entry *ae, const char *path, char *hard, size_t len)
+check_kind(struct walk *w, struct archive_entry *ae, const char *path, char **ret_hard)
 {
 	const char *raw = archive_entry_hardlink(ae);
 	mode_t type = archive_entry_filetype(ae);
+	int r;
 
-	hard[0] = '\0';
 	if (raw) {
-		if (path_normalise(raw, hard, len) < 0 || hard[0] == '\0')
+		r = path_normalise(raw, ret_hard);
+		if (r == -ENOMEM)
+			return walk_fail(w, r, "out of memory");
+		if (r < 0 || (*ret_hard)[0] == '\0')
 			return walk_fail(w, -EPERM, "entry '%s' is a hard link to '%s', outside the tree", path, raw);
 		return 0;
 	}
@@ -267,30 +218,29 @@ check_kind(struct walk *w, struct archive_entry *ae, const char *path, char *har
 
 /* Checks an entry header; *ret_me is NULL for the root folder, which is skipped. */
 static int
-check_entry(struct walk *w, struct archive_entry *ae, char *path, size_t len,
-	    const struct mf_entry **ret_me)
+check_entry(struct walk *w, struct archive_entry *ae, const char *path, const struct mf_entry **ret_me)
 {
-	const char *raw = archive_entry_pathname(ae);
 	const struct mf_entry *me;
-	char hard[PATH_MAX];
+	_cleanup_free_ char *hard = NULL;
+	const char *why;
 	int r;
 
-	if (!raw || path_normalise(raw, path, len) < 0)
-		return walk_fail(w, -EPERM, "entry '%s' has an unsafe path", raw ? raw : "(none)");
 	if (path[0] == '\0' && archive_entry_filetype(ae) == AE_IFDIR && !archive_entry_hardlink(ae)) {
 		*ret_me = NULL;
 		return 0;
 	}
-	if ((r = check_kind(w, ae, path, hard, sizeof(hard))) < 0)
+	if ((r = check_kind(w, ae, path, &hard)) < 0)
 		return r;
 	me = manifest_find(w->m, path);
 	if (!me)
 		return walk_fail(w, -EBADMSG, "entry '%s' is not in the manifest", path);
+	if ((why = manifest_entry_check(me)))
+		return walk_fail(w, -EBADMSG, "entry '%s' in the manifest: %s", path, why);
 	if (w->seen[me - w->m->entries])
 		return walk_fail(w, -EBADMSG, "entry '%s' appears twice", path);
-	r = check_type(w, ae, path, hard[0] ? hard : NULL, me);
+	r = check_type(w, ae, path, hard, me);
 	if (r >= 0)
-		r = check_parents(w, path);
+		r = check_parent(w, path);
 	if (r < 0)
 		return r;
 	w->seen[me - w->m->entries] = true;
@@ -363,13 +313,20 @@ walk_data(struct walk *w, struct archive *a, const char *path, const struct mf_e
 static int
 walk_entry(struct walk *w, struct archive *a, struct archive_entry *ae)
 {
-	char path[PATH_MAX];
+	const char *raw = archive_entry_pathname(ae);
+	_cleanup_free_ char *path = NULL;
 	const struct mf_entry *me = NULL;
-	int r = check_entry(w, ae, path, sizeof(path), &me);
+	int r = raw ? path_normalise(raw, &path) : -EINVAL;
 
-	if (r < 0 || !me)
+	if (r == -ENOMEM)
+		return walk_fail(w, r, "out of memory");
+	if (r < 0)
+		return walk_fail(w, -EPERM, "entry '%s' has an unsafe path", raw ? raw : "");
+	if ((r = check_entry(w, ae, path, &me)) < 0 || !me)
 		return r;
-	snprintf(w->last, sizeof(w->last), "%s", path);
+	free(w->last);
+	if (!(w->last = strdup(path)))
+		return walk_fail(w, -ENOMEM, "out of memory");
 	if (w->sink && (r = w->sink->begin(ae, me, w->sink->data)) < 0)
 		return w->ret->err ? w->ret->err : walk_fail(w, r, "cannot write '%s': %s", path, strerror(-r));
 	if (me->type == MF_FILE && (r = walk_data(w, a, path, me)) < 0)
@@ -449,7 +406,7 @@ walk_entries(struct walk *w)
 			break;
 		}
 		if (ar != ARCHIVE_OK) {
-			if (w->last[0])
+			if (w->last)
 				r = walk_fail(w, -EBADMSG, "cannot read the entry after '%s': %s", w->last,
 					      archive_error_string(a));
 			else
@@ -488,7 +445,7 @@ store_walk(const char *game_dir, const struct manifest *m, const struct store_si
 	w->entry = EVP_MD_CTX_new();
 	if (!w->whole || !w->entry || !EVP_DigestInit_ex(w->whole, EVP_sha256(), NULL))
 		r = walk_fail(w, -ENOMEM, "out of memory");
-	else if ((r = check_symlinks(w)) >= 0)
+	else
 		r = walk_entries(w);
 	walk_progress(w, true);
 	EVP_MD_CTX_free(w->whole);
@@ -496,6 +453,7 @@ store_walk(const char *game_dir, const struct manifest *m, const struct store_si
 	if (w->utf8)
 		freelocale(w->utf8);
 	safe_close(w->fd);
+	free(w->last);
 	return r;
 }
 
@@ -563,7 +521,7 @@ int
 store_verify(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
 	struct manifest *m = NULL;
-	char id[64], size[32];
+	char id[64], size[32], files[32];
 	uint64_t t0 = now_usec();
 	int r = store_open_manifest(spec->game_dir, spec->id, &m, id, sizeof(id), ret);
 
@@ -574,8 +532,9 @@ store_verify(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 		ret->files = m->files;
 		ret->bytes_in = m->bytes;
 		ret->bytes_out = m->archive_size;
-		snprintf(ret->message, sizeof(ret->message), "%s matches its manifest: %llu files, %s", id,
-			 (unsigned long long)m->files, fmt_size(m->bytes, size, sizeof(size)));
+		snprintf(ret->message, sizeof(ret->message), "%s matches its manifest: %s, %s", id,
+			 fmt_count((int64_t)m->files, "file", NULL, files, sizeof(files)),
+			 fmt_size(m->bytes, size, sizeof(size)));
 	}
 	ret->usec = now_usec() - t0;
 	manifest_free(m);

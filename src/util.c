@@ -165,3 +165,57 @@ game_name_valid(const char *name)
 		return false;
 	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
+
+/* Moves a cut at p back to the start of a UTF-8 character. */
+static size_t
+utf8_start(const char *s, size_t p)
+{
+	while (p > 0 && ((unsigned char)s[p] & 0xc0) == 0x80)
+		p--;
+	return p;
+}
+
+void
+msg_fit(char *dst, size_t len, const char *src)
+{
+	static const char gap[] = "...";
+	size_t n = strlen(src), head, from;
+
+	if (len == 0)
+		return;
+	if (n < len || len < 2 * sizeof(gap)) {
+		snprintf(dst, len, "%s", src);
+		return;
+	}
+	/* A third for the start, the rest for the end, where the cause is. */
+	head = utf8_start(src, (len - sizeof(gap)) / 3);
+	from = n - (len - sizeof(gap) - head);
+	while (from < n && ((unsigned char)src[from] & 0xc0) == 0x80)
+		from++;
+	memcpy(dst, src, head);
+	memcpy(dst + head, gap, sizeof(gap) - 1);
+	memcpy(dst + head + sizeof(gap) - 1, src + from, n - from + 1);
+}
+
+const char *
+fmt_count(int64_t n, const char *one, const char *many, char *buf, size_t len)
+{
+	if (n == 1 || many)
+		snprintf(buf, len, "%lld %s", (long long)n, n == 1 ? one : many);
+	else
+		snprintf(buf, len, "%lld %ss", (long long)n, one);
+	return buf;
+}
+
+const char *
+fmt_duration(int64_t usec, char *buf, size_t len)
+{
+	if (usec < 1000000)
+		snprintf(buf, len, "%lld ms", (long long)((usec + 999) / 1000));
+	else if (usec < 60000000)
+		snprintf(buf, len, "%.1f s", (double)usec / 1e6);
+	else
+		snprintf(buf, len, "%lld min %lld s", (long long)(usec / 60000000),
+			 (long long)(usec / 1000000 % 60));
+	return buf;
+}

@@ -24,6 +24,7 @@
 #include "util.h"
 
 #define BLOB_SIZE (64 * 1024)
+#define BIG_REPLY (16 * CTL_MAX_OUTPUT)
 
 struct fixture {
 	char dir[64];
@@ -48,6 +49,14 @@ handler(struct ctl_client *c, const struct proto_request *req, void *data)
 		break;
 	case CMD_LIST:
 		json_object_object_add(o, "blob", json_object_new_string(f->blob));
+		break;
+	case CMD_VERIFY:
+		/* One reply far over the output bound, like a long list or dry run. */
+		for (int i = 0; i < BIG_REPLY / BLOB_SIZE; i++) {
+			char key[16];
+			snprintf(key, sizeof(key), "blob%d", i);
+			json_object_object_add(o, key, json_object_new_string(f->blob));
+		}
 		break;
 	case CMD_BACKUP:
 		/* Answered again later, by "start", perhaps after the client left. */
@@ -356,6 +365,30 @@ test_reader_that_never_reads_is_dropped(void **state)
 }
 
 static void
+test_big_reply_reaches_a_reader(void **state)
+{
+	struct fixture *f = *state;
+	int fd = connect_to(f->path);
+	size_t total = 0;
+	char buf[65536];
+	ssize_t n = 0;
+
+	send_str(fd, "verify\n");
+	/* Let the daemon fill the socket and queue the rest before anything is read. */
+	usleep(200 * 1000);
+	while (total == 0 || buf[n - 1] != '\n') {
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+	}
+	print_message("# one reply of %zu bytes read\n", total);
+	assert_true(n > 0);
+	assert_true(total > BIG_REPLY);
+	close(fd);
+}
+
+static void
 test_300_clients(void **state)
 {
 	struct fixture *f = *state;
@@ -613,6 +646,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bad_requests_answered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_last_line_without_newline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_that_never_reads_is_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_big_reply_reaches_a_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_300_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_reply_to_gone_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_user_refused, setup, teardown),

@@ -236,8 +236,8 @@ test_corrupt(void **state)
 	refused_entry("f 0644 1 -3 " SHA " 1 2 3 a -", "bad size");
 	refused_entry("f 0644 1x 3 " SHA " 1 2 3 a -", "bad mtime");
 	refused_entry("d 0755 1 3 - 1 2 3 a -", "has no content");
-	refused_entry("l 0777 1 0 - 1 2 3 a -", "bad link target");
-	refused_entry("h 0644 1 3 " SHA " 1 2 3 a ../x", "bad link target");
+	refused_entry("l 0777 1 0 - 1 2 3 a -", "empty link target");
+	refused_entry("h 0644 1 3 " SHA " 1 2 3 a ../x", "hard link target outside the tree");
 }
 
 static void
@@ -309,6 +309,37 @@ test_sha256_hex(void **state)
 	assert_string_equal(hex, "0008101820283038404850586068707880889098a0a8b0b8c0c8d0d8e0e8f0f8");
 }
 
+/* The one definition of a valid entry: a symlink's target is data wherever it points, a path
+ * must be safe, a hard link must stay inside, and a line must fit MF_MAX_LINE. */
+static void
+test_entry_check(void **state)
+{
+	static const char *targets[] = { "/", "../shared.cfg", "/home/u/.steam/x", "a/../../b", " odd\ttarget" };
+	char *long_path = malloc(MF_MAX_LINE);
+	struct mf_entry e = { .type = MF_SYMLINK, .path = (char *)"dosdevices/z:" };
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(targets) / sizeof(*targets); i++) {
+		e.target = (char *)(uintptr_t)targets[i];
+		assert_null(manifest_entry_check(&e));
+	}
+	e.target = (char *)"";
+	assert_string_equal(manifest_entry_check(&e), "empty link target");
+	e = (struct mf_entry){ .type = MF_HARDLINK, .path = (char *)"b", .target = (char *)"../a" };
+	assert_string_equal(manifest_entry_check(&e), "hard link target outside the tree");
+	e = (struct mf_entry){ .type = MF_FILE, .path = (char *)"a/../b" };
+	assert_string_equal(manifest_entry_check(&e), "unsafe path");
+	memset(long_path, 'a', MF_MAX_LINE - 1);
+	long_path[MF_MAX_LINE - 1] = '\0';
+	for (size_t i = 100; i < MF_MAX_LINE - 1; i += 100)
+		long_path[i] = '/';
+	e.path = long_path;
+	assert_non_null(strstr(manifest_entry_check(&e), "65536 bytes"));
+	long_path[MF_MAX_LINE / 2] = '\0';
+	assert_null(manifest_entry_check(&e));
+	free(long_path);
+}
+
 int
 main(void)
 {
@@ -321,6 +352,7 @@ main(void)
 		cmocka_unit_test(test_read_errors),
 		cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_sha256_hex),
+		cmocka_unit_test(test_entry_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

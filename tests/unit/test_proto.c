@@ -224,6 +224,9 @@ test_grammar_errors(void **state)
 	parse_bad("# ping", "bad tag '#'");
 	parse_bad("#a/b ping", "bad tag '#a/b'");
 	parse_bad("#0123456789012345678901234567890123 ping", "bad tag");
+	/* The limit the message and docs/protocol.md give: 31 characters, and not one more. */
+	parse_bad("#0123456789012345678901234567890A ping", "use up to 31 letters");
+	assert_string_equal(parse_ok("#012345678901234567890123456789A ping").tag, "012345678901234567890123456789A");
 }
 
 static void

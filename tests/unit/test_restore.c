@@ -11,12 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "../helpers/craft.h"
+#include "../helpers/nested.h"
+#include "coro.h"
 #include "restore.h"
 #include "snapshot.h"
 #include "store.h"
@@ -332,13 +336,17 @@ static const struct hostile hostiles[] = {
 	  "has an unsafe path" },
 	{ "symlink out then through",
 	  { { 'l', "esc", "../outside", 0, 0777, 0 }, { 'f', "esc/secret", "pwned", 0, 0644, 0 } }, 2,
-	  "symlink 'esc' points outside" },
+	  "entry 'esc/secret' lies under 'esc', which is not a directory" },
 	{ "symlink in then through",
 	  { { 'd', "sub", NULL, 0, 0755, 0 }, { 'l', "in", "sub", 0, 0777, 0 }, { 'f', "in/x", "x", 0, 0644, 0 } }, 3,
 	  "entry 'in/x' lies under 'in'" },
-	{ "symlink chain out",
-	  { { 'd', "a", NULL, 0, 0755, 0 }, { 'l', "a/up", "..", 0, 0777, 0 }, { 'l', "b", "a/up/..", 0, 0777, 0 } }, 3,
-	  "symlink 'b' points outside" },
+	{ "symlink chain out, then through",
+	  { { 'd', "a", NULL, 0, 0755, 0 }, { 'l', "a/up", "..", 0, 0777, 0 }, { 'l', "b", "a/up/..", 0, 0777, 0 },
+	    { 'f', "b/x", "pwned", 0, 0644, 0 } }, 4,
+	  "entry 'b/x' lies under 'b'" },
+	{ "a file before its folder",
+	  { { 'f', "ok.sav", "fine", 0, 0644, 0 }, { 'f', "later/x", "x", 0, 0644, 0 }, { 'd', "later", NULL, 0, 0755, 0 } }, 3,
+	  "entry 'later/x' lies under 'later', which is not a directory before it" },
 	{ "hard link out",
 	  { { 'f', "ok.sav", "fine", 0, 0644, 0 }, { 'h', "hl", "../outside/secret", 0, 0644, 0 } }, 2,
 	  "entry 'hl' is a hard link to '../outside/secret', outside the tree" },
@@ -465,7 +473,7 @@ test_enospc_while_staging(void **state)
 {
 	static const struct craft huge[] = {
 		{ 'f', "ok.sav", "fine", 0, 0644, false },
-		{ 'f', "zeros.bin", NULL, 3 << 20, 0644, false },
+		{ 'f', "zeros.bin", NULL, 3 << 20, 0644, true },
 	};
 	const char *id = "20240301T000000Z";
 	_cleanup_free_ char *before = NULL, *after = NULL;
@@ -749,6 +757,278 @@ test_mount_points_refused(void **state)
 	assert_string_equal(after, before);
 }
 
+static int
+verify(const char *id, struct job_result *r)
+{
+	struct job_spec spec = { .kind = JOB_VERIFY, .game = "demo", .save_dir = save, .game_dir = games,
+				 .id = (char *)(uintptr_t)id };
+
+	memset(r, 0, sizeof(*r));
+	return store_verify(&spec, NULL, r);
+}
+
+/* A Wine/Proton prefix keeps symlinks that leave it: dosdevices/z: -> /, a config shared with
+ * the folder beside it, absolute targets. They are data: archived, verified and restored as
+ * they are, undo included, and nothing is written through them. */
+static void
+test_symlinks_leaving_the_tree(void **state)
+{
+	char id[64], path[256], outside[160];
+	_cleanup_free_ char *before = NULL, *outside_before = NULL, *after = NULL, *undone = NULL;
+	struct job_result r;
+
+	(void)state;
+	put_outside();
+	snprintf(outside, sizeof(outside), "%s/outside", T);
+	outside_before = listing(outside);
+	mkdir_in("dosdevices", 0755);
+	mkdir_in("drive_c", 0755);
+	put("drive_c/slot.sav", "in the prefix", 0644, 0);
+	in_save(symlink, "/", "dosdevices/z:");
+	in_save(symlink, "../drive_c", "dosdevices/c:");
+	in_save(symlink, "../shared.cfg", "shared.cfg");
+	snprintf(path, sizeof(path), "%s/outside/secret", T);
+	in_save(symlink, path, "abs-secret");
+	in_save(symlink, outside, "abs-dir");
+	before = listing(save);
+	assert_int_equal(snapshot(id), 0);
+	assert_int_equal(verify(id, &r), 0);
+	print_message("# %s\n", r.message);
+
+	put("drive_c/slot.sav", "a worse slot", 0644, 5);
+	snprintf(path, sizeof(path), "%s/dosdevices/z:", save);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(restore(id, false, false, &r), 0);
+	after = listing(save);
+	assert_string_equal(after, before);
+	/* The pre-restore snapshot holds the same links: undo restores it, and undoes that. */
+	assert_int_equal(restore(NULL, false, true, &r), 0);
+	undone = listing(save);
+	assert_null(strstr(undone, "/save/dosdevices/z:"));
+	assert_int_equal(restore(NULL, false, true, &r), 0);
+	free(after);
+	after = listing(save);
+	assert_string_equal(after, before);
+	free(after);
+	after = listing(outside);
+	assert_string_equal(after, outside_before);
+	assert_no_leftovers();
+}
+
+/* Creates levels nested folders of names of len bytes below save, a file "end.sav" in the
+ * deepest; returns the length of its path relative to save. */
+static size_t
+make_long_path(char c, unsigned levels, size_t len)
+{
+	char name[256];
+	int fd = open(save, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	assert_true(len < sizeof(name));
+	memset(name, c, len);
+	name[len] = '\0';
+	fd = nested_dirs(fd, name, levels);
+	assert_true(fd >= 0);
+	int f = openat(fd, "end.sav", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(f >= 0);
+	assert_int_equal(write_all(f, "deep", 4), 0);
+	close(f);
+	close(fd);
+	return levels * (len + 1) + strlen("end.sav");
+}
+
+/* The content of end.sav below levels folders of names of len bytes; "" if it is missing. */
+static const char *
+read_long_path(char c, unsigned levels, size_t len)
+{
+	static char buf[16];
+	char name[256];
+	int fd = open(save, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ssize_t n;
+
+	memset(name, c, len);
+	name[len] = '\0';
+	for (unsigned i = 0; i < levels && fd >= 0; i++) {
+		int sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = sub;
+	}
+	int f = fd >= 0 ? openat(fd, "end.sav", O_RDONLY | O_CLOEXEC) : -1;
+	n = f >= 0 ? read(f, buf, sizeof(buf) - 1) : 0;
+	buf[n > 0 ? n : 0] = '\0';
+	if (f >= 0)
+		close(f);
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
+/* A path longer than PATH_MAX that the snapshot accepts verifies and restores. */
+static void
+test_path_longer_than_path_max(void **state)
+{
+	char id[64], path[160];
+	struct job_result r;
+	size_t len = make_long_path('n', 40, 200);
+
+	(void)state;
+	print_message("# a path of %zu bytes\n", len);
+	assert_true(len > 4096);
+	assert_int_equal(snapshot(id), 0);
+	assert_int_equal(verify(id, &r), 0);
+	snprintf(path, sizeof(path), "rm -rf '%s'/n*", save);
+	assert_int_equal(system(path), 0);
+	assert_string_equal(read_long_path('n', 40, 200), "");
+	assert_int_equal(restore(id, false, false, &r), 0);
+	print_message("# %s\n", r.message);
+	assert_string_equal(read_long_path('n', 40, 200), "deep");
+	/* The dry run reads it too: nothing to change. */
+	assert_int_equal(restore(id, true, false, &r), 0);
+	assert_string_equal(r.detail ? r.detail : "", "");
+	job_result_clear(&r);
+	assert_no_leftovers();
+}
+
+/* A job run as the coroutine core runs it: on a coroutine's stack, yielding to the caller. */
+struct coro_job {
+	job_work_fn *fn;
+	struct job_spec spec;
+	struct job_result r;
+	int ret;
+};
+
+static void
+coro_job_yield(void *ctx)
+{
+	(void)ctx;
+	coro_yield();
+}
+
+static void
+coro_job_body(void *arg)
+{
+	struct coro_job *j = arg;
+	const struct job_hooks hooks = { .yield = coro_job_yield };
+
+	j->ret = j->fn(&j->spec, &hooks, &j->r);
+}
+
+static int
+on_coro(job_work_fn *fn, const char *id, bool dry_run, struct job_result *ret)
+{
+	struct coro_job j = { .fn = fn, .spec = { .game = "demo", .save_dir = save, .game_dir = games,
+						   .id = (char *)(uintptr_t)id, .dry_run = dry_run, .level = 1,
+						   .threads = 1 } };
+	struct coro *c = coro_new(coro_job_body, &j, CORO_STACK_DEFAULT);
+
+	assert_non_null(c);
+	while (coro_resume(c))
+		;
+	print_message("# %s: %s (stack used: %zu bytes)\n", id ? id : "snapshot", j.r.message, coro_stack_used(c));
+	coro_free(c);
+	*ret = j.r;
+	return j.ret;
+}
+
+/* A tree 10,000 folders deep, on the coroutine core's stack: snapshot, verify, dry run and
+ * restore walk it without recursion, and the restore removes a junk tree as deep. */
+static void
+test_deep_tree_on_a_coroutine_stack(void **state)
+{
+	struct job_result r;
+	char id[64];
+
+	(void)state;
+	make_long_path('d', 10000, 1);
+	assert_int_equal(on_coro(snap_create, NULL, false, &r), 0);
+	strcpy(id, r.id);
+	job_result_clear(&r);
+	assert_int_equal(on_coro(store_verify, id, false, &r), 0);
+	make_long_path('j', 10000, 1);
+	assert_int_equal(on_coro(restore_run, id, true, &r), 0);
+	assert_non_null(strstr(r.message, "would add 0 entries, change 0 entries and remove 10001 entries"));
+	job_result_clear(&r);
+	assert_int_equal(on_coro(restore_run, id, false, &r), 0);
+	job_result_clear(&r);
+	assert_string_equal(read_long_path('d', 10000, 1), "deep");
+	assert_string_equal(read_long_path('j', 1, 1), "");
+	assert_no_leftovers();
+}
+
+/* A FIFO and a socket in the save folder are in no archive; restore and undo leave them. */
+static void
+test_fifo_and_socket_kept(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char id[64], fifo[256], sock[256];
+	struct stat fst, sst, st;
+	struct job_result r;
+	int sfd;
+
+	(void)state;
+	put("slot1.sav", "the first slot", 0644, 0);
+	mkdir_in("run", 0755);
+	snprintf(fifo, sizeof(fifo), "%s/game.fifo", save);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(sock, sizeof(sock), "%s/run/game.sock", save);
+	assert_true(strlen(sock) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	sfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(sfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(lstat(fifo, &fst), 0);
+	assert_int_equal(lstat(sock, &sst), 0);
+	assert_int_equal(snapshot(id), 0);
+	put("slot1.sav", "a worse slot", 0644, 5);
+
+	assert_int_equal(restore(id, true, false, &r), 0);
+	assert_null(strstr(r.detail, "fifo"));
+	assert_null(strstr(r.detail, "sock"));
+	job_result_clear(&r);
+	assert_int_equal(restore(id, false, false, &r), 0);
+	print_message("# %s\n", r.message);
+	assert_int_equal(lstat(fifo, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode) && st.st_ino == fst.st_ino);
+	assert_int_equal(lstat(sock, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode) && st.st_ino == sst.st_ino);
+	assert_int_equal(restore(NULL, false, true, &r), 0);
+	assert_int_equal(lstat(fifo, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode) && st.st_ino == fst.st_ino);
+	assert_int_equal(lstat(sock, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode) && st.st_ino == sst.st_ino);
+	close(sfd);
+	assert_no_leftovers();
+}
+
+/* A sparse save comes back sparse, with every byte as it was. */
+static void
+test_sparse_file_stays_sparse(void **state)
+{
+	char id[64], path[256];
+	unsigned char before[32], after[32];
+	uint64_t size;
+	struct stat st;
+	struct job_result r;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/world.sparse", save);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "head", 4, 0), 4);
+	assert_int_equal(pwrite(fd, "middle", 6, 20 << 20), 6);
+	assert_int_equal(ftruncate(fd, 48 << 20), 0);
+	close(fd);
+	assert_int_equal(craft_file_sha256(path, before, &size), 0);
+	assert_int_equal(snapshot(id), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(restore(id, false, false, &r), 0);
+	assert_int_equal(stat(path, &st), 0);
+	print_message("# %lld bytes restored in %lld blocks\n", (long long)st.st_size, (long long)st.st_blocks);
+	assert_int_equal(st.st_size, 48 << 20);
+	assert_true(st.st_blocks * 512 < 1 << 20);
+	assert_int_equal(craft_file_sha256(path, after, &size), 0);
+	assert_memory_equal(before, after, sizeof(before));
+}
+
 int
 main(void)
 {
@@ -764,6 +1044,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_symlinked_save_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_archives_inside_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mount_points_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlinks_leaving_the_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_path_longer_than_path_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_and_socket_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deep_tree_on_a_coroutine_stack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sparse_file_stays_sparse, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "../helpers/nested.h"
 #include "manifest.h"
 #include "snapshot.h"
 #include "util.h"
@@ -691,6 +692,33 @@ test_cancel(void **state)
 	snap_fails(f, &spec, &hooks, -ECANCELED, "snapshot cancelled");
 }
 
+/* A path longer than a manifest line holds fails the snapshot (verify and restore could not
+ * take it), and the message keeps its start and its cause: the middle of the path goes. */
+static void
+test_path_too_long_for_a_manifest(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result res;
+	char name[251];
+	int fd = open(f->save, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	const char *cause = "longer than a manifest line holds (65536 bytes)";
+
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	fd = nested_dirs(fd, name, 270); /* 67,770 bytes of path */
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(snap(&spec, NULL, &res), -ENAMETOOLONG);
+	print_message("# %s\n", res.message);
+	assert_true(strncmp(res.message, "cannot archive 'nnn", 19) == 0);
+	assert_non_null(strstr(res.message, "..."));
+	assert_true(strlen(res.message) > strlen(cause));
+	assert_string_equal(res.message + strlen(res.message) - strlen(cause), cause);
+	_cleanup_free_ char *left = listing(f->game);
+	assert_null(strstr(left, ".tar.gz"));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -713,6 +741,7 @@ main(void)
 		T(test_large_file_keeps_changing),
 		T(test_small_file_settles),
 		T(test_cancel),
+		T(test_path_too_long_for_a_manifest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
