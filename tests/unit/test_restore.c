@@ -578,6 +578,47 @@ test_failed_restore_leaves_no_trace(void **state)
 	assert_string_equal(undone, before);
 }
 
+/* The archive folder fills up during the pre-restore snapshot (a 1 MiB tmpfs, root only): the
+ * restore fails with the disk's error and leaves no temporary, archive or record behind. */
+static void
+test_full_disk_at_pre_restore(void **state)
+{
+	char id[64], last[128], noise[256];
+	_cleanup_free_ char *archives = NULL, *archives_after = NULL, *live = NULL, *live_after = NULL;
+	struct job_result r;
+
+	(void)state;
+	if (geteuid() != 0) {
+		print_message("# SKIP mounting a tmpfs needs root\n");
+		skip();
+	}
+	snprintf(small, sizeof(small), "%s", games); /* the teardown unmounts it */
+	if (mount("tmpfs", games, "tmpfs", 0, "size=1m,mode=0700") < 0) {
+		small[0] = '\0';
+		print_message("# SKIP no tmpfs can be mounted here: %s\n", strerror(errno));
+		skip();
+	}
+	put("slot1.sav", "the first slot", 0644, 0);
+	assert_int_equal(snapshot(id), 0);
+	assert_int_equal(restore(id, false, false, &r), 0); /* an undo record to keep */
+	read_record(RESTORE_LAST_FILE, last, sizeof(last));
+	/* 2 MiB that do not compress: the pre-restore snapshot cannot fit. */
+	snprintf(noise, sizeof(noise), "head -c 2M /dev/urandom >'%s/noise.bin'", save);
+	assert_int_equal(system(noise), 0);
+	archives = archive_names();
+	live = listing(save);
+	assert_int_equal(restore(id, false, false, &r), -ENOSPC);
+	print_message("# %s\n", r.message);
+	assert_non_null(strstr(r.message, "pre-restore snapshot failed"));
+	archives_after = archive_names();
+	assert_string_equal(archives_after, archives);
+	live_after = listing(save);
+	assert_string_equal(live_after, live);
+	read_record(RESTORE_LAST_FILE, noise, sizeof(noise));
+	assert_string_equal(noise, last);
+	assert_no_leftovers();
+}
+
 /* What a crash between the pre-restore snapshot and the end of a restore leaves: restore-pending
  * names the snapshot and the staging root's inode. The sweep finishes the restore when that
  * inode is the save folder (the swap happened), and removes the snapshot when not. */
@@ -1040,6 +1081,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_archives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enospc_while_staging, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_restore_leaves_no_trace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_disk_at_pre_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sweep_pending_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlinked_save_folder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_archives_inside_refused, setup, teardown),
