@@ -27,6 +27,7 @@ struct sk_keep {
 struct sk_game {
 	char *name;          /* [A-Za-z0-9._-]+ */
 	char *path;          /* absolute, ~ expanded */
+	unsigned path_line;  /* where the file set path; 0: --save-dir */
 	char **exclude;      /* globs relative to path */
 	size_t n_exclude;
 	uint64_t interval_usec;         /* 0: the daemon's */
@@ -39,6 +40,7 @@ struct sk_game {
 struct sk_config {
 	char *file;         /* the file read, or NULL for built-in settings */
 	char *archive_dir;  /* absolute */
+	unsigned archive_dir_line; /* where the file set it; 0: the default or an option */
 	char *socket_path;  /* absolute */
 	uint64_t interval_usec;
 	uint64_t interval_playing_usec; /* 0: interval; games without their own inherit it */
@@ -78,6 +80,15 @@ int config_new_default(struct sk_config **ret);
  * outside [A-Za-z0-9._-] replaced by '_'. A relative path is taken from the working directory.
  * Returns 0, -EINVAL (invalid or duplicate name, message in err) or -ENOMEM. */
 int config_add_game(struct sk_config *cfg, const char *name, const char *path, char *err, size_t errlen);
+
+/* Checks that a restore of one game can touch nothing of another and nothing of the archives:
+ * no two games have the same or nested save folders, and archive_dir neither lies in a save
+ * folder nor holds one. Paths are compared with their symlinks resolved as far as they exist.
+ * archive_from says where archive_dir came from when the file did not set it: an option such as
+ * "--archive-dir" (messages then start with it), a note such as "in use until restart", or NULL
+ * for the default. Returns 0 or -EINVAL with "FILE:LINE: ..." (or the
+ * option) in err. config_load runs it; call it again after changing archive_dir or games. */
+int config_check_folders(const struct sk_config *cfg, const char *archive_from, char *err, size_t errlen);
 
 /* The default config file: $XDG_CONFIG_HOME/savekeeper/savekeeper.ini (~/.config/...). malloc'd. */
 char *config_default_path(void);

@@ -47,8 +47,14 @@ int mkdir_p(const char *path, mode_t mode);
 /* Returns a malloc'd "a/b"; NULL when out of memory. */
 char *path_join(const char *a, const char *b);
 
-/* True if path is dir or lies inside it (by name: "/a/bc" is not inside "/a/b"). */
-bool path_within(const char *path, const char *dir);
+/* True if path is outer or lies below it; both absolute and in the same form (no "//", "." or
+ * "..", no trailing slash; "/" holds everything). Compares names only. */
+bool path_within(const char *path, const char *outer);
+
+/* The absolute path with its symlinks resolved as far as it exists, the missing rest appended
+ * as written: what realpath gives, also for a folder not made yet (a path that cannot be
+ * looked at stays as written). malloc'd; NULL on ENOMEM. */
+char *path_resolve(const char *path);
 
 /* fsyncs the directory at path; returns 0 or -errno. */
 int fsync_path_dir(const char *path);

@@ -700,7 +700,14 @@ handle_key(void *user, const char *section, const char *name, const char *value)
 		return !fail(p, -EINVAL, "duplicate key '%s' (first set on line %u)", k->name,
 			     seen[k - keys]);
 	seen[k - keys] = p->lineno;
-	return !key_set(p, k, daemon ? (void *)p->cfg : (void *)&p->cfg->games[p->game], value);
+	if (key_set(p, k, daemon ? (void *)p->cfg : (void *)&p->cfg->games[p->game], value) < 0)
+		return 0;
+	/* The folders' lines, for the messages of config_check_folders. */
+	if (k->kind == K_PATH && daemon)
+		p->cfg->archive_dir_line = p->lineno;
+	else if (k->kind == K_PATH)
+		p->cfg->games[p->game].path_line = p->lineno;
+	return 1;
 }
 
 /* A failed read is no fault of any line: the message names only the file. */
@@ -789,6 +796,8 @@ parse_stream(FILE *f, const char *name, struct sk_config **ret, char *err, size_
 		resolve_steam_apps(&p);
 	if (!p.error && !(p.cfg->file = strdup(name)))
 		fail(&p, -ENOMEM, "out of memory");
+	if (!p.error)
+		p.error = config_check_folders(p.cfg, NULL, err, errlen);
 	if (p.error) {
 		config_free(p.cfg);
 		return p.error;
@@ -798,6 +807,103 @@ parse_stream(FILE *f, const char *name, struct sk_config **ret, char *err, size_
 			p.cfg->games[i].interval_playing_usec = p.cfg->interval_playing_usec;
 	*ret = p.cfg;
 	return 0;
+}
+
+/* Where a folder of the config was set, for messages: "FILE:LINE", or else what set it. */
+static const char *
+origin(const struct sk_config *cfg, unsigned line, const char *otherwise, char *buf, size_t len)
+{
+	if (line && cfg->file)
+		snprintf(buf, len, "%s:%u", cfg->file, line);
+	else
+		snprintf(buf, len, "%s", otherwise);
+	return buf;
+}
+
+/* How folder a relates to folder b, both resolved: "is", "lies inside", "holds" or NULL. */
+static const char *
+nesting(const char *a, const char *b)
+{
+	if (strcmp(a, b) == 0)
+		return "is";
+	if (path_within(a, b))
+		return "lies inside";
+	return path_within(b, a) ? "holds" : NULL;
+}
+
+/* Two games with the same or nested folders: a restore of one would replace the other's. */
+static int
+check_games(const struct sk_config *cfg, char *const *real, char *err, size_t errlen)
+{
+	char wa[PATH_MAX], wb[PATH_MAX];
+
+	for (size_t j = 1; j < cfg->n_games; j++)
+		for (size_t i = 0; i < j; i++) {
+			const struct sk_game *a = &cfg->games[i], *b = &cfg->games[j];
+			const char *how = nesting(real[j], real[i]);
+			if (!how)
+				continue;
+			snprintf(err, errlen,
+				 "%s: game '%s': path '%s' %s the save folder of game '%s' ('%s', %s); a restore "
+				 "of one would change the other: give each game a folder of its own",
+				 origin(cfg, b->path_line, "--save-dir", wb, sizeof(wb)), b->name, b->path, how,
+				 a->name, a->path, origin(cfg, a->path_line, "--save-dir", wa, sizeof(wa)));
+			return -EINVAL;
+		}
+	return 0;
+}
+
+/* archive_dir in a save folder, or holding one: a restore would replace or write into the
+ * archives. The message starts where archive_dir was set, or else at the game's path. */
+static int
+check_archive(const struct sk_config *cfg, char *const *real, const char *archive, const char *archive_from,
+	      char *err, size_t errlen)
+{
+	char wa[PATH_MAX], wg[PATH_MAX];
+	bool lead = cfg->archive_dir_line || (archive_from && strncmp(archive_from, "--", 2) == 0);
+
+	for (size_t i = 0; i < cfg->n_games; i++) {
+		const struct sk_game *g = &cfg->games[i];
+		const char *how = nesting(archive, real[i]), *back = nesting(real[i], archive);
+		if (!how)
+			continue;
+		origin(cfg, cfg->archive_dir_line, archive_from ? archive_from : "the default", wa, sizeof(wa));
+		origin(cfg, g->path_line, "--save-dir", wg, sizeof(wg));
+		if (lead)
+			snprintf(err, errlen, "%s: archive_dir '%s' %s the save folder '%s' of game '%s' (%s)", wa,
+				 cfg->archive_dir, how, g->path, g->name, wg);
+		else
+			snprintf(err, errlen, "%s: game '%s': path '%s' %s archive_dir '%s' (%s)", wg, g->name,
+				 g->path, back, cfg->archive_dir, wa);
+		size_t n = strlen(err);
+		snprintf(err + n, errlen - n, "; a restore of '%s' would %s: keep the archives and every save "
+			 "folder apart", g->name, path_within(real[i], archive) && strcmp(how, "is") != 0
+			 ? "write into the archives" : "replace the archives");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+config_check_folders(const struct sk_config *cfg, const char *archive_from, char *err, size_t errlen)
+{
+	char **real = calloc(cfg->n_games + 1, sizeof(*real));
+	_cleanup_free_ char *archive = path_resolve(cfg->archive_dir);
+	int r = real && archive ? 0 : -ENOMEM;
+
+	for (size_t i = 0; r == 0 && i < cfg->n_games; i++)
+		if (!(real[i] = path_resolve(cfg->games[i].path)))
+			r = -ENOMEM;
+	if (r == 0)
+		r = check_games(cfg, real, err, errlen);
+	if (r == 0)
+		r = check_archive(cfg, real, archive, archive_from, err, errlen);
+	if (r == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	for (size_t i = 0; real && i < cfg->n_games; i++)
+		free(real[i]);
+	free(real);
+	return r;
 }
 
 int

@@ -3,7 +3,7 @@
  * multi-threaded). One socketpair links them: the child's end is its stdin, carrying the job
  * spec, and its fd CORE_WORKER_FD, carrying "progress {json}" lines and one "result {json}"
  * line back. The loop watches that socket and a pidfd of the child; a child that ends without
- * a result is a failed job, and its temporaries are swept from the game's folder. */
+ * a result is a failed job, and what it left is swept at once, as at start-up. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -20,6 +20,7 @@
 
 #include "core_internal.h"
 #include "loop.h"
+#include "restore.h"
 #include "store.h"
 #include "util.h"
 
@@ -138,16 +139,19 @@ failure_message(struct job_result *r, const siginfo_t *si, bool cancelled)
 	}
 }
 
-/* Removes what a worker that died without a result left among the archives. Only under the
- * game's lock: another job (of a daemon started since, or of a game of the same name made by a
- * reload) may be writing its own temporaries there now. */
+/* Removes what a worker that died without a result left, among the archives and beside the save
+ * folder, as the next start would (restore_sweep_game). Only under the game's lock: another job
+ * (of a daemon started since, or of a game of the same name made by a reload) may be writing its
+ * own temporaries there now. */
 static void
-sweep_after_worker(const char *game_dir)
+sweep_after_worker(const struct job_spec *spec)
 {
-	_cleanup_close_ int lock = game_dir ? job_lock_game(game_dir, 0) : -EBADF;
+	_cleanup_close_ int lock = spec->game_dir ? job_lock_game(spec->game_dir, 0) : -EBADF;
 
-	if (lock >= 0)
-		(void)store_sweep(game_dir);
+	if (lock >= 0 && spec->save_dir)
+		(void)restore_sweep_game(spec->game_dir, spec->save_dir);
+	else if (lock >= 0)
+		(void)store_sweep(spec->game_dir);
 }
 
 /* The child has exited: reaps it, takes the rest of its output and ends the job. */
@@ -170,7 +174,7 @@ proc_reap(struct core_job *job)
 		p->result.detail = NULL;
 	} else {
 		failure_message(&r, &si, atomic_load(&job->cancel));
-		sweep_after_worker(job->spec->game_dir);
+		sweep_after_worker(job->spec);
 	}
 	proc_job_free(p);
 	job->impl = NULL;

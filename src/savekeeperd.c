@@ -75,8 +75,13 @@ daemon_load_config(const struct daemon_opts *o, struct sk_config **ret, char *er
 		}
 		r = config_load(path, &cfg, err, errlen);
 	}
-	if (r >= 0 && o->archive_dir)
+	if (r >= 0 && o->archive_dir) {
 		r = replace_str(&cfg->archive_dir, o->archive_dir);
+		cfg->archive_dir_line = 0;
+	}
+	/* The options may have put the archives in a save folder: checked like the file's. */
+	if (r >= 0 && (o->save_dir || o->archive_dir))
+		r = config_check_folders(cfg, o->archive_dir ? "--archive-dir" : NULL, err, errlen);
 	if (r >= 0 && o->socket_path)
 		r = replace_str(&cfg->socket_path, o->socket_path);
 	if (r >= 0 && o->core && core_from_name(o->core, &cfg->core) < 0) {
@@ -98,8 +103,10 @@ daemon_load_config(const struct daemon_opts *o, struct sk_config **ret, char *er
 static void
 keep_running_settings(const struct sk_config *old, struct sk_config *cfg)
 {
-	if (strcmp(cfg->archive_dir, old->archive_dir) != 0)
+	if (strcmp(cfg->archive_dir, old->archive_dir) != 0) {
 		log_warn("reload: archive_dir stays %s until restart", old->archive_dir);
+		cfg->archive_dir_line = 0; /* the file's line names another folder */
+	}
 	if (strcmp(cfg->socket_path, old->socket_path) != 0)
 		log_warn("reload: socket stays %s until restart", old->socket_path);
 	if (cfg->core != old->core)
@@ -125,9 +132,15 @@ daemon_reload(struct daemon *d, char *err, size_t errlen)
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec());
 	r = daemon_load_config(&d->opts, &cfg, err, errlen);
 	if (r >= 0) {
+		bool moved = strcmp(cfg->archive_dir, d->cfg->archive_dir) != 0;
 		keep_running_settings(d->cfg, cfg);
-		r = cfg->archive_dir && cfg->socket_path ? sched_reload(d->sched, cfg) : -ENOMEM;
-		if (r < 0)
+		r = cfg->archive_dir && cfg->socket_path ? 0 : -ENOMEM;
+		/* The archive folder in use stays: the games are checked against it, not the file's. */
+		if (r >= 0 && moved)
+			r = config_check_folders(cfg, "in use until restart", err, errlen);
+		if (r >= 0 && (r = sched_reload(d->sched, cfg)) < 0)
+			snprintf(err, errlen, "reload: %s", strerror(-r));
+		else if (r == -ENOMEM)
 			snprintf(err, errlen, "reload: %s", strerror(-r));
 	}
 	if (r < 0) {
@@ -210,7 +223,8 @@ signals_open(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-/* Removes what a crash may have left: temporaries among the archives, restore staging. A
+/* Removes what a crash may have left: temporaries among the archives, restore staging, a
+ * restore that did not finish (restore_sweep_game). A
  * worker of a killed daemon may still be cleaning up: its lock on the game is awaited first. */
 static void
 sweep_leftovers(const struct sk_config *cfg)
@@ -225,12 +239,10 @@ sweep_leftovers(const struct sk_config *cfg)
 			log_warn("game '%s': another process still works on %s; not cleaning it", game, dir);
 			continue;
 		}
-		r = dir ? store_sweep(dir) : -ENOMEM;
+		r = dir ? restore_sweep_game(dir, cfg->games[i].path) : -ENOMEM;
 		if (r < 0 && r != -ENOENT)
-			log_errno(LOG_WARNING, r, "game '%s': cannot clean %s", game, dir);
-		r = restore_sweep(cfg->games[i].path);
-		if (r < 0 && r != -ENOENT)
-			log_errno(LOG_WARNING, r, "game '%s': cannot clean up after a restore", game);
+			log_errno(LOG_WARNING, r, "game '%s': cannot clean up after a crash in %s or beside %s",
+				  game, dir, cfg->games[i].path);
 	}
 }
 

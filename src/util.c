@@ -90,13 +90,40 @@ path_join(const char *a, const char *b)
 }
 
 bool
-path_within(const char *path, const char *dir)
+path_within(const char *path, const char *outer)
 {
-	size_t n = strlen(dir);
+	size_t n = strlen(outer);
 
-	if (strcmp(dir, "/") == 0)
+	if (strcmp(outer, "/") == 0)
 		return path[0] == '/';
-	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+	return strncmp(path, outer, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+char *
+path_resolve(const char *path)
+{
+	_cleanup_free_ char *head = strdup(path);
+	char *slash, *real;
+
+	if (!head)
+		return NULL;
+	/* Cut components off the end until what is left exists. */
+	while (!(real = realpath(head, NULL))) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return strdup(path); /* unreadable: the names as written are all there is */
+		slash = strrchr(head, '/');
+		if (!slash || slash == head)
+			return strdup(path);
+		*slash = '\0';
+	}
+	if (strlen(head) == strlen(path))
+		return real;
+	const char *rest = path + strlen(head);
+	char *s = NULL;
+	if (asprintf(&s, "%s%s", strcmp(real, "/") == 0 ? "" : real, rest) < 0)
+		s = NULL;
+	free(real);
+	return s;
 }
 
 int
