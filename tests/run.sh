@@ -75,9 +75,17 @@ for prog in "$@"; do
 	run_one "$prog" &
 done
 while (( interrupted == 0 )) && [ -n "$(jobs -rp)" ]; do wait -n; done
+# Interrupted: the tests still running get SIGTERM (timeout passes it on, then SIGKILL 10 s
+# later), and are waited for so that their cleanup is over before the summary.
 if (( interrupted )); then
+	running=()
 	for pidfile in "$LOGDIR"/*.pid; do
-		[ -e "${pidfile%.pid}.rc" ] || kill -TERM "$(cat "$pidfile")" 2>/dev/null
+		[ -e "${pidfile%.pid}.rc" ] || running+=("$(cat "$pidfile")")
+	done
+	(( ${#running[@]} )) && kill -TERM "${running[@]}" 2>/dev/null
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "${running[@]}" 2>/dev/null || break
+		sleep 0.1
 	done
 	wait
 fi
@@ -99,6 +107,9 @@ for prog in "$@"; do
 	if (( rc == 124 )); then
 		echo "$name: not ok - timed out after ${TEST_TIMEOUT}s"
 		f=$((f + 1))
+	elif (( interrupted && rc == 143 )); then
+		echo "$name: not ok - stopped: the run was interrupted"
+		f=$((f + 1))
 	elif (( rc == 137 )); then
 		echo "$name: not ok - killed by SIGKILL (after ${TEST_TIMEOUT}s, if it ignored SIGTERM)"
 		f=$((f + 1))
@@ -111,7 +122,7 @@ for prog in "$@"; do
 		f=1
 	fi
 	if [ -s "$log.left" ]; then
-		echo "$name: not ok - left in its TMPDIR (now removed): $(tr '\n' ' ' <"$log.left")"
+		echo "$name: not ok - left in its TMPDIR (now removed): $(paste -sd ' ' "$log.left")"
 		f=$((f + 1))
 	fi
 	if (( f > 0 )); then
