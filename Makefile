@@ -1,11 +1,24 @@
 # savekeeper: `make` builds, `make check` builds and runs every test, `make run` starts a demo daemon.
 VERSION   := 0.1.0
+# Where `make install` puts things. PREFIX=/usr/local (root) or PREFIX=~/.local (one user).
 PREFIX    ?= /usr/local
+# zsh and dash pass PREFIX=~/.local with the ~ left in; make never expands it in a variable.
+override PREFIX := $(patsubst ~/%,$(HOME)/%,$(patsubst ~,$(HOME),$(PREFIX)))
 BINDIR    ?= $(PREFIX)/bin
+# man finds PREFIX/share/man through PATH (man-db maps each PATH entry DIR/bin to DIR/share/man).
 MANDIR    ?= $(PREFIX)/share/man
 DOCDIR    ?= $(PREFIX)/share/doc/savekeeper
-UNITDIR   ?= $(PREFIX)/lib/systemd/user
-BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# A prefix under $HOME is a per-user install: the user manager and bash-completion search that
+# user's XDG data folder, never PREFIX/lib or PREFIX/share (`systemd-analyze --user unit-paths`).
+USERDATADIR := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
+ifneq ($(filter-out /,$(HOME)),)
+PER_USER  := $(filter $(HOME) $(HOME)/%,$(abspath $(PREFIX)))
+endif
+UNITDIR   ?= $(if $(PER_USER),$(USERDATADIR)/systemd/user,$(PREFIX)/lib/systemd/user)
+BASHCOMPDIR ?= $(if $(PER_USER),$(USERDATADIR)/bash-completion/completions,$(PREFIX)/share/bash-completion/completions)
+# The folders `make install` had to create, so that `make uninstall` removes those and no
+# other. Empty: not recorded (a package manager owns the folders of a staged DESTDIR install).
+INSTALL_RECORD ?= $(DOCDIR)/installed-folders
 
 CC        ?= cc
 CFLAGS    ?= -O2 -g
@@ -39,12 +52,13 @@ INTEG     := $(sort $(wildcard tests/integration/*.sh))
 BINS      := $(B)/savekeeperd $(B)/savekeeperctl
 MANS      := $(patsubst docs/%.scd,$(B)/man/%,$(wildcard docs/*.scd))
 
-.PHONY: all deps check run bench bench-quick stress fuzz clean install uninstall format lint
+.PHONY: all deps check run bench bench-quick stress fuzz clean install uninstall check-package format lint
 all: $(B)/.deps-build $(BINS) $(MANS)
 
 # The Debian packages a goal needs (scripts/deps.sh: build for `make` and `make run`, test for
-# `make check`, bench for `make bench`) are checked once per build tree; as root the missing
-# ones are installed, otherwise they are named with the command that installs them.
+# `make check` and `make check-package`, bench for `make bench`) are checked once per build
+# tree; as root the missing ones are installed, otherwise they are named with the command that
+# installs them.
 DEPS_STAMPS := $(B)/.deps-build $(B)/.deps-test $(B)/.deps-bench
 $(DEPS_STAMPS): $(B)/.deps-%: scripts/deps.sh
 	@mkdir -p $(B)
@@ -115,24 +129,20 @@ INSTALL_FILES = \
 	$(foreach d,$(wildcard docs/*.md),644:$(d):$(DOCDIR)/$(d)) \
 	$(foreach m,$(MANS),644:$(m):$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
 	644:contrib/savekeeperctl.bash:$(BASHCOMPDIR)/savekeeperctl
+INSTALL_ENV = DESTDIR="$(DESTDIR)" BINDIR="$(BINDIR)" RECORD="$(INSTALL_RECORD)" \
+	OWN_DIRS="$(DOCDIR)/docs $(DOCDIR)"
 
 install: all
-	@set -e; for f in $(INSTALL_FILES); do \
-		mode=$${f%%:*}; f=$${f#*:}; src=$${f%%:*}; dst="$(DESTDIR)$${f#*:}"; \
-		echo "  INSTALL $$dst"; \
-		install -d "$${dst%/*}"; \
-		case $$src in \
-		*.in) sed 's|@BINDIR@|$(BINDIR)|g' "$$src" >"$$dst"; chmod "$$mode" "$$dst" ;; \
-		*) install -m "$$mode" "$$src" "$$dst" ;; \
-		esac; \
-	done
+	@$(INSTALL_ENV) sh scripts/install.sh install $(INSTALL_FILES)
 
-# Removes the files of INSTALL_FILES, then the documentation folders if they are empty.
+# Removes the files of INSTALL_FILES, then the folders that install recorded as its own.
 uninstall:
-	@for f in $(INSTALL_FILES); do \
-		dst="$(DESTDIR)$${f#*:*:}"; echo "  RM      $$dst"; rm -f "$$dst"; \
-	done
-	@rmdir "$(DESTDIR)$(DOCDIR)/docs" "$(DESTDIR)$(DOCDIR)" 2>/dev/null || true
+	@$(INSTALL_ENV) sh scripts/install.sh uninstall $(INSTALL_FILES)
+
+# The Debian package test alone (make check runs it too): builds the package and tries it in
+# a fresh Debian 12 (root only; see README).
+check-package: $(B)/.deps-test
+	@B=$(B) tests/run.sh tests/integration/96-package.sh
 
 format:
 	clang-format -i include/*.h src/*.c tests/unit/*.c bench/*.c

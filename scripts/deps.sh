@@ -2,9 +2,10 @@
 # Installs the Debian 12 packages savekeeper needs, by what needs them:
 #   build  `make` and `make run`: the compiler, the libraries with their headers, scdoc
 #   test   `make check`: cmocka and the programs the tests run (GNU tar, D-Bus, strace,
-#          valgrind, clang for the fuzz targets, useradd, man ...)
+#          valgrind, clang for the fuzz targets, useradd, man ...); as root also the
+#          package group, the Debian packaging tools of the root-only package test
 #   bench  `make bench`: the programs the benchmark and its report run
-# Use: deps.sh [--check] [build|test|bench|all]...   (no group: all; `make deps` installs all)
+# Use: deps.sh [--check] [build|test|package|bench|all]...   (no group: all; `make deps`: all)
 # As root the missing packages are installed with apt-get, after apt-get update. Otherwise, or
 # with --check, the missing ones are named with the command that installs them, and the exit
 # status is 1.
@@ -13,7 +14,9 @@ set -eu
 BUILD="gcc make pkg-config libarchive-dev libinih-dev libnotify-dev libsystemd-dev
 libjson-c-dev libdeflate-dev libssl-dev scdoc"
 TEST="libcmocka-dev tar gzip libarchive-tools python3 python3-dbusmock python3-dbus dbus dbus-bin
-systemd util-linux passwd procps strace man-db valgrind clang libclang-rt-14-dev"
+systemd util-linux passwd procps strace man-db valgrind clang libclang-rt-14-dev bash-completion"
+# 96-package.sh builds the Debian package and tries it in a fresh Debian 12: root only.
+PACKAGE="debhelper dpkg-dev lintian mmdebstrap"
 BENCH="tar gzip gnuplot-nox strace util-linux procps"
 
 check=0 groups="" wanted=""
@@ -21,16 +24,20 @@ for arg in "$@"; do
 	case $arg in
 	--check) check=1 ;;
 	build) groups="$groups build" wanted="$wanted $BUILD" ;;
-	test) groups="$groups test" wanted="$wanted $TEST" ;;
+	test)
+		groups="$groups test" wanted="$wanted $TEST"
+		[ "$(id -u)" -ne 0 ] || wanted="$wanted $PACKAGE"
+		;;
+	package) groups="$groups package" wanted="$wanted $PACKAGE" ;;
 	bench) groups="$groups bench" wanted="$wanted $BENCH" ;;
-	all) groups="$groups all" wanted="$wanted $BUILD $TEST $BENCH" ;;
+	all) groups="$groups all" wanted="$wanted $BUILD $TEST $PACKAGE $BENCH" ;;
 	*)
-		echo "deps.sh: unknown group '$arg' (build, test, bench, all or --check)" >&2
+		echo "deps.sh: unknown group '$arg' (build, test, package, bench, all or --check)" >&2
 		exit 2
 		;;
 	esac
 done
-[ -n "$groups" ] || groups=" all" wanted="$BUILD $TEST $BENCH"
+[ -n "$groups" ] || groups=" all" wanted="$BUILD $TEST $PACKAGE $BENCH"
 
 if ! command -v dpkg-query >/dev/null; then
 	echo "deps.sh: no dpkg-query (not Debian?): cannot check for the packages of:$groups" >&2

@@ -1,8 +1,13 @@
 #!/bin/bash
 # `make install DESTDIR=... PREFIX=/usr` puts exactly the expected files, the installed programs
 # run, the installed units pass `systemd-analyze --user verify`, the man pages render without
-# warnings, the bash completion completes, and `make uninstall` takes every file away again.
+# warnings, the bash completion completes, and `make uninstall` takes every file and folder
+# away again. Then a per-user install, `make install PREFIX=~/.local` by an ordinary user (one
+# of the test's own when root, else the current user with a home of the test's own): the user
+# manager, man and bash-completion find what it installed, and `make uninstall` leaves that home
+# as it found it.
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/reliability.bash"
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 DEST=$T/dest
 BIN=$DEST/usr/bin
@@ -29,7 +34,8 @@ expected() {
 		usr/lib/systemd/user/savekeeper.service usr/lib/systemd/user/savekeeper.socket \
 		usr/share/doc/savekeeper/README.md usr/share/doc/savekeeper/savekeeper.ini \
 		usr/share/man/man1/savekeeperd.1 usr/share/man/man1/savekeeperctl.1 \
-		usr/share/man/man5/savekeeper.ini.5 usr/share/bash-completion/completions/savekeeperctl
+		usr/share/man/man5/savekeeper.ini.5 usr/share/bash-completion/completions/savekeeperctl \
+		usr/share/doc/savekeeper/installed-folders
 	(cd "$REPO" && for f in docs/*.md; do echo "usr/share/doc/savekeeper/$f"; done)
 }
 installed() { (cd "$DEST" 2>/dev/null && find . ! -type d -printf '%P\n'); }
@@ -68,11 +74,7 @@ if command -v systemd-analyze >/dev/null; then
 	mkdir -p "$T/units"
 	sed "s|=/usr/bin/|=$BIN/|" "$UNITS/savekeeper.service" >"$T/units/savekeeper.service"
 	cp "$UNITS/savekeeper.socket" "$T/units/"
-	verify() {
-		local out
-		out=$(cd "$T/units" && systemd-analyze --user verify "$@" 2>&1)
-		[[ -z $out ]] || { printf '%s\n' "$out"; return 1; }
-	}
+	verify() (cd "$T/units" && silent systemd-analyze --user verify "$@")
 	check "systemd-analyze --user verify: the installed service prints nothing" \
 		verify "$T/units/savekeeper.service"
 	check "systemd-analyze --user verify: the installed socket prints nothing" \
@@ -128,5 +130,83 @@ fi
 
 check "make uninstall succeeds" mk uninstall DESTDIR="$DEST" PREFIX=/usr
 check "make uninstall leaves no file behind" test -z "$(installed)"
+check "  ... nor any folder it created" test -z "$(find "$DEST" -mindepth 1)"
+
+# ---- Per-user: `make install PREFIX=~/.local` by an ordinary user, in what a login gives: no
+# XDG_DATA_HOME, and ~/.local/bin in PATH (Debian's ~/.profile adds it when it exists).
+UHOME=$T/player
+UFILES=$T/player-files
+URUN=$T/player-run
+mkdir -p "$UHOME" "$UFILES/tiny" "$URUN"
+if ((EUID == 0)); then
+	U=sk-inst-$$
+	add_user "$U" || { fail "useradd $U"; done_testing; }
+	user() { as_user "$U" env -i "${UENV[@]}" "$@"; }
+else
+	U=$(id -un)
+	user() { env -i "${UENV[@]}" "$@"; }
+fi
+UENV=(HOME="$UHOME" USER="$U" LOGNAME="$U" LANG=C.UTF-8 XDG_RUNTIME_DIR="$URUN"
+	PATH="$UHOME/.local/bin:/usr/local/bin:/usr/bin:/bin")
+[[ -n ${LSAN_OPTIONS:-} ]] && UENV+=(LSAN_OPTIONS="$LSAN_OPTIONS")
+# The user already has a program in ~/.local/bin and an empty folder for units of their own:
+# uninstall must keep both.
+mkdir -p "$UHOME/.local/bin" "$UHOME/.local/share/systemd/user"
+printf '#!/bin/sh\n' >"$UHOME/.local/bin/other-tool" && chmod 755 "$UHOME/.local/bin/other-tool"
+echo "level=3" >"$UFILES/tiny/slot1.sav"
+chown -R "$U:" "$UHOME" "$UFILES" "$URUN" && chmod 700 "$URUN"
+home_tree() { (cd "$UHOME" && find . -mindepth 1 -printf '%y %m %P\n' | LC_ALL=C sort); }
+before=$(home_tree)
+
+# user_make SHELL TARGET: make TARGET PREFIX=~/.local typed into SHELL; bash expands the ~,
+# sh (dash) passes it on as it is.
+user_make() { user "$1" -c "make -C '$REPO' --no-print-directory $flavour $2 PREFIX=~/.local"; }
+check "the user's make install PREFIX=~/.local succeeds" user_make bash install
+
+# The /usr list above, moved: units and completion into the XDG data folder, the rest under PREFIX.
+user_expected() {
+	{ expected | sed -e 's|^usr/lib/systemd/user/|.local/share/systemd/user/|' -e 's|^usr/|.local/|'
+	  echo .local/bin/other-tool; } | LC_ALL=C sort
+}
+user_installed() { (cd "$UHOME" && find . ! -type d -printf '%P\n' | LC_ALL=C sort); }
+check "the files are exactly the expected ones, units and completion in ~/.local/share" \
+	diff <(user_expected) <(user_installed)
+UUNITS=$UHOME/.local/share/systemd/user
+check "ExecStart= is the daemon in ~/.local/bin" \
+	grep -qx "ExecStart=$UHOME/.local/bin/savekeeperd" "$UUNITS/savekeeper.service"
+
+searched() { user systemd-analyze --user unit-paths | grep -qx "$UUNITS"; }
+check "the user manager searches the folder of the installed units" searched
+for unit in savekeeper.service savekeeper.socket; do
+	check "systemd-analyze --user verify, as the user: the installed $unit prints nothing" \
+		silent user systemd-analyze --user verify "$UUNITS/$unit"
+done
+
+found_daemon() { test "$(user sh -c 'command -v savekeeperd')" = "$UHOME/.local/bin/savekeeperd"; }
+check "the user's PATH finds the installed savekeeperd" found_daemon
+check "  ... whose --once --save-dir exits 0" \
+	user savekeeperd --once --save-dir "$UFILES/tiny" --game tiny --archive-dir "$UFILES/arch"
+check "  ... and publishes one archive" test "$(archives "$UFILES/arch/tiny" | wc -l)" -eq 1
+
+in_manpath() { user manpath 2>/dev/null | tr ':' '\n' | grep -qx "$UHOME/.local/share/man"; }
+check "the user's manpath holds ~/.local/share/man" in_manpath
+for page in savekeeperd.1 savekeeperctl.1 savekeeper.ini.5; do
+	check "man -w ${page%.*} as the user finds the installed page" test \
+		"$(user man -w "${page##*.}" "${page%.*}" 2>/dev/null)" = "$UHOME/.local/share/man/man${page##*.}/$page"
+done
+
+# bash-completion loads a command's completion on first use; extdebug makes declare -F name the
+# file the function came from.
+loaded_from() {
+	user bash -c 'source /usr/share/bash-completion/bash_completion && __load_completion savekeeperctl &&
+		shopt -s extdebug && declare -F _savekeeperctl' | awk '{ print $3 }'
+}
+check "bash-completion loads the completion from ~/.local/share/bash-completion" \
+	test "$(loaded_from)" = "$UHOME/.local/share/bash-completion/completions/savekeeperctl"
+
+check "a second make install (an upgrade) succeeds" user_make bash install
+check "make uninstall PREFIX=~/.local, typed into sh, succeeds" user_make sh uninstall
+check "the home is as before: the files and the folders install made are gone, the others kept" \
+	diff <(echo "$before") <(home_tree)
 
 done_testing
