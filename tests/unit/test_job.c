@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
 #include "job.h"
 #include "util.h"
 
@@ -191,14 +192,14 @@ test_execute(void **state)
 static void
 test_game_lock(void **state)
 {
-	char dir[] = "/tmp/sk-job-XXXXXX";
+	char dir[64];
 	_cleanup_free_ char *game = NULL;
 	struct job_spec spec = sample;
 	struct job_result r;
 	int held;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(scratch_template(dir, sizeof(dir), "sk-job")));
 	game = path_join(dir, "demo");
 	assert_int_equal(job_lock_game(game, 0), -ENOENT);
 	assert_int_equal(mkdir(game, 0700), 0);
