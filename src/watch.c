@@ -2,19 +2,19 @@
  * snapshot, it follows the save folder's own path when that is a symlink, and no other. */
 #include "watch.h"
 
-#include <dirent.h>
+#include <stdio.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
 #include "loop.h"
+#include "tree.h"
 #include "util.h"
 
 #define WATCH_MASK                                                                                   \
 	(IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
-	 IN_DELETE_SELF | IN_MOVE_SELF | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_ONLYDIR)
+	 IN_DELETE_SELF | IN_MOVE_SELF | IN_EXCL_UNLINK | IN_ONLYDIR)
 
 struct watch {
 	struct loop *loop;
@@ -25,44 +25,61 @@ struct watch {
 	void *data;
 };
 
-/* Adds a watch on dir and every folder below it. The save folder itself may be a symlink (saves
- * kept on another drive) and is followed; symlinks inside it are data and are not. */
+/* Watches the folder open as fd through its /proc name, so that no path length limits how deep
+ * a watched folder lies. fd was opened without following a symlink, and the /proc name is a link
+ * to it that inotify must follow. */
 static int
-watch_tree(struct watch *w, int dirfd, const char *path)
+watch_fd(struct watch *w, int fd)
 {
-	DIR *d;
-	struct dirent *de;
-	int r = 0, wd;
+	char proc[64];
+	int wd;
 
-	wd = inotify_add_watch(w->fd, path, w->root_wd < 0 ? WATCH_MASK & ~IN_DONT_FOLLOW : WATCH_MASK);
-	if (wd < 0) {
-		r = -errno;
-		close(dirfd);
-		return r;
-	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	wd = inotify_add_watch(w->fd, proc, WATCH_MASK);
+	if (wd < 0)
+		return -errno;
 	if (w->root_wd < 0)
 		w->root_wd = wd;
-	d = fdopendir(dirfd);
-	if (!d) {
-		close(dirfd);
-		return -errno;
-	}
-	while (r == 0 && (de = readdir(d))) {
-		_cleanup_free_ char *sub = NULL;
-		int fd;
+	return 0;
+}
 
-		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		fd = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		sub = path_join(path, de->d_name);
-		if (fd < 0 || !sub) {
-			safe_close(fd);
-			continue; /* vanished or unreadable: the snapshot will say so */
-		}
-		r = watch_tree(w, fd, sub);
-	}
-	closedir(d);
-	return r;
+/* A folder below the save folder: watched, then walked into. Symlinks inside the save folder
+ * are data and are not followed (tree_walk reports them as links). */
+static int
+watch_visit(void *ctx, int dirfd, const char *name, const char *path, const struct stat *st)
+{
+	struct watch *w = ctx;
+	int fd, r;
+
+	(void)path;
+	if (!S_ISDIR(st->st_mode))
+		return 0;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* vanished or unreadable: the snapshot will say so */
+	r = watch_fd(w, fd);
+	close(fd);
+	return r < 0 ? r : 1;
+}
+
+/* A folder that cannot be read is left unwatched, as the snapshot will name it. */
+static int
+watch_skip(void *ctx, const char *path, int err)
+{
+	(void)ctx;
+	(void)path;
+	(void)err;
+	return 0;
+}
+
+/* Adds a watch on the folder open as dirfd and every folder below it, without recursion. */
+static int
+watch_tree(struct watch *w, int dirfd)
+{
+	static const struct tree_ops ops = { .visit = watch_visit, .error = watch_skip };
+	int r = watch_fd(w, dirfd);
+
+	return r < 0 ? r : tree_walk(dirfd, &ops, w);
 }
 
 static void
@@ -105,10 +122,12 @@ watch_new(struct loop *loop, const char *path, watch_fn *fn, void *data, struct 
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd < 0)
 		goto fail_errno;
+	/* The save folder itself may be a symlink (saves kept on another drive) and is followed. */
 	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		goto fail_errno;
-	r = watch_tree(w, dirfd, path); /* takes dirfd */
+	r = watch_tree(w, dirfd);
+	close(dirfd);
 	if (r == 0)
 		r = loop_add_fd(loop, w->fd, EPOLLIN, on_events, w);
 	if (r < 0)

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "../helpers/nested.h"
 #include "harness.h"
 
 #include "loop.h"
@@ -60,11 +61,12 @@ on_timeout(struct loop *loop, struct loop_timer *t, void *data)
 	loop_stop(loop);
 }
 
-/* Writes a file at path, then runs the loop until a change is reported or wait_usec passes. */
+/* Writes a file at path (relative to the folder dirfd), then runs the loop until a change is
+ * reported or wait_usec passes. */
 static unsigned
-changes_after_writing(struct seen *s, struct loop_timer *timeout, const char *path, uint64_t wait_usec)
+changes_after_writing(struct seen *s, struct loop_timer *timeout, int dirfd, const char *path, uint64_t wait_usec)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	assert_true(fd >= 0);
 	assert_int_equal(write_all(fd, "saved", 5), 0);
@@ -99,12 +101,43 @@ test_symlinked_save_folder(void **state)
 
 	assert_int_equal(watch_new(s.loop, link, on_change, &s, &w), 0);
 	snprintf(path, sizeof(path), "%s/slot1.sav", drive);
-	assert_int_equal(changes_after_writing(&s, timeout, path, 10 * USEC_PER_SEC), 1);
+	assert_int_equal(changes_after_writing(&s, timeout, AT_FDCWD, path, 10 * USEC_PER_SEC), 1);
 	assert_true(watch_reliable(w));
 	/* The symlink inside is data: what happens behind it is no change of the save. */
 	snprintf(path, sizeof(path), "%s/not-a-save", outside);
-	assert_int_equal(changes_after_writing(&s, timeout, path, 300 * USEC_PER_MSEC), 0);
+	assert_int_equal(changes_after_writing(&s, timeout, AT_FDCWD, path, 300 * USEC_PER_MSEC), 0);
 
+	watch_free(w);
+	loop_timer_free(timeout);
+	loop_free(s.loop);
+}
+
+/* A save folder deeper than any path can name is watched to its bottom, without recursion. */
+static void
+test_deep_tree(void **state)
+{
+	char save[96];
+	struct seen s = { 0 };
+	struct watch *w = NULL;
+	struct loop_timer *timeout;
+	int deepest;
+
+	(void)state;
+	snprintf(save, sizeof(save), "%s/save", T);
+	assert_int_equal(mkdir(save, 0700), 0);
+	/* 3,000 levels of 24-byte names: a path of 75,000 bytes. */
+	deepest = nested_dirs(open(save, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "level-of-a-deep-save-dir", 3000);
+	assert_true(deepest >= 0);
+	s.loop = loop_new();
+	assert_non_null(s.loop);
+	timeout = loop_timer_new(s.loop, on_timeout, NULL);
+	assert_non_null(timeout);
+
+	assert_int_equal(watch_new(s.loop, save, on_change, &s, &w), 0);
+	assert_int_equal(changes_after_writing(&s, timeout, deepest, "slot1.sav", 10 * USEC_PER_SEC), 1);
+	assert_true(watch_reliable(w));
+
+	close(deepest);
 	watch_free(w);
 	loop_timer_free(timeout);
 	loop_free(s.loop);
@@ -115,6 +148,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_symlinked_save_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
