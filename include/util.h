@@ -68,6 +68,11 @@ const char *fmt_duration(int64_t usec, char *buf, size_t len);
  * cause survive. */
 void msg_fit(char *dst, size_t len, const char *src);
 
+/* Lowers the CPU priority of process or thread who to nice (0: unchanged) and, with io_idle,
+ * its I/O class to idle. Failures leave it where it was, which is slower for the game but
+ * correct: raising a priority back needs privileges the daemon does not have. */
+void lower_priority(pid_t who, int nice, bool io_idle);
+
 /* True if name is a valid game name: [A-Za-z0-9._-]+, not "." or "..". */
 bool game_name_valid(const char *name);
 

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 int
@@ -198,4 +200,18 @@ fmt_duration(int64_t usec, char *buf, size_t len)
 		snprintf(buf, len, "%lld min %lld s", (long long)(usec / 60000000),
 			 (long long)(usec / 1000000 % 60));
 	return buf;
+}
+
+#define IOPRIO_CLASS_IDLE 3
+#define IOPRIO_CLASS_SHIFT 13
+#define IOPRIO_WHO_PROCESS 1
+
+void
+lower_priority(pid_t who, int nice, bool io_idle)
+{
+	if (nice)
+		(void)setpriority(PRIO_PROCESS, (id_t)who, nice);
+	if (io_idle)
+		(void)syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, (int)who,
+			      IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT);
 }
