@@ -31,6 +31,8 @@ struct sk_game {
 	uint64_t interval_usec;         /* 0: the daemon's */
 	uint64_t interval_playing_usec; /* 0: the game's interval; a loaded config fills in the
 					 * daemon's interval_playing where the game sets none */
+	char *remote;        /* rclone NAME:PATH; NULL: the daemon's */
+	bool remote_off;     /* remote = off: no copies of this game */
 };
 
 struct sk_config {
@@ -53,6 +55,11 @@ struct sk_config {
 	unsigned compress_threads; /* 0: automatic */
 	int nice;                  /* worker nice value, default 19 */
 	bool io_idle;              /* worker I/O class idle, default true */
+	char *remote;              /* rclone NAME:PATH the archives are copied to; NULL: none */
+	char *rclone;              /* the rclone binary; NULL: "rclone" from PATH */
+	char *rclone_config;       /* rclone --config FILE; NULL: rclone's own */
+	char *remote_bwlimit;      /* rclone --bwlimit VALUE; NULL: none */
+	uint64_t remote_retry_usec; /* first wait after a failed copy, doubled up to 30 min */
 	struct sk_game *games;
 	size_t n_games;
 };
@@ -81,6 +88,9 @@ char *config_default_path(void);
  * /run/user/UID/savekeeper/control.sock if /run/user/UID exists, else /tmp/savekeeper-UID/control.sock.
  * malloc'd, NULL on ENOMEM. */
 char *config_default_socket_path(void);
+
+/* The remote a game's archives are copied to (its own, else the daemon's); NULL: none. */
+const char *config_game_remote(const struct sk_config *cfg, const struct sk_game *g);
 
 /* Looks up a game by name; NULL if none. */
 const struct sk_game *config_find_game(const struct sk_config *cfg, const char *name);

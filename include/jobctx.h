@@ -13,9 +13,9 @@
 #include "config.h"
 
 /* The kinds of job the runner (runner.c) knows. Every change to a game's archive folder is
- * one of them and runs under the game's lock. */
-enum job_kind { JOB_SNAPSHOT, JOB_VERIFY, JOB_RESTORE, JOB_PRUNE, JOB_PIN, JOB_UNPIN, JOB_LIST };
-#define JOB_KIND_LAST JOB_LIST
+ * one of them and runs under the game's lock (a copy takes it only to change its queue). */
+enum job_kind { JOB_SNAPSHOT, JOB_VERIFY, JOB_RESTORE, JOB_PRUNE, JOB_PIN, JOB_UNPIN, JOB_LIST, JOB_COPY };
+#define JOB_KIND_LAST JOB_COPY
 
 struct job_progress {
 	uint64_t files_done, files_total;
@@ -59,6 +59,10 @@ struct job_spec {
 	bool if_changed;     /* snapshot: publish nothing when the tree matches the latest manifest */
 	bool prune;	     /* snapshot: apply keep to the game's archives after publishing */
 	struct sk_keep keep; /* snapshot with prune, prune: the retention policy */
+	char *remote;	     /* snapshot (queues its archive), copy: NAME:PATH/<game>; NULL: none */
+	char *rclone;	     /* copy: the rclone binary; NULL: "rclone" from PATH */
+	char *rclone_config; /* copy: rclone --config FILE; NULL: rclone's own */
+	char *remote_bwlimit; /* copy: rclone --bwlimit VALUE; NULL: none */
 };
 
 /* One archive of a game, as list and prune report it. */
@@ -96,6 +100,7 @@ struct job_result {
 	unsigned n_archives;
 	struct job_change *changes; /* restore's dry run: malloc'd, sorted by path */
 	unsigned n_changes;
+	unsigned pending; /* copy: archives still queued (id: the oldest of them) */
 };
 
 /* The work of one job kind: fills ret and returns ret->err. */

@@ -362,6 +362,29 @@ verify_listed(const struct waiter *lister, const struct job_result *r)
 static const char *const last_names[] = { [LAST_NONE] = NULL, [LAST_OK] = "ok",
 					  [LAST_FAILED] = "failed", [LAST_UNCHANGED] = "unchanged" };
 
+/* A game's copies: "in sync", "pending" (N archives, the oldest's time) or "failing" (since
+ * when, with rclone's last message). */
+static struct json_object *
+remote_status(const struct sched_game_info *gi)
+{
+	struct json_object *r = json_object_new_object();
+	int64_t t = 0;
+
+	add_str(r, "remote", gi->remote);
+	add_str(r, "state", gi->copy_failing_since ? "failing" : gi->copy_pending ? "pending" : "in sync");
+	add_int(r, "pending", gi->copy_pending);
+	add_str(r, "oldest", gi->copy_oldest);
+	json_object_object_add(r, "oldest_time",
+			       gi->copy_oldest && store_id_time(gi->copy_oldest, &t) == 0
+				       ? json_object_new_int64(t / 1000000)
+				       : NULL);
+	json_object_object_add(r, "failing_since", gi->copy_failing_since
+							   ? json_object_new_int64(gi->copy_failing_since / 1000000)
+							   : NULL);
+	add_str(r, "error", gi->copy_error);
+	return r;
+}
+
 static struct json_object *
 game_status(const struct sched_game_info *gi)
 {
@@ -380,6 +403,7 @@ game_status(const struct sched_game_info *gi)
 	json_object_object_add(g, "next_due",
 			       gi->next_due_usec ? json_object_new_int64(gi->next_due_usec / 1000000) : NULL);
 	add_str(g, "unchanged_since", gi->unchanged_since);
+	json_object_object_add(g, "remote", gi->remote ? remote_status(gi) : NULL);
 	if (gi->busy) {
 		struct json_object *p = json_object_new_object();
 		add_str(p, "job", job_kind_name(gi->busy_kind));

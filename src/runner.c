@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "remote.h"
 #include "restore.h"
 #include "snapshot.h"
 #include "store.h"
@@ -93,6 +94,63 @@ run_list(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 	return 0;
 }
 
+/* Changes the copy queue under the game's lock (drop or add one ID). */
+static int
+queue_change(const struct job_spec *spec, const struct job_hooks *hooks, const char *drop, const char *add)
+{
+	_cleanup_close_ int lock = runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC);
+
+	if (lock < 0)
+		return lock;
+	return drop ? remote_queue_remove(spec->game_dir, drop) : remote_queue_add(spec->game_dir, add);
+}
+
+static int
+queue_read(const struct job_spec *spec, const struct job_hooks *hooks, char ***ret_ids, size_t *ret_n)
+{
+	_cleanup_close_ int lock = runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC);
+
+	if (lock == -ENOENT) {
+		*ret_ids = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	return lock < 0 ? lock : remote_queue_read(spec->game_dir, ret_ids, ret_n);
+}
+
+/* The copy job drains the game's queue, oldest first. Its lock rule: the game's lock is held
+ * only to read the queue and to take an uploaded ID off it, never during an upload, so a
+ * snapshot or restore does not wait for the network. The upload needs no lock because a
+ * published archive never changes; retention removing it meanwhile leaves rclone reading
+ * the file it opened, or (before that) makes it missing here, and it leaves the queue. */
+static int
+run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	char **ids = NULL;
+	size_t n = 0, i = 0;
+	int r = queue_read(spec, hooks, &ids, &n);
+
+	if (r < 0)
+		snprintf(ret->message, sizeof(ret->message), "cannot read the copy queue of '%s': %s",
+			 spec->game, strerror(-r));
+	for (; r >= 0 && i < n; i++) {
+		r = job_cancelled(hooks) ? -ECANCELED
+					 : remote_upload(spec, ids[i], hooks, ret->message, sizeof(ret->message));
+		if (r >= 0)
+			r = queue_change(spec, hooks, ids[i], NULL);
+		if (r == 0)
+			ret->files++;
+	}
+	if (r < 0 && i < n) {
+		ret->pending = (unsigned)(n - i);
+		snprintf(ret->id, sizeof(ret->id), "%s", ids[i]);
+	}
+	if (r >= 0)
+		ret->message[0] = '\0';
+	remote_queue_free(ids, n);
+	return r < 0 ? r : 0;
+}
+
 static job_work_fn *
 runner_work(enum job_kind kind)
 {
@@ -110,15 +168,29 @@ runner_work(enum job_kind kind)
 		return run_pin;
 	case JOB_LIST:
 		return run_list;
+	case JOB_COPY:
+		return run_copy;
 	}
 	return NULL;
 }
 
-/* Retention belongs to the snapshot job, under its lock and off the daemon's loop. */
+/* Queuing the new archive for the remote and retention belong to the snapshot job, under its
+ * lock and off the daemon's loop. The queue entry is written before the job reports, so an
+ * archive the daemon announced is copied even if the daemon stops now. */
 static void
 after_snapshot(const struct job_spec *spec, struct job_result *ret)
 {
-	if (ret->err == 0 && spec->kind == JOB_SNAPSHOT && spec->prune && !ret->unchanged)
+	if (ret->err != 0 || spec->kind != JOB_SNAPSHOT || ret->unchanged)
+		return;
+	if (spec->remote) {
+		int r = remote_queue_add(spec->game_dir, ret->id);
+		ret->pending = r < 0 ? 0 : 1;
+		if (r < 0)
+			snprintf(ret->message, sizeof(ret->message),
+				 "archive %s made, but it cannot be queued for the remote: %s", ret->id,
+				 strerror(-r));
+	}
+	if (spec->prune)
 		ret->pruned = store_prune(spec->game_dir, &spec->keep, false, NULL, NULL);
 }
 
@@ -127,8 +199,9 @@ runner_execute(const struct job_spec *spec, const struct job_hooks *hooks, struc
 {
 	job_work_fn *fn = runner_work(spec->kind);
 	uint64_t start = now_usec();
-	/* A listing reads only; every other kind may change the archive folder. */
-	int lock = spec->game_dir && spec->kind != JOB_LIST
+	/* A listing reads only; a copy locks for its queue alone; every other kind may change the
+	 * archive folder. */
+	int lock = spec->game_dir && spec->kind != JOB_LIST && spec->kind != JOB_COPY
 		       ? runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC)
 		       : -EBADF;
 

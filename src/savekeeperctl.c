@@ -279,6 +279,29 @@ print_status_game(struct table *t, struct json_object *g)
 		  jstr(g, "last_archive"), next);
 }
 
+/* One line on a game's copies to its remote, when it has one. */
+static void
+print_status_remote(struct json_object *g)
+{
+	struct json_object *r;
+	char when[64] = "", old[64] = "";
+
+	if (!json_object_object_get_ex(g, "remote", &r) || !json_object_is_type(r, json_type_object))
+		return;
+	if (jstr(r, "oldest_time"))
+		fmt_relative(jint(r, "oldest_time"), old, sizeof(old));
+	if (jstr(r, "failing_since")) {
+		fmt_relative(jint(r, "failing_since"), when, sizeof(when));
+		printf("%s: copies to %s failing since %s (%lld pending): %s\n", jtext(g, "name"),
+		       jtext(r, "remote"), when, (long long)jint(r, "pending"), jtext(r, "error"));
+	} else if (jint(r, "pending") > 0) {
+		printf("%s: copies to %s: %lld pending, oldest %s (%s)\n", jtext(g, "name"), jtext(r, "remote"),
+		       (long long)jint(r, "pending"), jtext(r, "oldest"), old);
+	} else {
+		printf("%s: copies to %s: in sync\n", jtext(g, "name"), jtext(r, "remote"));
+	}
+}
+
 static void
 print_status(struct json_object *o)
 {
@@ -305,6 +328,7 @@ print_status(struct json_object *o)
 		if (jstr(g, "unchanged_since") &&
 		    (!jstr(g, "last_archive") || strcmp(jstr(g, "unchanged_since"), jstr(g, "last_archive")) != 0))
 			printf("%s: unchanged since %s\n", jtext(g, "name"), jtext(g, "unchanged_since"));
+		print_status_remote(g);
 	}
 }
 
