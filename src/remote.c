@@ -98,7 +98,7 @@ write_queue(const char *game_dir, char **ids, size_t n, const char *drop, const 
 		unlink(tmp);
 		return r;
 	}
-	return fsync_path_dir(path);
+	return fsync_path_dir(game_dir);
 }
 
 /* Reads the queue, then rewrites it without drop and with add at its end. */
