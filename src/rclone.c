@@ -29,7 +29,9 @@ struct rclone_child {
 };
 
 /* The argument vector: rclone, the command's words, then the options every command shares.
- * --retries 1: the copy job retries on its own schedule, with backoff. */
+ * --retries 1 and few low-level retries: the copy job retries on its own schedule, with
+ * backoff, and a server that went away shows in status within seconds. A connection that
+ * hangs is given up after --timeout of silence. */
 static int
 build_argv(const struct rclone_opts *o, const char *const *args, const char **argv)
 {
@@ -37,7 +39,7 @@ build_argv(const struct rclone_opts *o, const char *const *args, const char **ar
 
 	argv[n++] = o->binary ? o->binary : "rclone";
 	for (size_t i = 0; args[i]; i++) {
-		if (n + 8 >= RCLONE_ARGS_MAX)
+		if (n + 10 >= RCLONE_ARGS_MAX)
 			return -E2BIG;
 		argv[n++] = args[i];
 	}
@@ -49,8 +51,10 @@ build_argv(const struct rclone_opts *o, const char *const *args, const char **ar
 		argv[n++] = "--bwlimit";
 		argv[n++] = o->bwlimit;
 	}
-	argv[n++] = "--retries";
-	argv[n++] = "1";
+	argv[n++] = "--retries=1";
+	argv[n++] = "--low-level-retries=2";
+	argv[n++] = "--contimeout=15s";
+	argv[n++] = "--timeout=60s";
 	argv[n] = NULL;
 	return 0;
 }

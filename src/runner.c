@@ -138,8 +138,9 @@ run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 					 : remote_upload(spec, ids[i], hooks, ret->message, sizeof(ret->message));
 		if (r >= 0)
 			r = queue_change(spec, hooks, ids[i], NULL);
-		if (r == 0)
-			ret->files++;
+		if (r < 0)
+			break;
+		ret->files++;
 	}
 	if (r < 0 && i < n) {
 		ret->pending = (unsigned)(n - i);

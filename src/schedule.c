@@ -9,6 +9,7 @@
 #include "job.h"
 #include "log.h"
 #include "loop.h"
+#include "remote.h"
 #include "store.h"
 #include "util.h"
 #include "watch.h"
@@ -293,6 +294,20 @@ on_copy_timer(struct loop *loop, struct loop_timer *t, void *data)
 	game_copy_start(data);
 }
 
+/* Reads the journal's length like store_latest reads the folder: once, when the game starts. */
+static void
+game_read_queue(struct game *g)
+{
+	char **ids = NULL;
+	size_t n = 0;
+
+	if (remote_queue_read(g->game_dir, &ids, &n) < 0 || n == 0)
+		return;
+	g->copy_pending = (unsigned)n;
+	snprintf(g->copy_oldest, sizeof(g->copy_oldest), "%s", ids[0]);
+	remote_queue_free(ids, n);
+}
+
 static struct game *
 game_new(struct sched *s, const struct sk_game *cfg)
 {
@@ -318,8 +333,9 @@ game_new(struct sched *s, const struct sk_game *cfg)
 	game_watch(g);
 	/* Status shows the newest archive from before a restart too. */
 	store_latest(g->game_dir, g->last_archive, sizeof(g->last_archive));
-	/* A queue left by the last run is copied now; the copy timer fires on the loop, after
-	 * the game is in place. */
+	/* A queue left by the last run shows in status at once and is copied now; the copy
+	 * timer fires on the loop, after the game is in place. */
+	game_read_queue(g);
 	loop_timer_arm(g->copy_timer, 1);
 	return g;
 }
