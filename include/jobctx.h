@@ -14,8 +14,13 @@
 
 /* The kinds of job the runner (runner.c) knows. Every change to a game's archive folder is
  * one of them and runs under the game's lock (a copy takes it only to change its queue). */
-enum job_kind { JOB_SNAPSHOT, JOB_VERIFY, JOB_RESTORE, JOB_PRUNE, JOB_PIN, JOB_UNPIN, JOB_LIST, JOB_COPY };
-#define JOB_KIND_LAST JOB_COPY
+enum job_kind {
+	JOB_SNAPSHOT, JOB_VERIFY, JOB_RESTORE, JOB_PRUNE, JOB_PIN, JOB_UNPIN, JOB_LIST,
+	JOB_COPY,	 /* uploads the game's copy queue */
+	JOB_REMOTE_LIST, /* lists the remote's archives of the game */
+	JOB_PULL,	 /* downloads an archive from the remote (id; NULL: the newest) */
+};
+#define JOB_KIND_LAST JOB_PULL
 
 struct job_progress {
 	uint64_t files_done, files_total;
@@ -59,10 +64,12 @@ struct job_spec {
 	bool if_changed;     /* snapshot: publish nothing when the tree matches the latest manifest */
 	bool prune;	     /* snapshot: apply keep to the game's archives after publishing */
 	struct sk_keep keep; /* snapshot with prune, prune: the retention policy */
-	char *remote;	     /* snapshot (queues its archive), copy: NAME:PATH/<game>; NULL: none */
-	char *rclone;	     /* copy: the rclone binary; NULL: "rclone" from PATH */
-	char *rclone_config; /* copy: rclone --config FILE; NULL: rclone's own */
-	char *remote_bwlimit; /* copy: rclone --bwlimit VALUE; NULL: none */
+	/* The game's remote, NAME:PATH/<game> (NULL: none): a snapshot queues its archive for it,
+	 * copy, remote-list and pull use it, and restore fetches from it an ID not found here. */
+	char *remote;
+	char *rclone;	      /* the rclone binary; NULL: "rclone" from PATH */
+	char *rclone_config;  /* rclone --config FILE; NULL: rclone's own */
+	char *remote_bwlimit; /* rclone --bwlimit VALUE; NULL: none */
 };
 
 /* One archive of a game, as list and prune report it. */

@@ -24,7 +24,8 @@ struct rclone_opts {
 /* Runs `rclone ARGS... [--config F] [--bwlimit B]` at low priority (nice 19, idle I/O) and
  * waits for it through hooks (may be NULL). With ret_out, up to out_max bytes of its stdout
  * are kept, malloc'd and NUL-terminated. Returns 0 when rclone exits 0; otherwise -errno
- * (-ENOENT: the binary is missing, -ETIMEDOUT, -ECANCELED, -EIO: rclone failed) with a
+ * (-ENOENT: the binary is missing, -ENODATA: the remote has no such file or folder (rclone's
+ * exit status 3 or 4), -ETIMEDOUT, -ECANCELED, -EIO: rclone failed otherwise) with a
  * one-line message in err that ends with rclone's last error line. */
 int rclone_run(const struct rclone_opts *o, const char *const *args, const struct job_hooks *hooks,
 	       char **ret_out, size_t out_max, char *err, size_t errlen);

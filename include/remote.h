@@ -10,6 +10,9 @@
 
 /* The journal in <archive_dir>/<game>: one archive ID per line, oldest first. */
 #define REMOTE_QUEUE_FILE "remote-queue"
+/* The folder in <archive_dir>/<game> a pull downloads into before its check; emptied by the
+ * next pull if a stopped one left something there. */
+#define REMOTE_STAGING "pull.partial"
 
 /* Reads the game's queue into a malloc'd array of malloc'd IDs (*ret_n may be 0; a missing
  * file is an empty queue). Returns 0 or -errno. */
@@ -30,5 +33,17 @@ void remote_queue_free(char **ids, size_t n);
  * -errno as rclone_run, with the message in err. */
 int remote_upload(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, char *err,
 		  size_t errlen);
+
+/* The remote-list job: the archives the remote holds for the game (NAME.tar.gz with a valid
+ * ID), oldest first, in ret->archives with ID, time and size. A remote without the game's
+ * folder lists nothing. */
+int remote_list(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+
+/* The pull job, under the game's lock: downloads archive spec->id (NULL: the remote's newest)
+ * with its manifest into the game's folder as temporaries (.partial, which the start-up sweep
+ * removes), checks the archive against the manifest (size and SHA-256 of the archive, then
+ * every entry), and publishes them as a snapshot does (manifest, then archive); a check that
+ * fails leaves nothing behind. An archive already here is left as it is. ret->id names it. */
+int remote_pull(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
 
 #endif

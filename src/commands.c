@@ -190,11 +190,15 @@ add_job_detail(struct json_object *o, const struct waiter *wt, const struct job_
 		if (r->dry_run && r->err == 0)
 			json_object_object_add(o, "changes", changes_json(r));
 		break;
+	case CMD_PULL:
+		add_str(o, "message", r->message);
+		break;
 	case CMD_LIST: {
 		struct json_object *a = json_object_new_array();
 		for (unsigned i = 0; i < r->n_archives; i++)
 			json_object_array_add(a, archive_json(&r->archives[i]));
 		json_object_object_add(o, "archives", a);
+		json_object_object_add(o, "remote", json_object_new_boolean(wt->flags & PF_REMOTE));
 		break;
 	}
 	case CMD_PRUNE:
@@ -297,7 +301,10 @@ submit(struct daemon *d, struct ctl_client *c, const struct proto_request *req, 
 	r = sched_submit(d->sched, game, tmpl, wt ? &wt->w : NULL, &joined);
 	if (r < 0) {
 		char msg[256];
-		snprintf(msg, sizeof(msg), "game '%s': %s", game, strerror(-r));
+		if (r == -ENOLINK)
+			snprintf(msg, sizeof(msg), "game '%s' has no remote (set remote = NAME:PATH)", game);
+		else
+			snprintf(msg, sizeof(msg), "game '%s': %s", game, strerror(-r));
 		reply_fail(c, req, msg);
 		if (wt) {
 			ctl_client_unref(wt->client);
@@ -497,7 +504,10 @@ cmd_job(struct daemon *d, struct ctl_client *c, const struct proto_request *req,
 		tmpl.kind = req->flags & PF_ALL ? JOB_LIST : JOB_VERIFY;
 		break;
 	case CMD_LIST:
-		tmpl.kind = JOB_LIST;
+		tmpl.kind = req->flags & PF_REMOTE ? JOB_REMOTE_LIST : JOB_LIST;
+		break;
+	case CMD_PULL:
+		tmpl.kind = JOB_PULL;
 		break;
 	case CMD_PRUNE:
 		tmpl.kind = JOB_PRUNE;
@@ -555,6 +565,7 @@ daemon_handle_request(struct ctl_client *c, const struct proto_request *req, voi
 	case CMD_PRUNE:
 	case CMD_PIN:
 	case CMD_UNPIN:
+	case CMD_PULL:
 		/* Every request that reads or changes the archive folder is a job. */
 		cmd_job(d, c, req, game);
 		break;

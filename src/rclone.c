@@ -208,6 +208,9 @@ report(struct rclone_child *c, const char *cmd, int status, char *err, size_t er
 	char msg[1024];
 	int r = status < 0 ? status : -EIO;
 
+	/* rclone's exit status 3 and 4: directory or file not found. */
+	if (status > 0 && WIFEXITED(status) && (WEXITSTATUS(status) == 3 || WEXITSTATUS(status) == 4))
+		r = -ENODATA;
 	if (status == -ETIMEDOUT)
 		snprintf(msg, sizeof(msg), "rclone %s took too long and was stopped", cmd);
 	else if (status == -ECANCELED)

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "remote.h"
 #include "restore.h"
@@ -94,6 +95,24 @@ run_list(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 	return 0;
 }
 
+/* A restore of an ID that only the remote has pulls it first, under the same lock, so the
+ * restore then reads it like any archive here. */
+static int
+restore_from(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	char local[4096];
+	int r;
+
+	snprintf(local, sizeof(local), "%s/%s.tar.gz", spec->game_dir, spec->id ? spec->id : "");
+	if (spec->remote && spec->id && !spec->undo && access(local, F_OK) < 0) {
+		r = remote_pull(spec, hooks, ret);
+		if (r < 0)
+			return r;
+		*ret = (struct job_result){ 0 };
+	}
+	return restore_run(spec, hooks, ret);
+}
+
 /* Changes the copy queue under the game's lock (drop or add one ID). */
 static int
 queue_change(const struct job_spec *spec, const struct job_hooks *hooks, const char *drop, const char *add)
@@ -161,7 +180,7 @@ runner_work(enum job_kind kind)
 	case JOB_VERIFY:
 		return work_override ?: store_verify;
 	case JOB_RESTORE:
-		return work_override ?: restore_run;
+		return work_override ?: restore_from;
 	case JOB_PRUNE:
 		return run_prune;
 	case JOB_PIN:
@@ -171,6 +190,10 @@ runner_work(enum job_kind kind)
 		return run_list;
 	case JOB_COPY:
 		return run_copy;
+	case JOB_REMOTE_LIST:
+		return remote_list;
+	case JOB_PULL:
+		return remote_pull;
 	}
 	return NULL;
 }
@@ -200,9 +223,15 @@ runner_execute(const struct job_spec *spec, const struct job_hooks *hooks, struc
 {
 	job_work_fn *fn = runner_work(spec->kind);
 	uint64_t start = now_usec();
+	bool reads_only = spec->kind == JOB_LIST || spec->kind == JOB_REMOTE_LIST;
+	int lock;
+
+	/* A pull may bring a game's first archive: its folder must exist to be locked. */
+	if (spec->game_dir && (spec->kind == JOB_PULL || (spec->kind == JOB_RESTORE && spec->remote)))
+		(void)mkdir_p(spec->game_dir, 0700);
 	/* A listing reads only; a copy locks for its queue alone; every other kind may change the
 	 * archive folder. */
-	int lock = spec->game_dir && spec->kind != JOB_LIST && spec->kind != JOB_COPY
+	lock = spec->game_dir && !reads_only && spec->kind != JOB_COPY
 		       ? runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC)
 		       : -EBADF;
 

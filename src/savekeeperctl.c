@@ -340,7 +340,7 @@ print_list(struct json_object *o)
 	size_t n = a ? json_object_array_length(a) : 0;
 
 	if (n == 0) {
-		printf("%s: no archives\n", jtext(o, "game"));
+		printf("%s: no archives%s\n", jtext(o, "game"), jbool(o, "remote") ? " on the remote" : "");
 		return;
 	}
 	table_add(&t, "ID", "TIME", "AGE", "SIZE", "FILES", "NOTE");
@@ -348,7 +348,8 @@ print_list(struct json_object *o)
 		struct json_object *e = json_object_array_get_idx(a, i);
 		char when[64], age[64], size[32], files[32], note[96];
 		const char *tag = jstr(e, "tag");
-		snprintf(files, sizeof(files), "%lld", (long long)jint(e, "files"));
+		/* A remote listing reads no manifests: the count is unknown there. */
+		snprintf(files, sizeof(files), jbool(o, "remote") ? "-" : "%lld", (long long)jint(e, "files"));
 		snprintf(note, sizeof(note), "%s%s%s", jbool(e, "pinned") ? "pinned" : "",
 			 jbool(e, "pinned") && tag && tag[0] ? ", " : "", tag ? tag : "");
 		table_add(&t, jstr(e, "id"), fmt_local(jint(e, "time"), when, sizeof(when)),
@@ -513,6 +514,9 @@ print_reply(const struct proto_request *req, struct json_object *o)
 		break;
 	case CMD_SESSION:
 		printf("%s: %s\n", jtext(o, "game"), jbool(o, "playing") ? "playing" : "not playing");
+		break;
+	case CMD_PULL:
+		printf("%s: %s\n", jtext(o, "game"), jtext(o, "message"));
 		break;
 	case CMD__COUNT:
 		break;

@@ -185,6 +185,20 @@ on_tick(struct loop *loop, struct loop_timer *t, void *data)
 	sched_submit(g->s, g->name, &tmpl, NULL, NULL);
 }
 
+/* Fills the remote's part of a spec: the game's folder on the remote and how to run rclone.
+ * Returns 0 or -ENOMEM; spec->remote is malloc'd (NULL when the game has no remote). */
+static int
+spec_set_remote(const struct sched *s, const struct game *g, struct job_spec *spec)
+{
+	const char *remote = config_game_remote(s->cfg, g->cfg);
+
+	spec->rclone = s->cfg->rclone;
+	spec->rclone_config = s->cfg->rclone_config;
+	spec->remote_bwlimit = s->cfg->remote_bwlimit;
+	spec->remote = NULL;
+	return remote && asprintf(&spec->remote, "%s/%s", remote, g->name) < 0 ? -ENOMEM : 0;
+}
+
 /* The first wait after a failed copy is remote_retry; each failure in a row doubles it. */
 #define COPY_BACKOFF_MAX_USEC (30 * USEC_PER_MINUTE)
 
@@ -262,20 +276,17 @@ static void
 game_copy_start(struct game *g)
 {
 	struct sched *s = g->s;
-	const char *remote = config_game_remote(s->cfg, g->cfg);
 	struct core_callbacks cb = { .done = on_copy_done, .data = g };
-	struct job_spec spec = { .kind = JOB_COPY, .game = g->name, .game_dir = g->game_dir,
-				 .rclone = s->cfg->rclone, .rclone_config = s->cfg->rclone_config,
-				 .remote_bwlimit = s->cfg->remote_bwlimit };
+	struct job_spec spec = { .kind = JOB_COPY, .game = g->name, .game_dir = g->game_dir };
 	_cleanup_free_ char *dir = NULL;
 	int r;
 
 	g->copy_again = g->copy_job != NULL;
-	if (!remote || g->copy_job || s->stopping || g->retired)
+	if (!config_game_remote(s->cfg, g->cfg) || g->copy_job || s->stopping || g->retired)
 		return;
-	if (asprintf(&dir, "%s/%s", remote, g->name) < 0)
+	if (spec_set_remote(s, g, &spec) < 0)
 		return;
-	spec.remote = dir;
+	dir = spec.remote;
 	loop_timer_arm(g->copy_timer, 0);
 	r = core_run(s->core, &spec, &cb, &g->copy_job);
 	if (r < 0) {
@@ -512,6 +523,16 @@ on_job_done(struct core_job *cj, const struct job_result *r, void *data)
 		game_run_next(g);
 }
 
+/* Forgets what a queued job's spec borrowed from the config for core_run (which copies it),
+ * so that freeing the job leaves the config's own. */
+static void
+spec_unborrow(struct job_spec *spec)
+{
+	spec->exclude = NULL;
+	spec->n_exclude = 0;
+	spec->rclone = spec->rclone_config = spec->remote_bwlimit = NULL;
+}
+
 /* Starts the job at the head of the queue if nothing runs. */
 static void
 game_run_next(struct game *g)
@@ -533,12 +554,12 @@ game_run_next(struct game *g)
 	j->spec.prune = j->spec.kind == JOB_SNAPSHOT && !j->spec.pin;
 	j->spec.threads = compress_threads(s->cfg);
 	r = j->spec.save_dir && j->spec.game_dir ? 0 : -ENOMEM;
-	if (r == 0 && j->spec.kind == JOB_SNAPSHOT && config_game_remote(s->cfg, g->cfg) &&
-	    asprintf(&j->spec.remote, "%s/%s", config_game_remote(s->cfg, g->cfg), g->name) < 0)
-		r = -ENOMEM;
+	if (r == 0)
+		r = spec_set_remote(s, g, &j->spec);
 	if (r == 0 && j->spec.kind == JOB_SNAPSHOT && check_free_space(s->cfg, msg, sizeof(msg)) < 0) {
 		struct job_result res = { .err = -ENOSPC };
 		snprintf(res.message, sizeof(res.message), "%s", msg);
+		spec_unborrow(&j->spec);
 		on_job_done(NULL, &res, g);
 		return;
 	}
@@ -550,8 +571,7 @@ game_run_next(struct game *g)
 	}
 	if (r == 0)
 		r = core_run(s->core, &j->spec, &cb, &g->running);
-	j->spec.exclude = NULL;
-	j->spec.n_exclude = 0;
+	spec_unborrow(&j->spec);
 	if (r < 0) {
 		struct job_result res = { .err = r };
 		snprintf(res.message, sizeof(res.message), "cannot start the job: %s",
@@ -600,13 +620,20 @@ on_beside_done(struct core_job *cj, const struct job_result *r, void *data)
 /* A listing takes no lock and changes nothing, so it runs beside the game's queue instead of
  * waiting for the snapshot at its head. */
 static int
-run_beside(struct sched *s, struct game *g, struct sched_waiter *w)
+run_beside(struct sched *s, struct game *g, enum job_kind kind, struct sched_waiter *w)
 {
-	struct job_spec spec = { .kind = JOB_LIST, .game = g->name, .game_dir = g->game_dir };
+	struct job_spec spec = { .kind = kind, .game = g->name, .game_dir = g->game_dir };
 	struct core_callbacks cb = { .done = on_beside_done, .data = w };
+	_cleanup_free_ char *remote = NULL;
+	int r = spec_set_remote(s, g, &spec);
 
+	remote = spec.remote;
+	if (r == 0 && kind == JOB_REMOTE_LIST && !remote)
+		r = -ENOLINK;
 	if (w)
 		w->next = NULL;
+	if (r < 0)
+		return r;
 	return s->stopping ? -ESHUTDOWN : core_run(s->core, &spec, &cb, NULL);
 }
 
@@ -619,11 +646,13 @@ sched_submit(struct sched *s, const char *game, const struct job_spec *tmpl, str
 
 	if (!g)
 		return -ENOENT;
-	if (tmpl->kind == JOB_LIST) {
+	if (tmpl->kind == JOB_LIST || tmpl->kind == JOB_REMOTE_LIST) {
 		if (ret_joined)
 			*ret_joined = false;
-		return run_beside(s, g, w);
+		return run_beside(s, g, tmpl->kind, w);
 	}
+	if (tmpl->kind == JOB_PULL && !config_game_remote(s->cfg, g->cfg))
+		return -ENOLINK;
 	j = find_joinable(g, tmpl);
 	if (ret_joined)
 		*ret_joined = j != NULL;
