@@ -3,7 +3,8 @@
 # uploads match the local bytes; the server killed mid-upload and started again (the copy
 # completes later, no partial file ever has an archive's name, the daemon keeps answering);
 # refused auth (failing status with rclone's message, retries, local archives untouched, then
-# recovery); a daemon restart with a queue pending; rclone missing.
+# recovery); a daemon restart with a queue pending; a second daemon with an empty archive folder
+# and the same remote lists, pulls and restores the first one's archives; rclone missing.
 # Sourced by 71-remote-thread.sh, 72-remote-coroutine.sh and 73-remote-process.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 CFG=$T/savekeeper.ini
@@ -97,7 +98,29 @@ check "local-backend copies match the local bytes" same_bytes "$T/local-remote"
 check "the journal is empty once in sync" test ! -s "$GD/remote-queue"
 check "status in words names the remote" bash -c "'$SKCTL' status | grep -q 'copies to loc:.*: in sync'"
 stop_daemon
-rm -rf "$T/archives"
+
+# A second device: an empty archive folder, the same remote.
+cp -a "$T/save" "$T/original"
+first=$(archives "$GD" | head -1); first=${first%.tar.gz}
+mv "$T/archives" "$T/device1"
+GD1=$T/device1/demo
+echo "progress on device 2" >"$T/save/slot1.sav"
+start_daemon -c "$CFG"
+n=$(ctl list --remote | jget 'len(r["archives"])')
+check "list --remote shows the first device's $n archives" test "$n" = "$(archives "$GD1" | wc -l)"
+check "the remote listing names the first archive" bash -c "'$SKCTL' list --remote | grep -q '^$first '"
+check "the archive folder is still empty" test -z "$(archives "$GD")"
+check "restore of an ID only the remote has" "$SKCTL" restore "$first"
+check "the save matches the first device's" tree_equal "$T/original" "$T/save"
+check "the pulled archive is published here, byte for byte" cmp "$GD/$first.tar.gz" "$GD1/$first.tar.gz"
+check "the progress made here is kept as the pre-restore snapshot" \
+	bash -c "'$SKCTL' list | grep -q pre-restore"
+check "pull latest downloads the newest" "$SKCTL" pull latest
+check "the newest is here now" test -e "$GD/$(archives "$GD1" | tail -1)"
+check "pull of an ID the remote lacks fails" bash -c "! '$SKCTL' pull 20200101T000000.000Z"
+check "no pull staging left" test -z "$(leftovers "$GD")"
+stop_daemon
+rm -rf "$T/archives" "$T/device1" "$T/original"
 
 # WebDAV on loopback: a large, slow upload killed half-way.
 serve
