@@ -192,19 +192,22 @@ store_pin(const char *game_dir, const char *id, bool pin)
 	return fsync(dfd) < 0 ? -errno : 0;
 }
 
-/* What the sweep removes: temporaries, and manifests whose archive is gone. */
+/* What the sweep removes: temporaries, and an archive's manifest or pin when the archive is gone. */
 static bool
 is_leftover(int dfd, const char *name)
 {
-	char arch[NAME_MAX + 16];
-	size_t n = strlen(name), k = strlen(SNAP_MANIFEST_SUFFIX);
+	static const char *const companions[] = { SNAP_MANIFEST_SUFFIX, SNAP_PIN_SUFFIX };
+	char id[64], arch[128];
 
 	if (ends_with(name, SNAP_TMP_SUFFIX))
 		return true;
-	if (!ends_with(name, SNAP_MANIFEST_SUFFIX))
-		return false;
-	snprintf(arch, sizeof(arch), "%.*s%s", (int)(n - k), name, SNAP_SUFFIX);
-	return !exists_at(dfd, arch);
+	for (size_t i = 0; i < ARRAY_SIZE(companions); i++) {
+		if (!name_to_id(name, companions[i], id, sizeof(id)))
+			continue;
+		snprintf(arch, sizeof(arch), "%s%s", id, SNAP_SUFFIX);
+		return !exists_at(dfd, arch);
+	}
+	return false;
 }
 
 int
@@ -327,6 +330,21 @@ remove_archive(int dfd, const char *id)
 			return -errno;
 	}
 	return 0;
+}
+
+int
+store_remove(const char *game_dir, const char *id)
+{
+	_cleanup_close_ int dfd = open(game_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int64_t t;
+	int r;
+
+	if (dfd < 0)
+		return -errno;
+	if (strlen(id) > 64 || store_id_time(id, &t) < 0)
+		return -ENOENT;
+	r = remove_archive(dfd, id);
+	return r < 0 ? r : fsync(dfd) < 0 ? -errno : 0;
 }
 
 /* Removes (unless dry_run) each archive retention lets go; the count or -errno. */

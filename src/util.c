@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -88,6 +89,43 @@ path_join(const char *a, const char *b)
 
 	if (asprintf(&s, "%s%s%s", a, slash ? "" : "/", b) < 0)
 		return NULL;
+	return s;
+}
+
+bool
+path_within(const char *path, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (strcmp(outer, "/") == 0)
+		return path[0] == '/';
+	return strncmp(path, outer, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+char *
+path_resolve(const char *path)
+{
+	_cleanup_free_ char *head = strdup(path);
+	char *slash, *real;
+
+	if (!head)
+		return NULL;
+	/* Cut components off the end until what is left exists. */
+	while (!(real = realpath(head, NULL))) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return strdup(path); /* unreadable: the names as written are all there is */
+		slash = strrchr(head, '/');
+		if (!slash || slash == head)
+			return strdup(path);
+		*slash = '\0';
+	}
+	if (strlen(head) == strlen(path))
+		return real;
+	const char *rest = path + strlen(head);
+	char *s = NULL;
+	if (asprintf(&s, "%s%s", strcmp(real, "/") == 0 ? "" : real, rest) < 0)
+		s = NULL;
+	free(real);
 	return s;
 }
 
@@ -214,4 +252,30 @@ lower_priority(pid_t who, int nice, bool io_idle)
 	if (io_idle)
 		(void)syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, (int)who,
 			      IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT);
+}
+
+const char *
+home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+
+	if (h && h[0] == '/')
+		return h;
+	pw = getpwuid(getuid());
+	if (pw && pw->pw_dir && pw->pw_dir[0] == '/')
+		return pw->pw_dir;
+	return "/";
+}
+
+char *
+expand_home(const char *path)
+{
+	char *s;
+
+	if (path[0] != '~' || (path[1] != '\0' && path[1] != '/'))
+		return strdup(path);
+	if (asprintf(&s, "%s%s", home_dir(), path + 1) < 0)
+		return NULL;
+	return s;
 }
