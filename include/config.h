@@ -67,6 +67,7 @@ struct sk_config {
 	char *rclone_config;       /* rclone --config FILE; NULL: rclone's own */
 	char *remote_bwlimit;      /* rclone --bwlimit VALUE; NULL: none */
 	uint64_t remote_retry_usec; /* first wait after a failed copy, doubled up to 30 min */
+	char *device;              /* this device's name in manifests; default: the hostname */
 	struct sk_game *games;
 	size_t n_games;
 };

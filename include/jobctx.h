@@ -70,6 +70,8 @@ struct job_spec {
 	char *rclone;	      /* the rclone binary; NULL: "rclone" from PATH */
 	char *rclone_config;  /* rclone --config FILE; NULL: rclone's own */
 	char *remote_bwlimit; /* rclone --bwlimit VALUE; NULL: none */
+	char *device;	      /* snapshot: recorded in the manifest; restore: this device */
+	bool force;	      /* restore: pass the stale-over-newer guard */
 };
 
 /* One archive of a game, as list and prune report it. */

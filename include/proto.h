@@ -40,6 +40,7 @@ enum proto_flag {
 	PF_BEGIN = 1 << 4,   /* session begin */
 	PF_END = 1 << 5,     /* session end */
 	PF_REMOTE = 1 << 6,  /* list --remote */
+	PF_FORCE = 1 << 7,   /* restore --force: pass the stale-over-newer guard */
 };
 
 struct proto_request {

@@ -523,6 +523,7 @@ cmd_job(struct daemon *d, struct ctl_client *c, const struct proto_request *req,
 		tmpl.kind = JOB_RESTORE;
 		tmpl.dry_run = req->flags & PF_DRY_RUN;
 		tmpl.undo = req->flags & PF_UNDO;
+		tmpl.force = req->flags & PF_FORCE;
 		break;
 	}
 	memcpy(id, req->id, sizeof(id));

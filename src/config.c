@@ -68,6 +68,7 @@ static const struct key daemon_keys[] = {
 	{ "rclone_config", K_PATH, offsetof(struct sk_config, rclone_config), 0, 0, NULL },
 	{ "remote_bwlimit", K_STRING, offsetof(struct sk_config, remote_bwlimit), 0, 0, "an rclone --bwlimit such as 1M" },
 	DUR("remote_retry", remote_retry_usec, USEC_PER_SEC, USEC_PER_DAY, "from 1s to 1d, such as 30s"),
+	{ "device", K_STRING, offsetof(struct sk_config, device), 0, 0, "a name for this machine, such as steamdeck" },
 };
 
 static const struct key game_keys[] = {
@@ -207,6 +208,17 @@ config_default_socket_path(void)
 	return r < 0 ? NULL : s;
 }
 
+/* The hostname, or "localhost" when it cannot be read. malloc'd. */
+static char *
+default_device(void)
+{
+	char host[256] = "";
+
+	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+		snprintf(host, sizeof(host), "localhost");
+	return strdup(host);
+}
+
 int
 config_new_default(struct sk_config **ret)
 {
@@ -231,7 +243,8 @@ config_new_default(struct sk_config **ret)
 		.io_idle = true,
 		.remote_retry_usec = 30 * USEC_PER_SEC,
 	};
-	if (!cfg->archive_dir || !cfg->socket_path) {
+	cfg->device = default_device();
+	if (!cfg->archive_dir || !cfg->socket_path || !cfg->device) {
 		config_free(cfg);
 		return -ENOMEM;
 	}
@@ -266,6 +279,7 @@ config_free(struct sk_config *cfg)
 	free(cfg->rclone);
 	free(cfg->rclone_config);
 	free(cfg->remote_bwlimit);
+	free(cfg->device);
 	free(cfg);
 }
 

@@ -5,10 +5,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "manifest.h"
 #include "remote.h"
 #include "restore.h"
 #include "snapshot.h"
@@ -99,12 +102,87 @@ run_list(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 	return 0;
 }
 
+/* The device that made archive id of the game, into dev ("" when its manifest does not say). */
+static void
+archive_device(const char *game_dir, const char *id, char *dev, size_t len)
+{
+	struct manifest *m = NULL;
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s.manifest", game_dir, id);
+	dev[0] = '\0';
+	if (manifest_read_header(path, &m, NULL, 0) >= 0)
+		snprintf(dev, len, "%s", m->device);
+	manifest_free(m);
+}
+
+/* True when the save folder matches archive id as a restore's dry run sees it. */
+static bool
+live_matches(const struct job_spec *spec, const char *id, const struct job_hooks *hooks)
+{
+	struct job_spec dry = *spec;
+	struct job_result r = { 0 };
+	bool same;
+
+	dry.id = (char *)(uintptr_t)id;
+	dry.dry_run = true;
+	same = restore_run(&dry, hooks, &r) == 0 && r.n_changes == 0;
+	job_result_clear(&r);
+	return same;
+}
+
+/* The archives the save folder may match without holding unarchived progress: this device's
+ * newest, and the newest that is not a pre-restore snapshot (what a restore put there). */
+static void
+known_states(const struct job_spec *spec, char own[64], char newest[64])
+{
+	struct job_archive *a = NULL;
+	size_t n = 0;
+	char dev[256];
+
+	own[0] = newest[0] = '\0';
+	if (store_list(spec->game_dir, &a, &n) < 0)
+		return;
+	for (size_t i = n; i-- > 0 && (!own[0] || !newest[0]);) {
+		archive_device(spec->game_dir, a[i].id, dev, sizeof(dev));
+		if (!own[0] && strcmp(dev, spec->device) == 0)
+			snprintf(own, 64, "%s", a[i].id);
+		if (!newest[0] && strcmp(a[i].tag, "pre-restore") != 0)
+			snprintf(newest, 64, "%s", a[i].id);
+	}
+	free(a);
+}
+
+/* The stale-over-newer guard: an archive another device made does not replace a save folder
+ * holding progress that no archive here has, unless forced. Returns 0 or -ESTALE with the
+ * message. */
+static int
+guard_stale(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, struct job_result *ret)
+{
+	char dev[256], own[64], newest[64];
+
+	if (spec->force || spec->undo || spec->dry_run || !spec->device)
+		return 0;
+	archive_device(spec->game_dir, id, dev, sizeof(dev));
+	if (!dev[0] || strcmp(dev, spec->device) == 0)
+		return 0;
+	known_states(spec, own, newest);
+	if ((own[0] && live_matches(spec, own, hooks)) || (newest[0] && live_matches(spec, newest, hooks)))
+		return 0;
+	snprintf(ret->message, sizeof(ret->message),
+		 "%s was made on %s, and the save folder of '%s' has changes that no archive here holds "
+		 "(this device's last archive: %s); see them with restore --dry-run, or replace them "
+		 "with restore --force",
+		 id, dev, spec->game, own[0] ? own : "none");
+	return -ESTALE;
+}
+
 /* A restore of an ID that only the remote has pulls it first, under the same lock, so the
- * restore then reads it like any archive here. */
+ * restore then reads it like any archive here; then the guard looks at where it came from. */
 static int
 restore_from(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
-	char local[4096];
+	char local[4096], id[64];
 	int r;
 
 	snprintf(local, sizeof(local), "%s/%s.tar.gz", spec->game_dir, spec->id ? spec->id : "");
@@ -114,6 +192,9 @@ restore_from(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 			return r;
 		*ret = (struct job_result){ 0 };
 	}
+	if (!spec->undo && (spec->id || store_latest(spec->game_dir, id, sizeof(id)) == 0) &&
+	    (r = guard_stale(spec, spec->id ? spec->id : id, hooks, ret)) < 0)
+		return r;
 	return restore_run(spec, hooks, ret);
 }
 

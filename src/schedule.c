@@ -195,6 +195,7 @@ spec_set_remote(const struct sched *s, const struct game *g, struct job_spec *sp
 	spec->rclone = s->cfg->rclone;
 	spec->rclone_config = s->cfg->rclone_config;
 	spec->remote_bwlimit = s->cfg->remote_bwlimit;
+	spec->device = s->cfg->device;
 	spec->remote = NULL;
 	return remote && asprintf(&spec->remote, "%s/%s", remote, g->name) < 0 ? -ENOMEM : 0;
 }
@@ -530,7 +531,7 @@ spec_unborrow(struct job_spec *spec)
 {
 	spec->exclude = NULL;
 	spec->n_exclude = 0;
-	spec->rclone = spec->rclone_config = spec->remote_bwlimit = NULL;
+	spec->rclone = spec->rclone_config = spec->remote_bwlimit = spec->device = NULL;
 }
 
 /* Starts the job at the head of the queue if nothing runs. */

@@ -4,7 +4,8 @@
 # completes later, no partial file ever has an archive's name, the daemon keeps answering);
 # refused auth (failing status with rclone's message, retries, local archives untouched, then
 # recovery); a daemon restart with a queue pending; a second daemon with an empty archive folder
-# and the same remote lists, pulls and restores the first one's archives; rclone missing.
+# and the same remote lists, pulls and restores the first one's archives, past the
+# stale-over-newer guard only with --force while it holds unarchived progress; rclone missing.
 # Sourced by 71-remote-thread.sh, 72-remote-coroutine.sh and 73-remote-process.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 CFG=$T/savekeeper.ini
@@ -90,7 +91,7 @@ head -c 4096 /dev/urandom >"$T/save/slot1.sav"
 rclone_config right
 
 # The local backend.
-write_config "loc:$T/local-remote"
+write_config "loc:$T/local-remote" "device = deviceA"
 start_daemon -c "$CFG"
 check "backup with a local-backend remote" "$SKCTL" backup --wait
 check "the copy reaches in sync" wait_for 60 state_is "in sync"
@@ -105,16 +106,27 @@ first=$(archives "$GD" | head -1); first=${first%.tar.gz}
 mv "$T/archives" "$T/device1"
 GD1=$T/device1/demo
 echo "progress on device 2" >"$T/save/slot1.sav"
+write_config "loc:$T/local-remote" "device = deviceB"
 start_daemon -c "$CFG"
 n=$(ctl list --remote | jget 'len(r["archives"])')
 check "list --remote shows the first device's $n archives" test "$n" = "$(archives "$GD1" | wc -l)"
 check "the remote listing names the first archive" bash -c "'$SKCTL' list --remote | grep -q '^$first '"
 check "the archive folder is still empty" test -z "$(archives "$GD")"
-check "restore of an ID only the remote has" "$SKCTL" restore "$first"
+check "the first device's manifest names it" grep -qx "device deviceA" "$T/local-remote/demo/$first.manifest"
+check "the guard refuses a stale archive over unarchived progress" bash -c \
+	"! '$SKCTL' restore '$first' 2>'$T/guard.err' && grep -q 'made on deviceA.*restore --force' '$T/guard.err'"
+check "the refused restore left the progress in place" grep -qx "progress on device 2" "$T/save/slot1.sav"
+check "a dry run shows the difference" bash -c "'$SKCTL' restore '$first' --dry-run | grep -q 'slot1.sav'"
+check "restore --force of an ID only the remote has" "$SKCTL" restore "$first" --force
 check "the save matches the first device's" tree_equal "$T/original" "$T/save"
 check "the pulled archive is published here, byte for byte" cmp "$GD/$first.tar.gz" "$GD1/$first.tar.gz"
 check "the progress made here is kept as the pre-restore snapshot" \
 	bash -c "'$SKCTL' list | grep -q pre-restore"
+echo "archived progress on device 2" >"$T/save/slot1.sav"
+check "backup on the second device" "$SKCTL" backup --wait
+check "its manifest names device B and the archive before it" bash -c \
+	"grep -lx 'device deviceB' '$GD'/*.manifest | xargs -r grep -q '^based-on 20'"
+check "with the progress archived, the guard lets the restore through" "$SKCTL" restore "$first"
 check "pull latest downloads the newest" "$SKCTL" pull latest
 check "the newest is here now" test -e "$GD/$(archives "$GD1" | tail -1)"
 check "pull of an ID the remote lacks fails" bash -c "! '$SKCTL' pull 20200101T000000.000Z"
