@@ -12,8 +12,6 @@
 
 #include "util.h"
 
-extern char **environ;
-
 #define RCLONE_ARGS_MAX 24
 #define RCLONE_POLL_USEC (20 * USEC_PER_MSEC)
 #define RCLONE_KILL_GRACE_USEC (5 * USEC_PER_SEC)
@@ -84,29 +82,21 @@ child_pipe(int *ret_read, int *ret_write)
 	return 0;
 }
 
+/* rclone's stdin is /dev/null; its stdout and stderr go to our pipes. */
 static int
 spawn_child(const char **argv, int out_w, int err_w, pid_t *ret_pid)
 {
 	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
 	int r;
 
-	sigemptyset(&none);
-	sigfillset(&all);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, out_w, STDOUT_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, err_w, STDERR_FILENO);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
 	/* A name without a slash is looked up in PATH, as a shell would. */
-	r = posix_spawnp(ret_pid, argv[0], &fa, &attr, (char *const *)(uintptr_t)argv, environ);
-	posix_spawnattr_destroy(&attr);
+	r = spawn_clean(ret_pid, argv[0], !strchr(argv[0], '/'), &fa, (char *const *)(uintptr_t)argv);
 	posix_spawn_file_actions_destroy(&fa);
-	return -r;
+	return r;
 }
 
 /* Keeps the tail of stderr (the last error is what explains a failure) and the head of

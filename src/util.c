@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -278,4 +279,25 @@ expand_home(const char *path)
 	if (asprintf(&s, "%s%s", home_dir(), path + 1) < 0)
 		return NULL;
 	return s;
+}
+
+int
+spawn_clean(pid_t *ret_pid, const char *path, bool search, const posix_spawn_file_actions_t *fa,
+	    char *const argv[])
+{
+	extern char **environ;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int r;
+
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	r = search ? posix_spawnp(ret_pid, path, fa, &attr, argv, environ)
+		   : posix_spawn(ret_pid, path, fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	return -r;
 }

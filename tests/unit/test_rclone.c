@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,7 +16,7 @@
 #include "rclone.h"
 #include "util.h"
 
-static char dir[] = "/tmp/sk-rclone.XXXXXX";
+static char dir[128];
 static char script[256];
 
 static int
@@ -23,7 +25,7 @@ setup(void **state)
 	FILE *f;
 
 	(void)state;
-	if (!mkdtemp(dir))
+	if (!mkdtemp(scratch_template(dir, sizeof(dir), "sk-rclone")))
 		return -1;
 	snprintf(script, sizeof(script), "%s/fake-rclone", dir);
 	f = fopen(script, "w");
@@ -110,7 +112,7 @@ test_upload_local_backend(void **state)
 
 	(void)state;
 	if (system("command -v rclone >/dev/null") != 0)
-		skip();
+		skip_because("rclone is not installed (apt-get install rclone)");
 	snprintf(src, sizeof(src), "%s/a.tar.gz", dir);
 	snprintf(remote, sizeof(remote), ":local:%s/remote/game", dir);
 	f = fopen(src, "w");

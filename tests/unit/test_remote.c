@@ -5,19 +5,21 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include "remote.h"
 #include "util.h"
 
-static char dir[] = "/tmp/sk-remote.XXXXXX";
+static char dir[128];
 
 static int
 setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	return mkdtemp(scratch_template(dir, sizeof(dir), "sk-remote")) ? 0 : -1;
 }
 
 static int
