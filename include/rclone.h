@@ -15,9 +15,9 @@
 #define RCLONE_PARTIAL_SUFFIX ".partial"
 
 struct rclone_opts {
-	const char *binary;  /* "rclone" (searched in PATH) or a path; NULL: "rclone" */
-	const char *config;  /* --config FILE, or NULL for rclone's own */
-	const char *bwlimit; /* --bwlimit VALUE, or NULL */
+	const char *binary;    /* "rclone" (searched in PATH) or a path; NULL: "rclone" */
+	const char *config;    /* --config FILE, or NULL for rclone's own */
+	const char *bwlimit;   /* --bwlimit VALUE, or NULL */
 	uint64_t timeout_usec; /* 0: RCLONE_TIMEOUT_USEC */
 };
 

@@ -1,6 +1,6 @@
 /* Off-machine copies: the queue of archives still to upload (a journal next to the archives)
- * and the upload of one archive through rclone; the runner's copy job drains the queue. The journal is changed only under the
- * game's lock; uploads run without it, since a published archive never changes. */
+ * and the upload of one archive through rclone; the runner's copy job drains the queue. The journal is
+ * changed only under the game's lock; uploads run without it, since a published archive never changes. */
 #ifndef SK_REMOTE_H
 #define SK_REMOTE_H
 

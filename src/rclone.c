@@ -120,7 +120,8 @@ drain(struct rclone_child *c, int *fd, bool is_err)
 			memcpy(c->err + c->err_len, buf + (size_t)n - keep, keep);
 			c->err_len += keep;
 		} else if (c->out && c->out_len < c->out_max) {
-			size_t keep = c->out_max - c->out_len < (size_t)n ? c->out_max - c->out_len : (size_t)n;
+			size_t keep =
+			    c->out_max - c->out_len < (size_t)n ? c->out_max - c->out_len : (size_t)n;
 			memcpy(c->out + c->out_len, buf, keep);
 			c->out_len += keep;
 		}
@@ -245,7 +246,7 @@ rclone_run(const struct rclone_opts *o, const char *const *args, const struct jo
 	   char **ret_out, size_t out_max, char *err, size_t errlen)
 {
 	const char *argv[RCLONE_ARGS_MAX];
-	struct rclone_child c = { .out_fd = -EBADF, .err_fd = -EBADF, .out_max = out_max };
+	struct rclone_child c = {.out_fd = -EBADF, .err_fd = -EBADF, .out_max = out_max};
 	int r = build_argv(o, args, argv), status;
 
 	if (r == 0 && ret_out && !(c.out = malloc(out_max + 1)))
@@ -284,10 +285,9 @@ rclone_upload(const struct rclone_opts *o, const char *local, const char *dir, c
 	if ((size_t)snprintf(final, sizeof(final), "%s/%s", dir, name) >= sizeof(final))
 		return -ENAMETOOLONG;
 	snprintf(partial, sizeof(partial), "%s%s", final, RCLONE_PARTIAL_SUFFIX);
-	r = rclone_run(o, (const char *const[]){ "copyto", local, partial, NULL }, hooks, NULL, 0, err,
-		       errlen);
+	r = rclone_run(o, (const char *const[]){"copyto", local, partial, NULL}, hooks, NULL, 0, err, errlen);
 	if (r == 0)
-		r = rclone_run(o, (const char *const[]){ "moveto", partial, final, NULL }, hooks, NULL, 0,
-			       err, errlen);
+		r = rclone_run(o, (const char *const[]){"moveto", partial, final, NULL}, hooks, NULL, 0, err,
+			       errlen);
 	return r;
 }

@@ -141,7 +141,9 @@ static void
 rclone_opts_of(const struct job_spec *spec, struct rclone_opts *o)
 {
 	*o = (struct rclone_opts){
-		.binary = spec->rclone, .config = spec->rclone_config, .bwlimit = spec->remote_bwlimit,
+	    .binary = spec->rclone,
+	    .config = spec->rclone_config,
+	    .bwlimit = spec->remote_bwlimit,
 	};
 }
 
@@ -192,16 +194,18 @@ parse_listing(const char *json, struct job_result *ret)
 
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(a, i), *name, *size;
-		const char *nm = json_object_object_get_ex(e, "Name", &name) ? json_object_get_string(name) : "";
+		const char *nm =
+		    json_object_object_get_ex(e, "Name", &name) ? json_object_get_string(name) : "";
 		size_t len = strlen(nm), k = strlen(SNAP_SUFFIX);
-		struct job_archive ar = { 0 };
+		struct job_archive ar = {0};
 
 		if (len <= k || len - k >= sizeof(ar.id) || strcmp(nm + len - k, SNAP_SUFFIX) != 0)
 			continue;
 		snprintf(ar.id, sizeof(ar.id), "%.*s", (int)(len - k), nm);
 		if (store_id_time(ar.id, &ar.time_usec) < 0)
 			continue;
-		ar.size = json_object_object_get_ex(e, "Size", &size) ? (uint64_t)json_object_get_int64(size) : 0;
+		ar.size =
+		    json_object_object_get_ex(e, "Size", &size) ? (uint64_t)json_object_get_int64(size) : 0;
 		r = array_grow(&ret->archives, &cap, ret->n_archives, sizeof(ar));
 		if (r == 0)
 			ret->archives[ret->n_archives++] = ar;
@@ -220,15 +224,15 @@ remote_list(const struct job_spec *spec, const struct job_hooks *hooks, struct j
 	int r;
 
 	rclone_opts_of(spec, &o);
-	r = rclone_run(&o, (const char *const[]){ "lsjson", "--files-only", spec->remote, NULL }, hooks, &out,
+	r = rclone_run(&o, (const char *const[]){"lsjson", "--files-only", spec->remote, NULL}, hooks, &out,
 		       REMOTE_LIST_MAX, ret->message, sizeof(ret->message));
 	if (r == -ENODATA) {
 		ret->message[0] = '\0';
 		return 0;
 	}
 	if (r == 0 && (r = parse_listing(out, ret)) < 0)
-		snprintf(ret->message, sizeof(ret->message), "cannot read the listing of %s: %s", spec->remote,
-			 strerror(-r));
+		snprintf(ret->message, sizeof(ret->message), "cannot read the listing of %s: %s",
+			 spec->remote, strerror(-r));
 	return r;
 }
 
@@ -257,7 +261,7 @@ download(const struct job_spec *spec, const char *staging, const char *id, const
 	rclone_opts_of(spec, &o);
 	snprintf(from, sizeof(from), "%s/%s%s", spec->remote, id, suffix);
 	snprintf(to, sizeof(to), "%s/%s%s", staging, id, suffix);
-	return rclone_run(&o, (const char *const[]){ "copyto", from, to, NULL }, hooks, NULL, 0, ret->message,
+	return rclone_run(&o, (const char *const[]){"copyto", from, to, NULL}, hooks, NULL, 0, ret->message,
 			  sizeof(ret->message));
 }
 
@@ -266,7 +270,7 @@ download(const struct job_spec *spec, const char *staging, const char *id, const
 static int
 publish_pulled(const char *staging, const char *game_dir, const char *id)
 {
-	static const char *const suffixes[] = { SNAP_MANIFEST_SUFFIX, SNAP_SUFFIX };
+	static const char *const suffixes[] = {SNAP_MANIFEST_SUFFIX, SNAP_SUFFIX};
 	char from[4096], to[4096];
 
 	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
@@ -284,7 +288,7 @@ static int
 newest_remote(const struct job_spec *spec, const struct job_hooks *hooks, char *id, size_t len,
 	      struct job_result *ret)
 {
-	struct job_result l = { 0 };
+	struct job_result l = {0};
 	int r = remote_list(spec, hooks, &l);
 
 	if (r == 0 && l.n_archives == 0)
@@ -310,7 +314,8 @@ fetch_checked(const struct job_spec *spec, const char *staging, const char *id, 
 	if (r == 0)
 		r = download(spec, staging, id, SNAP_SUFFIX, hooks, ret);
 	if (r == -ENODATA)
-		snprintf(ret->message, sizeof(ret->message), "the remote %s has no archive %s", spec->remote, id);
+		snprintf(ret->message, sizeof(ret->message), "the remote %s has no archive %s", spec->remote,
+			 id);
 	if (r == 0)
 		r = store_open_manifest(staging, id, &m, got, sizeof(got), ret);
 	if (r == 0)
@@ -345,8 +350,8 @@ remote_pull(const struct job_spec *spec, const struct job_hooks *hooks, struct j
 	clear_staging(staging);
 	r = fetch_checked(spec, staging, id, hooks, ret);
 	if (r == 0 && (r = publish_pulled(staging, spec->game_dir, id)) < 0)
-		snprintf(ret->message, sizeof(ret->message), "cannot publish %s in '%s': %s", id, spec->game_dir,
-			 strerror(-r));
+		snprintf(ret->message, sizeof(ret->message), "cannot publish %s in '%s': %s", id,
+			 spec->game_dir, strerror(-r));
 	clear_staging(staging);
 	(void)rmdir(staging);
 	if (r == 0)

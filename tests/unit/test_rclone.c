@@ -56,25 +56,24 @@ teardown(void **state)
 static void
 test_arguments(void **state)
 {
-	struct rclone_opts o = { .binary = script, .config = "/etc/rc.conf", .bwlimit = "1M" };
+	struct rclone_opts o = {.binary = script, .config = "/etc/rc.conf", .bwlimit = "1M"};
 	_cleanup_free_ char *out = NULL;
 	char err[256] = "";
 
 	(void)state;
-	assert_int_equal(rclone_run(&o, (const char *const[]){ "lsf", "r:x", NULL }, NULL, &out, 4096, err,
-				    sizeof(err)),
-			 0);
+	assert_int_equal(
+	    rclone_run(&o, (const char *const[]){"lsf", "r:x", NULL}, NULL, &out, 4096, err, sizeof(err)), 0);
 	assert_non_null(strstr(out, "lsf r:x --config /etc/rc.conf --bwlimit 1M --retries=1"));
 }
 
 static void
 test_failure_message(void **state)
 {
-	struct rclone_opts o = { .binary = script };
+	struct rclone_opts o = {.binary = script};
 	char err[256] = "";
 
 	(void)state;
-	assert_int_equal(rclone_run(&o, (const char *const[]){ "fail", NULL }, NULL, NULL, 0, err, sizeof(err)),
+	assert_int_equal(rclone_run(&o, (const char *const[]){"fail", NULL}, NULL, NULL, 0, err, sizeof(err)),
 			 -EIO);
 	assert_string_equal(err, "rclone fail failed (exit 7): Attempt 1/1 failed: 401 Unauthorized");
 }
@@ -82,11 +81,11 @@ test_failure_message(void **state)
 static void
 test_timeout(void **state)
 {
-	struct rclone_opts o = { .binary = script, .timeout_usec = 200 * USEC_PER_MSEC };
+	struct rclone_opts o = {.binary = script, .timeout_usec = 200 * USEC_PER_MSEC};
 	char err[256] = "";
 
 	(void)state;
-	assert_int_equal(rclone_run(&o, (const char *const[]){ "hang", NULL }, NULL, NULL, 0, err, sizeof(err)),
+	assert_int_equal(rclone_run(&o, (const char *const[]){"hang", NULL}, NULL, NULL, 0, err, sizeof(err)),
 			 -ETIMEDOUT);
 	assert_string_equal(err, "rclone hang took too long and was stopped");
 }
@@ -94,11 +93,11 @@ test_timeout(void **state)
 static void
 test_missing_program(void **state)
 {
-	struct rclone_opts o = { .binary = "/nonexistent/rclone" };
+	struct rclone_opts o = {.binary = "/nonexistent/rclone"};
 	char err[256] = "";
 
 	(void)state;
-	assert_int_equal(rclone_run(&o, (const char *const[]){ "lsf", NULL }, NULL, NULL, 0, err, sizeof(err)),
+	assert_int_equal(rclone_run(&o, (const char *const[]){"lsf", NULL}, NULL, NULL, 0, err, sizeof(err)),
 			 -ENOENT);
 	assert_non_null(strstr(err, "cannot run /nonexistent/rclone: No such file or directory"));
 }
@@ -106,7 +105,7 @@ test_missing_program(void **state)
 static void
 test_upload_local_backend(void **state)
 {
-	struct rclone_opts o = { 0 };
+	struct rclone_opts o = {0};
 	char src[300], remote[300], final[400], partial[420], err[512] = "", cmd[1024];
 	FILE *f;
 
@@ -132,11 +131,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_arguments),
-		cmocka_unit_test(test_failure_message),
-		cmocka_unit_test(test_timeout),
-		cmocka_unit_test(test_missing_program),
-		cmocka_unit_test(test_upload_local_backend),
+	    cmocka_unit_test(test_arguments),
+	    cmocka_unit_test(test_failure_message),
+	    cmocka_unit_test(test_timeout),
+	    cmocka_unit_test(test_missing_program),
+	    cmocka_unit_test(test_upload_local_backend),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -55,10 +55,10 @@ test_queue(void **state)
 	assert_int_equal(remote_queue_add(dir, "20261201T050000.000Z"), 0);
 	assert_int_equal(remote_queue_add(dir, "20261201T060000.000Z"), 0);
 	assert_int_equal(remote_queue_add(dir, "20261201T050000.000Z"), 0);
-	assert_queue((const char *const[]){ "20261201T050000.000Z", "20261201T060000.000Z" }, 2);
+	assert_queue((const char *const[]){"20261201T050000.000Z", "20261201T060000.000Z"}, 2);
 	assert_int_equal(remote_queue_remove(dir, "20261201T050000.000Z"), 0);
 	assert_int_equal(remote_queue_remove(dir, "20261201T070000.000Z"), 0);
-	assert_queue((const char *const[]){ "20261201T060000.000Z" }, 1);
+	assert_queue((const char *const[]){"20261201T060000.000Z"}, 1);
 	snprintf(path, sizeof(path), "%s/" REMOTE_QUEUE_FILE ".partial", dir);
 	assert_int_equal(access(path, F_OK), -1);
 }
@@ -75,7 +75,7 @@ test_hand_edited(void **state)
 	assert_non_null(f);
 	fputs("\n../../etc/passwd\n20261201T080000.000Z\n.hidden\n", f);
 	fclose(f);
-	assert_queue((const char *const[]){ "20261201T080000.000Z" }, 1);
+	assert_queue((const char *const[]){"20261201T080000.000Z"}, 1);
 }
 
 static void
@@ -94,9 +94,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_queue),
-		cmocka_unit_test(test_hand_edited),
-		cmocka_unit_test(test_unreadable_folder),
+	    cmocka_unit_test(test_queue),
+	    cmocka_unit_test(test_hand_edited),
+	    cmocka_unit_test(test_unreadable_folder),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
