@@ -46,24 +46,14 @@ rclone_config() {
 	INI
 }
 
-# write_config REMOTE [EXTRA-DAEMON-LINES]
+# write_config REMOTE [EXTRA-DAEMON-LINES]: lib.sh's config of game "demo" with the remote.
 write_config() {
-	cat >"$CFG" <<-INI
-	[daemon]
-	archive_dir = $T/archives
-	core = $CORE
-	interval = 1h
-	notify = off
-	autostart = false
-	compression = 1
-	remote = $1
-	rclone_config = $RCONF
-	remote_retry = 1s
-	${2:-}
-
-	[game "demo"]
-	path = $T/save
-	INI
+	make_config "$CFG" "$CORE" "autostart = false
+compression = 1
+remote = $1
+rclone_config = $RCONF
+remote_retry = 1s
+${2:-}"
 }
 
 remote_state() { ctl status | jget 'r["games"][0]["remote"]["state"]'; }
