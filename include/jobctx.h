@@ -84,6 +84,7 @@ struct job_archive {
 	bool pinned;
 	char tag[32];  /* "pre-restore" etc., "" if none */
 	unsigned keep; /* prune: the KEEP_* reasons it stays (store.h), 0 when it goes */
+	char device[64]; /* remote-list: the device that made it, from its manifest; "" unknown */
 };
 
 /* One difference a restore's dry run found between the save folder and the archive. */

@@ -126,6 +126,7 @@ archive_json(const struct job_archive *e)
 	add_int(x, "bytes", (int64_t)e->bytes);
 	json_object_object_add(x, "pinned", json_object_new_boolean(e->pinned));
 	add_str(x, "tag", e->tag);
+	add_str(x, "device", e->device[0] ? e->device : NULL);
 	return x;
 }
 

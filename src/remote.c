@@ -216,6 +216,63 @@ parse_listing(const char *json, struct job_result *ret)
 	return r;
 }
 
+/* Empties a folder of ours: the pull's staging (left over by a pull that was stopped), or a
+ * listing's copy of the remote's manifests. */
+static void
+clear_staging(const char *staging)
+{
+	DIR *d = opendir(staging);
+	struct dirent *de;
+
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
+/* Fills device, files, bytes and tag of each listed archive from its manifest in dir. */
+static void
+read_manifests(const char *dir, struct job_result *ret)
+{
+	for (unsigned i = 0; i < ret->n_archives; i++) {
+		struct job_archive *a = &ret->archives[i];
+		struct manifest *m = NULL;
+		char path[4096 + 128];
+
+		snprintf(path, sizeof(path), "%s/%s%s", dir, a->id, SNAP_MANIFEST_SUFFIX);
+		if (manifest_read_header(path, &m, NULL, 0) < 0)
+			continue;
+		snprintf(a->device, sizeof(a->device), "%s", m->device);
+		snprintf(a->tag, sizeof(a->tag), "%s", m->tag);
+		a->files = m->files;
+		a->bytes = m->bytes;
+		manifest_free(m);
+	}
+}
+
+/* Copies the remote's manifests of the game (one rclone run) into a private folder under
+ * $TMPDIR and reads them; a failure leaves the listing without them. */
+static void
+remote_manifests(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct rclone_opts o;
+	char dir[4096], err[256];
+
+	snprintf(dir, sizeof(dir), "%s/savekeeper-list.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		return;
+	rclone_opts_of(spec, &o);
+	if (rclone_run(
+		&o,
+		(const char *const[]){"copy", spec->remote, dir, "--include", "*" SNAP_MANIFEST_SUFFIX, NULL},
+		hooks, NULL, 0, err, sizeof(err)) == 0)
+		read_manifests(dir, ret);
+	clear_staging(dir);
+	(void)rmdir(dir);
+}
+
 int
 remote_list(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
@@ -233,21 +290,9 @@ remote_list(const struct job_spec *spec, const struct job_hooks *hooks, struct j
 	if (r == 0 && (r = parse_listing(out, ret)) < 0)
 		snprintf(ret->message, sizeof(ret->message), "cannot read the listing of %s: %s",
 			 spec->remote, strerror(-r));
+	if (r == 0 && ret->n_archives)
+		remote_manifests(spec, hooks, ret);
 	return r;
-}
-
-/* Empties the pull's staging folder, left over by a pull that was stopped. */
-static void
-clear_staging(const char *staging)
-{
-	DIR *d = opendir(staging);
-	struct dirent *de;
-
-	while (d && (de = readdir(d)))
-		if (de->d_name[0] != '.')
-			(void)unlinkat(dirfd(d), de->d_name, 0);
-	if (d)
-		closedir(d);
 }
 
 /* Downloads <id><suffix> from the remote into the staging folder. */

@@ -351,10 +351,11 @@ print_list(struct json_object *o)
 		struct json_object *e = json_object_array_get_idx(a, i);
 		char when[64], age[64], size[32], files[32], note[96];
 		const char *tag = jstr(e, "tag");
-		/* A remote listing reads no manifests: the count is unknown there. */
-		snprintf(files, sizeof(files), jbool(o, "remote") ? "-" : "%lld", (long long)jint(e, "files"));
-		snprintf(note, sizeof(note), "%s%s%s", jbool(e, "pinned") ? "pinned" : "",
-			 jbool(e, "pinned") && tag && tag[0] ? ", " : "", tag ? tag : "");
+		snprintf(files, sizeof(files), "%lld", (long long)jint(e, "files"));
+		snprintf(note, sizeof(note), "%s%s%s%s%s", jbool(e, "pinned") ? "pinned" : "",
+			 jbool(e, "pinned") && tag && tag[0] ? ", " : "", tag ? tag : "",
+			 jstr(e, "device") ? (tag && tag[0] ? ", from " : "from ") : "",
+			 jstr(e, "device") ? jstr(e, "device") : "");
 		table_add(&t, jstr(e, "id"), fmt_local(jint(e, "time"), when, sizeof(when)),
 			  fmt_relative(jint(e, "time"), age, sizeof(age)),
 			  fmt_size((uint64_t)jint(e, "size"), size, sizeof(size)), files, note);

@@ -100,7 +100,8 @@ write_config "loc:$T/local-remote" "device = deviceB"
 start_daemon -c "$CFG"
 n=$(ctl list --remote | jget 'len(r["archives"])')
 check "list --remote shows the first device's $n archives" test "$n" = "$(archives "$GD1" | wc -l)"
-check "the remote listing names the first archive" bash -c "'$SKCTL' list --remote | grep -q '^$first '"
+check "the remote listing names the first archive and its device" bash -c \
+	"'$SKCTL' list --remote | grep -q '^$first .* from deviceA\$'"
 check "the archive folder is still empty" test -z "$(archives "$GD")"
 check "the first device's manifest names it" grep -qx "device deviceA" "$T/local-remote/demo/$first.manifest"
 check "the guard refuses a stale archive over unarchived progress" bash -c \
