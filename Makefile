@@ -150,13 +150,13 @@ format:
 # a leak; real leaks are caught by make check (LeakSanitizer with ASAN=1, and valgrind).
 # The link graph check runs here too: no cycle among engine modules, no library object that
 # needs a program's main file.
-lint: all
+lint: all $(B)/.deps-test
 	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
 	    --suppress=missingIncludeSystem --suppress=memleak -Iinclude src
 	@sh scripts/linkgraph.sh $(B)
 
 # The project's .clang-format, checked without rewriting anything.
-format-check:
+format-check: $(B)/.deps-test
 	clang-format --dry-run --Werror include/*.h src/*.c tests/unit/*.c bench/*.c
 
 clean:

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs the Debian 12 packages savekeeper needs, by what needs them:
 #   build  `make` and `make run`: the compiler, the libraries with their headers, scdoc
-#   test   `make check`: cmocka and the programs the tests run (GNU tar, D-Bus, strace,
-#          valgrind, clang for the fuzz targets, useradd, man ...); as root also the
+#   test   `make check`, `make lint`, `make format-check`: cmocka and the programs the tests
+#          run (GNU tar, D-Bus, strace, valgrind, clang for the fuzz targets, useradd, man,
+#          cppcheck, clang-format ...); as root also the
 #          package group, the Debian packaging tools of the root-only package test
 #   bench  `make bench`: the programs the benchmark and its report run
 # Use: deps.sh [--check] [build|test|package|bench|all]...   (no group: all; `make deps`: all)
@@ -15,7 +16,7 @@ BUILD="gcc make pkg-config libarchive-dev libinih-dev libnotify-dev libsystemd-d
 libjson-c-dev libdeflate-dev libssl-dev libyaml-dev scdoc"
 TEST="libcmocka-dev tar gzip libarchive-tools python3 python3-dbusmock python3-dbus dbus dbus-bin
 systemd util-linux passwd procps strace man-db valgrind clang libclang-rt-14-dev bash-completion
-rclone"
+cppcheck clang-format rclone"
 # 96-package.sh builds the Debian package and tries it in a fresh Debian 12: root only.
 PACKAGE="debhelper dpkg-dev lintian mmdebstrap"
 BENCH="tar gzip gnuplot-nox strace util-linux procps"
