@@ -76,23 +76,23 @@ $(B)/libsk.a: $(LIB_OBJS)
 	@ar rcs $@ $^
 $(B)/savekeeperd: $(B)/savekeeperd.o $(B)/libsk.a
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LIBS)
 $(B)/savekeeperctl: $(B)/savekeeperctl.o $(B)/libsk.a
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LIBS)
 
 $(B)/test_%: tests/unit/test_%.c $(B)/libsk.a | $(B)/.deps-test
 	@echo "  TEST-CC $<"
-	@$(CC) $(SK_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	@$(CC) $(SK_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LIBS) -lcmocka
 $(B)/%: tests/helpers/%.c $(B)/libsk.a | $(B)/.deps-build
 	@echo "  CC      $<"
-	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LIBS)
 $(B)/%.so: tests/preload/%.c | $(B)/.deps-build
 	@echo "  CC      $<"
 	@$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -fPIC -shared -o $@ $<
 $(B)/%: bench/%.c $(B)/libsk.a | $(B)/.deps-build
 	@echo "  CC      $<"
-	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LIBS)
 
 $(B)/man/%: docs/%.scd | $(B)/.deps-build
 	@mkdir -p $(B)/man

@@ -86,6 +86,18 @@ idle_table() {
 		"$RES/idle.tsv"
 }
 
+# The copy job's time from publish to "in sync" against rclone copyto of the same archive, as
+# the median of the rounds and in MiB/s.
+remote_table() {
+	[[ -s $RES/remote.tsv ]] || { echo "Not measured (rclone is not installed)."; return; }
+	echo "| archive | copy job, ms | MiB/s | rclone copyto, ms | MiB/s | copy job / copyto |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+	sort -t$'\t' -k3,3n "$RES/remote.tsv" | awk -F'\t' '{ s[NR] = $2; a[NR] = $3 } END { m = int((NR + 1) / 2); print s[m], a[m] }' >"$RES/remote.ours"
+	sort -t$'\t' -k4,4n "$RES/remote.tsv" | awk -F'\t' '{ p[NR] = $4 } END { print p[int((NR + 1) / 2)] }' >"$RES/remote.plain"
+	paste -d' ' "$RES/remote.ours" "$RES/remote.plain" | awk '{ mib = $1 / 1048576;
+		printf "| %.0f MiB | %d | %.0f | %d | %.0f | %.2f |\n", mib, $2, mib / ($2 / 1000), $3, mib / ($3 / 1000), $2 / $3 }'
+}
+
 tick_table() {
 	echo "| core | daemon CPU per unchanged tick, ms | ticks measured |"
 	echo "| --- | ---: | ---: |"
@@ -440,6 +452,15 @@ body() {
 	not running it does nothing at all (see the idle cost above, and \`tests/integration/48-sessions.sh\`).
 
 	$(sessions_table)
+
+	## Copies to a remote
+
+	The copy job (from the archive's publish to status "in sync", polled every 50 ms) against a
+	plain \`rclone copyto\` of the same archive to the same remote, rclone's local backend, in the
+	same run; medians of the rounds. The copy job runs rclone four times (the archive and the
+	manifest, each through a \`.partial\` name and a \`moveto\`), at nice 19 in the idle I/O class.
+
+	$(remote_table)
 
 	## Every load run
 

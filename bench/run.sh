@@ -451,6 +451,45 @@ idle_bench() {
 	done
 }
 
+# ---- copies to a remote: the copy job against a plain rclone copyto --------------------------
+
+# ms_since NS: milliseconds since the date +%s%N value NS.
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+# One 64 MiB incompressible save (32 MiB quick), archived by a thread-core daemon whose remote is
+# rclone's local backend; the time from the archive's publish (backup --wait returning) to
+# status "in sync" against `rclone copyto` of the same archive to the same backend, alternated,
+# REPS rounds, each row of remote.tsv one round. The copy job moves two files (archive, then
+# manifest) through a .partial name each: four rclone runs where the plain copy has one.
+remote_bench() {
+	local mib=$( ((QUICK)) && echo 32 || echo 64) save=$S/remote-save sock=$S/remote.sock i t0 ours plain arch
+	command -v rclone >/dev/null || { log "remote: rclone is not installed; skipped"; return 0; }
+	mkdir -p "$save" "$S/remote-dst" "$S/plain-dst"
+	printf '[loc]\ntype = local\n' >"$S/rclone.conf"
+	daemon_config "$S/remote.ini" thread "$save" "$S/remote-archives" "$sock" false 1h
+	sed -i "/^\[daemon\]/a remote = loc:$S/remote-dst\nrclone_config = $S/rclone.conf\ncompression = 1" \
+		"$S/remote.ini"
+	start_daemon remote "$S/remote.ini" "$sock" || return 1
+	log "remote: ${mib} MiB archive, copy job against rclone copyto, $REPS round(s)"
+	for ((i = 0; i < REPS; i++)); do
+		head -c $((mib << 20)) /dev/urandom >"$save/blob.sav"
+		"$SKCTL" --socket "$sock" backup --wait >/dev/null || { log "remote: backup failed"; break; }
+		t0=$(date +%s%N)
+		poll 300 bash -c "'$SKCTL' --socket '$sock' --json status | grep -q '\"state\": *\"in sync\"'" ||
+			{ log "remote: the copy did not finish"; break; }
+		ours=$(ms_since "$t0")
+		arch=$(ls "$S/remote-archives/bench/"*.tar.gz | tail -1)
+		t0=$(date +%s%N)
+		rclone --config "$S/rclone.conf" copyto "$arch" "loc:$S/plain-dst/$(basename "$arch")" ||
+			{ log "remote: rclone copyto failed"; break; }
+		plain=$(ms_since "$t0")
+		printf '%s\t%s\t%s\t%s\n' "$i" "$(stat -c %s "$arch")" "$ours" "$plain" >>"$RES/remote.tsv"
+		log "  round $i: copy job $ours ms, rclone copyto $plain ms"
+	done
+	stop_daemon "$DPID"
+	rm -rf "$save" "$S/remote-dst" "$S/plain-dst" "$S/remote-archives"
+}
+
 # ---- Ludusavi's manifest ---------------------------------------------------------------------
 
 # A synthetic manifest the size of the real one (18 MiB; the real data is never shipped) read by
@@ -496,6 +535,7 @@ fi
 idle_bench "$(gen_tree small)"
 manifest_bench
 sessions_bench
+((HAVE_DAEMON)) && remote_bench
 log "bench: measured in $((SECONDS - start)) s"
 echo "elapsed	$((SECONDS - start)) s" >>"$RES/machine.tsv"
 QUICK=$QUICK bench/report.sh "$RES"

@@ -35,6 +35,8 @@ struct sk_game {
 					 * daemon's interval_playing where the game sets none */
 	unsigned steam_app;  /* 0: none; without a path in the file, the path was found from it */
 	unsigned steam_app_line; /* the line of steam_app when it stood for the path, else 0 */
+	char *remote;        /* rclone NAME:PATH; NULL: the daemon's */
+	bool remote_off;     /* remote = off: no copies of this game */
 };
 
 struct sk_config {
@@ -60,6 +62,12 @@ struct sk_config {
 	bool io_idle;              /* worker I/O class idle, default true */
 	char *manifest;            /* Ludusavi's manifest; NULL: ~/.config/ludusavi/manifest.yaml */
 	enum sk_sessions sessions; /* play sessions seen from Steam (games with steam_app) */
+	char *remote;              /* rclone NAME:PATH the archives are copied to; NULL: none */
+	char *rclone;              /* the rclone binary; NULL: "rclone" from PATH */
+	char *rclone_config;       /* rclone --config FILE; NULL: rclone's own */
+	char *remote_bwlimit;      /* rclone --bwlimit VALUE; NULL: none */
+	uint64_t remote_retry_usec; /* first wait after a failed copy, doubled up to 30 min */
+	char *device;              /* this device's name in manifests; default: the hostname */
 	struct sk_game *games;
 	size_t n_games;
 };
@@ -97,6 +105,9 @@ char *config_default_path(void);
  * /run/user/UID/savekeeper/control.sock if /run/user/UID exists, else /tmp/savekeeper-UID/control.sock.
  * malloc'd, NULL on ENOMEM. */
 char *config_default_socket_path(void);
+
+/* The remote a game's archives are copied to (its own, else the daemon's); NULL: none. */
+const char *config_game_remote(const struct sk_config *cfg, const struct sk_game *g);
 
 /* Looks up a game by name; NULL if none. */
 const struct sk_game *config_find_game(const struct sk_config *cfg, const char *name);

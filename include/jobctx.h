@@ -13,9 +13,14 @@
 #include "config.h"
 
 /* The kinds of job the runner (runner.c) knows. Every change to a game's archive folder is
- * one of them and runs under the game's lock. */
-enum job_kind { JOB_SNAPSHOT, JOB_VERIFY, JOB_RESTORE, JOB_PRUNE, JOB_PIN, JOB_UNPIN, JOB_LIST };
-#define JOB_KIND_LAST JOB_LIST
+ * one of them and runs under the game's lock (a copy takes it only to change its queue). */
+enum job_kind {
+	JOB_SNAPSHOT, JOB_VERIFY, JOB_RESTORE, JOB_PRUNE, JOB_PIN, JOB_UNPIN, JOB_LIST,
+	JOB_COPY,	 /* uploads the game's copy queue */
+	JOB_REMOTE_LIST, /* lists the remote's archives of the game */
+	JOB_PULL,	 /* downloads an archive from the remote (id; NULL: the newest) */
+};
+#define JOB_KIND_LAST JOB_PULL
 
 struct job_progress {
 	uint64_t files_done, files_total;
@@ -59,6 +64,14 @@ struct job_spec {
 	bool if_changed;     /* snapshot: publish nothing when the tree matches the latest manifest */
 	bool prune;	     /* snapshot: apply keep to the game's archives after publishing */
 	struct sk_keep keep; /* snapshot with prune, prune: the retention policy */
+	/* The game's remote, NAME:PATH/<game> (NULL: none): a snapshot queues its archive for it,
+	 * copy, remote-list and pull use it, and restore fetches from it an ID not found here. */
+	char *remote;
+	char *rclone;	      /* the rclone binary; NULL: "rclone" from PATH */
+	char *rclone_config;  /* rclone --config FILE; NULL: rclone's own */
+	char *remote_bwlimit; /* rclone --bwlimit VALUE; NULL: none */
+	char *device;	      /* snapshot: recorded in the manifest; restore: this device */
+	bool force;	      /* restore: pass the stale-over-newer guard */
 };
 
 /* One archive of a game, as list and prune report it. */
@@ -71,6 +84,7 @@ struct job_archive {
 	bool pinned;
 	char tag[32];  /* "pre-restore" etc., "" if none */
 	unsigned keep; /* prune: the KEEP_* reasons it stays (store.h), 0 when it goes */
+	char device[64]; /* remote-list: the device that made it, from its manifest; "" unknown */
 };
 
 /* One difference a restore's dry run found between the save folder and the archive. */
@@ -96,6 +110,7 @@ struct job_result {
 	unsigned n_archives;
 	struct job_change *changes; /* restore's dry run: malloc'd, sorted by path */
 	unsigned n_changes;
+	unsigned pending; /* copy: archives still queued (id: the oldest of them) */
 };
 
 /* The work of one job kind: fills ret and returns ret->err. */

@@ -34,6 +34,8 @@ struct mf_entry {
 struct manifest {
 	char *id;
 	char *tag;             /* "" or e.g. "pre-restore" */
+	char *device;          /* the device that made it; "" when unknown (an older manifest) */
+	char based_on[64];     /* the archive of the same game before it, "" if none */
 	int64_t created_usec;  /* wall clock */
 	unsigned char archive_sha256[32];
 	uint64_t archive_size;

@@ -28,6 +28,7 @@ enum proto_cmd {
 	CMD_UNPIN,
 	CMD_RELOAD,
 	CMD_SESSION,  /* session GAME begin|end: a wrapped game started or exited */
+	CMD_PULL,     /* pull GAME [ID|latest]: download an archive from the remote */
 	CMD__COUNT
 };
 
@@ -38,6 +39,8 @@ enum proto_flag {
 	PF_ALL = 1 << 3,     /* verify all */
 	PF_BEGIN = 1 << 4,   /* session begin */
 	PF_END = 1 << 5,     /* session end */
+	PF_REMOTE = 1 << 6,  /* list --remote */
+	PF_FORCE = 1 << 7,   /* restore --force: pass the stale-over-newer guard */
 };
 
 struct proto_request {

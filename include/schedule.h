@@ -37,6 +37,11 @@ struct sched_game_info {
 	int64_t next_due_usec;       /* wall clock, 0 if not scheduled */
 	const char *unchanged_since; /* NULL unless the last tick found nothing new */
 	struct job_progress progress;
+	const char *remote;          /* the remote copied to, NULL if none */
+	unsigned copy_pending;       /* archives not yet copied */
+	const char *copy_oldest;     /* the oldest of them, NULL if none */
+	int64_t copy_failing_since;  /* wall clock of the first failure in a row, 0 if copies work */
+	const char *copy_error;      /* rclone's message of the last failure, NULL if none */
 };
 
 /* Called on the loop after every finished job, for notifications and sd_notify STATUS. */

@@ -3,6 +3,7 @@
 #define SK_UTIL_H
 
 #include <errno.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,6 +83,18 @@ const char *fmt_duration(int64_t usec, char *buf, size_t len);
  * ("cannot read 'a/b/...z/slot.sav': Permission denied"), so both what it is about and the
  * cause survive. */
 void msg_fit(char *dst, size_t len, const char *src);
+
+/* Lowers the CPU priority of process or thread who to nice (0: unchanged) and, with io_idle,
+ * its I/O class to idle. Failures leave it where it was, which is slower for the game but
+ * correct: raising a priority back needs privileges the daemon does not have. */
+void lower_priority(pid_t who, int nice, bool io_idle);
+
+/* Starts path (looked up in PATH when search is set) with argv and the file actions fa (may be
+ * NULL), with default signal dispositions and an empty signal mask: the daemon blocks its
+ * signals for signalfd, and a child must be stoppable with SIGTERM. Returns 0 with *ret_pid
+ * set, or -errno. */
+int spawn_clean(pid_t *ret_pid, const char *path, bool search, const posix_spawn_file_actions_t *fa,
+		char *const argv[]);
 
 /* True if name is a valid game name: [A-Za-z0-9._-]+, not "." or "..". */
 bool game_name_valid(const char *name);

@@ -126,6 +126,7 @@ archive_json(const struct job_archive *e)
 	add_int(x, "bytes", (int64_t)e->bytes);
 	json_object_object_add(x, "pinned", json_object_new_boolean(e->pinned));
 	add_str(x, "tag", e->tag);
+	add_str(x, "device", e->device[0] ? e->device : NULL);
 	return x;
 }
 
@@ -190,11 +191,15 @@ add_job_detail(struct json_object *o, const struct waiter *wt, const struct job_
 		if (r->dry_run && r->err == 0)
 			json_object_object_add(o, "changes", changes_json(r));
 		break;
+	case CMD_PULL:
+		add_str(o, "message", r->message);
+		break;
 	case CMD_LIST: {
 		struct json_object *a = json_object_new_array();
 		for (unsigned i = 0; i < r->n_archives; i++)
 			json_object_array_add(a, archive_json(&r->archives[i]));
 		json_object_object_add(o, "archives", a);
+		json_object_object_add(o, "remote", json_object_new_boolean(wt->flags & PF_REMOTE));
 		break;
 	}
 	case CMD_PRUNE:
@@ -297,7 +302,10 @@ submit(struct daemon *d, struct ctl_client *c, const struct proto_request *req, 
 	r = sched_submit(d->sched, game, tmpl, wt ? &wt->w : NULL, &joined);
 	if (r < 0) {
 		char msg[256];
-		snprintf(msg, sizeof(msg), "game '%s': %s", game, strerror(-r));
+		if (r == -ENOLINK)
+			snprintf(msg, sizeof(msg), "game '%s' has no remote (set remote = NAME:PATH)", game);
+		else
+			snprintf(msg, sizeof(msg), "game '%s': %s", game, strerror(-r));
 		reply_fail(c, req, msg);
 		if (wt) {
 			ctl_client_unref(wt->client);
@@ -362,6 +370,29 @@ verify_listed(const struct waiter *lister, const struct job_result *r)
 static const char *const last_names[] = { [LAST_NONE] = NULL, [LAST_OK] = "ok",
 					  [LAST_FAILED] = "failed", [LAST_UNCHANGED] = "unchanged" };
 
+/* A game's copies: "in sync", "pending" (N archives, the oldest's time) or "failing" (since
+ * when, with rclone's last message). */
+static struct json_object *
+remote_status(const struct sched_game_info *gi)
+{
+	struct json_object *r = json_object_new_object();
+	int64_t t = 0;
+
+	add_str(r, "remote", gi->remote);
+	add_str(r, "state", gi->copy_failing_since ? "failing" : gi->copy_pending ? "pending" : "in sync");
+	add_int(r, "pending", gi->copy_pending);
+	add_str(r, "oldest", gi->copy_oldest);
+	json_object_object_add(r, "oldest_time",
+			       gi->copy_oldest && store_id_time(gi->copy_oldest, &t) == 0
+				       ? json_object_new_int64(t / 1000000)
+				       : NULL);
+	json_object_object_add(r, "failing_since", gi->copy_failing_since
+							   ? json_object_new_int64(gi->copy_failing_since / 1000000)
+							   : NULL);
+	add_str(r, "error", gi->copy_error);
+	return r;
+}
+
 static struct json_object *
 game_status(const struct sched_game_info *gi)
 {
@@ -380,6 +411,7 @@ game_status(const struct sched_game_info *gi)
 	json_object_object_add(g, "next_due",
 			       gi->next_due_usec ? json_object_new_int64(gi->next_due_usec / 1000000) : NULL);
 	add_str(g, "unchanged_since", gi->unchanged_since);
+	json_object_object_add(g, "remote", gi->remote ? remote_status(gi) : NULL);
 	if (gi->busy) {
 		struct json_object *p = json_object_new_object();
 		add_str(p, "job", job_kind_name(gi->busy_kind));
@@ -473,7 +505,10 @@ cmd_job(struct daemon *d, struct ctl_client *c, const struct proto_request *req,
 		tmpl.kind = req->flags & PF_ALL ? JOB_LIST : JOB_VERIFY;
 		break;
 	case CMD_LIST:
-		tmpl.kind = JOB_LIST;
+		tmpl.kind = req->flags & PF_REMOTE ? JOB_REMOTE_LIST : JOB_LIST;
+		break;
+	case CMD_PULL:
+		tmpl.kind = JOB_PULL;
 		break;
 	case CMD_PRUNE:
 		tmpl.kind = JOB_PRUNE;
@@ -489,6 +524,7 @@ cmd_job(struct daemon *d, struct ctl_client *c, const struct proto_request *req,
 		tmpl.kind = JOB_RESTORE;
 		tmpl.dry_run = req->flags & PF_DRY_RUN;
 		tmpl.undo = req->flags & PF_UNDO;
+		tmpl.force = req->flags & PF_FORCE;
 		break;
 	}
 	memcpy(id, req->id, sizeof(id));
@@ -531,6 +567,7 @@ daemon_handle_request(struct ctl_client *c, const struct proto_request *req, voi
 	case CMD_PRUNE:
 	case CMD_PIN:
 	case CMD_UNPIN:
+	case CMD_PULL:
 		/* Every request that reads or changes the archive folder is a job. */
 		cmd_job(d, c, req, game);
 		break;

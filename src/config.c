@@ -20,7 +20,8 @@
 #define GAME_NAME_HINT "use letters, digits, '.', '_' and '-'"
 
 enum section { SEC_NONE, SEC_DAEMON, SEC_GAME };
-enum kind { K_PATH, K_SOCKET, K_DURATION, K_UINT, K_INT, K_BOOL, K_CORE, K_NOTIFY, K_MIN_FREE, K_EXCLUDE, K_SESSIONS };
+enum kind { K_PATH, K_SOCKET, K_DURATION, K_UINT, K_INT, K_BOOL, K_CORE, K_NOTIFY, K_MIN_FREE, K_EXCLUDE, K_SESSIONS,
+	    K_REMOTE, K_STRING };
 
 struct key {
 	const char *name;
@@ -62,6 +63,12 @@ static const struct key daemon_keys[] = {
 	BOOLEAN("io_idle", io_idle),
 	{ "manifest", K_PATH, offsetof(struct sk_config, manifest), 0, 0, NULL },
 	{ "sessions", K_SESSIONS, offsetof(struct sk_config, sessions), 0, 0, "steam or off" },
+	{ "remote", K_REMOTE, offsetof(struct sk_config, remote), 0, 0, "an rclone remote such as nas:saves, or off" },
+	{ "rclone", K_STRING, offsetof(struct sk_config, rclone), 0, 0, "the rclone program" },
+	{ "rclone_config", K_PATH, offsetof(struct sk_config, rclone_config), 0, 0, NULL },
+	{ "remote_bwlimit", K_STRING, offsetof(struct sk_config, remote_bwlimit), 0, 0, "an rclone --bwlimit such as 1M" },
+	DUR("remote_retry", remote_retry_usec, USEC_PER_SEC, USEC_PER_DAY, "from 1s to 1d, such as 30s"),
+	{ "device", K_STRING, offsetof(struct sk_config, device), 0, 0, "a name for this machine, such as steamdeck" },
 };
 
 static const struct key game_keys[] = {
@@ -72,6 +79,7 @@ static const struct key game_keys[] = {
 	{ "interval_playing", K_DURATION, offsetof(struct sk_game, interval_playing_usec), USEC_PER_SEC,
 	  366 * USEC_PER_DAY, "a duration from 1s to 366d, such as 2m" },
 	{ "steam_app", K_UINT, offsetof(struct sk_game, steam_app), 1, UINT_MAX, "a Steam app id such as 489830" },
+	{ "remote", K_REMOTE, offsetof(struct sk_game, remote), 1, 0, "an rclone remote such as nas:saves, or off" },
 };
 
 #define N_KEYS_MAX ARRAY_SIZE(daemon_keys)
@@ -200,6 +208,17 @@ config_default_socket_path(void)
 	return r < 0 ? NULL : s;
 }
 
+/* The hostname, or "localhost" when it cannot be read. malloc'd. */
+static char *
+default_device(void)
+{
+	char host[256] = "";
+
+	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+		snprintf(host, sizeof(host), "localhost");
+	return strdup(host);
+}
+
 int
 config_new_default(struct sk_config **ret)
 {
@@ -222,8 +241,10 @@ config_new_default(struct sk_config **ret)
 		.min_free_bytes = 500ULL << 20,
 		.nice = 19,
 		.io_idle = true,
+		.remote_retry_usec = 30 * USEC_PER_SEC,
 	};
-	if (!cfg->archive_dir || !cfg->socket_path) {
+	cfg->device = default_device();
+	if (!cfg->archive_dir || !cfg->socket_path || !cfg->device) {
 		config_free(cfg);
 		return -ENOMEM;
 	}
@@ -236,6 +257,7 @@ game_clear(struct sk_game *g)
 {
 	free(g->name);
 	free(g->path);
+	free(g->remote);
 	for (size_t i = 0; i < g->n_exclude; i++)
 		free(g->exclude[i]);
 	free(g->exclude);
@@ -253,7 +275,20 @@ config_free(struct sk_config *cfg)
 	free(cfg->archive_dir);
 	free(cfg->socket_path);
 	free(cfg->manifest);
+	free(cfg->remote);
+	free(cfg->rclone);
+	free(cfg->rclone_config);
+	free(cfg->remote_bwlimit);
+	free(cfg->device);
 	free(cfg);
+}
+
+const char *
+config_game_remote(const struct sk_config *cfg, const struct sk_game *g)
+{
+	if (g->remote_off)
+		return NULL;
+	return g->remote ? g->remote : cfg->remote;
 }
 
 const struct sk_game *
@@ -587,6 +622,27 @@ set_min_free(struct parser *p, const struct key *k, const char *value)
 	return 0;
 }
 
+/* A string kept as written; "remote" also takes "off" (in a game: no copies; in [daemon]: the
+ * same as not setting it) and otherwise needs rclone's NAME:PATH form. */
+static int
+set_string(struct parser *p, const struct key *k, void *base, const char *value)
+{
+	char **field = (char **)(void *)((char *)base + k->offset);
+	bool off = k->kind == K_REMOTE && strcmp(value, "off") == 0;
+	char *copy = NULL;
+
+	if (!*value || (k->kind == K_REMOTE && !off && (!strchr(value, ':') || value[0] == ':')))
+		return bad_value(p, k, value);
+	if (!off && !(copy = strdup(value)))
+		return fail(p, -ENOMEM, "out of memory");
+	free(*field);
+	*field = copy;
+	/* min marks the game's key, whose "off" must override the daemon's remote. */
+	if (k->kind == K_REMOTE && k->min)
+		((struct sk_game *)base)->remote_off = off;
+	return 0;
+}
+
 static int
 key_set(struct parser *p, const struct key *k, void *base, const char *value)
 {
@@ -604,6 +660,9 @@ key_set(struct parser *p, const struct key *k, void *base, const char *value)
 		return set_exclude(p, base, value);
 	case K_MIN_FREE:
 		return set_min_free(p, k, value);
+	case K_REMOTE:
+	case K_STRING:
+		return set_string(p, k, base, value);
 	case K_DURATION:
 		if (parse_duration(value, &d) < 0 || d < (uint64_t)k->min || d > (uint64_t)k->max)
 			return bad_value(p, k, value);

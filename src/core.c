@@ -4,17 +4,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core_internal.h"
 #include "job.h"
+#include "util.h"
 
 /* From linux/ioprio.h, which not every libc ships. */
-#define IOPRIO_CLASS_IDLE 3
-#define IOPRIO_CLASS_SHIFT 13
-#define IOPRIO_WHO_PROCESS 1
 
 static const struct core_ops *
 core_ops_of(enum sk_core kind)
@@ -160,13 +156,7 @@ core_job_done(struct core_job *job, struct job_result *r)
 void
 core_lower_priority(pid_t who, const struct core_settings *s)
 {
-	/* Failures leave the worker at the daemon's priority, which is slower for the game but
-	 * correct: raising a priority back needs privileges the daemon does not have. */
-	if (s->nice)
-		(void)setpriority(PRIO_PROCESS, (id_t)who, s->nice);
-	if (s->io_idle)
-		(void)syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, (int)who,
-			      IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT);
+	lower_priority(who, s->nice, s->io_idle);
 }
 
 int

@@ -167,23 +167,14 @@ spawn_worker(const struct core *core, int child_fd, pid_t *ret_pid)
 	const char *exe = core->s.self_exe ? core->s.self_exe : "/proc/self/exe";
 	char *const argv[] = { (char *)"savekeeperd", (char *)"--worker", NULL };
 	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
 	int r;
 
-	sigemptyset(&none);
-	sigfillset(&all);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, child_fd, STDIN_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, child_fd, CORE_WORKER_FD);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	r = posix_spawn(ret_pid, exe, &fa, &attr, argv, environ);
-	posix_spawnattr_destroy(&attr);
+	r = spawn_clean(ret_pid, exe, false, &fa, argv);
 	posix_spawn_file_actions_destroy(&fa);
-	return -r;
+	return r;
 }
 
 /* Makes the socketpair; the child's end is kept clear of the fds it is dup'ed onto, since

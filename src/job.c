@@ -47,10 +47,13 @@ job_spec_dup(const struct job_spec *spec)
 		return NULL;
 	*d = *spec;
 	d->game = d->save_dir = d->game_dir = d->id = d->tag = NULL;
+	d->remote = d->rclone = d->rclone_config = d->remote_bwlimit = d->device = NULL;
 	d->exclude = NULL;
 	if (!dup_opt(&d->game, spec->game) || !dup_opt(&d->save_dir, spec->save_dir) ||
 	    !dup_opt(&d->game_dir, spec->game_dir) || !dup_opt(&d->id, spec->id) ||
-	    !dup_opt(&d->tag, spec->tag) ||
+	    !dup_opt(&d->tag, spec->tag) || !dup_opt(&d->remote, spec->remote) ||
+	    !dup_opt(&d->rclone, spec->rclone) || !dup_opt(&d->rclone_config, spec->rclone_config) ||
+	    !dup_opt(&d->remote_bwlimit, spec->remote_bwlimit) || !dup_opt(&d->device, spec->device) ||
 	    (spec->n_exclude && !(d->exclude = strv_dup(spec->exclude, spec->n_exclude)))) {
 		d->n_exclude = 0;
 		job_spec_free(d);
@@ -68,10 +71,16 @@ job_spec_clear(struct job_spec *spec)
 	free(spec->game_dir);
 	free(spec->id);
 	free(spec->tag);
+	free(spec->remote);
+	free(spec->rclone);
+	free(spec->rclone_config);
+	free(spec->remote_bwlimit);
+	free(spec->device);
 	for (unsigned i = 0; spec->exclude && i < spec->n_exclude; i++)
 		free(spec->exclude[i]);
 	free(spec->exclude);
 	spec->game = spec->save_dir = spec->game_dir = spec->id = spec->tag = NULL;
+	spec->remote = spec->rclone = spec->rclone_config = spec->remote_bwlimit = spec->device = NULL;
 	spec->exclude = NULL;
 	spec->n_exclude = 0;
 }
@@ -112,6 +121,9 @@ static const struct field spec_fields[] = {
 	FIELD(struct job_spec, prune, F_BOOL),         FIELD(struct job_spec, keep.last, F_UNSIGNED),
 	FIELD(struct job_spec, keep.hourly, F_UNSIGNED), FIELD(struct job_spec, keep.daily, F_UNSIGNED),
 	FIELD(struct job_spec, keep.weekly, F_UNSIGNED), FIELD(struct job_spec, keep.monthly, F_UNSIGNED),
+	FIELD(struct job_spec, remote, F_STRING),      FIELD(struct job_spec, rclone, F_STRING),
+	FIELD(struct job_spec, rclone_config, F_STRING), FIELD(struct job_spec, remote_bwlimit, F_STRING),
+	FIELD(struct job_spec, device, F_STRING),      FIELD(struct job_spec, force, F_BOOL),
 };
 
 static const struct field result_fields[] = {
@@ -120,7 +132,7 @@ static const struct field result_fields[] = {
 	FIELD(struct job_result, unchanged, F_BOOL),   FIELD(struct job_result, pruned, F_INT),
 	FIELD(struct job_result, files, F_U64),        FIELD(struct job_result, bytes_in, F_U64),
 	FIELD(struct job_result, bytes_out, F_U64),    FIELD(struct job_result, usec, F_U64),
-	FIELD(struct job_result, dry_run, F_BOOL),
+	FIELD(struct job_result, dry_run, F_BOOL),     FIELD(struct job_result, pending, F_UNSIGNED),
 };
 
 static const struct field archive_fields[] = {
@@ -128,6 +140,7 @@ static const struct field archive_fields[] = {
 	FIELD(struct job_archive, size, F_U64),        FIELD(struct job_archive, files, F_U64),
 	FIELD(struct job_archive, bytes, F_U64),       FIELD(struct job_archive, pinned, F_BOOL),
 	FIELD(struct job_archive, tag, F_CHARS),       FIELD(struct job_archive, keep, F_UNSIGNED),
+	FIELD(struct job_archive, device, F_CHARS),
 };
 
 static const struct field change_fields[] = {

@@ -6,12 +6,17 @@
  *   savekeeper-manifest 1
  *   id 20240501T101500.250Z        archive ID
  *   tag pre-restore                label, "-" when there is none
+ *   device steamdeck               the device that made it (escaped), "-" if unknown
+ *   based-on 20240501T094500.000Z  the game's archive before it, "-" if none
  *   created 1714558500250123       wall clock, microseconds since the epoch
  *   archive-size 1153433           bytes of <ID>.tar.gz
  *   archive-sha256 <64 hex>        SHA-256 of <ID>.tar.gz
  *   files 12                       regular files (f and h entries)
  *   bytes 3565158                  content bytes stored (f entries)
  *   entries 15                     number of entry lines that follow
+ *
+ * device and based-on came with off-machine copies (issue 17); a manifest without them reads
+ * as device and based-on unknown.
  *
  * then one line per archive entry, in archive order:
  *
@@ -58,7 +63,8 @@ manifest_new(const char *id, const char *tag)
 		return NULL;
 	m->id = strdup(id ? id : "");
 	m->tag = strdup(tag ? tag : "");
-	if (!m->id || !m->tag) {
+	m->device = strdup("");
+	if (!m->id || !m->tag || !m->device) {
 		manifest_free(m);
 		return NULL;
 	}
@@ -82,6 +88,7 @@ manifest_free(struct manifest *m)
 	free(m->entries);
 	free(m->id);
 	free(m->tag);
+	free(m->device);
 	free(m);
 }
 
@@ -254,6 +261,9 @@ manifest_write(const struct manifest *m, int fd)
 	sha256_hex(m->archive_sha256, hex);
 	fprintf(f, MF_MAGIC " %d\nid %s\ntag ", MF_VERSION, m->id);
 	put_escaped(f, m->tag);
+	fputs("\ndevice ", f);
+	put_escaped(f, m->device);
+	fprintf(f, "\nbased-on %s", m->based_on[0] ? m->based_on : "-");
 	fprintf(f, "\ncreated %" PRId64 "\narchive-size %" PRIu64 "\narchive-sha256 %s\n"
 		"files %" PRIu64 "\nbytes %" PRIu64 "\nentries %zu\n",
 		m->created_usec, m->archive_size, hex, m->files, m->bytes, m->n_entries);
@@ -432,6 +442,37 @@ header(struct mf_parser *ps, const char *key, char **ret)
 	return 0;
 }
 
+/* A header line that older manifests lack: 1 and nothing read when the next line is another. */
+static int
+optional_header(struct mf_parser *ps, const char *key, char **ret)
+{
+	size_t n = strlen(key);
+
+	if ((size_t)(ps->end - ps->next) <= n || strncmp(ps->next, key, n) != 0 || ps->next[n] != ' ')
+		return 1;
+	return header(ps, key, ret);
+}
+
+/* The device and based-on lines, when present. */
+static int
+parse_origin(struct mf_parser *ps, struct manifest *m)
+{
+	char *v;
+	int r = optional_header(ps, "device", &v);
+
+	if (r == 0) {
+		free(m->device);
+		m->device = NULL;
+		r = unescape(ps, v, &m->device);
+	}
+	if (r >= 0 && (r = optional_header(ps, "based-on", &v)) == 0) {
+		if (strlen(v) >= sizeof(m->based_on) || strpbrk(v, "/%"))
+			return bad(ps, "bad based-on");
+		snprintf(m->based_on, sizeof(m->based_on), "%s", strcmp(v, "-") == 0 ? "" : v);
+	}
+	return r < 0 ? r : 0;
+}
+
 static int
 header_u64(struct mf_parser *ps, const char *key, uint64_t *ret)
 {
@@ -463,7 +504,8 @@ parse_header(struct mf_parser *ps, struct manifest *m, uint64_t *ret_n)
 		return r;
 	free(m->tag);
 	m->tag = NULL;
-	if ((r = unescape(ps, v, &m->tag)) < 0 || (r = header_u64(ps, "created", &created)) < 0 ||
+	if ((r = unescape(ps, v, &m->tag)) < 0 || (r = parse_origin(ps, m)) < 0 ||
+	    (r = header_u64(ps, "created", &created)) < 0 ||
 	    (r = header_u64(ps, "archive-size", &m->archive_size)) < 0 ||
 	    (r = header(ps, "archive-sha256", &v)) < 0 || (r = parse_sha(ps, v, m->archive_sha256)) < 0 ||
 	    (r = header_u64(ps, "files", &m->files)) < 0 || (r = header_u64(ps, "bytes", &m->bytes)) < 0 ||

@@ -449,6 +449,11 @@ notify_job(const char *game, enum job_kind kind, const struct job_result *r)
 		send_fmt(NOTE_FAILURE, game, r->message, "Restore of %s failed", game);
 	else if (kind == JOB_RESTORE && !r->dry_run) /* a dry run lists, it changes nothing */
 		send_fmt(NOTE_RESTORE, game, r->message, "Restored %s", game);
+	else if (kind == JOB_COPY && r->err) /* the scheduler reports only the first failure */
+		send_fmt(NOTE_FAILURE, game, r->message, "Copies of %s to the remote are failing", game);
+	else if (kind == JOB_COPY)
+		send_fmt(NOTE_BACKUP, game, "All archives are copied.", "Copies of %s to the remote work again",
+			 game);
 }
 
 static bool

@@ -37,15 +37,16 @@ static const struct proto_spec specs[CMD__COUNT] = {
 	[CMD_START] = { "start", ARGS_GAME, 0, "start [GAME]" },
 	[CMD_STOP] = { "stop", ARGS_GAME, 0, "stop [GAME]" },
 	[CMD_BACKUP] = { "backup", ARGS_GAME, PF_WAIT, "backup [GAME] [--wait]" },
-	[CMD_LIST] = { "list", ARGS_GAME, 0, "list [GAME]" },
+	[CMD_LIST] = { "list", ARGS_GAME, PF_REMOTE, "list [GAME] [--remote]" },
 	[CMD_VERIFY] = { "verify", ARGS_VERIFY, 0, "verify [GAME] [ID|all|latest]" },
-	[CMD_RESTORE] = { "restore", ARGS_RESTORE, PF_DRY_RUN | PF_UNDO,
-			  "restore [GAME] [ID|latest] [--dry-run] | restore [GAME] --undo" },
+	[CMD_RESTORE] = { "restore", ARGS_RESTORE, PF_DRY_RUN | PF_UNDO | PF_FORCE,
+			  "restore [GAME] [ID|latest] [--dry-run] [--force] | restore [GAME] --undo" },
 	[CMD_PRUNE] = { "prune", ARGS_GAME, PF_DRY_RUN, "prune [GAME] [--dry-run]" },
 	[CMD_PIN] = { "pin", ARGS_ID, 0, "pin [GAME] ID" },
 	[CMD_UNPIN] = { "unpin", ARGS_ID, 0, "unpin [GAME] ID" },
 	[CMD_RELOAD] = { "reload", ARGS_NONE, 0, "reload" },
 	[CMD_SESSION] = { "session", ARGS_SESSION, 0, "session [GAME] begin|end" },
+	[CMD_PULL] = { "pull", ARGS_RESTORE, 0, "pull [GAME] [ID|latest]" },
 };
 
 static const struct {
@@ -55,6 +56,8 @@ static const struct {
 	{ "--wait", PF_WAIT },
 	{ "--dry-run", PF_DRY_RUN },
 	{ "--undo", PF_UNDO },
+	{ "--remote", PF_REMOTE },
+	{ "--force", PF_FORCE },
 };
 
 struct word {
@@ -429,7 +432,9 @@ proto_format(const struct proto_request *req, char *buf, size_t len)
 	     (!(req->flags & PF_WAIT) || req->cmd != CMD_BACKUP ||
 	      append(buf, len, &pos, "", "--wait")) &&
 	     (!(req->flags & PF_DRY_RUN) || append(buf, len, &pos, "", "--dry-run")) &&
-	     (!(req->flags & PF_UNDO) || append(buf, len, &pos, "", "--undo"));
+	     (!(req->flags & PF_UNDO) || append(buf, len, &pos, "", "--undo")) &&
+	     (!(req->flags & PF_REMOTE) || append(buf, len, &pos, "", "--remote")) &&
+	     (!(req->flags & PF_FORCE) || append(buf, len, &pos, "", "--force"));
 	return ok ? (int)pos : -ENOSPC;
 }
 

@@ -5,9 +5,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "manifest.h"
+#include "remote.h"
 #include "restore.h"
 #include "snapshot.h"
 #include "store.h"
@@ -97,6 +102,160 @@ run_list(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 	return 0;
 }
 
+/* The device that made archive id of the game, into dev ("" when its manifest does not say). */
+static void
+archive_device(const char *game_dir, const char *id, char *dev, size_t len)
+{
+	struct manifest *m = NULL;
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s.manifest", game_dir, id);
+	dev[0] = '\0';
+	if (manifest_read_header(path, &m, NULL, 0) >= 0)
+		snprintf(dev, len, "%s", m->device);
+	manifest_free(m);
+}
+
+/* True when the save folder matches archive id as a restore's dry run sees it. */
+static bool
+live_matches(const struct job_spec *spec, const char *id, const struct job_hooks *hooks)
+{
+	struct job_spec dry = *spec;
+	struct job_result r = { 0 };
+	bool same;
+
+	dry.id = (char *)(uintptr_t)id;
+	dry.dry_run = true;
+	same = restore_run(&dry, hooks, &r) == 0 && r.n_changes == 0;
+	job_result_clear(&r);
+	return same;
+}
+
+/* The archives the save folder may match without holding unarchived progress: this device's
+ * newest, and the newest that is not a pre-restore snapshot (what a restore put there). */
+static void
+known_states(const struct job_spec *spec, char own[64], char newest[64])
+{
+	struct job_archive *a = NULL;
+	size_t n = 0;
+	char dev[256];
+
+	own[0] = newest[0] = '\0';
+	if (store_list(spec->game_dir, &a, &n) < 0)
+		return;
+	for (size_t i = n; i-- > 0 && (!own[0] || !newest[0]);) {
+		archive_device(spec->game_dir, a[i].id, dev, sizeof(dev));
+		if (!own[0] && strcmp(dev, spec->device) == 0)
+			snprintf(own, 64, "%s", a[i].id);
+		if (!newest[0] && strcmp(a[i].tag, "pre-restore") != 0)
+			snprintf(newest, 64, "%s", a[i].id);
+	}
+	free(a);
+}
+
+/* The stale-over-newer guard: an archive another device made does not replace a save folder
+ * holding progress that no archive here has, unless forced. Returns 0 or -ESTALE with the
+ * message. */
+static int
+guard_stale(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, struct job_result *ret)
+{
+	char dev[256], own[64], newest[64];
+
+	if (spec->force || spec->undo || spec->dry_run || !spec->device)
+		return 0;
+	archive_device(spec->game_dir, id, dev, sizeof(dev));
+	if (!dev[0] || strcmp(dev, spec->device) == 0)
+		return 0;
+	known_states(spec, own, newest);
+	if ((own[0] && live_matches(spec, own, hooks)) || (newest[0] && live_matches(spec, newest, hooks)))
+		return 0;
+	snprintf(ret->message, sizeof(ret->message),
+		 "%s was made on %s, and the save folder of '%s' has changes that no archive here holds "
+		 "(this device's last archive: %s); see them with restore --dry-run, or replace them "
+		 "with restore --force",
+		 id, dev, spec->game, own[0] ? own : "none");
+	return -ESTALE;
+}
+
+/* A restore of an ID that only the remote has pulls it first, under the same lock, so the
+ * restore then reads it like any archive here; then the guard looks at where it came from. */
+static int
+restore_from(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	char local[4096], id[64];
+	int r;
+
+	snprintf(local, sizeof(local), "%s/%s.tar.gz", spec->game_dir, spec->id ? spec->id : "");
+	if (spec->remote && spec->id && !spec->undo && access(local, F_OK) < 0) {
+		r = remote_pull(spec, hooks, ret);
+		if (r < 0)
+			return r;
+		*ret = (struct job_result){ 0 };
+	}
+	if (!spec->undo && (spec->id || store_latest(spec->game_dir, id, sizeof(id)) == 0) &&
+	    (r = guard_stale(spec, spec->id ? spec->id : id, hooks, ret)) < 0)
+		return r;
+	return restore_run(spec, hooks, ret);
+}
+
+/* Changes the copy queue under the game's lock (drop or add one ID). */
+static int
+queue_change(const struct job_spec *spec, const struct job_hooks *hooks, const char *drop, const char *add)
+{
+	_cleanup_close_ int lock = runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC);
+
+	if (lock < 0)
+		return lock;
+	return drop ? remote_queue_remove(spec->game_dir, drop) : remote_queue_add(spec->game_dir, add);
+}
+
+static int
+queue_read(const struct job_spec *spec, const struct job_hooks *hooks, char ***ret_ids, size_t *ret_n)
+{
+	_cleanup_close_ int lock = runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC);
+
+	if (lock == -ENOENT) {
+		*ret_ids = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	return lock < 0 ? lock : remote_queue_read(spec->game_dir, ret_ids, ret_n);
+}
+
+/* The copy job drains the game's queue, oldest first. Its lock rule: the game's lock is held
+ * only to read the queue and to take an uploaded ID off it, never during an upload, so a
+ * snapshot or restore does not wait for the network. The upload needs no lock because a
+ * published archive never changes; retention removing it meanwhile leaves rclone reading
+ * the file it opened, or (before that) makes it missing here, and it leaves the queue. */
+static int
+run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	char **ids = NULL;
+	size_t n = 0, i = 0;
+	int r = queue_read(spec, hooks, &ids, &n);
+
+	if (r < 0)
+		snprintf(ret->message, sizeof(ret->message), "cannot read the copy queue of '%s': %s",
+			 spec->game, strerror(-r));
+	for (; r >= 0 && i < n; i++) {
+		r = job_cancelled(hooks) ? -ECANCELED
+					 : remote_upload(spec, ids[i], hooks, ret->message, sizeof(ret->message));
+		if (r >= 0)
+			r = queue_change(spec, hooks, ids[i], NULL);
+		if (r < 0)
+			break;
+		ret->files++;
+	}
+	if (r < 0 && i < n) {
+		ret->pending = (unsigned)(n - i);
+		snprintf(ret->id, sizeof(ret->id), "%s", ids[i]);
+	}
+	if (r >= 0)
+		ret->message[0] = '\0';
+	remote_queue_free(ids, n);
+	return r < 0 ? r : 0;
+}
+
 static job_work_fn *
 runner_work(enum job_kind kind)
 {
@@ -106,7 +265,7 @@ runner_work(enum job_kind kind)
 	case JOB_VERIFY:
 		return work_override ?: store_verify;
 	case JOB_RESTORE:
-		return work_override ?: restore_run;
+		return work_override ?: restore_from;
 	case JOB_PRUNE:
 		return run_prune;
 	case JOB_PIN:
@@ -114,15 +273,33 @@ runner_work(enum job_kind kind)
 		return run_pin;
 	case JOB_LIST:
 		return run_list;
+	case JOB_COPY:
+		return run_copy;
+	case JOB_REMOTE_LIST:
+		return remote_list;
+	case JOB_PULL:
+		return remote_pull;
 	}
 	return NULL;
 }
 
-/* Retention belongs to the snapshot job, under its lock and off the daemon's loop. */
+/* Queuing the new archive for the remote and retention belong to the snapshot job, under its
+ * lock and off the daemon's loop. The queue entry is written before the job reports, so an
+ * archive the daemon announced is copied even if the daemon stops now. */
 static void
 after_snapshot(const struct job_spec *spec, struct job_result *ret)
 {
-	if (ret->err == 0 && spec->kind == JOB_SNAPSHOT && spec->prune && !ret->unchanged)
+	if (ret->err != 0 || spec->kind != JOB_SNAPSHOT || ret->unchanged)
+		return;
+	if (spec->remote) {
+		int r = remote_queue_add(spec->game_dir, ret->id);
+		ret->pending = r < 0 ? 0 : 1;
+		if (r < 0)
+			snprintf(ret->message, sizeof(ret->message),
+				 "archive %s made, but it cannot be queued for the remote: %s", ret->id,
+				 strerror(-r));
+	}
+	if (spec->prune)
 		ret->pruned = store_prune(spec->game_dir, &spec->keep, false, NULL, NULL);
 }
 
@@ -131,8 +308,15 @@ runner_execute(const struct job_spec *spec, const struct job_hooks *hooks, struc
 {
 	job_work_fn *fn = runner_work(spec->kind);
 	uint64_t start = now_usec();
-	/* A listing reads only; every other kind may change the archive folder. */
-	int lock = spec->game_dir && spec->kind != JOB_LIST
+	bool reads_only = spec->kind == JOB_LIST || spec->kind == JOB_REMOTE_LIST;
+	int lock;
+
+	/* A pull may bring a game's first archive: its folder must exist to be locked. */
+	if (spec->game_dir && (spec->kind == JOB_PULL || (spec->kind == JOB_RESTORE && spec->remote)))
+		(void)mkdir_p(spec->game_dir, 0700);
+	/* A listing reads only; a copy locks for its queue alone; every other kind may change the
+	 * archive folder. */
+	lock = spec->game_dir && !reads_only && spec->kind != JOB_COPY
 		       ? runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC)
 		       : -EBADF;
 

@@ -282,6 +282,29 @@ print_status_game(struct table *t, struct json_object *g)
 		  jstr(g, "last_archive"), next);
 }
 
+/* One line on a game's copies to its remote, when it has one. */
+static void
+print_status_remote(struct json_object *g)
+{
+	struct json_object *r;
+	char when[64] = "", old[64] = "";
+
+	if (!json_object_object_get_ex(g, "remote", &r) || !json_object_is_type(r, json_type_object))
+		return;
+	if (jstr(r, "oldest_time"))
+		fmt_relative(jint(r, "oldest_time"), old, sizeof(old));
+	if (jstr(r, "failing_since")) {
+		fmt_relative(jint(r, "failing_since"), when, sizeof(when));
+		printf("%s: copies to %s failing since %s (%lld pending): %s\n", jtext(g, "name"),
+		       jtext(r, "remote"), when, (long long)jint(r, "pending"), jtext(r, "error"));
+	} else if (jint(r, "pending") > 0) {
+		printf("%s: copies to %s: %lld pending, oldest %s (%s)\n", jtext(g, "name"), jtext(r, "remote"),
+		       (long long)jint(r, "pending"), jtext(r, "oldest"), old);
+	} else {
+		printf("%s: copies to %s: in sync\n", jtext(g, "name"), jtext(r, "remote"));
+	}
+}
+
 static void
 print_status(struct json_object *o)
 {
@@ -308,6 +331,7 @@ print_status(struct json_object *o)
 		if (jstr(g, "unchanged_since") &&
 		    (!jstr(g, "last_archive") || strcmp(jstr(g, "unchanged_since"), jstr(g, "last_archive")) != 0))
 			printf("%s: unchanged since %s\n", jtext(g, "name"), jtext(g, "unchanged_since"));
+		print_status_remote(g);
 	}
 }
 
@@ -319,7 +343,7 @@ print_list(struct json_object *o)
 	size_t n = a ? json_object_array_length(a) : 0;
 
 	if (n == 0) {
-		printf("%s: no archives\n", jtext(o, "game"));
+		printf("%s: no archives%s\n", jtext(o, "game"), jbool(o, "remote") ? " on the remote" : "");
 		return;
 	}
 	table_add(&t, "ID", "TIME", "AGE", "SIZE", "FILES", "NOTE");
@@ -328,8 +352,10 @@ print_list(struct json_object *o)
 		char when[64], age[64], size[32], files[32], note[96];
 		const char *tag = jstr(e, "tag");
 		snprintf(files, sizeof(files), "%lld", (long long)jint(e, "files"));
-		snprintf(note, sizeof(note), "%s%s%s", jbool(e, "pinned") ? "pinned" : "",
-			 jbool(e, "pinned") && tag && tag[0] ? ", " : "", tag ? tag : "");
+		snprintf(note, sizeof(note), "%s%s%s%s%s", jbool(e, "pinned") ? "pinned" : "",
+			 jbool(e, "pinned") && tag && tag[0] ? ", " : "", tag ? tag : "",
+			 jstr(e, "device") ? (tag && tag[0] ? ", from " : "from ") : "",
+			 jstr(e, "device") ? jstr(e, "device") : "");
 		table_add(&t, jstr(e, "id"), fmt_local(jint(e, "time"), when, sizeof(when)),
 			  fmt_relative(jint(e, "time"), age, sizeof(age)),
 			  fmt_size((uint64_t)jint(e, "size"), size, sizeof(size)), files, note);
@@ -492,6 +518,9 @@ print_reply(const struct proto_request *req, struct json_object *o)
 		break;
 	case CMD_SESSION:
 		printf("%s: %s\n", jtext(o, "game"), jbool(o, "playing") ? "playing" : "not playing");
+		break;
+	case CMD_PULL:
+		printf("%s: %s\n", jtext(o, "game"), jtext(o, "message"));
 		break;
 	case CMD__COUNT:
 		break;

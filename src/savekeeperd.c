@@ -173,6 +173,8 @@ on_job_event(const char *game, enum job_kind kind, const struct job_result *r, v
 		log_info("game '%s': %s: %s", game, r->id, r->message);
 	else if (kind == JOB_RESTORE && !r->dry_run)
 		log_info("game '%s': %s", game, r->message);
+	else if (kind == JOB_COPY)
+		log_info("game '%s': copies to the remote work again", game);
 	if (kind == JOB_SNAPSHOT && r->err == 0 && !r->unchanged)
 		sd_notifyf(0, "STATUS=Last backup: %s %s", game, r->id);
 	/* A job's buffers (compression chunks, libarchive's) are freed by now but stay in malloc's

@@ -9,6 +9,7 @@
 #include "job.h"
 #include "log.h"
 #include "loop.h"
+#include "remote.h"
 #include "store.h"
 #include "util.h"
 #include "watch.h"
@@ -41,6 +42,15 @@ struct game {
 	bool clean;                /* the folder matches the last archive, as far as the watch knows */
 	uint64_t first_change_usec, last_change_usec; /* monotonic; 0: no change pending */
 	uint64_t last_snapshot_usec;                  /* monotonic start of the last snapshot */
+	/* Copies to the remote: one copy job at a time runs beside the queue. */
+	struct core_job *copy_job;
+	struct loop_timer *copy_timer; /* the next try after a failure */
+	bool copy_again;               /* a new archive came while a copy ran */
+	unsigned copy_pending;         /* archives queued, as the last job saw */
+	char copy_oldest[64];          /* the oldest of them, "" if none */
+	unsigned copy_failures;        /* failed tries in a row */
+	int64_t copy_failing_since;    /* wall clock, 0 while copies work */
+	char *copy_error;              /* rclone's message of the last failure */
 };
 
 struct sched {
@@ -57,6 +67,8 @@ struct sched {
 };
 
 static void game_run_next(struct game *g);
+static void game_copy_start(struct game *g);
+static void game_release_retired(struct sched *s, struct game *g);
 
 static uint64_t
 game_interval(const struct game *g)
@@ -173,6 +185,141 @@ on_tick(struct loop *loop, struct loop_timer *t, void *data)
 	sched_submit(g->s, g->name, &tmpl, NULL, NULL);
 }
 
+/* Fills the remote's part of a spec: the game's folder on the remote and how to run rclone.
+ * Returns 0 or -ENOMEM; spec->remote is malloc'd (NULL when the game has no remote). */
+static int
+spec_set_remote(const struct sched *s, const struct game *g, struct job_spec *spec)
+{
+	const char *remote = config_game_remote(s->cfg, g->cfg);
+
+	spec->rclone = s->cfg->rclone;
+	spec->rclone_config = s->cfg->rclone_config;
+	spec->remote_bwlimit = s->cfg->remote_bwlimit;
+	spec->device = s->cfg->device;
+	spec->remote = NULL;
+	return remote && asprintf(&spec->remote, "%s/%s", remote, g->name) < 0 ? -ENOMEM : 0;
+}
+
+/* The first wait after a failed copy is remote_retry; each failure in a row doubles it. */
+#define COPY_BACKOFF_MAX_USEC (30 * USEC_PER_MINUTE)
+
+static uint64_t
+copy_backoff(const struct game *g)
+{
+	uint64_t d = g->s->cfg->remote_retry_usec ? g->s->cfg->remote_retry_usec : 30 * USEC_PER_SEC;
+
+	for (unsigned i = 1; i < g->copy_failures && d < COPY_BACKOFF_MAX_USEC; i++)
+		d *= 2;
+	return d < COPY_BACKOFF_MAX_USEC ? d : COPY_BACKOFF_MAX_USEC;
+}
+
+/* The desktop and the log hear when copies start failing and when they work again, not of
+ * every try. */
+static void
+copy_failed(struct game *g, const struct job_result *r)
+{
+	struct sched *s = g->s;
+
+	g->copy_failures++;
+	g->copy_pending = r->pending;
+	snprintf(g->copy_oldest, sizeof(g->copy_oldest), "%s", r->id);
+	free(g->copy_error);
+	g->copy_error = strdup(r->message);
+	if (!g->copy_failing_since) {
+		g->copy_failing_since = (int64_t)realtime_usec();
+		if (s->event)
+			s->event(g->name, JOB_COPY, r, s->data);
+	}
+	loop_timer_arm(g->copy_timer, copy_backoff(g));
+}
+
+static void
+copy_done(struct game *g, const struct job_result *r)
+{
+	struct sched *s = g->s;
+	bool recovered = g->copy_failing_since != 0;
+
+	g->copy_failures = 0;
+	g->copy_failing_since = 0;
+	g->copy_pending = 0;
+	g->copy_oldest[0] = '\0';
+	free(g->copy_error);
+	g->copy_error = NULL;
+	if (recovered && s->event)
+		s->event(g->name, JOB_COPY, r, s->data);
+}
+
+static void
+on_copy_done(struct core_job *cj, const struct job_result *r, void *data)
+{
+	struct game *g = data;
+
+	(void)cj;
+	g->copy_job = NULL;
+	if (g->retired) {
+		if (!g->queue)
+			game_release_retired(g->s, g);
+		return;
+	}
+	if (r->err == -ECANCELED)
+		return;
+	if (r->err < 0)
+		copy_failed(g, r);
+	else
+		copy_done(g, r);
+	if (g->copy_again && !g->copy_failing_since)
+		game_copy_start(g);
+}
+
+/* Starts a copy job if the game has a remote and none runs; one that runs is asked to look
+ * at the queue again when it ends. */
+static void
+game_copy_start(struct game *g)
+{
+	struct sched *s = g->s;
+	struct core_callbacks cb = { .done = on_copy_done, .data = g };
+	struct job_spec spec = { .kind = JOB_COPY, .game = g->name, .game_dir = g->game_dir };
+	_cleanup_free_ char *dir = NULL;
+	int r;
+
+	g->copy_again = g->copy_job != NULL;
+	if (!config_game_remote(s->cfg, g->cfg) || g->copy_job || s->stopping || g->retired)
+		return;
+	if (spec_set_remote(s, g, &spec) < 0)
+		return;
+	dir = spec.remote;
+	loop_timer_arm(g->copy_timer, 0);
+	r = core_run(s->core, &spec, &cb, &g->copy_job);
+	if (r < 0) {
+		struct job_result res = { .err = r, .pending = g->copy_pending };
+		snprintf(res.message, sizeof(res.message), "cannot start the copy: %s", strerror(-r));
+		snprintf(res.id, sizeof(res.id), "%s", g->copy_oldest);
+		copy_failed(g, &res);
+	}
+}
+
+static void
+on_copy_timer(struct loop *loop, struct loop_timer *t, void *data)
+{
+	(void)loop;
+	(void)t;
+	game_copy_start(data);
+}
+
+/* Reads the journal's length like store_latest reads the folder: once, when the game starts. */
+static void
+game_read_queue(struct game *g)
+{
+	char **ids = NULL;
+	size_t n = 0;
+
+	if (remote_queue_read(g->game_dir, &ids, &n) < 0 || n == 0)
+		return;
+	g->copy_pending = (unsigned)n;
+	snprintf(g->copy_oldest, sizeof(g->copy_oldest), "%s", ids[0]);
+	remote_queue_free(ids, n);
+}
+
 static struct game *
 game_new(struct sched *s, const struct sk_game *cfg)
 {
@@ -185,8 +332,10 @@ game_new(struct sched *s, const struct sk_game *cfg)
 	g->name = strdup(cfg->name);
 	g->game_dir = store_game_dir(s->cfg->archive_dir, cfg->name);
 	g->timer = loop_timer_new(s->loop, on_tick, g);
-	if (!g->name || !g->game_dir || !g->timer) {
+	g->copy_timer = loop_timer_new(s->loop, on_copy_timer, g);
+	if (!g->name || !g->game_dir || !g->timer || !g->copy_timer) {
 		loop_timer_free(g->timer);
+		loop_timer_free(g->copy_timer);
 		free(g->game_dir);
 		free(g->name);
 		free(g);
@@ -196,6 +345,10 @@ game_new(struct sched *s, const struct sk_game *cfg)
 	game_watch(g);
 	/* Status shows the newest archive from before a restart too. */
 	store_latest(g->game_dir, g->last_archive, sizeof(g->last_archive));
+	/* A queue left by the last run shows in status at once and is copied now; the copy
+	 * timer fires on the loop, after the game is in place. */
+	game_read_queue(g);
+	loop_timer_arm(g->copy_timer, 1);
 	return g;
 }
 
@@ -239,6 +392,8 @@ game_free(struct game *g)
 {
 	cancel_queued(&g->queue);
 	loop_timer_free(g->timer);
+	loop_timer_free(g->copy_timer);
+	free(g->copy_error);
 	watch_free(g->watch);
 	free(g->last_error);
 	free(g->game_dir);
@@ -345,6 +500,14 @@ on_job_done(struct core_job *cj, const struct job_result *r, void *data)
 	g->queue = j->next;
 	memset(&g->progress, 0, sizeof(g->progress));
 	game_record(g, j, r);
+	if (j->spec.kind == JOB_SNAPSHOT && r->err == 0 && r->pending && !g->retired) {
+		g->copy_pending += r->pending;
+		if (!g->copy_oldest[0])
+			snprintf(g->copy_oldest, sizeof(g->copy_oldest), "%s", r->id);
+		/* While copies fail, the new archive waits for the next try of the backoff. */
+		if (!g->copy_failing_since)
+			game_copy_start(g);
+	}
 	if (r->pruned < 0)
 		log_errno(LOG_WARNING, r->pruned, "game '%s': cannot apply retention in %s", g->name, g->game_dir);
 	else if (r->pruned > 0)
@@ -355,10 +518,20 @@ on_job_done(struct core_job *cj, const struct job_result *r, void *data)
 		s->event(g->name, j->spec.kind, r, s->data);
 	waiters_done(j->waiters, r);
 	sched_job_free(j);
-	if (g->retired && !g->queue)
+	if (g->retired && !g->queue && !g->copy_job)
 		game_release_retired(s, g);
 	else
 		game_run_next(g);
+}
+
+/* Forgets what a queued job's spec borrowed from the config for core_run (which copies it),
+ * so that freeing the job leaves the config's own. */
+static void
+spec_unborrow(struct job_spec *spec)
+{
+	spec->exclude = NULL;
+	spec->n_exclude = 0;
+	spec->rclone = spec->rclone_config = spec->remote_bwlimit = spec->device = NULL;
 }
 
 /* Starts the job at the head of the queue if nothing runs. */
@@ -382,9 +555,12 @@ game_run_next(struct game *g)
 	j->spec.prune = j->spec.kind == JOB_SNAPSHOT && !j->spec.pin;
 	j->spec.threads = compress_threads(s->cfg);
 	r = j->spec.save_dir && j->spec.game_dir ? 0 : -ENOMEM;
+	if (r == 0)
+		r = spec_set_remote(s, g, &j->spec);
 	if (r == 0 && j->spec.kind == JOB_SNAPSHOT && check_free_space(s->cfg, msg, sizeof(msg)) < 0) {
 		struct job_result res = { .err = -ENOSPC };
 		snprintf(res.message, sizeof(res.message), "%s", msg);
+		spec_unborrow(&j->spec);
 		on_job_done(NULL, &res, g);
 		return;
 	}
@@ -396,8 +572,7 @@ game_run_next(struct game *g)
 	}
 	if (r == 0)
 		r = core_run(s->core, &j->spec, &cb, &g->running);
-	j->spec.exclude = NULL;
-	j->spec.n_exclude = 0;
+	spec_unborrow(&j->spec);
 	if (r < 0) {
 		struct job_result res = { .err = r };
 		snprintf(res.message, sizeof(res.message), "cannot start the job: %s",
@@ -446,13 +621,20 @@ on_beside_done(struct core_job *cj, const struct job_result *r, void *data)
 /* A listing takes no lock and changes nothing, so it runs beside the game's queue instead of
  * waiting for the snapshot at its head. */
 static int
-run_beside(struct sched *s, struct game *g, struct sched_waiter *w)
+run_beside(struct sched *s, struct game *g, enum job_kind kind, struct sched_waiter *w)
 {
-	struct job_spec spec = { .kind = JOB_LIST, .game = g->name, .game_dir = g->game_dir };
+	struct job_spec spec = { .kind = kind, .game = g->name, .game_dir = g->game_dir };
 	struct core_callbacks cb = { .done = on_beside_done, .data = w };
+	_cleanup_free_ char *remote = NULL;
+	int r = spec_set_remote(s, g, &spec);
 
+	remote = spec.remote;
+	if (r == 0 && kind == JOB_REMOTE_LIST && !remote)
+		r = -ENOLINK;
 	if (w)
 		w->next = NULL;
+	if (r < 0)
+		return r;
 	return s->stopping ? -ESHUTDOWN : core_run(s->core, &spec, &cb, NULL);
 }
 
@@ -465,11 +647,13 @@ sched_submit(struct sched *s, const char *game, const struct job_spec *tmpl, str
 
 	if (!g)
 		return -ENOENT;
-	if (tmpl->kind == JOB_LIST) {
+	if (tmpl->kind == JOB_LIST || tmpl->kind == JOB_REMOTE_LIST) {
 		if (ret_joined)
 			*ret_joined = false;
-		return run_beside(s, g, w);
+		return run_beside(s, g, tmpl->kind, w);
 	}
+	if (tmpl->kind == JOB_PULL && !config_game_remote(s->cfg, g->cfg))
+		return -ENOLINK;
 	j = find_joinable(g, tmpl);
 	if (ret_joined)
 		*ret_joined = j != NULL;
@@ -660,12 +844,17 @@ game_retire(struct sched *s, struct game *g)
 	game_arm(g, 0);
 	watch_free(g->watch);
 	g->watch = NULL;
-	if (!g->running) {
+	loop_timer_arm(g->copy_timer, 0);
+	if (!g->running && !g->copy_job) {
 		game_free(g);
 		return;
 	}
-	cancel_queued(&g->queue->next);
-	core_cancel(g->running);
+	if (g->copy_job)
+		core_cancel(g->copy_job);
+	if (g->running) {
+		cancel_queued(&g->queue->next);
+		core_cancel(g->running);
+	}
 	r = realloc(s->retired, (s->n_retired + 1) * sizeof(*r));
 	if (!r)
 		return; /* freed never: a small leak beats a use after free */
@@ -738,8 +927,11 @@ sched_cancel_all(struct sched *s)
 	for (size_t i = 0; i < s->n_games; i++) {
 		game_arm(s->games[i], 0);
 		s->games[i]->started = false;
+		loop_timer_arm(s->games[i]->copy_timer, 0);
 		if (s->games[i]->running)
 			core_cancel(s->games[i]->running);
+		if (s->games[i]->copy_job)
+			core_cancel(s->games[i]->copy_job);
 	}
 }
 
@@ -782,6 +974,11 @@ sched_game_info(const struct sched *s, size_t i, struct sched_game_info *ret)
 		.next_due_usec = g->next_due_usec,
 		.unchanged_since = g->unchanged_since[0] ? g->unchanged_since : NULL,
 		.progress = g->progress,
+		.remote = config_game_remote(s->cfg, g->cfg),
+		.copy_pending = g->copy_pending,
+		.copy_oldest = g->copy_oldest[0] ? g->copy_oldest : NULL,
+		.copy_failing_since = g->copy_failing_since,
+		.copy_error = g->copy_error,
 	};
 }
 

@@ -291,6 +291,23 @@ begin_files(struct snap *s)
 	return snap_fail(s, r, "cannot create '%s/%s': %s", s->spec->game_dir, s->tmp_tar, strerror(-r));
 }
 
+/* The manifest names the device that made the archive and the game's archive before it, so
+ * that another device can tell a stale copy from newer progress. */
+static int
+record_origin(struct snap *s)
+{
+	char latest[SNAP_ID_LEN + 1] = "";
+	int64_t ms;
+
+	if (scan_ids(s->game_fd, &ms, latest) == 0)
+		snprintf(s->mf->based_on, sizeof(s->mf->based_on), "%s", latest);
+	if (!s->spec->device)
+		return 0;
+	free(s->mf->device);
+	s->mf->device = strdup(s->spec->device);
+	return s->mf->device ? 0 : -ENOMEM;
+}
+
 static int
 begin_archive(struct snap *s)
 {
@@ -300,7 +317,7 @@ begin_archive(struct snap *s)
 	s->mf = manifest_new(s->id, s->spec->tag);
 	s->ar = archive_write_new();
 	s->links = archive_entry_linkresolver_new();
-	if (!s->gz || !s->mf || !s->ar || !s->links)
+	if (!s->gz || !s->mf || !s->ar || !s->links || record_origin(s) < 0)
 		return snap_fail(s, -ENOMEM, "out of memory");
 	/* pax (not restricted pax): every entry carries its sub-second mtime. */
 	archive_entry_linkresolver_set_strategy(s->links, ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE);

@@ -3,9 +3,12 @@
 
 #include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 int
@@ -238,6 +241,20 @@ fmt_duration(int64_t usec, char *buf, size_t len)
 	return buf;
 }
 
+#define IOPRIO_CLASS_IDLE 3
+#define IOPRIO_CLASS_SHIFT 13
+#define IOPRIO_WHO_PROCESS 1
+
+void
+lower_priority(pid_t who, int nice, bool io_idle)
+{
+	if (nice)
+		(void)setpriority(PRIO_PROCESS, (id_t)who, nice);
+	if (io_idle)
+		(void)syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, (int)who,
+			      IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT);
+}
+
 const char *
 home_dir(void)
 {
@@ -262,4 +279,25 @@ expand_home(const char *path)
 	if (asprintf(&s, "%s%s", home_dir(), path + 1) < 0)
 		return NULL;
 	return s;
+}
+
+int
+spawn_clean(pid_t *ret_pid, const char *path, bool search, const posix_spawn_file_actions_t *fa,
+	    char *const argv[])
+{
+	extern char **environ;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int r;
+
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	r = search ? posix_spawnp(ret_pid, path, fa, &attr, argv, environ)
+		   : posix_spawn(ret_pid, path, fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	return -r;
 }

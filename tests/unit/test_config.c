@@ -280,6 +280,34 @@ test_game_keys(void **state)
 	config_free(cfg);
 }
 
+/* The remote: the daemon's applies to every game unless a game names its own or says off. */
+static void
+test_remote_keys(void **state)
+{
+	struct sk_config *cfg;
+
+	(void)state;
+	cfg = load_ok("[daemon]\nremote = nas:saves/sk\nrclone_config = /etc/rc.conf\nrclone = /opt/rclone\n"
+		      "remote_bwlimit = 1M\nremote_retry = 5s\n"
+		      "[game \"a\"]\npath = /a\n[game \"b\"]\npath = /b\nremote = crypt:b\n"
+		      "[game \"c\"]\npath = /c\nremote = off\n");
+	assert_string_equal(config_game_remote(cfg, config_find_game(cfg, "a")), "nas:saves/sk");
+	assert_string_equal(config_game_remote(cfg, config_find_game(cfg, "b")), "crypt:b");
+	assert_null(config_game_remote(cfg, config_find_game(cfg, "c")));
+	assert_string_equal(cfg->rclone_config, "/etc/rc.conf");
+	assert_string_equal(cfg->rclone, "/opt/rclone");
+	assert_string_equal(cfg->remote_bwlimit, "1M");
+	assert_int_equal(cfg->remote_retry_usec, 5 * USEC_PER_SEC);
+	config_free(cfg);
+	cfg = load_ok("[game \"a\"]\npath = /a\n");
+	assert_null(config_game_remote(cfg, &cfg->games[0]));
+	config_free(cfg);
+	load_fails("[daemon]\nremote = /just/a/path\n", 2,
+		   "remote: bad value '/just/a/path' (expected an rclone remote such as nas:saves, or off)");
+	load_fails("[daemon]\nremote_bwlimit =\n", 2,
+		   "remote_bwlimit: bad value '' (expected an rclone --bwlimit such as 1M)");
+}
+
 /* DESIGN.md's example, inline comments and all, loads as written. */
 static void
 test_design_example(void **state)
@@ -774,6 +802,7 @@ main(void)
 		cmocka_unit_test(test_xdg_fallbacks),
 		cmocka_unit_test(test_every_daemon_key),
 		cmocka_unit_test(test_game_keys),
+		cmocka_unit_test(test_remote_keys),
 		cmocka_unit_test(test_design_example),
 		cmocka_unit_test(test_tilde),
 		cmocka_unit_test(test_parse_duration),

@@ -270,6 +270,35 @@ test_read_errors(void **state)
 }
 
 /* Random damage to a valid manifest: refused or accepted, never a crash or a leak. */
+/* The device that made an archive and the archive before it come back as written; a manifest
+ * from before they existed reads with both unknown. */
+static void
+test_origin(void **state)
+{
+	struct manifest *m = manifest_new("20261201T050000.000Z", NULL), *back = NULL;
+	char text[512], *path;
+	(void)state;
+
+	assert_non_null(m);
+	free(m->device);
+	m->device = strdup("steam deck");
+	snprintf(m->based_on, sizeof(m->based_on), "20261130T230000.000Z");
+	path = write_tmp(m);
+	assert_int_equal(manifest_read(path, &back, NULL, 0), 0);
+	assert_string_equal(back->device, "steam deck");
+	assert_string_equal(back->based_on, "20261130T230000.000Z");
+	unlink(path);
+	free(path);
+	manifest_free(back);
+	manifest_free(m);
+
+	snprintf(text, sizeof(text), "%sentries 0\nend\n", good_head);
+	assert_int_equal(manifest_parse("old", text, strlen(text), &back, NULL, 0), 0);
+	assert_string_equal(back->device, "");
+	assert_string_equal(back->based_on, "");
+	manifest_free(back);
+}
+
 static void
 test_mutations(void **state)
 {
@@ -351,6 +380,7 @@ main(void)
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_read_errors),
+		cmocka_unit_test(test_origin),
 		cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_sha256_hex),
 		cmocka_unit_test(test_entry_check),

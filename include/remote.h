@@ -1,0 +1,49 @@
+/* Off-machine copies: the queue of archives still to upload (a journal next to the archives)
+ * and the upload of one archive through rclone; the runner's copy job drains the queue. The journal is
+ * changed only under the game's lock; uploads run without it, since a published archive never changes. */
+#ifndef SK_REMOTE_H
+#define SK_REMOTE_H
+
+#include <stddef.h>
+
+#include "jobctx.h"
+
+/* The journal in <archive_dir>/<game>: one archive ID per line, oldest first. */
+#define REMOTE_QUEUE_FILE "remote-queue"
+/* The folder in <archive_dir>/<game> a pull downloads into before its check; emptied by the
+ * next pull if a stopped one left something there. */
+#define REMOTE_STAGING "pull.partial"
+
+/* Reads the game's queue into a malloc'd array of malloc'd IDs (*ret_n may be 0; a missing
+ * file is an empty queue). Returns 0 or -errno. */
+int remote_queue_read(const char *game_dir, char ***ret_ids, size_t *ret_n);
+
+/* Adds id to the end of the queue (nothing if it is there), or removes it; the file is
+ * replaced by a complete new one (write, fsync, rename, fsync of the folder), so a crash
+ * leaves either the old queue or the new. Call under the game's lock. Returns 0 or -errno. */
+int remote_queue_add(const char *game_dir, const char *id);
+int remote_queue_remove(const char *game_dir, const char *id);
+
+/* Frees what remote_queue_read returned. */
+void remote_queue_free(char **ids, size_t n);
+
+/* Uploads archive id of the game to spec->remote (NAME:PATH/<game>): the archive first, then
+ * its manifest, each through a .partial name, so a manifest on the remote always has its
+ * archive. Returns 0, 1 when the archive is no longer here (retention removed it first), or
+ * -errno as rclone_run, with the message in err. */
+int remote_upload(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, char *err,
+		  size_t errlen);
+
+/* The remote-list job: the archives the remote holds for the game (NAME.tar.gz with a valid
+ * ID), oldest first, in ret->archives with ID, time and size. A remote without the game's
+ * folder lists nothing. */
+int remote_list(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+
+/* The pull job, under the game's lock: downloads archive spec->id (NULL: the remote's newest)
+ * with its manifest into the game's folder as temporaries (.partial, which the start-up sweep
+ * removes), checks the archive against the manifest (size and SHA-256 of the archive, then
+ * every entry), and publishes them as a snapshot does (manifest, then archive); a check that
+ * fails leaves nothing behind. An archive already here is left as it is. ret->id names it. */
+int remote_pull(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+
+#endif

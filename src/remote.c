@@ -1,0 +1,405 @@
+/* Off-machine copies: the per-game journal of archives still to upload and the upload of one
+ * archive with its manifest. */
+#include "remote.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "manifest.h"
+#include "rclone.h"
+#include "snapshot.h"
+#include "store.h"
+#include "util.h"
+
+#define REMOTE_QUEUE_MAX (1024 * 1024)
+/* The longest listing read from rclone lsjson: some 50,000 archives. */
+#define REMOTE_LIST_MAX (16 * 1024 * 1024)
+
+void
+remote_queue_free(char **ids, size_t n)
+{
+	for (size_t i = 0; ids && i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+/* Splits the journal's text into IDs; lines that are not a plausible ID (a torn write cannot
+ * happen, but a hand edit can) are skipped. */
+static int
+parse_queue(char *text, char ***ret_ids, size_t *ret_n)
+{
+	char **ids = NULL, *save = NULL;
+	size_t n = 0, cap = 0;
+
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!*line || strlen(line) >= 64 || strchr(line, '/') || line[0] == '.')
+			continue;
+		if (array_grow(&ids, &cap, n, sizeof(*ids)) < 0 || !(ids[n] = strdup(line))) {
+			remote_queue_free(ids, n);
+			return -ENOMEM;
+		}
+		n++;
+	}
+	*ret_ids = ids;
+	*ret_n = n;
+	return 0;
+}
+
+int
+remote_queue_read(const char *game_dir, char ***ret_ids, size_t *ret_n)
+{
+	_cleanup_free_ char *path = path_join(game_dir, REMOTE_QUEUE_FILE), *text = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	size_t len = 0;
+	ssize_t k;
+
+	if (!path)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		*ret_ids = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	if (fd < 0 || !(text = malloc(REMOTE_QUEUE_MAX + 1)))
+		return fd < 0 ? -errno : -ENOMEM;
+	while (len < REMOTE_QUEUE_MAX && (k = read(fd, text + len, REMOTE_QUEUE_MAX - len)) != 0) {
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		len += (size_t)k;
+	}
+	text[len] = '\0';
+	return parse_queue(text, ret_ids, ret_n);
+}
+
+/* Replaces the journal with ids (skipping drop), crash-safely. */
+static int
+write_queue(const char *game_dir, char **ids, size_t n, const char *drop, const char *add)
+{
+	_cleanup_free_ char *path = path_join(game_dir, REMOTE_QUEUE_FILE), *tmp = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int r = 0;
+
+	if (!path || asprintf(&tmp, "%s%s", path, SNAP_TMP_SUFFIX) < 0)
+		return -ENOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (!drop || strcmp(ids[i], drop) != 0)
+			r = dprintf(fd, "%s\n", ids[i]) < 0 ? -EIO : 0;
+	if (r == 0 && add)
+		r = dprintf(fd, "%s\n", add) < 0 ? -EIO : 0;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return r;
+	}
+	return fsync_path_dir(game_dir);
+}
+
+/* Reads the queue, then rewrites it without drop and with add at its end. */
+static int
+change_queue(const char *game_dir, const char *drop, const char *add)
+{
+	char **ids = NULL;
+	size_t n = 0;
+	bool found = false;
+	int r = remote_queue_read(game_dir, &ids, &n);
+
+	for (size_t i = 0; r == 0 && i < n; i++)
+		found = found || strcmp(ids[i], drop ? drop : add) == 0;
+	/* Nothing to do: the ID to add is there already, or the one to drop is not. */
+	if (r == 0 && (drop ? found : !found))
+		r = write_queue(game_dir, ids, n, drop, add);
+	remote_queue_free(ids, n);
+	return r;
+}
+
+int
+remote_queue_add(const char *game_dir, const char *id)
+{
+	return change_queue(game_dir, NULL, id);
+}
+
+int
+remote_queue_remove(const char *game_dir, const char *id)
+{
+	return change_queue(game_dir, id, NULL);
+}
+
+static void
+rclone_opts_of(const struct job_spec *spec, struct rclone_opts *o)
+{
+	*o = (struct rclone_opts){
+	    .binary = spec->rclone,
+	    .config = spec->rclone_config,
+	    .bwlimit = spec->remote_bwlimit,
+	};
+}
+
+/* Uploads <id><suffix> from the game's folder; 1 when it is gone here. */
+static int
+upload_file(const struct rclone_opts *o, const struct job_spec *spec, const char *id, const char *suffix,
+	    const struct job_hooks *hooks, char *err, size_t errlen)
+{
+	char name[128], local[4096];
+	struct stat st;
+
+	snprintf(name, sizeof(name), "%s%s", id, suffix);
+	if ((size_t)snprintf(local, sizeof(local), "%s/%s", spec->game_dir, name) >= sizeof(local))
+		return -ENAMETOOLONG;
+	if (stat(local, &st) < 0) {
+		snprintf(err, errlen, "cannot copy '%s': %s", local, strerror(errno));
+		return errno == ENOENT ? 1 : -errno;
+	}
+	return rclone_upload(o, local, spec->remote, name, hooks, err, errlen);
+}
+
+int
+remote_upload(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, char *err,
+	      size_t errlen)
+{
+	struct rclone_opts o;
+	int r;
+
+	rclone_opts_of(spec, &o);
+	r = upload_file(&o, spec, id, SNAP_SUFFIX, hooks, err, errlen);
+
+	return r != 0 ? r : upload_file(&o, spec, id, SNAP_MANIFEST_SUFFIX, hooks, err, errlen);
+}
+
+static int
+by_id(const void *a, const void *b)
+{
+	return strcmp(((const struct job_archive *)a)->id, ((const struct job_archive *)b)->id);
+}
+
+/* Takes the archives out of rclone lsjson's array: names <ID>.tar.gz with a valid ID. */
+static int
+parse_listing(const char *json, struct job_result *ret)
+{
+	struct json_object *a = json_tokener_parse(json);
+	size_t n = a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0, cap = 0;
+	int r = a ? 0 : -EBADMSG;
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(a, i), *name, *size;
+		const char *nm =
+		    json_object_object_get_ex(e, "Name", &name) ? json_object_get_string(name) : "";
+		size_t len = strlen(nm), k = strlen(SNAP_SUFFIX);
+		struct job_archive ar = {0};
+
+		if (len <= k || len - k >= sizeof(ar.id) || strcmp(nm + len - k, SNAP_SUFFIX) != 0)
+			continue;
+		snprintf(ar.id, sizeof(ar.id), "%.*s", (int)(len - k), nm);
+		if (store_id_time(ar.id, &ar.time_usec) < 0)
+			continue;
+		ar.size =
+		    json_object_object_get_ex(e, "Size", &size) ? (uint64_t)json_object_get_int64(size) : 0;
+		r = array_grow(&ret->archives, &cap, ret->n_archives, sizeof(ar));
+		if (r == 0)
+			ret->archives[ret->n_archives++] = ar;
+	}
+	json_object_put(a);
+	if (ret->n_archives)
+		qsort(ret->archives, ret->n_archives, sizeof(*ret->archives), by_id);
+	return r;
+}
+
+/* Empties a folder of ours: the pull's staging (left over by a pull that was stopped), or a
+ * listing's copy of the remote's manifests. */
+static void
+clear_staging(const char *staging)
+{
+	DIR *d = opendir(staging);
+	struct dirent *de;
+
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
+/* Fills device, files, bytes and tag of each listed archive from its manifest in dir. */
+static void
+read_manifests(const char *dir, struct job_result *ret)
+{
+	for (unsigned i = 0; i < ret->n_archives; i++) {
+		struct job_archive *a = &ret->archives[i];
+		struct manifest *m = NULL;
+		char path[4096 + 128];
+
+		snprintf(path, sizeof(path), "%s/%s%s", dir, a->id, SNAP_MANIFEST_SUFFIX);
+		if (manifest_read_header(path, &m, NULL, 0) < 0)
+			continue;
+		snprintf(a->device, sizeof(a->device), "%s", m->device);
+		snprintf(a->tag, sizeof(a->tag), "%s", m->tag);
+		a->files = m->files;
+		a->bytes = m->bytes;
+		manifest_free(m);
+	}
+}
+
+/* Copies the remote's manifests of the game (one rclone run) into a private folder under
+ * $TMPDIR and reads them; a failure leaves the listing without them. */
+static void
+remote_manifests(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct rclone_opts o;
+	char dir[4096], err[256];
+
+	snprintf(dir, sizeof(dir), "%s/savekeeper-list.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		return;
+	rclone_opts_of(spec, &o);
+	if (rclone_run(
+		&o,
+		(const char *const[]){"copy", spec->remote, dir, "--include", "*" SNAP_MANIFEST_SUFFIX, NULL},
+		hooks, NULL, 0, err, sizeof(err)) == 0)
+		read_manifests(dir, ret);
+	clear_staging(dir);
+	(void)rmdir(dir);
+}
+
+int
+remote_list(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	struct rclone_opts o;
+	_cleanup_free_ char *out = NULL;
+	int r;
+
+	rclone_opts_of(spec, &o);
+	r = rclone_run(&o, (const char *const[]){"lsjson", "--files-only", spec->remote, NULL}, hooks, &out,
+		       REMOTE_LIST_MAX, ret->message, sizeof(ret->message));
+	if (r == -ENODATA) {
+		ret->message[0] = '\0';
+		return 0;
+	}
+	if (r == 0 && (r = parse_listing(out, ret)) < 0)
+		snprintf(ret->message, sizeof(ret->message), "cannot read the listing of %s: %s",
+			 spec->remote, strerror(-r));
+	if (r == 0 && ret->n_archives)
+		remote_manifests(spec, hooks, ret);
+	return r;
+}
+
+/* Downloads <id><suffix> from the remote into the staging folder. */
+static int
+download(const struct job_spec *spec, const char *staging, const char *id, const char *suffix,
+	 const struct job_hooks *hooks, struct job_result *ret)
+{
+	struct rclone_opts o;
+	char from[4096], to[4096];
+
+	rclone_opts_of(spec, &o);
+	snprintf(from, sizeof(from), "%s/%s%s", spec->remote, id, suffix);
+	snprintf(to, sizeof(to), "%s/%s%s", staging, id, suffix);
+	return rclone_run(&o, (const char *const[]){"copyto", from, to, NULL}, hooks, NULL, 0, ret->message,
+			  sizeof(ret->message));
+}
+
+/* Moves the checked pair from staging into the game's folder, manifest first: the archive's
+ * name appearing is the commit point, as for a snapshot. */
+static int
+publish_pulled(const char *staging, const char *game_dir, const char *id)
+{
+	static const char *const suffixes[] = {SNAP_MANIFEST_SUFFIX, SNAP_SUFFIX};
+	char from[4096], to[4096];
+
+	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+		snprintf(from, sizeof(from), "%s/%s%s", staging, id, suffixes[i]);
+		snprintf(to, sizeof(to), "%s/%s%s", game_dir, id, suffixes[i]);
+		/* As private as the archives a snapshot makes, whatever the backend gave. */
+		if (chmod(from, 0600) < 0 || rename(from, to) < 0)
+			return -errno;
+	}
+	return fsync_path_dir(game_dir);
+}
+
+/* The newest ID the remote holds, into id. */
+static int
+newest_remote(const struct job_spec *spec, const struct job_hooks *hooks, char *id, size_t len,
+	      struct job_result *ret)
+{
+	struct job_result l = {0};
+	int r = remote_list(spec, hooks, &l);
+
+	if (r == 0 && l.n_archives == 0)
+		r = -ENOENT;
+	if (r == 0)
+		snprintf(id, len, "%s", l.archives[l.n_archives - 1].id);
+	else
+		snprintf(ret->message, sizeof(ret->message), "%s",
+			 r == -ENOENT ? "the remote has no archive of this game" : l.message);
+	job_result_clear(&l);
+	return r;
+}
+
+/* Downloads and checks id in staging; the checked pair stays there. */
+static int
+fetch_checked(const struct job_spec *spec, const char *staging, const char *id, const struct job_hooks *hooks,
+	      struct job_result *ret)
+{
+	struct manifest *m = NULL;
+	char got[64];
+	int r = download(spec, staging, id, SNAP_MANIFEST_SUFFIX, hooks, ret);
+
+	if (r == 0)
+		r = download(spec, staging, id, SNAP_SUFFIX, hooks, ret);
+	if (r == -ENODATA)
+		snprintf(ret->message, sizeof(ret->message), "the remote %s has no archive %s", spec->remote,
+			 id);
+	if (r == 0)
+		r = store_open_manifest(staging, id, &m, got, sizeof(got), ret);
+	if (r == 0)
+		r = store_walk(staging, m, NULL, hooks, ret);
+	manifest_free(m);
+	return r;
+}
+
+int
+remote_pull(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	_cleanup_free_ char *staging = path_join(spec->game_dir, REMOTE_STAGING);
+	char id[64], local[4096];
+	int r = staging ? 0 : -ENOMEM;
+
+	if (r == 0 && spec->id)
+		snprintf(id, sizeof(id), "%s", spec->id);
+	else if (r == 0)
+		r = newest_remote(spec, hooks, id, sizeof(id), ret);
+	if (r < 0)
+		return r;
+	snprintf(ret->id, sizeof(ret->id), "%s", id);
+	snprintf(local, sizeof(local), "%s/%s%s", spec->game_dir, id, SNAP_SUFFIX);
+	if (access(local, F_OK) == 0) {
+		snprintf(ret->message, sizeof(ret->message), "%s is here already", id);
+		return 0;
+	}
+	if ((r = mkdir_p(staging, 0700)) < 0) {
+		snprintf(ret->message, sizeof(ret->message), "cannot make '%s': %s", staging, strerror(-r));
+		return r;
+	}
+	clear_staging(staging);
+	r = fetch_checked(spec, staging, id, hooks, ret);
+	if (r == 0 && (r = publish_pulled(staging, spec->game_dir, id)) < 0)
+		snprintf(ret->message, sizeof(ret->message), "cannot publish %s in '%s': %s", id,
+			 spec->game_dir, strerror(-r));
+	clear_staging(staging);
+	(void)rmdir(staging);
+	if (r == 0)
+		snprintf(ret->message, sizeof(ret->message), "pulled %s from %s", id, spec->remote);
+	return r;
+}

@@ -1,0 +1,3 @@
+# The remote (rclone) integration tests under the coroutine core.
+CORE=coroutine
+source "$(dirname "$0")/remote_core.bash"

@@ -1,0 +1,3 @@
+# The remote (rclone) integration tests under the process core.
+CORE=process
+source "$(dirname "$0")/remote_core.bash"

@@ -1,0 +1,182 @@
+# Copies to an rclone remote under the core in $CORE, with the real rclone against a real
+# protocol on loopback (rclone serve webdav, started and stopped here) and the local backend:
+# uploads match the local bytes; the server killed mid-upload and started again (the copy
+# completes later, no partial file ever has an archive's name, the daemon keeps answering);
+# refused auth (failing status with rclone's message, retries, local archives untouched, then
+# recovery); a daemon restart with a queue pending; a second daemon with an empty archive folder
+# and the same remote lists, pulls and restores the first one's archives, past the
+# stale-over-newer guard only with --force while it holds unarchived progress; rclone missing.
+# Sourced by 71-remote-thread.sh, 72-remote-coroutine.sh and 73-remote-process.sh.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+CFG=$T/savekeeper.ini
+RCONF=$T/rclone.conf
+GD=$T/archives/demo
+SRV=$T/served
+diag "core: $CORE"
+
+if ! command -v rclone >/dev/null; then
+	ok "remote tests # SKIP rclone is not installed (apt-get install rclone)"
+	done_testing
+fi
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$SRV" "$T/local-remote"
+
+# serve: rclone serve webdav of $SRV on the port, user sk, password right; pid in SRV_PID.
+serve() {
+	rclone serve webdav "$SRV" --addr "127.0.0.1:$PORT" --user sk --pass right >>"$T/serve.log" 2>&1 &
+	SRV_PID=$!
+	on_exit "kill -9 $SRV_PID; wait $SRV_PID"
+	wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT"
+}
+unserve() { kill -9 "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null; }
+
+# rclone_config PASSWORD: remotes "dav" (the webdav server) and "loc" (the local backend).
+rclone_config() {
+	cat >"$RCONF" <<-INI
+	[dav]
+	type = webdav
+	url = http://127.0.0.1:$PORT
+	vendor = other
+	user = sk
+	pass = $(rclone obscure "$1")
+
+	[loc]
+	type = local
+	INI
+}
+
+# write_config REMOTE [EXTRA-DAEMON-LINES]: lib.sh's config of game "demo" with the remote.
+write_config() {
+	make_config "$CFG" "$CORE" "autostart = false
+compression = 1
+remote = $1
+rclone_config = $RCONF
+remote_retry = 1s
+${2:-}"
+}
+
+remote_state() { ctl status | jget 'r["games"][0]["remote"]["state"]'; }
+state_is() { test "$(remote_state)" = "$1"; }
+# same_bytes DIR: every local archive and manifest has an identical copy in DIR/demo.
+same_bytes() {
+	local f n=0
+	for f in "$GD"/*.tar.gz "$GD"/*.manifest; do
+		cmp "$f" "$1/demo/$(basename "$f")" || return 1
+		n=$((n + 1))
+	done
+	((n > 0))
+}
+# no_partial_archive DIR: every name that reads as an archive on the remote is complete.
+no_partial_archive() {
+	local f
+	for f in "$1"/demo/*.tar.gz; do
+		[[ -e $f ]] || continue
+		cmp -s "$f" "$GD/$(basename "$f")" || { echo "incomplete: $f"; return 1; }
+	done
+}
+
+mkdir -p "$T/save"
+head -c 4096 /dev/urandom >"$T/save/slot1.sav"
+rclone_config right
+
+# The local backend.
+write_config "loc:$T/local-remote" "device = deviceA"
+start_daemon -c "$CFG"
+check "backup with a local-backend remote" "$SKCTL" backup --wait
+check "the copy reaches in sync" wait_for 60 state_is "in sync"
+check "local-backend copies match the local bytes" same_bytes "$T/local-remote"
+check "the journal is empty once in sync" test ! -s "$GD/remote-queue"
+check "status in words names the remote" bash -c "'$SKCTL' status | grep -q 'copies to loc:.*: in sync'"
+stop_daemon
+
+# A second device: an empty archive folder, the same remote.
+cp -a "$T/save" "$T/original"
+first=$(archives "$GD" | head -1); first=${first%.tar.gz}
+mv "$T/archives" "$T/device1"
+GD1=$T/device1/demo
+echo "progress on device 2" >"$T/save/slot1.sav"
+write_config "loc:$T/local-remote" "device = deviceB"
+start_daemon -c "$CFG"
+n=$(ctl list --remote | jget 'len(r["archives"])')
+check "list --remote shows the first device's $n archives" test "$n" = "$(archives "$GD1" | wc -l)"
+check "the remote listing names the first archive and its device" bash -c \
+	"'$SKCTL' list --remote | grep -q '^$first .* from deviceA\$'"
+check "the archive folder is still empty" test -z "$(archives "$GD")"
+check "the first device's manifest names it" grep -qx "device deviceA" "$T/local-remote/demo/$first.manifest"
+check "the guard refuses a stale archive over unarchived progress" bash -c \
+	"! '$SKCTL' restore '$first' 2>'$T/guard.err' && grep -q 'made on deviceA.*restore --force' '$T/guard.err'"
+check "the refused restore left the progress in place" grep -qx "progress on device 2" "$T/save/slot1.sav"
+check "a dry run shows the difference" bash -c "'$SKCTL' restore '$first' --dry-run | grep -q 'slot1.sav'"
+check "restore --force of an ID only the remote has" "$SKCTL" restore "$first" --force
+check "the save matches the first device's" tree_equal "$T/original" "$T/save"
+check "the pulled archive is published here, byte for byte" cmp "$GD/$first.tar.gz" "$GD1/$first.tar.gz"
+check "the progress made here is kept as the pre-restore snapshot" \
+	bash -c "'$SKCTL' list | grep -q pre-restore"
+echo "archived progress on device 2" >"$T/save/slot1.sav"
+check "backup on the second device" "$SKCTL" backup --wait
+check "its manifest names device B and the archive before it" bash -c \
+	"grep -lx 'device deviceB' '$GD'/*.manifest | xargs -r grep -q '^based-on 20'"
+check "with the progress archived, the guard lets the restore through" "$SKCTL" restore "$first"
+check "pull latest downloads the newest" "$SKCTL" pull latest
+check "the newest is here now" test -e "$GD/$(archives "$GD1" | tail -1)"
+check "pull of an ID the remote lacks fails" bash -c "! '$SKCTL' pull 20200101T000000.000Z"
+check "no pull staging left" test -z "$(leftovers "$GD")"
+stop_daemon
+rm -rf "$T/archives" "$T/device1" "$T/original"
+
+# WebDAV on loopback: a large, slow upload killed half-way.
+serve
+head -c $((6 << 20)) /dev/urandom >"$T/save/big.sav"
+write_config dav:saves "remote_bwlimit = 1M"
+start_daemon -c "$CFG"
+check "backup of a 6 MiB save" "$SKCTL" backup --wait
+check "the upload starts as a .partial" wait_for 30 bash -c "ls '$SRV'/saves/demo/*.partial"
+unserve
+check "the daemon answers while the server is gone" "$SKCTL" ping
+check "status says failing" wait_for 60 state_is failing
+check "no partial file has an archive's name" no_partial_archive "$SRV/saves"
+check "the local archive is untouched" bash -c "tar -tzf '$GD'/*.tar.gz | grep -q big.sav"
+serve
+check "the copy completes once the server is back" wait_for 120 state_is "in sync"
+check "webdav copies match the local bytes" same_bytes "$SRV/saves"
+stop_daemon
+
+# Refused auth: failing with rclone's message, retried, then recovered when fixed.
+rm -f "$T/save/big.sav"
+rclone_config wrong
+write_config dav:saves
+start_daemon -c "$CFG"
+check "backup with a refused password" "$SKCTL" backup --wait
+check "refused auth shows as failing" wait_for 60 state_is failing
+check "the status carries rclone's message" bash -c "'$SKCTL' status | grep -q 'failing since.*rclone copyto failed'"
+pending=$(ctl status | jget 'r["games"][0]["remote"]["pending"]')
+check "one pending archive (got $pending)" test "$pending" = 1
+check "the local archives stay" test "$(archives "$GD" | wc -l)" -ge 2
+rclone_config right
+check "a retry succeeds once the password is right" wait_for 60 state_is "in sync"
+check "copies match after the retry" same_bytes "$SRV/saves"
+
+# A restart with a queue pending: the server is down while the archive is made.
+unserve
+echo more >>"$T/save/slot1.sav"
+check "backup while the server is down" "$SKCTL" backup --wait
+check "failing while down" wait_for 60 state_is failing
+stop_daemon
+check "the queue survives in the journal" test -s "$GD/remote-queue"
+serve
+start_daemon -c "$CFG"
+check "the restarted daemon copies the queue" wait_for 60 state_is "in sync"
+check "copies match after the restart" same_bytes "$SRV/saves"
+stop_daemon
+
+# rclone missing.
+write_config dav:saves "rclone = /nonexistent/rclone"
+start_daemon -c "$CFG"
+"$SKCTL" backup --wait >/dev/null
+check "a missing rclone shows as failing" wait_for 60 state_is failing
+check "its message names the program" bash -c \
+	"'$SKCTL' status | grep -q 'cannot run /nonexistent/rclone: No such file or directory (install the rclone package'"
+check "no leftovers in the archive folder" test -z "$(leftovers "$GD")"
+stop_daemon
+done_testing
