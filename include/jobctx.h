@@ -90,6 +90,9 @@ struct job_result {
 	uint64_t bytes_out;
 	uint64_t usec;		      /* wall time */
 	bool unchanged;		      /* snapshot with if_changed: nothing changed since id */
+	uint64_t files_read;	      /* snapshot: files read and compressed */
+	uint64_t files_reused;	      /* snapshot: files taken from the previous archive unread */
+	uint64_t groups_damaged;      /* snapshot: groups of it that failed their check */
 	int pruned;		      /* snapshot with prune, prune: archives removed, or -errno */
 	bool dry_run;		      /* restore: nothing was changed; changes says what would be */
 	struct job_archive *archives; /* list, prune: malloc'd, oldest first */

@@ -120,7 +120,8 @@ static const struct field result_fields[] = {
 	FIELD(struct job_result, unchanged, F_BOOL),   FIELD(struct job_result, pruned, F_INT),
 	FIELD(struct job_result, files, F_U64),        FIELD(struct job_result, bytes_in, F_U64),
 	FIELD(struct job_result, bytes_out, F_U64),    FIELD(struct job_result, usec, F_U64),
-	FIELD(struct job_result, dry_run, F_BOOL),
+	FIELD(struct job_result, dry_run, F_BOOL),     FIELD(struct job_result, files_read, F_U64),
+	FIELD(struct job_result, files_reused, F_U64), FIELD(struct job_result, groups_damaged, F_U64),
 };
 
 static const struct field archive_fields[] = {

@@ -382,7 +382,8 @@ snap_fails(struct fx *f, const struct job_spec *spec, const struct job_hooks *ho
 	char *before = listing(f->game), *after;
 	struct job_result res;
 
-	assert_int_equal(snap(spec, hooks, &res), err);
+	if (snap(spec, hooks, &res) != err)
+		fail_msg("snapshot returned %d: %s", res.err, res.message);
 	assert_int_equal(res.err, err);
 	assert_contains(res.message, want);
 	assert_null(strchr(res.message, '\n'));
@@ -564,6 +565,15 @@ big_file(struct fx *f, struct disturb *d)
 	usleep(120000);
 }
 
+/* Changes the file (so the next snapshot reads it instead of taking it from the previous
+ * archive) and lets it settle. */
+static void
+touch_settled(const char *path)
+{
+	assert_int_equal(sh("printf x >>'%s'", path), 0);
+	usleep(120000);
+}
+
 static void
 assert_archived_equals_file(struct fx *f, const char *id, const char *name)
 {
@@ -618,6 +628,7 @@ test_large_file_keeps_changing(void **state)
 
 	big_file(f, &d);
 	first = snap_ok(&spec);
+	touch_settled(d.path);
 	snap_fails(f, &spec, &hooks, -EAGAIN, "'big.sav' kept changing while it was read");
 	(void)first;
 }
@@ -686,6 +697,7 @@ test_cancel(void **state)
 
 	big_file(f, &d);
 	snap_ok(&spec);
+	touch_settled(d.path);
 	snap_fails(f, &spec, &hooks, -ECANCELED, "snapshot cancelled");
 	spec.threads = 2;
 	d.calls = 0;
