@@ -7,7 +7,7 @@ BUILD="gcc make pkg-config libarchive-dev libinih-dev libnotify-dev libsystemd-d
 libjson-c-dev libdeflate-dev libssl-dev libcmocka-dev scdoc"
 TEST="tar gzip libarchive-tools python3 python3-dbusmock python3-dbus dbus dbus-bin systemd
 util-linux passwd procps strace man-db valgrind clang libclang-rt-14-dev bash-completion
-debhelper dpkg-dev lintian mmdebstrap"
+debhelper dpkg-dev lintian mmdebstrap xfsprogs"
 BENCH="hyperfine gnuplot-nox pigz"
 
 missing=""
