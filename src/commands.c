@@ -170,6 +170,8 @@ add_job_detail(struct json_object *o, const struct waiter *wt, const struct job_
 		add_int(o, "usec", (int64_t)r->usec);
 		add_int(o, "bytes", (int64_t)r->bytes_in);
 		add_int(o, "size", (int64_t)r->bytes_out);
+		add_int(o, "files_read", (int64_t)r->files_read);
+		add_int(o, "files_reused", (int64_t)r->files_reused);
 		json_object_object_add(o, "unchanged", json_object_new_boolean(r->unchanged));
 		break;
 	case CMD_VERIFY: {
