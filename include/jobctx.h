@@ -66,6 +66,7 @@ struct job_archive {
 	char id[64];
 	int64_t time_usec; /* from the ID (UTC) */
 	uint64_t size;	   /* archive bytes */
+	uint64_t shared;   /* of them, in blocks shared with other archives (reflinks) */
 	uint64_t files;	   /* from the manifest; 0 if it cannot be read */
 	uint64_t bytes;	   /* uncompressed bytes of regular files */
 	bool pinned;

@@ -47,6 +47,11 @@ int mkdir_p(const char *path, mode_t mode);
 /* Returns a malloc'd "a/b"; NULL when out of memory. */
 char *path_join(const char *a, const char *b);
 
+/* Bytes of fd's extents that the file system shares with other files (FIEMAP_EXTENT_SHARED:
+ * reflinked or deduplicated blocks, which du counts in every file); 0 where nothing is shared.
+ * Returns 0, or -errno (-EOPNOTSUPP where the file system has no FIEMAP). */
+int fd_shared_bytes(int fd, uint64_t *ret);
+
 /* Makes room in the array *pv of *cap items of size bytes for item n, doubling it (from 64);
  * returns 0 or -ENOMEM (the array is then unchanged). */
 int array_grow(void *pv, size_t *cap, size_t n, size_t size);

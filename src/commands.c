@@ -122,6 +122,7 @@ archive_json(const struct job_archive *e)
 	add_str(x, "id", e->id);
 	add_int(x, "time", e->time_usec / 1000000);
 	add_int(x, "size", (int64_t)e->size);
+	add_int(x, "shared", (int64_t)e->shared);
 	add_int(x, "files", (int64_t)e->files);
 	add_int(x, "bytes", (int64_t)e->bytes);
 	json_object_object_add(x, "pinned", json_object_new_boolean(e->pinned));

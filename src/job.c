@@ -129,6 +129,7 @@ static const struct field archive_fields[] = {
 	FIELD(struct job_archive, size, F_U64),        FIELD(struct job_archive, files, F_U64),
 	FIELD(struct job_archive, bytes, F_U64),       FIELD(struct job_archive, pinned, F_BOOL),
 	FIELD(struct job_archive, tag, F_CHARS),       FIELD(struct job_archive, keep, F_UNSIGNED),
+	FIELD(struct job_archive, shared, F_U64),
 };
 
 static const struct field change_fields[] = {

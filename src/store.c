@@ -60,6 +60,22 @@ exists_at(int dfd, const char *name)
 	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/* Bytes of the archive that share blocks with other files (incremental snapshots clone
+ * unchanged member groups from the archive before); 0 when unknown. */
+static uint64_t
+archive_shared(int dfd, const char *id, uint64_t size)
+{
+	char name[128];
+	_cleanup_close_ int fd = -EBADF;
+	uint64_t shared = 0;
+
+	snprintf(name, sizeof(name), "%s%s", id, SNAP_SUFFIX);
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fd_shared_bytes(fd, &shared) < 0)
+		return 0;
+	return shared < size ? shared : size;
+}
+
 /* Fills e from the archive file's stat, its manifest and its pin marker. */
 static void
 entry_fill(const char *game_dir, int dfd, const struct stat *st, struct job_archive *e)
@@ -70,6 +86,7 @@ entry_fill(const char *game_dir, int dfd, const struct stat *st, struct job_arch
 
 	e->size = (uint64_t)st->st_size;
 	store_id_time(e->id, &e->time_usec);
+	e->shared = archive_shared(dfd, e->id, e->size);
 	snprintf(name, sizeof(name), "%s%s", e->id, SNAP_PIN_SUFFIX);
 	e->pinned = exists_at(dfd, name);
 	if (asprintf(&path, "%s/%s%s", game_dir, e->id, SNAP_MANIFEST_SUFFIX) < 0) {

@@ -2,8 +2,11 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -198,4 +201,38 @@ fmt_duration(int64_t usec, char *buf, size_t len)
 		snprintf(buf, len, "%lld min %lld s", (long long)(usec / 60000000),
 			 (long long)(usec / 1000000 % 60));
 	return buf;
+}
+
+#define FIEMAP_BATCH 64
+
+int
+fd_shared_bytes(int fd, uint64_t *ret)
+{
+	_cleanup_free_ struct fiemap *fm =
+		malloc(sizeof(*fm) + FIEMAP_BATCH * sizeof(struct fiemap_extent));
+	uint64_t start = 0, shared = 0;
+
+	if (!fm)
+		return -ENOMEM;
+	for (;;) {
+		memset(fm, 0, sizeof(*fm));
+		fm->fm_start = start;
+		fm->fm_length = FIEMAP_MAX_OFFSET - start;
+		fm->fm_extent_count = FIEMAP_BATCH;
+		if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0)
+			return -errno;
+		if (fm->fm_mapped_extents == 0)
+			break;
+		for (unsigned i = 0; i < fm->fm_mapped_extents; i++) {
+			const struct fiemap_extent *x = &fm->fm_extents[i];
+			if (x->fe_flags & FIEMAP_EXTENT_SHARED)
+				shared += x->fe_length;
+			start = x->fe_logical + x->fe_length;
+			if (x->fe_flags & FIEMAP_EXTENT_LAST)
+				goto done;
+		}
+	}
+done:
+	*ret = shared;
+	return 0;
 }

@@ -24,6 +24,7 @@
 #include "../helpers/nested.h"
 #include "manifest.h"
 #include "snapshot.h"
+#include "store.h"
 #include "util.h"
 
 struct fx {
@@ -947,6 +948,16 @@ test_incremental_reflink_xfs(void **state)
 		      (unsigned long long)m->archive_size, (unsigned long long)used);
 	/* The manifest and directory blocks are the +5% and a few blocks of metadata. */
 	assert_true(used <= changed + changed / 20 + 64 * 1024);
+	/* list tells the same: the new archive's own bytes are about the changed file. */
+	struct job_archive *v = NULL;
+	size_t n = 0;
+	assert_int_equal(store_list(f->game, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[1].id, b.id);
+	assert_int_equal(v[1].size, m->archive_size);
+	assert_true(v[1].size - v[1].shared <= changed + changed / 20);
+	assert_true(v[0].shared >= v[0].size - changed - changed / 20);
+	free(v);
 	manifest_free(m);
 	(void)a;
 }
