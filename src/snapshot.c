@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <locale.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -508,20 +509,34 @@ load_previous(struct snap *s)
 	free(path);
 }
 
+/* "; 3 read, 9 taken from <base>" when the snapshot took groups of the archive before. */
+static char *
+reuse_note(const struct snap *s)
+{
+	char *note = NULL;
+
+	if (s->res->files_reused == 0 || !s->base)
+		return NULL;
+	if (asprintf(&note, "; %" PRIu64 " read, %" PRIu64 " taken unchanged from %s", s->res->files_read,
+		     s->res->files_reused, s->base->id) < 0)
+		return NULL;
+	return note;
+}
+
 static void
 summarize(struct snap *s)
 {
 	struct job_result *res = s->res;
 	char in[32], out[32], files[32], skipped[48];
-	_cleanup_free_ char *msg = NULL, *tail = NULL;
+	_cleanup_free_ char *msg = NULL, *tail = NULL, *note = reuse_note(s);
 
 	fmt_count((int64_t)res->files, "file", NULL, files, sizeof(files));
 	if (s->skipped && asprintf(&tail, "; skipped %s (socket, FIFO or device) such as '%s'",
 				   fmt_count((int64_t)s->skipped, "special file", NULL, skipped, sizeof(skipped)),
 				   s->skipped_first) < 0)
 		tail = NULL;
-	if (asprintf(&msg, "%s, %s -> %s%s", files, fmt_size(res->bytes_in, in, sizeof(in)),
-		     fmt_size(res->bytes_out, out, sizeof(out)), tail ? tail : "") < 0)
+	if (asprintf(&msg, "%s, %s -> %s%s%s", files, fmt_size(res->bytes_in, in, sizeof(in)),
+		     fmt_size(res->bytes_out, out, sizeof(out)), note ? note : "", tail ? tail : "") < 0)
 		msg = NULL;
 	msg_fit(res->message, sizeof(res->message), msg ? msg : files);
 	one_line(res->message);

@@ -21,7 +21,7 @@ struct mf_entry;
 struct mf_member;
 
 /* Tar bytes after which a group of members is ended (see snapshot_reuse.c). */
-#define SNAP_GROUP ((uint64_t)1 << 20)
+#define SNAP_GROUP ((uint64_t)256 << 10)
 
 struct snap {
 	const struct job_spec *spec;
