@@ -47,8 +47,9 @@ int gz_group_end(struct gz_writer *w);
  * (FICLONERANGE) when alignment is on and the offsets allow, else copied; either way the bytes
  * are hashed as they pass (a clone is read back) and checked against sha256. Sets *ret_cloned
  * (may be NULL). Returns 0; -EBADMSG when they differ or cannot be read, and then the archive
- * is as before the call (the caller writes the group afresh); or another -errno, after which
- * the writer is failed. */
+ * is as before the call (the caller writes the group afresh); or another -errno (-ECANCELED
+ * when the job was cancelled: job_yield() runs between 256 KiB pieces), after which the writer
+ * is failed. The writer's fd must be open for reading too. */
 int gz_copy(struct gz_writer *w, int src_fd, uint64_t off, uint64_t len, const unsigned char sha256[32],
 	    bool *ret_cloned);
 /* The groups written so far, in archive order. */

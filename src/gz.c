@@ -554,7 +554,10 @@ clone_range(struct gz_writer *w, int src_fd, uint64_t off, uint64_t len, bool *c
 	*cloned = true;
 	while (done < len) {
 		size_t want = len - done < COPY_IO ? (size_t)(len - done) : COPY_IO;
-		ssize_t n = pread(w->fd, w->copy_buf, want, (off_t)(start + done));
+		ssize_t n;
+		if (job_yield(w->hooks))
+			return -ECANCELED;
+		n = pread(w->fd, w->copy_buf, want, (off_t)(start + done));
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
 		if (account(w, w->copy_buf, (size_t)n) < 0)
@@ -573,8 +576,12 @@ copy_range(struct gz_writer *w, int src_fd, uint64_t off, uint64_t len)
 
 	while (done < len) {
 		size_t want = len - done < COPY_IO ? (size_t)(len - done) : COPY_IO;
-		ssize_t n = pread(src_fd, w->copy_buf, want, (off_t)(off + done));
+		ssize_t n;
 		int r;
+		/* A coroutine goes back to its loop between pieces of a big group. */
+		if (job_yield(w->hooks))
+			return -ECANCELED;
+		n = pread(src_fd, w->copy_buf, want, (off_t)(off + done));
 		if (n <= 0)
 			return -EBADMSG;
 		if ((r = write_all(w->fd, w->copy_buf, (size_t)n)) < 0 ||

@@ -486,8 +486,7 @@ open_game_dir(struct snap *s)
 	return 0;
 }
 
-/* The newest manifest: sorted for if_changed, and in archive order as the base whose groups
- * this snapshot may take. */
+/* The newest archive's ID, and with if_changed its manifest, sorted. */
 static void
 load_previous(struct snap *s)
 {
@@ -496,7 +495,7 @@ load_previous(struct snap *s)
 
 	if (scan_ids(s->game_fd, &ms, latest) < 0 || !latest[0])
 		return;
-	snap_load_base(s, latest);
+	memcpy(s->latest, latest, sizeof(s->latest));
 	if (!s->spec->if_changed)
 		return;
 	if (asprintf(&path, "%s/%s" SNAP_MANIFEST_SUFFIX, s->spec->game_dir, latest) < 0)
@@ -558,6 +557,7 @@ run(struct snap *s)
 		snprintf(s->res->message, sizeof(s->res->message), "no change since %s", s->id);
 		return 0;
 	}
+	snap_load_base(s, s->latest);
 	for (int i = 0; i < SNAP_ATTEMPTS; i++) {
 		if (i > 0)
 			s->res->message[0] = '\0';

@@ -55,6 +55,7 @@ struct snap {
 	uint64_t skipped;
 	char *skipped_first;
 	/* incremental: the newest archive (manifest in archive order) and its groups */
+	char latest[SNAP_ID_LEN + 1];
 	struct manifest *base;
 	int base_fd;
 	struct mf_member *base_sorted;  /* its members sorted by first path */

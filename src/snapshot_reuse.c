@@ -236,6 +236,8 @@ take_group(struct snap *s, const struct mf_member *g)
 		s->res->groups_damaged++;
 		return 0;
 	}
+	if (r == -ECANCELED)
+		return snap_fail(s, r, "snapshot cancelled");
 	if (r < 0)
 		return snap_fail(s, r, "cannot write '%s/%s': %s", s->spec->game_dir, s->fin_tar, strerror(-r));
 	if ((r = add_group(s, s->mf->n_entries, g->count)) < 0 || (r = take_entries(s, g)) < 0)
