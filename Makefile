@@ -29,7 +29,7 @@ CFLAGS    += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omi
 LDFLAGS   += -fsanitize=address,undefined
 endif
 
-PKGS      := libarchive inih libsystemd json-c libdeflate libcrypto libnotify
+PKGS      := libarchive inih libsystemd json-c libdeflate libcrypto libnotify yaml-0.1
 WARN      := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
              -Wshadow -Wcast-qual -Wsign-compare
 # Library headers are system headers: their warnings are not ours.

@@ -7,7 +7,8 @@
 # Measures, in order: `savekeeperd --once` per core against `tar -czf` at the same level;
 # the echo server and then savekeeperd under every core, idle and busy (snapshots back to
 # back), with 1-64 clients, unpinned and pinned; memory, threads and fds; the CPU of an
-# unchanged scheduled tick; the syscalls of idle daemons. Raw results go to $B/bench/*.tsv,
+# unchanged scheduled tick; the syscalls of idle daemons; the parse of an 18 MiB Ludusavi manifest
+# and the look at /proc for Steam's games. Raw results go to $B/bench/*.tsv,
 # then bench/report.sh prints the tables and (full run only) writes docs/benchmarks.md and
 # docs/bench/*.png. Everything it starts is stopped and its scratch folder removed on exit.
 set -u
@@ -57,11 +58,11 @@ mkdir -p "$LOGS"
 log() { printf '%s\n' "$*" >&2; }
 # The run uses copies of the programs, so that a rebuild (or `make clean`) while it runs does
 # not pull them away.
-for p in gentree echo load timeit savekeeperd savekeeperctl; do
+for p in gentree echo load timeit manifest sessions savekeeperd savekeeperctl; do
 	cp -p "$BUILD/$p" "$S/bin/" 2>/dev/null
 done
 BIN=$S/bin SKD=$S/bin/savekeeperd SKCTL=$S/bin/savekeeperctl
-for p in gentree echo load timeit; do
+for p in gentree echo load timeit manifest sessions; do
 	[[ -x $BIN/$p ]] || { log "bench: $BUILD/$p is missing (make $B/$p)"; exit 1; }
 done
 HAVE_DAEMON=1
@@ -494,6 +495,38 @@ idle_bench() {
 	done
 }
 
+# ---- Ludusavi's manifest ---------------------------------------------------------------------
+
+# A synthetic manifest the size of the real one (18 MiB; the real data is never shipped) read by
+# the bench reader, which expands every path, and by `savekeeperctl add` looking up a title in a
+# home without Steam (the whole manifest streamed, nothing kept): manifest.tsv gets one row per
+# run, "what bytes wall user sys maxrss_kib".
+manifest_bench() {
+	local m=$S/manifest.yaml bytes i
+	"$BIN/manifest" gen "$m" $((18 << 20)) || { log "manifest: generator failed"; return; }
+	bytes=$(stat -c %s "$m")
+	mkdir -p "$S/mhome"
+	printf '[daemon]\nmanifest = %s\n' "$m" >"$S/manifest.ini"
+	log "manifest: $((bytes >> 20)) MiB, $SNAP_REPS runs each"
+	for ((i = 0; i < SNAP_REPS; i++)); do
+		"$BIN/timeit" "$S/t" "$BIN/manifest" parse "$m" >/dev/null 2>>"$LOGS/manifest.log" &&
+			printf 'reader\t%s\t%s\n' "$bytes" "$(tr ' ' '\t' <"$S/t")" >>"$RES/manifest.tsv"
+		((HAVE_DAEMON)) || continue
+		HOME=$S/mhome "$BIN/timeit" "$S/t" "$SKCTL" -c "$S/manifest.ini" add "No Such Game" \
+			>/dev/null 2>>"$LOGS/manifest.log"
+		printf 'savekeeperctl add\t%s\t%s\n' "$bytes" "$(tr ' ' '\t' <"$S/t")" >>"$RES/manifest.tsv"
+	done
+}
+
+# What Steam sessions cost while Steam runs: one look at /proc (every 3 s in the daemon), over
+# this machine's processes; sessions.tsv gets "processes rounds wall_us cpu_us" per run.
+sessions_bench() {
+	local i
+	for ((i = 0; i < SNAP_REPS; i++)); do
+		"$BIN/sessions" 200 | awk '{ print $2 "\t" $4 "\t" $6 "\t" $8 }' >>"$RES/sessions.tsv"
+	done
+}
+
 # ---- main ------------------------------------------------------------------------------------
 
 start=$SECONDS
@@ -506,6 +539,8 @@ if ((HAVE_DAEMON)); then
 	for c in $CORES coroutine-inline; do core_bench "$c" "$big"; done
 fi
 idle_bench "$(gen_tree small)"
+manifest_bench
+sessions_bench
 log "bench: measured in $((SECONDS - start)) s"
 echo "elapsed	$((SECONDS - start)) s" >>"$RES/machine.tsv"
 QUICK=$QUICK bench/report.sh "$RES"

@@ -25,31 +25,37 @@ _savekeeperctl_games() {
 	printf '%s\n' "$out"
 }
 
+# The app ids of the installed Steam games, from `savekeeperctl discover` (no daemon needed).
+_savekeeperctl_steam_apps() {
+	timeout 5 savekeeperctl --json discover 2>/dev/null | grep -o '"steam_app":[0-9]*' | cut -d: -f2
+}
+
 _savekeeperctl_ids() {
 	_savekeeperctl_json list ${1:+"$1"} | grep -o '"id":"[0-9TZ.]*"' | cut -d'"' -f4
 }
 
 _savekeeperctl() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="ping status start stop backup list verify restore prune pin unpin reload wrap session"
+	local commands="ping status start stop backup list verify restore prune pin unpin reload wrap session
+		discover add"
 	local i cmd='' cmdi=0 game='' nargs=0
 
 	# File names may hold spaces: one per line, and bash quotes them.
-	if [[ $prev == --socket || $prev == -s ]]; then
+	if [[ $prev == --socket || $prev == -s || $prev == --config || $prev == -c ]]; then
 		compopt -o filenames 2>/dev/null
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 	fi
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--socket | -s) ((i++)) ;;
+		--socket | -s | --config | -c) ((i++)) ;;
 		-*) ;;
 		*) if [[ -z $cmd ]]; then cmd=${COMP_WORDS[i]} cmdi=$i; else ((nargs++)); fi ;;
 		esac
 	done
 	if [[ -z $cmd ]]; then
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--socket --json --help --version" -- "$cur"))
+			COMPREPLY=($(compgen -W "--socket --config --json --help --version" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "$commands" -- "$cur"))
 		fi
@@ -68,11 +74,16 @@ _savekeeperctl() {
 		restore) COMPREPLY=($(compgen -W "--dry-run --undo" -- "$cur")) ;;
 		prune) COMPREPLY=($(compgen -W "--dry-run" -- "$cur")) ;;
 		wrap) COMPREPLY=($(compgen -W "--" -- "$cur")) ;;
+		discover) COMPREPLY=($(compgen -W "--json" -- "$cur")) ;;
 		esac
 		return
 	fi
 	((nargs > 0)) && game=${COMP_WORDS[cmdi + 1]}
 	case $cmd in
+	add)
+		# Titles hold spaces: the installed Steam games are offered by app id.
+		((nargs == 0)) && COMPREPLY=($(compgen -W "$(_savekeeperctl_steam_apps)" -- "$cur"))
+		;;
 	session)
 		COMPREPLY=($(compgen -W "$( ((nargs == 0)) && _savekeeperctl_games) begin end" -- "$cur"))
 		;;

@@ -16,6 +16,7 @@
 
 enum sk_core { SK_CORE_THREAD, SK_CORE_COROUTINE, SK_CORE_PROCESS };
 enum sk_notify { SK_NOTIFY_ALL, SK_NOTIFY_ERRORS, SK_NOTIFY_OFF };
+enum sk_sessions { SK_SESSIONS_STEAM, SK_SESSIONS_OFF };
 
 /* Retention, restic-style: each count keeps that many of the newest archives of its kind
  * (one per hour, day, week, month); 0 means the rule is off. All zero keeps everything. */
@@ -26,11 +27,14 @@ struct sk_keep {
 struct sk_game {
 	char *name;          /* [A-Za-z0-9._-]+ */
 	char *path;          /* absolute, ~ expanded */
+	unsigned path_line;  /* where the file set path; 0: --save-dir */
 	char **exclude;      /* globs relative to path */
 	size_t n_exclude;
 	uint64_t interval_usec;         /* 0: the daemon's */
 	uint64_t interval_playing_usec; /* 0: the game's interval; a loaded config fills in the
 					 * daemon's interval_playing where the game sets none */
+	unsigned steam_app;  /* 0: none; without a path in the file, the path was found from it */
+	unsigned steam_app_line; /* the line of steam_app when it stood for the path, else 0 */
 };
 
 /* The level "compression = auto" (the default) stands for: the lowest libdeflate level whose
@@ -41,6 +45,7 @@ struct sk_game {
 struct sk_config {
 	char *file;         /* the file read, or NULL for built-in settings */
 	char *archive_dir;  /* absolute */
+	unsigned archive_dir_line; /* where the file set it; 0: the default or an option */
 	char *socket_path;  /* absolute */
 	uint64_t interval_usec;
 	uint64_t interval_playing_usec; /* 0: interval; games without their own inherit it */
@@ -58,6 +63,8 @@ struct sk_config {
 	unsigned compress_threads; /* 0: automatic */
 	int nice;                  /* worker nice value, default 19 */
 	bool io_idle;              /* worker I/O class idle, default true */
+	char *manifest;            /* Ludusavi's manifest; NULL: ~/.config/ludusavi/manifest.yaml */
+	enum sk_sessions sessions; /* play sessions seen from Steam (games with steam_app) */
 	struct sk_game *games;
 	size_t n_games;
 };
@@ -78,6 +85,15 @@ int config_new_default(struct sk_config **ret);
  * outside [A-Za-z0-9._-] replaced by '_'. A relative path is taken from the working directory.
  * Returns 0, -EINVAL (invalid or duplicate name, message in err) or -ENOMEM. */
 int config_add_game(struct sk_config *cfg, const char *name, const char *path, char *err, size_t errlen);
+
+/* Checks that a restore of one game can touch nothing of another and nothing of the archives:
+ * no two games have the same or nested save folders, and archive_dir neither lies in a save
+ * folder nor holds one. Paths are compared with their symlinks resolved as far as they exist.
+ * archive_from says where archive_dir came from when the file did not set it: an option such as
+ * "--archive-dir" (messages then start with it), a note such as "in use until restart", or NULL
+ * for the default. Returns 0 or -EINVAL with "FILE:LINE: ..." (or the
+ * option) in err. config_load runs it; call it again after changing archive_dir or games. */
+int config_check_folders(const struct sk_config *cfg, const char *archive_from, char *err, size_t errlen);
 
 /* The default config file: $XDG_CONFIG_HOME/savekeeper/savekeeper.ini (~/.config/...). malloc'd. */
 char *config_default_path(void);
@@ -101,9 +117,6 @@ int parse_duration(const char *s, uint64_t *ret_usec);
 int parse_size(const char *s, uint64_t *ret_bytes);
 /* "true/false", "yes/no", "on/off", "1/0" in any case; 0 or -EINVAL. */
 int parse_bool(const char *s, bool *ret);
-/* Expands a leading "~" or "~/" with $HOME (the passwd entry when HOME is unset); other paths
- * are copied. malloc'd, NULL on ENOMEM. */
-char *expand_home(const char *path);
 
 const char *core_name(enum sk_core core);
 int core_from_name(const char *name, enum sk_core *ret);

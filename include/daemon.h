@@ -31,6 +31,7 @@ struct daemon {
 	struct loop *loop;
 	struct core *core;
 	struct sched *sched;
+	struct sessions *sessions; /* NULL with --once */
 	struct ctl *ctl;
 	uint64_t start_usec;
 	bool watchdog;

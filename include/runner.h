@@ -30,10 +30,11 @@ void runner_set_work(job_work_fn *fn);
  * is nothing to share yet; the job itself reports any other cause. */
 int runner_lock_game(const char *game_dir, const struct job_hooks *hooks, uint64_t wait_usec);
 
-/* Removes what a job that died (a killed worker process, a crash) left among the archives, under
- * the game's lock, waiting for it up to wait_usec: another job (of a daemon started since, or
- * of a game of the same name made by a reload) may be writing its own temporaries there now.
- * Returns 0, -EWOULDBLOCK when the lock stayed taken, or -errno (-ENOENT: no folder yet). */
-int runner_sweep(const char *game_dir, uint64_t wait_usec);
+/* Removes what a job that died (a killed worker process, a crash) left among the archives and,
+ * with save_dir, beside the save folder (restore_sweep_game; NULL: store_sweep only), under the
+ * game's lock, waiting for it up to wait_usec: another job (of a daemon started since, or of a
+ * game of the same name made by a reload) may be writing its own temporaries there now.
+ * Returns 0, -EWOULDBLOCK when the lock stayed taken, or -errno. */
+int runner_sweep(const char *game_dir, const char *save_dir, uint64_t wait_usec);
 
 #endif

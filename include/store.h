@@ -71,9 +71,13 @@ int store_open_manifest(const char *game_dir, const char *id, struct manifest **
 int store_walk(const char *game_dir, const struct manifest *m, const struct store_sink *sink,
 	       const struct job_hooks *hooks, struct job_result *ret);
 
-/* Removes temporaries (*.partial) and manifests without an archive left by a crash; never
+/* Removes temporaries (*.partial), and manifests and pins without an archive, left by a crash; never
  * follows symlinks and leaves anything else alone. Returns 0 or -errno. */
 int store_sweep(const char *game_dir);
+
+/* Removes the archive <id> with its manifest and pin, the archive first (a crash leaves what
+ * store_sweep removes). Returns 0 or -errno (-ENOENT for a malformed ID). */
+int store_remove(const char *game_dir, const char *id);
 
 /* Marks or unmarks an archive as kept for ever (the marker <id>.pin); 0, -ENOENT, or -errno. */
 int store_pin(const char *game_dir, const char *id, bool pin);

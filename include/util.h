@@ -47,14 +47,24 @@ int mkdir_p(const char *path, mode_t mode);
 /* Returns a malloc'd "a/b"; NULL when out of memory. */
 char *path_join(const char *a, const char *b);
 
-/* Bytes of fd's extents that the file system shares with other files (FIEMAP_EXTENT_SHARED:
- * reflinked or deduplicated blocks, which du counts in every file); 0 where nothing is shared.
- * Returns 0, or -errno (-EOPNOTSUPP where the file system has no FIEMAP). */
-int fd_shared_bytes(int fd, uint64_t *ret);
+/* $HOME when it is absolute, else the passwd entry, else "/". */
+const char *home_dir(void);
+/* Expands a leading "~" or "~/" with $HOME (the passwd entry when HOME is unset); other paths
+ * are copied. malloc'd, NULL on ENOMEM. */
+char *expand_home(const char *path);
 
 /* Makes room in the array *pv of *cap items of size bytes for item n, doubling it (from 64);
  * returns 0 or -ENOMEM (the array is then unchanged). */
 int array_grow(void *pv, size_t *cap, size_t n, size_t size);
+
+/* True if path is outer or lies below it; both absolute and in the same form (no "//", "." or
+ * "..", no trailing slash; "/" holds everything). Compares names only. */
+bool path_within(const char *path, const char *outer);
+
+/* The absolute path with its symlinks resolved as far as it exists, the missing rest appended
+ * as written: what realpath gives, also for a folder not made yet (a path that cannot be
+ * looked at stays as written). malloc'd; NULL on ENOMEM. */
+char *path_resolve(const char *path);
 
 /* fsyncs the directory at path; returns 0 or -errno. */
 int fsync_path_dir(const char *path);

@@ -12,8 +12,9 @@ struct watch;
 /* Called on the loop after a batch of events under the folder. */
 typedef void watch_fn(struct watch *w, void *data);
 
-/* Watches path and its sub-folders; returns 0 or -errno (e.g. -ENOENT, or -ENOSPC when the
- * inotify watch limit is reached: the caller then falls back to comparing with the last manifest). */
+/* Watches path (followed when it is a symlink) and its sub-folders (never through a symlink);
+ * returns 0 or -errno (e.g. -ENOENT, or -ENOSPC when the inotify watch limit is reached: the
+ * caller then falls back to comparing with the last manifest). */
 int watch_new(struct loop *loop, const char *path, watch_fn *fn, void *data, struct watch **ret);
 /* False once the watched folder itself was removed or moved, or events were lost: then only a
  * full comparison can tell what changed. */

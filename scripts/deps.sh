@@ -4,7 +4,7 @@
 set -eu
 
 BUILD="gcc make pkg-config libarchive-dev libinih-dev libnotify-dev libsystemd-dev
-libjson-c-dev libdeflate-dev libssl-dev libcmocka-dev scdoc"
+libjson-c-dev libdeflate-dev libssl-dev libcmocka-dev scdoc libyaml-dev"
 TEST="tar gzip libarchive-tools python3 python3-dbusmock python3-dbus dbus dbus-bin systemd
 util-linux passwd procps strace man-db valgrind clang libclang-rt-14-dev bash-completion
 debhelper dpkg-dev lintian mmdebstrap xfsprogs"

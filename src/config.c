@@ -3,6 +3,7 @@
  * to SK_CONFIG_LINE_MAX bytes whole, and parses section headers itself because inih cuts section
  * names at 50 bytes and does not report a section that holds no keys. */
 #include "config.h"
+#include "discover.h"
 #include "util.h"
 
 #include <ini.h>
@@ -19,7 +20,7 @@
 #define GAME_NAME_HINT "use letters, digits, '.', '_' and '-'"
 
 enum section { SEC_NONE, SEC_DAEMON, SEC_GAME };
-enum kind { K_PATH, K_SOCKET, K_DURATION, K_UINT, K_INT, K_LEVEL, K_BOOL, K_CORE, K_NOTIFY, K_MIN_FREE, K_EXCLUDE };
+enum kind { K_PATH, K_SOCKET, K_DURATION, K_UINT, K_INT, K_BOOL, K_CORE, K_NOTIFY, K_MIN_FREE, K_EXCLUDE, K_SESSIONS, K_LEVEL };
 
 struct key {
 	const char *name;
@@ -60,6 +61,8 @@ static const struct key daemon_keys[] = {
 	UNS("compress_threads", compress_threads, 0, 256),
 	{ "nice", K_INT, offsetof(struct sk_config, nice), -20, 19, "a nice value from -20 to 19" },
 	BOOLEAN("io_idle", io_idle),
+	{ "manifest", K_PATH, offsetof(struct sk_config, manifest), 0, 0, NULL },
+	{ "sessions", K_SESSIONS, offsetof(struct sk_config, sessions), 0, 0, "steam or off" },
 };
 
 static const struct key game_keys[] = {
@@ -69,6 +72,7 @@ static const struct key game_keys[] = {
 	  "a duration from 1s to 366d, such as 45s, 10m, 2h or 1h30m" },
 	{ "interval_playing", K_DURATION, offsetof(struct sk_game, interval_playing_usec), USEC_PER_SEC,
 	  366 * USEC_PER_DAY, "a duration from 1s to 366d, such as 2m" },
+	{ "steam_app", K_UINT, offsetof(struct sk_game, steam_app), 1, UINT_MAX, "a Steam app id such as 489830" },
 };
 
 #define N_KEYS_MAX ARRAY_SIZE(daemon_keys)
@@ -128,6 +132,7 @@ static const char *const core_names[] = {
 static const char *const notify_names[] = {
 	[SK_NOTIFY_ALL] = "all", [SK_NOTIFY_ERRORS] = "errors", [SK_NOTIFY_OFF] = "off",
 };
+static const char *const sessions_names[] = { [SK_SESSIONS_STEAM] = "steam", [SK_SESSIONS_OFF] = "off" };
 
 static int
 name_lookup(const char *const *names, size_t n, const char *s)
@@ -153,33 +158,6 @@ core_from_name(const char *name, enum sk_core *ret)
 		return i;
 	*ret = (enum sk_core)i;
 	return 0;
-}
-
-/* $HOME when it is absolute, else the passwd entry, else "/". */
-static const char *
-home_dir(void)
-{
-	const char *h = getenv("HOME");
-	struct passwd *pw;
-
-	if (h && h[0] == '/')
-		return h;
-	pw = getpwuid(getuid());
-	if (pw && pw->pw_dir && pw->pw_dir[0] == '/')
-		return pw->pw_dir;
-	return "/";
-}
-
-char *
-expand_home(const char *path)
-{
-	char *s;
-
-	if (path[0] != '~' || (path[1] != '\0' && path[1] != '/'))
-		return strdup(path);
-	if (asprintf(&s, "%s%s", home_dir(), path + 1) < 0)
-		return NULL;
-	return s;
 }
 
 /* $VAR if it is set to an absolute path (the XDG rule), else ~/fallback; then "/savekeeper/leaf". */
@@ -275,6 +253,7 @@ config_free(struct sk_config *cfg)
 	free(cfg->file);
 	free(cfg->archive_dir);
 	free(cfg->socket_path);
+	free(cfg->manifest);
 	free(cfg);
 }
 
@@ -395,11 +374,59 @@ config_add_game(struct sk_config *cfg, const char *name, const char *path, char 
 	return 0;
 }
 
-/* The end of a [game] section: it must have named its folder. */
+static const struct key *key_find(const struct key *keys, size_t n, const char *name);
+
+/* A game without a path but with steam_app: remembers the line, for the path is found once the
+ * whole file (and so [daemon]'s manifest) is read. Returns 1 if so. */
+static int
+game_steam_app_end(struct parser *p)
+{
+	struct sk_game *g = &p->cfg->games[p->game];
+	const struct key *k = key_find(game_keys, ARRAY_SIZE(game_keys), "steam_app");
+
+	if (!g->steam_app)
+		return 0;
+	g->steam_app_line = p->game_seen[k - game_keys];
+	return 1;
+}
+
+/* Finds the save folder of each game given by steam_app alone, all in one look (see discover.h). */
+static void
+resolve_steam_apps(struct parser *p)
+{
+	_cleanup_free_ struct disc_app_folder *v = calloc(p->cfg->n_games + 1, sizeof(*v));
+	size_t n = 0, k = 0;
+
+	if (!v) {
+		fail(p, -ENOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < p->cfg->n_games; i++)
+		if (!p->cfg->games[i].path && p->cfg->games[i].steam_app)
+			v[n++].appid = p->cfg->games[i].steam_app;
+	if (n == 0)
+		return;
+	if (discover_app_folders(v, n, p->cfg->manifest) < 0)
+		fail(p, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->cfg->n_games && k < n; i++) {
+		struct sk_game *g = &p->cfg->games[i];
+		if (g->path || !g->steam_app)
+			continue;
+		g->path = v[k].path;
+		if (!g->path)
+			fail_at(p, g->steam_app_line, v[k].error ? v[k].error : -ENOMEM, "game '%s': %s", g->name,
+				v[k].why);
+		k++;
+	}
+}
+
+/* The end of a [game] section: it must have named its folder, or a Steam app to find it from. */
 static int
 game_end(struct parser *p)
 {
 	if (p->section != SEC_GAME || p->cfg->games[p->game].path)
+		return 0;
+	if (game_steam_app_end(p) > 0)
 		return 0;
 	return fail_at(p, p->game_line, -EINVAL, "game '%s' has no path (add 'path = /folder/of/the/saves')",
 		       p->cfg->games[p->game].name);
@@ -605,8 +632,10 @@ key_set(struct parser *p, const struct key *k, void *base, const char *value)
 		return 0;
 	case K_CORE:
 	case K_NOTIFY:
-		i = k->kind == K_CORE ? name_lookup(core_names, ARRAY_SIZE(core_names), value)
-				      : name_lookup(notify_names, ARRAY_SIZE(notify_names), value);
+	case K_SESSIONS:
+		i = k->kind == K_CORE	  ? name_lookup(core_names, ARRAY_SIZE(core_names), value)
+		    : k->kind == K_NOTIFY ? name_lookup(notify_names, ARRAY_SIZE(notify_names), value)
+					  : name_lookup(sessions_names, ARRAY_SIZE(sessions_names), value);
 		if (i < 0)
 			return bad_value(p, k, value);
 		*(int *)field = i;
@@ -651,7 +680,14 @@ handle_key(void *user, const char *section, const char *name, const char *value)
 		return !fail(p, -EINVAL, "duplicate key '%s' (first set on line %u)", k->name,
 			     seen[k - keys]);
 	seen[k - keys] = p->lineno;
-	return !key_set(p, k, daemon ? (void *)p->cfg : (void *)&p->cfg->games[p->game], value);
+	if (key_set(p, k, daemon ? (void *)p->cfg : (void *)&p->cfg->games[p->game], value) < 0)
+		return 0;
+	/* The folders' lines, for the messages of config_check_folders. */
+	if (k->kind == K_PATH && daemon)
+		p->cfg->archive_dir_line = p->lineno;
+	else if (k->kind == K_PATH)
+		p->cfg->games[p->game].path_line = p->lineno;
+	return 1;
 }
 
 /* A failed read is no fault of any line: the message names only the file. */
@@ -736,8 +772,12 @@ parse_stream(FILE *f, const char *name, struct sk_config **ret, char *err, size_
 		fail(&p, -ENOMEM, "out of memory");
 	if (!p.error)
 		game_end(&p);
+	if (!p.error)
+		resolve_steam_apps(&p);
 	if (!p.error && !(p.cfg->file = strdup(name)))
 		fail(&p, -ENOMEM, "out of memory");
+	if (!p.error)
+		p.error = config_check_folders(p.cfg, NULL, err, errlen);
 	if (p.error) {
 		config_free(p.cfg);
 		return p.error;
@@ -747,6 +787,103 @@ parse_stream(FILE *f, const char *name, struct sk_config **ret, char *err, size_
 			p.cfg->games[i].interval_playing_usec = p.cfg->interval_playing_usec;
 	*ret = p.cfg;
 	return 0;
+}
+
+/* Where a folder of the config was set, for messages: "FILE:LINE", or else what set it. */
+static const char *
+origin(const struct sk_config *cfg, unsigned line, const char *otherwise, char *buf, size_t len)
+{
+	if (line && cfg->file)
+		snprintf(buf, len, "%s:%u", cfg->file, line);
+	else
+		snprintf(buf, len, "%s", otherwise);
+	return buf;
+}
+
+/* How folder a relates to folder b, both resolved: "is", "lies inside", "holds" or NULL. */
+static const char *
+nesting(const char *a, const char *b)
+{
+	if (strcmp(a, b) == 0)
+		return "is";
+	if (path_within(a, b))
+		return "lies inside";
+	return path_within(b, a) ? "holds" : NULL;
+}
+
+/* Two games with the same or nested folders: a restore of one would replace the other's. */
+static int
+check_games(const struct sk_config *cfg, char *const *real, char *err, size_t errlen)
+{
+	char wa[PATH_MAX], wb[PATH_MAX];
+
+	for (size_t j = 1; j < cfg->n_games; j++)
+		for (size_t i = 0; i < j; i++) {
+			const struct sk_game *a = &cfg->games[i], *b = &cfg->games[j];
+			const char *how = nesting(real[j], real[i]);
+			if (!how)
+				continue;
+			snprintf(err, errlen,
+				 "%s: game '%s': path '%s' %s the save folder of game '%s' ('%s', %s); a restore "
+				 "of one would change the other: give each game a folder of its own",
+				 origin(cfg, b->path_line, "--save-dir", wb, sizeof(wb)), b->name, b->path, how,
+				 a->name, a->path, origin(cfg, a->path_line, "--save-dir", wa, sizeof(wa)));
+			return -EINVAL;
+		}
+	return 0;
+}
+
+/* archive_dir in a save folder, or holding one: a restore would replace or write into the
+ * archives. The message starts where archive_dir was set, or else at the game's path. */
+static int
+check_archive(const struct sk_config *cfg, char *const *real, const char *archive, const char *archive_from,
+	      char *err, size_t errlen)
+{
+	char wa[PATH_MAX], wg[PATH_MAX];
+	bool lead = cfg->archive_dir_line || (archive_from && strncmp(archive_from, "--", 2) == 0);
+
+	for (size_t i = 0; i < cfg->n_games; i++) {
+		const struct sk_game *g = &cfg->games[i];
+		const char *how = nesting(archive, real[i]), *back = nesting(real[i], archive);
+		if (!how)
+			continue;
+		origin(cfg, cfg->archive_dir_line, archive_from ? archive_from : "the default", wa, sizeof(wa));
+		origin(cfg, g->path_line, "--save-dir", wg, sizeof(wg));
+		if (lead)
+			snprintf(err, errlen, "%s: archive_dir '%s' %s the save folder '%s' of game '%s' (%s)", wa,
+				 cfg->archive_dir, how, g->path, g->name, wg);
+		else
+			snprintf(err, errlen, "%s: game '%s': path '%s' %s archive_dir '%s' (%s)", wg, g->name,
+				 g->path, back, cfg->archive_dir, wa);
+		size_t n = strlen(err);
+		snprintf(err + n, errlen - n, "; a restore of '%s' would %s: keep the archives and every save "
+			 "folder apart", g->name, path_within(real[i], archive) && strcmp(how, "is") != 0
+			 ? "write into the archives" : "replace the archives");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+config_check_folders(const struct sk_config *cfg, const char *archive_from, char *err, size_t errlen)
+{
+	char **real = calloc(cfg->n_games + 1, sizeof(*real));
+	_cleanup_free_ char *archive = path_resolve(cfg->archive_dir);
+	int r = real && archive ? 0 : -ENOMEM;
+
+	for (size_t i = 0; r == 0 && i < cfg->n_games; i++)
+		if (!(real[i] = path_resolve(cfg->games[i].path)))
+			r = -ENOMEM;
+	if (r == 0)
+		r = check_games(cfg, real, err, errlen);
+	if (r == 0)
+		r = check_archive(cfg, real, archive, archive_from, err, errlen);
+	if (r == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	for (size_t i = 0; real && i < cfg->n_games; i++)
+		free(real[i]);
+	free(real);
+	return r;
 }
 
 int

@@ -3,7 +3,7 @@
  * multi-threaded). One socketpair links them: the child's end is its stdin, carrying the job
  * spec, and its fd CORE_WORKER_FD, carrying "progress {json}" lines and one "result {json}"
  * line back. The loop watches that socket and a pidfd of the child; a child that ends without
- * a result is a failed job, and its temporaries are swept from the game's folder. */
+ * a result is a failed job, and what it left is swept at once, as at start-up. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -125,9 +125,10 @@ proc_reap(struct core_job *job)
 		p->result = (struct job_result){ 0 };
 	} else {
 		failure_message(&r, &si, atomic_load(&job->cancel));
-		/* What a worker that died without a result left among the archives. */
+		/* What a worker that died without a result left, among the archives and beside
+		 * the save folder, as the next start would. */
 		if (job->spec->game_dir)
-			(void)runner_sweep(job->spec->game_dir, 0);
+			(void)runner_sweep(job->spec->game_dir, job->spec->save_dir, 0);
 	}
 	proc_job_free(p);
 	job->impl = NULL;

@@ -3,13 +3,19 @@
  *   2. walk the archive once, checking every entry (store_walk) while extracting it into
  *      <parent>/.<name>.savekeeper-staging; a bad entry stops it and the staging folder goes;
  *   3. sync the staging tree, give its root the live folder's mode (and owner);
- *   4. take a pinned pre-restore snapshot of the live folder and record its ID in last-restore;
+ *   4. take a pre-restore snapshot of the live folder, not yet pinned, and write restore-pending
+ *      (its ID and the staging root's inode);
  *   5. swap staging and live with renameat2(RENAME_EXCHANGE), or two renames where the
- *      filesystem cannot; remove the old tree; sync the parent.
- * The live folder is only ever touched by step 5. */
+ *      filesystem cannot; remove the old tree; sync the parent;
+ *   6. pin the pre-restore snapshot and rename restore-pending to last-restore.
+ * The live folder is only ever touched by step 5. A try that fails before it removes its
+ * pre-restore snapshot and leaves last-restore alone; after a crash, restore_sweep_game tells
+ * from the inode whether step 5 happened and finishes step 6 or undoes step 4. Before step 1 a
+ * restore refuses a save folder that is or holds a mount point, or holds the archives. */
 #include "restore.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -218,20 +224,18 @@ extract(const struct rpaths *p, const char *game_dir, const struct manifest *m, 
 	return r;
 }
 
-/* Takes the pinned pre-restore snapshot of the live folder; its ID goes into ret->pre_id. */
+/* Takes the pre-restore snapshot of the live folder; its ID goes into ret->pre_id. It is
+ * pinned only once the swap is done (finish_pending), so a failed try leaves no pin. */
 static int
 pre_restore_snapshot(const struct job_spec *spec, char *live, const struct job_hooks *hooks,
 		     struct job_result *ret)
 {
 	struct job_spec s = { .kind = JOB_SNAPSHOT, .game = spec->game, .save_dir = live,
 			      .game_dir = spec->game_dir, .level = spec->level > 0 ? spec->level : 6,
-			      .threads = spec->threads > 0 ? spec->threads : 1, .pin = true,
-			      .tag = "pre-restore" };
+			      .threads = spec->threads > 0 ? spec->threads : 1, .tag = "pre-restore" };
 	struct job_result sr = { 0 };
 	int r = snap_create(&s, hooks, &sr);
 
-	if (r >= 0)
-		r = store_pin(spec->game_dir, sr.id, true);
 	if (r < 0) {
 		snprintf(ret->message, sizeof(ret->message), "pre-restore snapshot failed: %.990s",
 			 sr.message[0] ? sr.message : strerror(-r));
@@ -243,53 +247,114 @@ pre_restore_snapshot(const struct job_spec *spec, char *live, const struct job_h
 	return r;
 }
 
-/* Records id (NULL: nothing to undo) in <game_dir>/last-restore, atomically. */
-static int
-write_last_restore(const char *game_dir, const char *id)
+int
+restore_sweep_game(const char *game_dir, const char *save_dir)
 {
-	_cleanup_free_ char *path = path_join(game_dir, RESTORE_LAST_FILE);
-	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int fd = -EBADF;
-	int r;
+	_cleanup_(rpaths_free) struct rpaths p = { 0 };
+	int r = restore_sweep(save_dir);
+	int k = rpaths_init(&p, save_dir);
 
-	if (!path || asprintf(&tmp, "%s%s", path, SNAP_TMP_SUFFIX) < 0)
-		return -ENOMEM;
-	if (!id)
-		return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, id, strlen(id));
-	if (r >= 0)
-		r = write_all(fd, "\n", 1);
-	if (r >= 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r >= 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		return r;
+	if (r == -ENOENT)
+		r = 0;
+	if (k >= 0)
+		k = restore_record_sweep(game_dir, p.live);
+	r = r < 0 ? r : k;
+	k = store_sweep(game_dir);
+	return r < 0 ? r : k;
+}
+
+/* Unescapes mountinfo's octal escapes ("\040" for a space) in place. */
+static void
+unescape_octal(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++, o++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+		    s[3] <= '7') {
+			*o = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
+			s += 3;
+		} else {
+			*o = *s;
+		}
 	}
-	return fsync_path_dir(game_dir);
+	*o = '\0';
+}
+
+/* The first mount point at or below dir, from /proc/self/mountinfo (bind mounts of the same
+ * filesystem included), into *ret (malloc'd). Returns 1 if found, 0 if none, or -errno. */
+static int
+find_mount(const char *dir, char **ret)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t size = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int r = 0;
+
+	if (!f)
+		return -errno;
+	while (r == 0 && getline(&line, &size, f) > 0) {
+		char *save = NULL, *field = strtok_r(line, " ", &save);
+		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ...": the fifth field. */
+		for (int i = 1; field && i < 5; i++)
+			field = strtok_r(NULL, " ", &save);
+		if (!field)
+			continue;
+		unescape_octal(field);
+		if (path_within(field, dir))
+			r = (*ret = strdup(field)) ? 1 : -ENOMEM;
+	}
+	fclose(f);
+	return r;
 }
 
 static int
-read_last_restore(const char *game_dir, char *buf, size_t len, struct job_result *ret)
-{
-	_cleanup_free_ char *path = path_join(game_dir, RESTORE_LAST_FILE);
-	int64_t t;
-	FILE *f = path ? fopen(path, "re") : NULL;
-	bool ok = f && fgets(buf, (int)len, f);
+refuse(struct job_result *ret, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-	if (f)
-		fclose(f);
-	if (ok)
-		buf[strcspn(buf, "\n")] = '\0';
-	if (!ok || store_id_time(buf, &t) < 0) {
-		snprintf(ret->message, sizeof(ret->message), "nothing to undo: no restore was recorded in '%s'",
-			 game_dir);
-		return ret->err = -ENOENT;
-	}
+/* Fills ret's message and error; returns r. */
+static int
+refuse(struct job_result *ret, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ret->message, sizeof(ret->message), fmt, ap);
+	va_end(ap);
+	return ret->err = r;
+}
+
+/* What a restore must not touch, checked before anything changes: the save folder cannot be
+ * swapped if it is a mount point, the old tree must not take a mounted filesystem or the
+ * archives with it, and a symlink to a missing folder (a drive not mounted) is no folder to
+ * replace. */
+static int
+check_bounds(const struct rpaths *p, const char *save_dir, const char *game_dir, struct job_result *ret)
+{
+	_cleanup_free_ char *mnt = NULL, *archives = path_resolve(game_dir);
+	struct stat st;
+	int r;
+
+	if (lstat(p->live, &st) == 0 && S_ISLNK(st.st_mode))
+		return refuse(ret, -ENOENT,
+			      "save folder '%s' is a symlink to a folder that does not exist; create it (or "
+			      "mount its drive) first: nothing was changed", save_dir);
+	r = find_mount(p->live, &mnt);
+	if (r < 0)
+		return refuse(ret, r, "cannot read the mount table: %s", strerror(-r));
+	if (r > 0 && strcmp(mnt, p->live) == 0)
+		return refuse(ret, -EBUSY,
+			      "save folder '%s' is a mount point, which a restore cannot swap by rename; make "
+			      "the save folder a folder on it (or a symlink to one): nothing was changed", p->live);
+	if (r > 0)
+		return refuse(ret, -EXDEV,
+			      "save folder '%s' holds the mount point '%s'; a restore does not cross into "
+			      "another filesystem: unmount it or move it out, nothing was changed", p->live, mnt);
+	if (!archives)
+		return refuse(ret, -ENOMEM, "out of memory");
+	if (path_within(archives, p->live))
+		return refuse(ret, -EINVAL,
+			      "the archive folder '%s' lies inside save folder '%s'; a restore would replace "
+			      "it: nothing was changed", game_dir, p->live);
 	return 0;
 }
 
@@ -323,12 +388,38 @@ swap_in(const struct rpaths *p, bool live_exists)
 		r = swap_fallback(p);
 	else
 		r = -errno;
+	/* Once renamed the restore has happened: a failed sync cannot make it a failure. */
 	if (r >= 0)
-		r = fsync_path_dir(p->parent);
+		(void)fsync_path_dir(p->parent);
 	return r;
 }
 
-/* Steps 4 and 5, once the staging tree is complete. */
+/* Step 4's record, then step 5: returns 0 once the staging tree is the save folder. */
+static int
+record_and_swap(const struct job_spec *spec, const struct rpaths *p, bool live_exists,
+		struct job_result *ret)
+{
+	struct stat st;
+	int r = 0;
+
+	if (live_exists)
+		r = stat(p->staging, &st) < 0 ? -errno : restore_record_pending(spec->game_dir, ret->pre_id, &st);
+	if (r < 0) {
+		snprintf(ret->message, sizeof(ret->message), "cannot record the restore in '%s': %s",
+			 spec->game_dir, strerror(-r));
+		return ret->err = r;
+	}
+	r = swap_in(p, live_exists);
+	if (r < 0) {
+		snprintf(ret->message, sizeof(ret->message), "cannot swap '%s' into place: %s", p->live,
+			 strerror(-r));
+		return ret->err = r;
+	}
+	return 0;
+}
+
+/* Steps 4 to 6, once the staging tree is complete. A failure before the swap leaves no pre-restore
+ * snapshot and the undo record as it was. */
 static int
 restore_commit(const struct job_spec *spec, const struct rpaths *p, bool live_exists,
 	       const struct job_hooks *hooks, struct job_result *ret)
@@ -339,18 +430,21 @@ restore_commit(const struct job_spec *spec, const struct rpaths *p, bool live_ex
 		return r;
 	if (job_yield(hooks)) {
 		snprintf(ret->message, sizeof(ret->message), "cancelled");
-		return ret->err = -ECANCELED;
+		r = ret->err = -ECANCELED;
 	}
-	r = write_last_restore(spec->game_dir, live_exists ? ret->pre_id : NULL);
+	if (r >= 0)
+		r = record_and_swap(spec, p, live_exists, ret);
 	if (r < 0) {
-		snprintf(ret->message, sizeof(ret->message), "cannot record the restore in '%s': %s",
+		(void)restore_record_drop(spec->game_dir, ret->pre_id);
+		ret->pre_id[0] = '\0';
+		return r;
+	}
+	r = live_exists ? restore_record_finish(spec->game_dir, ret->pre_id)
+			: restore_record_forget(spec->game_dir);
+	if (r < 0) {
+		snprintf(ret->message, sizeof(ret->message),
+			 "restored, but cannot record the undo in '%s' (the next start finishes it): %s",
 			 spec->game_dir, strerror(-r));
-		return ret->err = r;
-	}
-	r = swap_in(p, live_exists);
-	if (r < 0) {
-		snprintf(ret->message, sizeof(ret->message), "cannot swap '%s' into place: %s", p->live,
-			 strerror(-r));
 		return ret->err = r;
 	}
 	return 0;
@@ -376,6 +470,8 @@ restore_apply(const struct job_spec *spec, const struct rpaths *p, const struct 
 		snprintf(ret->message, sizeof(ret->message), "cannot use '%s': %m", p->parent);
 		return ret->err = -errno;
 	}
+	if ((r = check_bounds(p, spec->save_dir, spec->game_dir, ret)) < 0)
+		return r;
 	(void)restore_sweep(p->live);
 	r = extract(p, spec->game_dir, m, &like, hooks, ret);
 	if (r >= 0 && (r = restore_commit(spec, p, live_exists, hooks, ret)) < 0)
@@ -425,7 +521,7 @@ restore_run(const struct job_spec *spec, const struct job_hooks *hooks, struct j
 	int r;
 
 	if (spec->undo) {
-		if ((r = read_last_restore(spec->game_dir, want, sizeof(want), ret)) < 0)
+		if ((r = restore_record_last(spec->game_dir, want, sizeof(want), ret)) < 0)
 			return r;
 		target = want;
 	}

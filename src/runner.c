@@ -34,11 +34,15 @@ runner_lock_game(const char *game_dir, const struct job_hooks *hooks, uint64_t w
 }
 
 int
-runner_sweep(const char *game_dir, uint64_t wait_usec)
+runner_sweep(const char *game_dir, const char *save_dir, uint64_t wait_usec)
 {
 	_cleanup_close_ int lock = runner_lock_game(game_dir, NULL, wait_usec);
 
-	return lock < 0 ? lock : store_sweep(game_dir);
+	/* No archive folder yet is nothing to share; what a crash left beside the save folder
+	 * still goes. */
+	if (lock < 0 && lock != -ENOENT)
+		return lock;
+	return save_dir ? restore_sweep_game(game_dir, save_dir) : store_sweep(game_dir);
 }
 
 /* Applies retention (spec->keep) and lists every archive with why it stays. */

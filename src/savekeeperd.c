@@ -17,6 +17,7 @@
 #include "restore.h"
 #include "runner.h"
 #include "schedule.h"
+#include "sessions.h"
 #include "store.h"
 #include "util.h"
 
@@ -75,8 +76,13 @@ daemon_load_config(const struct daemon_opts *o, struct sk_config **ret, char *er
 		}
 		r = config_load(path, &cfg, err, errlen);
 	}
-	if (r >= 0 && o->archive_dir)
+	if (r >= 0 && o->archive_dir) {
 		r = replace_str(&cfg->archive_dir, o->archive_dir);
+		cfg->archive_dir_line = 0;
+	}
+	/* The options may have put the archives in a save folder: checked like the file's. */
+	if (r >= 0 && (o->save_dir || o->archive_dir))
+		r = config_check_folders(cfg, o->archive_dir ? "--archive-dir" : NULL, err, errlen);
 	if (r >= 0 && o->socket_path)
 		r = replace_str(&cfg->socket_path, o->socket_path);
 	if (r >= 0 && o->core && core_from_name(o->core, &cfg->core) < 0) {
@@ -98,8 +104,10 @@ daemon_load_config(const struct daemon_opts *o, struct sk_config **ret, char *er
 static void
 keep_running_settings(const struct sk_config *old, struct sk_config *cfg)
 {
-	if (strcmp(cfg->archive_dir, old->archive_dir) != 0)
+	if (strcmp(cfg->archive_dir, old->archive_dir) != 0) {
 		log_warn("reload: archive_dir stays %s until restart", old->archive_dir);
+		cfg->archive_dir_line = 0; /* the file's line names another folder */
+	}
 	if (strcmp(cfg->socket_path, old->socket_path) != 0)
 		log_warn("reload: socket stays %s until restart", old->socket_path);
 	if (cfg->core != old->core)
@@ -125,9 +133,15 @@ daemon_reload(struct daemon *d, char *err, size_t errlen)
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec());
 	r = daemon_load_config(&d->opts, &cfg, err, errlen);
 	if (r >= 0) {
+		bool moved = strcmp(cfg->archive_dir, d->cfg->archive_dir) != 0;
 		keep_running_settings(d->cfg, cfg);
-		r = cfg->archive_dir && cfg->socket_path ? sched_reload(d->sched, cfg) : -ENOMEM;
-		if (r < 0)
+		r = cfg->archive_dir && cfg->socket_path ? 0 : -ENOMEM;
+		/* The archive folder in use stays: the games are checked against it, not the file's. */
+		if (r >= 0 && moved)
+			r = config_check_folders(cfg, "in use until restart", err, errlen);
+		if (r >= 0 && (r = sched_reload(d->sched, cfg)) < 0)
+			snprintf(err, errlen, "reload: %s", strerror(-r));
+		else if (r == -ENOMEM)
 			snprintf(err, errlen, "reload: %s", strerror(-r));
 	}
 	if (r < 0) {
@@ -136,6 +150,7 @@ daemon_reload(struct daemon *d, char *err, size_t errlen)
 		sd_notify(0, "READY=1");
 		return r;
 	}
+	sessions_reload(d->sessions, cfg);
 	config_free(d->cfg);
 	d->cfg = cfg;
 	notify_set_mode(cfg->notify);
@@ -209,7 +224,8 @@ signals_open(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-/* Removes what a crash may have left: temporaries among the archives, restore staging. A
+/* Removes what a crash may have left: temporaries among the archives, restore staging, a
+ * restore that did not finish (restore_sweep_game). A
  * worker of a killed daemon may still be cleaning up: its lock on the game is awaited first. */
 static void
 sweep_leftovers(const struct sk_config *cfg)
@@ -217,17 +233,15 @@ sweep_leftovers(const struct sk_config *cfg)
 	for (size_t i = 0; i < cfg->n_games; i++) {
 		const char *game = cfg->games[i].name;
 		_cleanup_free_ char *dir = store_game_dir(cfg->archive_dir, game);
-		int r = dir ? runner_sweep(dir, RUNNER_LOCK_WAIT_USEC) : -ENOMEM;
+		int r = dir ? runner_sweep(dir, cfg->games[i].path, RUNNER_LOCK_WAIT_USEC) : -ENOMEM;
 
 		if (r == -EWOULDBLOCK) {
 			log_warn("game '%s': another process still works on %s; not cleaning it", game, dir);
 			continue;
 		}
 		if (r < 0 && r != -ENOENT)
-			log_errno(LOG_WARNING, r, "game '%s': cannot clean %s", game, dir);
-		r = restore_sweep(cfg->games[i].path);
-		if (r < 0 && r != -ENOENT)
-			log_errno(LOG_WARNING, r, "game '%s': cannot clean up after a restore", game);
+			log_errno(LOG_WARNING, r, "game '%s': cannot clean up after a crash in %s or beside %s",
+				  game, dir, cfg->games[i].path);
 	}
 }
 
@@ -366,10 +380,13 @@ main(int argc, char **argv)
 	d.sched = sched_new(d.loop, d.core, d.cfg, on_job_event, &d);
 	if (!d.sched)
 		return log_errno(LOG_ERR, ENOMEM, "cannot start"), 1;
+	if (!d.opts.once && !(d.sessions = sessions_new(d.loop, d.sched, d.cfg, NULL)))
+		return log_errno(LOG_ERR, ENOMEM, "cannot start"), 1;
 	status = d.opts.once ? run_once(&d) : run_daemon(&d, sigfd);
 
 	/* Shutdown order: running jobs cancelled and awaited, so that clients waiting for them
 	 * are told; queued jobs answered; then the socket closes and the rest goes. */
+	sessions_free(d.sessions);
 	sched_cancel_all(d.sched);
 	core_free(d.core);
 	sched_free(d.sched);

@@ -4,13 +4,18 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include "manifest.h"
 #include "snapshot.h"
 #include "util.h"
+
+#define FIEMAP_BATCH 64
 
 char *
 store_game_dir(const char *archive_dir, const char *game)
@@ -60,6 +65,40 @@ exists_at(int dfd, const char *name)
 	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/* Bytes of fd's extents that the file system shares with other files (FIEMAP_EXTENT_SHARED:
+ * reflinked or deduplicated blocks, which du counts in every file); 0 where nothing is shared.
+ * Returns 0, or -errno (-EOPNOTSUPP where the file system has no FIEMAP). */
+static int
+shared_bytes(int fd, uint64_t *ret)
+{
+	_cleanup_free_ struct fiemap *fm = malloc(sizeof(*fm) + FIEMAP_BATCH * sizeof(struct fiemap_extent));
+	uint64_t start = 0, shared = 0;
+
+	if (!fm)
+		return -ENOMEM;
+	for (;;) {
+		memset(fm, 0, sizeof(*fm));
+		fm->fm_start = start;
+		fm->fm_length = FIEMAP_MAX_OFFSET - start;
+		fm->fm_extent_count = FIEMAP_BATCH;
+		if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0)
+			return -errno;
+		if (fm->fm_mapped_extents == 0)
+			break;
+		for (unsigned i = 0; i < fm->fm_mapped_extents; i++) {
+			const struct fiemap_extent *x = &fm->fm_extents[i];
+			if (x->fe_flags & FIEMAP_EXTENT_SHARED)
+				shared += x->fe_length;
+			start = x->fe_logical + x->fe_length;
+			if (x->fe_flags & FIEMAP_EXTENT_LAST)
+				goto done;
+		}
+	}
+done:
+	*ret = shared;
+	return 0;
+}
+
 /* Bytes of the archive that share blocks with other files (incremental snapshots clone
  * unchanged member groups from the archive before); 0 when unknown. */
 static uint64_t
@@ -71,7 +110,7 @@ archive_shared(int dfd, const char *id, uint64_t size)
 
 	snprintf(name, sizeof(name), "%s%s", id, SNAP_SUFFIX);
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fd_shared_bytes(fd, &shared) < 0)
+	if (fd < 0 || shared_bytes(fd, &shared) < 0)
 		return 0;
 	return shared < size ? shared : size;
 }
@@ -209,19 +248,22 @@ store_pin(const char *game_dir, const char *id, bool pin)
 	return fsync(dfd) < 0 ? -errno : 0;
 }
 
-/* What the sweep removes: temporaries, and manifests whose archive is gone. */
+/* What the sweep removes: temporaries, and an archive's manifest or pin when the archive is gone. */
 static bool
 is_leftover(int dfd, const char *name)
 {
-	char arch[NAME_MAX + 16];
-	size_t n = strlen(name), k = strlen(SNAP_MANIFEST_SUFFIX);
+	static const char *const companions[] = { SNAP_MANIFEST_SUFFIX, SNAP_PIN_SUFFIX };
+	char id[64], arch[128];
 
 	if (ends_with(name, SNAP_TMP_SUFFIX))
 		return true;
-	if (!ends_with(name, SNAP_MANIFEST_SUFFIX))
-		return false;
-	snprintf(arch, sizeof(arch), "%.*s%s", (int)(n - k), name, SNAP_SUFFIX);
-	return !exists_at(dfd, arch);
+	for (size_t i = 0; i < ARRAY_SIZE(companions); i++) {
+		if (!name_to_id(name, companions[i], id, sizeof(id)))
+			continue;
+		snprintf(arch, sizeof(arch), "%s%s", id, SNAP_SUFFIX);
+		return !exists_at(dfd, arch);
+	}
+	return false;
 }
 
 int
@@ -344,6 +386,21 @@ remove_archive(int dfd, const char *id)
 			return -errno;
 	}
 	return 0;
+}
+
+int
+store_remove(const char *game_dir, const char *id)
+{
+	_cleanup_close_ int dfd = open(game_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int64_t t;
+	int r;
+
+	if (dfd < 0)
+		return -errno;
+	if (strlen(id) > 64 || store_id_time(id, &t) < 0)
+		return -ENOENT;
+	r = remove_archive(dfd, id);
+	return r < 0 ? r : fsync(dfd) < 0 ? -errno : 0;
 }
 
 /* Removes (unless dry_run) each archive retention lets go; the count or -errno. */

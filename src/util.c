@@ -2,11 +2,9 @@
 #include "util.h"
 
 #include <fcntl.h>
-#include <linux/fiemap.h>
-#include <linux/fs.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -89,6 +87,43 @@ path_join(const char *a, const char *b)
 
 	if (asprintf(&s, "%s%s%s", a, slash ? "" : "/", b) < 0)
 		return NULL;
+	return s;
+}
+
+bool
+path_within(const char *path, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (strcmp(outer, "/") == 0)
+		return path[0] == '/';
+	return strncmp(path, outer, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+char *
+path_resolve(const char *path)
+{
+	_cleanup_free_ char *head = strdup(path);
+	char *slash, *real;
+
+	if (!head)
+		return NULL;
+	/* Cut components off the end until what is left exists. */
+	while (!(real = realpath(head, NULL))) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return strdup(path); /* unreadable: the names as written are all there is */
+		slash = strrchr(head, '/');
+		if (!slash || slash == head)
+			return strdup(path);
+		*slash = '\0';
+	}
+	if (strlen(head) == strlen(path))
+		return real;
+	const char *rest = path + strlen(head);
+	char *s = NULL;
+	if (asprintf(&s, "%s%s", strcmp(real, "/") == 0 ? "" : real, rest) < 0)
+		s = NULL;
+	free(real);
 	return s;
 }
 
@@ -203,36 +238,28 @@ fmt_duration(int64_t usec, char *buf, size_t len)
 	return buf;
 }
 
-#define FIEMAP_BATCH 64
-
-int
-fd_shared_bytes(int fd, uint64_t *ret)
+const char *
+home_dir(void)
 {
-	_cleanup_free_ struct fiemap *fm =
-		malloc(sizeof(*fm) + FIEMAP_BATCH * sizeof(struct fiemap_extent));
-	uint64_t start = 0, shared = 0;
+	const char *h = getenv("HOME");
+	struct passwd *pw;
 
-	if (!fm)
-		return -ENOMEM;
-	for (;;) {
-		memset(fm, 0, sizeof(*fm));
-		fm->fm_start = start;
-		fm->fm_length = FIEMAP_MAX_OFFSET - start;
-		fm->fm_extent_count = FIEMAP_BATCH;
-		if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0)
-			return -errno;
-		if (fm->fm_mapped_extents == 0)
-			break;
-		for (unsigned i = 0; i < fm->fm_mapped_extents; i++) {
-			const struct fiemap_extent *x = &fm->fm_extents[i];
-			if (x->fe_flags & FIEMAP_EXTENT_SHARED)
-				shared += x->fe_length;
-			start = x->fe_logical + x->fe_length;
-			if (x->fe_flags & FIEMAP_EXTENT_LAST)
-				goto done;
-		}
-	}
-done:
-	*ret = shared;
-	return 0;
+	if (h && h[0] == '/')
+		return h;
+	pw = getpwuid(getuid());
+	if (pw && pw->pw_dir && pw->pw_dir[0] == '/')
+		return pw->pw_dir;
+	return "/";
+}
+
+char *
+expand_home(const char *path)
+{
+	char *s;
+
+	if (path[0] != '~' || (path[1] != '\0' && path[1] != '/'))
+		return strdup(path);
+	if (asprintf(&s, "%s%s", home_dir(), path + 1) < 0)
+		return NULL;
+	return s;
 }

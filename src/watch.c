@@ -1,4 +1,5 @@
-/* Change detection with inotify: one instance per save folder, a watch per sub-folder. */
+/* Change detection with inotify: one instance per save folder, a watch per sub-folder. Like the
+ * snapshot, it follows the save folder's own path when that is a symlink, and no other. */
 #include "watch.h"
 
 #include <dirent.h>
@@ -24,7 +25,8 @@ struct watch {
 	void *data;
 };
 
-/* Adds a watch on dir and every folder below it; symlinks are not followed. */
+/* Adds a watch on dir and every folder below it. The save folder itself may be a symlink (saves
+ * kept on another drive) and is followed; symlinks inside it are data and are not. */
 static int
 watch_tree(struct watch *w, int dirfd, const char *path)
 {
@@ -32,7 +34,7 @@ watch_tree(struct watch *w, int dirfd, const char *path)
 	struct dirent *de;
 	int r = 0, wd;
 
-	wd = inotify_add_watch(w->fd, path, WATCH_MASK);
+	wd = inotify_add_watch(w->fd, path, w->root_wd < 0 ? WATCH_MASK & ~IN_DONT_FOLLOW : WATCH_MASK);
 	if (wd < 0) {
 		r = -errno;
 		close(dirfd);
@@ -103,7 +105,7 @@ watch_new(struct loop *loop, const char *path, watch_fn *fn, void *data, struct 
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd < 0)
 		goto fail_errno;
-	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		goto fail_errno;
 	r = watch_tree(w, dirfd, path); /* takes dirfd */

@@ -16,7 +16,7 @@ SECONDS_EACH=${1:-60}
 B=${B:-build}
 OUT=$B/fuzz
 CC=${FUZZ_CC:-clang-14}
-PKGS="libarchive inih libsystemd json-c libdeflate libcrypto libnotify"
+PKGS="libarchive inih libsystemd json-c libdeflate libcrypto libnotify yaml-0.1"
 VERSION=$(sed -n 's/^VERSION[[:space:]]*:=[[:space:]]*//p' Makefile)
 CFLAGS="-std=gnu11 -D_GNU_SOURCE -DSK_VERSION=\"$VERSION\" -Iinclude -g -O1 -fno-omit-frame-pointer
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Wall -Wextra"

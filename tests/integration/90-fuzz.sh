@@ -1,6 +1,7 @@
 #!/bin/bash
 # A short fuzzing pass over every libFuzzer target in tests/fuzz (config, duration and size
-# parsers, request parser): a few seconds each, failing on any crash, leak or hang.
+# parsers, request parser, Steam VDF, Ludusavi manifest and its placeholders): a few seconds
+# each, failing on any crash, leak or hang.
 source "$(dirname "$0")/../lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 

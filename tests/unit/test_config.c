@@ -338,14 +338,16 @@ test_tilde(void **state)
 	assert_string_equal(s, "/a/~/b");
 	free(s);
 
-	cfg = load_ok("[daemon]\narchive_dir = ~/arch\nsocket = ~/sk.sock\n[game \"g\"]\npath = ~\n");
+	cfg = load_ok("[daemon]\narchive_dir = ~/arch\nsocket = ~/sk.sock\n[game \"g\"]\npath = ~/saves\n");
 	s = home_path("/arch");
 	assert_string_equal(cfg->archive_dir, s);
 	free(s);
 	s = home_path("/sk.sock");
 	assert_string_equal(cfg->socket_path, s);
 	free(s);
-	assert_string_equal(cfg->games[0].path, home);
+	s = home_path("/saves");
+	assert_string_equal(cfg->games[0].path, s);
+	free(s);
 	config_free(cfg);
 }
 
@@ -644,6 +646,110 @@ test_add_game(void **state)
 	config_free(cfg);
 }
 
+/* Like load_fails, with the message made by printf from fmt (for messages naming the file). */
+static void load_fails_fmt(const char *text, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void
+load_fails_fmt(const char *text, unsigned line, const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	load_fails(text, line, msg);
+}
+
+#define APART_GAMES "; a restore of one would change the other: give each game a folder of its own"
+#define APART_ARCHIVES "; a restore of 'g' would %s the archives: keep the archives and every save folder apart"
+
+/* A restore replaces one save folder: two games may not have the same or nested folders; the
+ * refusal names the line of the second and the first. */
+static void
+test_folders_games_apart(void **state)
+{
+	struct sk_config *cfg;
+
+	(void)state;
+	load_fails_fmt("[game \"a\"]\npath = /games/a\n[game \"b\"]\npath = /games/a/\n", 4,
+		       "game 'b': path '/games/a' is the save folder of game 'a' ('/games/a', %s:2)" APART_GAMES,
+		       ini_path);
+	load_fails_fmt("[game \"a\"]\npath = /games/a\n\n[game \"b\"]\npath = /games/a/sub\n", 5,
+		       "game 'b': path '/games/a/sub' lies inside the save folder of game 'a' ('/games/a', %s:2)"
+		       APART_GAMES, ini_path);
+	load_fails_fmt("[game \"a\"]\npath = /games/a/sub\n[game \"b\"]\npath = /games\n", 4,
+		       "game 'b': path '/games' holds the save folder of game 'a' ('/games/a/sub', %s:2)" APART_GAMES,
+		       ini_path);
+	/* Names that only share a prefix are apart. */
+	cfg = load_ok("[game \"a\"]\npath = /games/a\n[game \"ab\"]\npath = /games/ab\n");
+	assert_int_equal(cfg->games[1].path_line, 4);
+	config_free(cfg);
+}
+
+/* The same through a symlink: folders are compared where they really are, also when the rest of
+ * the path does not exist yet. */
+static void
+test_folders_through_symlink(void **state)
+{
+	char text[1024], real[256], link[256];
+
+	(void)state;
+	snprintf(real, sizeof(real), "%s/drive", tmpdir);
+	snprintf(link, sizeof(link), "%s/link", tmpdir);
+	assert_int_equal(mkdir(real, 0700), 0);
+	assert_int_equal(symlink(real, link), 0);
+	snprintf(text, sizeof(text), "[game \"a\"]\npath = %s\n[game \"b\"]\npath = %s/saves\n", link, real);
+	load_fails_fmt(text, 4, "game 'b': path '%s/saves' lies inside the save folder of game 'a' ('%s', %s:2)"
+		       APART_GAMES, real, link, ini_path);
+	snprintf(text, sizeof(text), "[daemon]\narchive_dir = %s/not-yet/archives\n[game \"g\"]\npath = %s\n",
+		 link, real);
+	load_fails_fmt(text, 2, "archive_dir '%s/not-yet/archives' lies inside the save folder '%s' of game 'g' "
+		       "(%s:4)" APART_ARCHIVES, link, real, ini_path, "replace");
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(rmdir(real), 0);
+}
+
+/* The archives in a save folder, or a save folder among the archives, from the file, the default
+ * or the command line: refused, naming where each was set. */
+static void
+test_folders_archives_apart(void **state)
+{
+	struct sk_config *cfg;
+	char err[2048] = "";
+
+	(void)state;
+	load_fails_fmt("[game \"g\"]\npath = /data/saves\n[daemon]\narchive_dir = /data/saves\n", 4,
+		       "archive_dir '/data/saves' is the save folder '/data/saves' of game 'g' (%s:2)" APART_ARCHIVES,
+		       ini_path, "replace");
+	load_fails_fmt("[daemon]\narchive_dir = /data\n[game \"g\"]\npath = /data/g\n", 2,
+		       "archive_dir '/data' holds the save folder '/data/g' of game 'g' (%s:4)" APART_ARCHIVES,
+		       ini_path, "write into");
+	/* The default archive folder is $XDG_DATA_HOME/savekeeper = /xdg/data/savekeeper here. */
+	load_fails("[game \"g\"]\npath = /xdg\n", 2,
+		   "game 'g': path '/xdg' holds archive_dir '/xdg/data/savekeeper' (the default)"
+		   "; a restore of 'g' would replace the archives: keep the archives and every save folder apart");
+
+	/* --archive-dir into a save folder of the file. */
+	cfg = load_ok("[game \"g\"]\npath = /games/g\n");
+	free(cfg->archive_dir);
+	cfg->archive_dir = strdup("/games/g/backups");
+	assert_int_equal(config_check_folders(cfg, "--archive-dir", err, sizeof(err)), -EINVAL);
+	char want[2048];
+	snprintf(want, sizeof(want), "--archive-dir: archive_dir '/games/g/backups' lies inside the save folder "
+		 "'/games/g' of game 'g' (%s:2)" APART_ARCHIVES, ini_path, "replace");
+	assert_string_equal(err, want);
+	config_free(cfg);
+
+	/* --save-dir holding the default archive folder. */
+	assert_int_equal(config_new_default(&cfg), 0);
+	assert_int_equal(config_add_game(cfg, "g", "/xdg/data", err, sizeof(err)), 0);
+	assert_int_equal(config_check_folders(cfg, NULL, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "--save-dir: game 'g': path '/xdg/data' holds archive_dir '/xdg/data/savekeeper' "
+				 "(the default); a restore of 'g' would replace the archives: keep the archives and "
+				 "every save folder apart");
+	config_free(cfg);
+}
+
 /* The shipped example loads cleanly, and the defaults it shows are the real ones. */
 static void
 test_example_file(void **state)
@@ -684,6 +790,9 @@ main(void)
 		cmocka_unit_test(test_errors_misc),
 		cmocka_unit_test(test_add_game),
 		cmocka_unit_test(test_example_file),
+		cmocka_unit_test(test_folders_games_apart),
+		cmocka_unit_test(test_folders_through_symlink),
+		cmocka_unit_test(test_folders_archives_apart),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -13,6 +13,8 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -508,6 +510,308 @@ test_enospc_while_staging(void **state)
 	assert_no_leftovers();
 }
 
+/* Fault injection for the swap: with fail_exchange set, renameat2(RENAME_EXCHANGE) fails as on
+ * a failing disk. This definition stands in for libc's in this binary only. */
+static bool fail_exchange;
+
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+
+int
+renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
+{
+	if (fail_exchange && (flags & RENAME_EXCHANGE)) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+/* The first line of <games>/<file> into buf ("" if there is none). */
+static void
+read_record(const char *file, char *buf, size_t len)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", games, file);
+	buf[0] = '\0';
+	f = fopen(path, "re");
+	if (f && fgets(buf, (int)len, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	if (f)
+		fclose(f);
+}
+
+/* The archive folder's names, sorted, one per line. */
+static char *
+archive_names(void)
+{
+	return listing(games);
+}
+
+/* A restore that fails at the swap, after its pre-restore snapshot: no pin, no archive, no
+ * record is left of it, and undo still undoes the last restore that succeeded. */
+static void
+test_failed_restore_leaves_no_trace(void **state)
+{
+	char id[64], pre[64], last[128];
+	_cleanup_free_ char *archives = NULL, *archives_after = NULL, *live = NULL, *live_after = NULL;
+	_cleanup_free_ char *before = NULL, *undone = NULL;
+	struct job_result r;
+
+	(void)state;
+	put("slot1.sav", "the first slot", 0644, 0);
+	assert_int_equal(snapshot(id), 0);
+	put("slot1.sav", "a worse slot", 0644, 0);
+	before = listing(save);
+	assert_int_equal(restore(id, false, false, &r), 0);
+	strcpy(pre, r.pre_id);
+	put("slot1.sav", "played on", 0644, 0);
+
+	archives = archive_names();
+	live = listing(save);
+	fail_exchange = true;
+	assert_int_equal(restore(id, false, false, &r), -EIO);
+	fail_exchange = false;
+	print_message("# %s\n", r.message);
+	assert_non_null(strstr(r.message, "cannot swap"));
+	assert_string_equal(r.pre_id, "");
+	archives_after = archive_names();
+	assert_string_equal(archives_after, archives);
+	live_after = listing(save);
+	assert_string_equal(live_after, live);
+	read_record(RESTORE_LAST_FILE, last, sizeof(last));
+	assert_string_equal(last, pre);
+	read_record(RESTORE_PENDING_FILE, last, sizeof(last));
+	assert_string_equal(last, "");
+	assert_no_leftovers();
+
+	/* Undo goes back to before the restore that succeeded. */
+	assert_int_equal(restore(NULL, false, true, &r), 0);
+	assert_string_equal(r.id, pre);
+	undone = listing(save);
+	assert_string_equal(undone, before);
+}
+
+/* The archive folder fills up during the pre-restore snapshot (a 1 MiB tmpfs, root only): the
+ * restore fails with the disk's error and leaves no temporary, archive or record behind. */
+static void
+test_full_disk_at_pre_restore(void **state)
+{
+	char id[64], last[128], noise[256];
+	_cleanup_free_ char *archives = NULL, *archives_after = NULL, *live = NULL, *live_after = NULL;
+	struct job_result r;
+
+	(void)state;
+	if (geteuid() != 0) {
+		print_message("# SKIP mounting a tmpfs needs root\n");
+		skip();
+	}
+	snprintf(small, sizeof(small), "%s", games); /* the teardown unmounts it */
+	if (mount("tmpfs", games, "tmpfs", 0, "size=1m,mode=0700") < 0) {
+		small[0] = '\0';
+		print_message("# SKIP no tmpfs can be mounted here: %s\n", strerror(errno));
+		skip();
+	}
+	put("slot1.sav", "the first slot", 0644, 0);
+	assert_int_equal(snapshot(id), 0);
+	assert_int_equal(restore(id, false, false, &r), 0); /* an undo record to keep */
+	read_record(RESTORE_LAST_FILE, last, sizeof(last));
+	/* 2 MiB that do not compress: the pre-restore snapshot cannot fit. */
+	snprintf(noise, sizeof(noise), "head -c 2M /dev/urandom >'%s/noise.bin'", save);
+	assert_int_equal(system(noise), 0);
+	archives = archive_names();
+	live = listing(save);
+	assert_int_equal(restore(id, false, false, &r), -ENOSPC);
+	print_message("# %s\n", r.message);
+	assert_non_null(strstr(r.message, "pre-restore snapshot failed"));
+	archives_after = archive_names();
+	assert_string_equal(archives_after, archives);
+	live_after = listing(save);
+	assert_string_equal(live_after, live);
+	read_record(RESTORE_LAST_FILE, noise, sizeof(noise));
+	assert_string_equal(noise, last);
+	assert_no_leftovers();
+}
+
+/* What a crash between the pre-restore snapshot and the end of a restore leaves: restore-pending
+ * names the snapshot and the staging root's inode. The sweep finishes the restore when that
+ * inode is the save folder (the swap happened), and removes the snapshot when not. */
+static void
+test_sweep_pending_restore(void **state)
+{
+	char id[64], pre[64], last[128], path[256], text[128];
+	struct job_archive *v;
+	struct stat st;
+	size_t n;
+	FILE *f;
+
+	(void)state;
+	put("slot1.sav", "the first slot", 0644, 0);
+	assert_int_equal(snapshot(id), 0);
+	put("slot1.sav", "played on", 0644, 0);
+	assert_int_equal(snapshot(pre), 0);
+	snprintf(path, sizeof(path), "%s/%s", games, RESTORE_PENDING_FILE);
+
+	/* Killed before the swap: the staging folder is not the save folder. */
+	snprintf(text, sizeof(text), "%s/.save%s", T, RESTORE_STAGING_SUFFIX);
+	assert_int_equal(mkdir(text, 0700), 0);
+	assert_int_equal(stat(text, &st), 0);
+	f = fopen(path, "we");
+	fprintf(f, "%s\n%u:%u %llu\n", pre, major(st.st_dev), minor(st.st_dev), (unsigned long long)st.st_ino);
+	fclose(f);
+	assert_int_equal(restore_sweep_game(games, save), 0);
+	assert_no_leftovers();
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(store_list(games, &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, id);
+	free(v);
+	read_record(RESTORE_LAST_FILE, last, sizeof(last));
+	assert_string_equal(last, "");
+
+	/* Killed after the swap: the save folder is the staging root. */
+	assert_int_equal(snapshot(pre), 0);
+	assert_int_equal(stat(save, &st), 0);
+	f = fopen(path, "we");
+	fprintf(f, "%s\n%u:%u %llu\n", pre, major(st.st_dev), minor(st.st_dev), (unsigned long long)st.st_ino);
+	fclose(f);
+	assert_int_equal(restore_sweep_game(games, save), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	read_record(RESTORE_LAST_FILE, last, sizeof(last));
+	assert_string_equal(last, pre);
+	assert_int_equal(store_list(games, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_true(v[1].pinned);
+	free(v);
+}
+
+/* A save folder that is a symlink (saves on another drive) is followed: the restore swaps beside
+ * the link's target, the link stays a link, and undo does the same. */
+static void
+test_symlinked_save_folder(void **state)
+{
+	char id[64], drive[96], link[128], target[128], staging[256];
+	_cleanup_free_ char *before = NULL, *messed = NULL, *after = NULL, *undone = NULL;
+	struct job_result r;
+	struct stat st;
+	ssize_t k;
+
+	(void)state;
+	snprintf(drive, sizeof(drive), "%s/drive", T);
+	snprintf(link, sizeof(link), "%s/link", T);
+	assert_int_equal(mkdir(drive, 0755), 0);
+	snprintf(target, sizeof(target), "%s/save", drive);
+	assert_int_equal(rename(save, target), 0);
+	assert_int_equal(symlink("drive/save", link), 0);
+	snprintf(save, sizeof(save), "%s", link);
+	make_tricky_tree();
+	before = listing(target);
+	assert_int_equal(snapshot(id), 0);
+	mess_up();
+	messed = listing(target);
+
+	assert_int_equal(restore(id, false, false, &r), 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	k = readlink(link, staging, sizeof(staging) - 1);
+	assert_int_equal(k, (ssize_t)strlen("drive/save"));
+	after = listing(target);
+	assert_string_equal(after, before);
+	snprintf(staging, sizeof(staging), "%s/.link%s", T, RESTORE_STAGING_SUFFIX);
+	assert_int_equal(access(staging, F_OK), -1);
+	snprintf(staging, sizeof(staging), "%s/.save%s", drive, RESTORE_STAGING_SUFFIX);
+	assert_int_equal(access(staging, F_OK), -1);
+
+	assert_int_equal(restore(NULL, false, true, &r), 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	undone = listing(target);
+	assert_string_equal(undone, messed);
+
+	/* A link to a folder that is not there (a drive not mounted): refused, the link kept. */
+	snprintf(staging, sizeof(staging), "%s/gone", drive);
+	assert_int_equal(rename(target, staging), 0);
+	assert_int_equal(restore(id, false, false, &r), -ENOENT);
+	print_message("# %s\n", r.message);
+	assert_non_null(strstr(r.message, "is a symlink to a folder that does not exist"));
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(access(target, F_OK), -1);
+	snprintf(save, sizeof(save), "%s/save", T);
+}
+
+/* The archive folder inside the save folder (a config the loader refuses, or a symlink made
+ * later): a restore would take the archives with the old tree, so it refuses first. */
+static void
+test_archives_inside_refused(void **state)
+{
+	char id[64], inside[128];
+	_cleanup_free_ char *before = NULL, *after = NULL;
+	struct job_result r;
+
+	(void)state;
+	put("slot1.sav", "the first slot", 0644, 0);
+	snprintf(inside, sizeof(inside), "%s/save/archives", T);
+	assert_int_equal(rename(games, inside), 0);
+	snprintf(games, sizeof(games), "%s", inside);
+	assert_int_equal(snapshot(id), 0);
+	put("slot1.sav", "played on", 0644, 0);
+	before = listing(T);
+	assert_int_equal(restore(id, false, false, &r), -EINVAL);
+	print_message("# %s\n", r.message);
+	assert_non_null(strstr(r.message, "lies inside save folder"));
+	after = listing(T);
+	assert_string_equal(after, before);
+	snprintf(games, sizeof(games), "%s/archives", T);
+}
+
+/* A mounted filesystem inside the save folder, or the save folder itself a mount point: a
+ * restore would empty the mount or cannot rename it, so it refuses, naming the mount point,
+ * before anything changes. Needs root for the tmpfs. */
+static void
+test_mount_points_refused(void **state)
+{
+	char id[64], mnt[128];
+	_cleanup_free_ char *before = NULL, *after = NULL;
+	struct job_result r;
+
+	(void)state;
+	if (geteuid() != 0) {
+		print_message("# SKIP mounting a tmpfs needs root\n");
+		skip();
+	}
+	put("slot1.sav", "the first slot", 0644, 0);
+	assert_int_equal(snapshot(id), 0);
+	snprintf(mnt, sizeof(mnt), "%s/save/mnt", T);
+	assert_int_equal(mkdir(mnt, 0755), 0);
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m") < 0) {
+		print_message("# SKIP no tmpfs can be mounted here: %s\n", strerror(errno));
+		skip();
+	}
+	snprintf(small, sizeof(small), "%s", mnt); /* the teardown unmounts it */
+	put("mnt/other-drive.dat", "not ours", 0644, 0);
+	put("slot1.sav", "played on", 0644, 0);
+	before = listing(T);
+	assert_int_equal(restore(id, false, false, &r), -EXDEV);
+	print_message("# %s\n", r.message);
+	assert_non_null(strstr(r.message, mnt));
+	after = listing(T);
+	assert_string_equal(after, before);
+	assert_int_equal(umount2(mnt, MNT_DETACH), 0);
+
+	assert_int_equal(mount("tmpfs", save, "tmpfs", 0, "size=1m"), 0);
+	snprintf(small, sizeof(small), "%s", save);
+	put("slot1.sav", "on its own filesystem", 0644, 0);
+	free(before);
+	before = listing(T);
+	assert_int_equal(restore(id, false, false, &r), -EBUSY);
+	print_message("# %s\n", r.message);
+	assert_non_null(strstr(r.message, "is a mount point"));
+	free(after);
+	after = listing(T);
+	assert_string_equal(after, before);
+}
 
 static int
 verify(const char *id, struct job_result *r)
@@ -791,6 +1095,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_archives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_archives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enospc_while_staging, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_restore_leaves_no_trace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_disk_at_pre_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_pending_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlinked_save_folder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_archives_inside_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mount_points_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlinks_leaving_the_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_longer_than_path_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_and_socket_kept, setup, teardown),

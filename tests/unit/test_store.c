@@ -360,6 +360,31 @@ test_verify_cancel(void **state)
 	assert_true(yields > 0);
 }
 
+/* A crash between removing an archive and its pin, or before an archive was published, leaves
+ * a pin alone: the sweep removes it, and store_remove takes all three. */
+static void
+test_sweep_orphan_pin(void **state)
+{
+	(void)state;
+	touch("20240101T000000Z.tar.gz", "a");
+	touch("20240101T000000Z.pin", "");
+	touch("20240102T000000Z.pin", "");
+	touch("20240102T000000Z.manifest", "m");
+	touch("notes.pin", "not an archive's");
+	assert_int_equal(store_sweep(tmp), 0);
+	assert_true(present("20240101T000000Z.pin"));
+	assert_false(present("20240102T000000Z.pin"));
+	assert_false(present("20240102T000000Z.manifest"));
+	assert_true(present("notes.pin"));
+
+	touch("20240101T000000Z.manifest", "m");
+	assert_int_equal(store_remove(tmp, "20240101T000000Z"), 0);
+	assert_false(present("20240101T000000Z.tar.gz"));
+	assert_false(present("20240101T000000Z.manifest"));
+	assert_false(present("20240101T000000Z.pin"));
+	assert_int_equal(store_remove(tmp, "../etc"), -ENOENT);
+}
+
 int
 main(void)
 {
@@ -368,6 +393,7 @@ main(void)
 		cmocka_unit_test(test_id_time),
 		cmocka_unit_test_setup_teardown(test_list_pin_latest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_orphan_pin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_cancel, setup, teardown),
