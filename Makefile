@@ -53,17 +53,22 @@ BINS      := $(B)/savekeeperd $(B)/savekeeperctl
 MANS      := $(patsubst docs/%.scd,$(B)/man/%,$(wildcard docs/*.scd))
 
 .PHONY: all deps check run bench bench-quick stress fuzz clean install uninstall check-package format format-check lint
-all: $(B)/.deps $(BINS) $(MANS)
+all: $(B)/.deps-build $(BINS) $(MANS)
 
-# Anything missing is installed (as root) before the first build.
-$(B)/.deps: scripts/deps.sh
+# The Debian packages a goal needs (scripts/deps.sh: build for `make` and `make run`, test for
+# `make check` and `make check-package`, bench for `make bench`) are checked once per build
+# tree; as root the missing ones are installed, otherwise they are named with the command that
+# installs them.
+DEPS_STAMPS := $(B)/.deps-build $(B)/.deps-test $(B)/.deps-bench
+$(DEPS_STAMPS): $(B)/.deps-%: scripts/deps.sh
 	@mkdir -p $(B)
-	@sh scripts/deps.sh --check 2>/dev/null || sh scripts/deps.sh
+	@sh scripts/deps.sh $*
 	@touch $@
+# Installs what building, testing and benchmarking need.
 deps:
-	@sh scripts/deps.sh
+	@sh scripts/deps.sh all
 
-$(B)/%.o: src/%.c | $(B)/.deps
+$(B)/%.o: src/%.c | $(B)/.deps-build
 	@echo "  CC      $<"
 	@$(CC) $(SK_CFLAGS) -c -o $@ $<
 $(B)/libsk.a: $(LIB_OBJS)
@@ -76,40 +81,40 @@ $(B)/savekeeperctl: $(B)/savekeeperctl.o $(B)/libsk.a
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/test_%: tests/unit/test_%.c $(B)/libsk.a | $(B)/.deps
+$(B)/test_%: tests/unit/test_%.c $(B)/libsk.a | $(B)/.deps-test
 	@echo "  TEST-CC $<"
 	@$(CC) $(SK_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
-$(B)/%: tests/helpers/%.c $(B)/libsk.a | $(B)/.deps
+$(B)/%: tests/helpers/%.c $(B)/libsk.a | $(B)/.deps-build
 	@echo "  CC      $<"
 	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
-$(B)/%.so: tests/preload/%.c | $(B)/.deps
+$(B)/%.so: tests/preload/%.c | $(B)/.deps-build
 	@echo "  CC      $<"
 	@$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -fPIC -shared -o $@ $<
-$(B)/%: bench/%.c $(B)/libsk.a | $(B)/.deps
+$(B)/%: bench/%.c $(B)/libsk.a | $(B)/.deps-build
 	@echo "  CC      $<"
 	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/man/%: docs/%.scd | $(B)/.deps
+$(B)/man/%: docs/%.scd | $(B)/.deps-build
 	@mkdir -p $(B)/man
 	@scdoc < $< > $@
 
-# One summary line at the end: "N passed, N failed".
-check: all $(UNIT_BINS) $(TEST_HELPERS) $(BENCH_BINS) $(TEST_PRELOADS)
+# One summary line at the end: "N passed, N failed, K skipped" (tests that need root skip).
+check: all $(B)/.deps-test $(UNIT_BINS) $(TEST_HELPERS) $(BENCH_BINS) $(TEST_PRELOADS)
 	@B=$(B) ASAN=$(ASAN) tests/run.sh $(UNIT_BINS) $(INTEG)
 
 # A demo: a save folder with a few files, a short interval, archives under build/.
 run: all
 	@B=$(B) sh scripts/demo.sh
 
-bench: all $(BENCH_BINS)
+bench: all $(B)/.deps-bench $(BENCH_BINS)
 	@B=$(B) bench/run.sh
-bench-quick: all $(BENCH_BINS)
+bench-quick: all $(B)/.deps-bench $(BENCH_BINS)
 	@B=$(B) QUICK=1 bench/run.sh
 
-stress: all $(TEST_HELPERS)
+stress: all $(B)/.deps-test $(TEST_HELPERS)
 	@B=$(B) STRESS=1 tests/run.sh $(INTEG)
 
-fuzz:
+fuzz: $(B)/.deps-test
 	@B=$(B) tests/fuzz/run.sh $${FUZZ_SECONDS:-60}
 
 # Everything `make install` puts, as MODE:SOURCE:DESTINATION, so that install and uninstall
@@ -136,7 +141,7 @@ uninstall:
 
 # The Debian package test alone (make check runs it too): builds the package and tries it in
 # a fresh Debian 12 (root only; see README).
-check-package: $(B)/.deps
+check-package: $(B)/.deps-test
 	@B=$(B) tests/run.sh tests/integration/96-package.sh
 
 format:

@@ -44,9 +44,10 @@ int loop_defer(struct loop *loop, loop_defer_fn *fn, void *data);
 /* Drops the queued calls of fn(data) that have not run yet. */
 void loop_defer_cancel(struct loop *loop, loop_defer_fn *fn, void *data);
 
-/* Runs until loop_stop(); returns 0, or -errno if epoll_wait fails. */
+/* Runs until loop_stop(); returns 0, or -errno if epoll_wait fails. A stop asked for before
+ * the call makes it return at once; each return uses the stop up, so a later call runs again. */
 int loop_run(struct loop *loop);
-/* Makes loop_run() return after the current iteration. */
+/* Makes loop_run() return after the current iteration (or at once, if it has not started). */
 void loop_stop(struct loop *loop);
 /* Interrupts a sleeping loop_run() so it iterates once more. Safe from any thread and from a
  * signal handler (loop_stop() then loop_wake() stops the loop from outside it). */

@@ -370,13 +370,14 @@ loop_iterate(struct loop *loop)
 int
 loop_run(struct loop *loop)
 {
+	int r = 0;
+
+	/* A stop asked for before the run is honoured: another thread may stop a loop whose thread
+	 * has not reached loop_run() yet. It is used up on return, so that the loop can run again. */
+	while (!loop->stop && r >= 0)
+		r = loop_iterate(loop);
 	loop->stop = 0;
-	while (!loop->stop) {
-		int r = loop_iterate(loop);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return r;
 }
 
 void

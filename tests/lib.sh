@@ -1,12 +1,14 @@
 # Shared by the integration tests: TAP output, a private scratch folder, and a daemon that is
 # always stopped when the test exits, whether it passed or not.
-# Use: source "$(dirname "$0")/../lib.sh"; then `check "name" command...` or ok/fail.
+# Use: source "$(dirname "$0")/../lib.sh"; then `check "name" command...` or ok/fail, and
+# `skip "name" "needs root (...)"` where a part cannot run for this user.
 set -u
 SK_BUILD=${SK_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../build" && pwd)}
 SKD=$SK_BUILD/savekeeperd
 SKCTL=$SK_BUILD/savekeeperctl
 CORES=${CORES:-"thread coroutine process"}
-T=$(mktemp -d /tmp/sk-test.XXXXXX)
+# Under $TMPDIR: tests/run.sh gives each test one of its own and fails it for what is left there.
+T=$(mktemp -d "${TMPDIR:-/tmp}/sk-test.XXXXXX")
 chmod 755 "$T"
 export HOME=$T/home XDG_CONFIG_HOME=$T/home/.config XDG_DATA_HOME=$T/home/.local/share
 export XDG_RUNTIME_DIR=$T/run
@@ -23,6 +25,8 @@ on_exit() { _cleanups+=("$*"); }
 _run_cleanups() {
 	local i
 	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[i]}" >/dev/null 2>&1; done
+	# Trees a test made read-only (a 0500 folder) cannot be emptied by their owner otherwise.
+	chmod -R u+rwX "$T" 2>/dev/null
 	rm -rf "$T"
 }
 trap _run_cleanups EXIT
@@ -30,6 +34,10 @@ trap 'exit 130' INT TERM
 
 ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $*"; }
 fail() { _tap_n=$((_tap_n + 1)); _tap_fail=$((_tap_fail + 1)); echo "not ok $_tap_n - $*"; }
+# skip NAME REASON: a test that cannot run here, with why.
+skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $1 # SKIP $2"; }
+# is_root: whether this test may mount, add users and chown (the parts that skip otherwise).
+is_root() { test "$(id -u)" -eq 0; }
 # check NAME CMD...: passes when CMD succeeds; its output is shown when it fails.
 check() {
 	local name=$1 out; shift

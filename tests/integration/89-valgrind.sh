@@ -9,7 +9,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CFG=$T/savekeeper.ini
 if [ "${ASAN:-}" = 1 ]; then
 	# An ASan build cannot run under valgrind; the plain build's run covers this.
-	ok "valgrind skipped for an ASan build # SKIP"
+	skip "the daemon under valgrind" "an ASan build cannot run under valgrind"
 	done_testing
 fi
 REAL_SKD=$SKD

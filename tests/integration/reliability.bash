@@ -13,13 +13,21 @@ add_user() {
 	done
 	return 1
 }
-# as_user NAME CMD...: CMD run by NAME.
-as_user() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups "$@"; }
+# as_user NAME CMD...: CMD run by NAME. The user running the test runs CMD as it is: setpriv
+# needs root to clear the groups.
+as_user() {
+	local u=$1; shift
+	[ "$u" = "$(id -un)" ] && { "$@"; return; }
+	setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups "$@"
+}
 # daemon_as USER LOG ARGS...: savekeeperd run by USER in the background, its stderr in LOG; its
-# own pid (setpriv execs it) in $UPID, killed when the test exits.
+# own pid (the subshell execs it, or setpriv which execs it) in $UPID, killed when the test exits.
 daemon_as() {
 	local u=$1 log=$2; shift 2
-	(exec setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups "$SKD" "$@" >>"$log" 2>&1) &
+	(
+		[ "$u" = "$(id -un)" ] && exec "$SKD" "$@"
+		exec setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups "$SKD" "$@"
+	) >>"$log" 2>&1 &
 	UPID=$!
 	on_exit "kill -9 $UPID; wait $UPID"
 }

@@ -11,11 +11,12 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "harness.h"
 #include "util.h"
 
 
 /* A scratch folder for the whole run; HOME points into it so ~ is predictable. */
-static char tmpdir[] = "/tmp/sk-test-config.XXXXXX";
+static char tmpdir[64];
 static char home[sizeof(tmpdir) + 8];
 static char ini_path[sizeof(tmpdir) + 16];
 
@@ -23,7 +24,7 @@ static int
 setup(void **state)
 {
 	(void)state;
-	if (!mkdtemp(tmpdir))
+	if (!mkdtemp(scratch_template(tmpdir, sizeof(tmpdir), "sk-test-config")))
 		return -1;
 	snprintf(home, sizeof(home), "%s/home", tmpdir);
 	snprintf(ini_path, sizeof(ini_path), "%s/sk.ini", tmpdir);

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "core.h"
+#include "harness.h"
 #include "loop.h"
 #include "../helpers/testjob.h"
 
@@ -85,8 +86,7 @@ setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/sk-core.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_non_null(mkdtemp(scratch_template(f->dir, sizeof(f->dir), "sk-core")));
 	f->loop = loop_new();
 	assert_non_null(f->loop);
 	f->guard = loop_timer_new(f->loop, on_guard, f);

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include "config.h"
 #include "config_edit.h"
 #include "discover.h"
@@ -29,7 +31,7 @@ setup(void **state)
 	char cmd[PATH_MAX], src[] = __FILE__;
 
 	(void)state;
-	snprintf(home, sizeof(home), "/tmp/sk-disc-XXXXXX");
+	scratch_template(home, sizeof(home), "sk-disc");
 	if (!mkdtemp(home))
 		return -1;
 	setenv("HOME", home, 1);
@@ -268,14 +270,14 @@ test_add_sections(void **state)
 static void
 test_many_installed(void **state)
 {
-	char dir[] = "/tmp/sk-many-XXXXXX", path[PATH_MAX], cmd[PATH_MAX];
+	char dir[256], path[PATH_MAX], cmd[PATH_MAX];
 	struct disc_query q = { .home = dir, .manifest = path };
 	struct discovery *d = NULL;
 	size_t in_manifest = 0;
 	FILE *m, *f;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(scratch_template(dir, sizeof(dir), "sk-many")));
 	snprintf(cmd, sizeof(cmd), "mkdir -p %s/.local/share/Steam/steamapps", dir);
 	assert_int_equal(system(cmd), 0);
 	snprintf(path, sizeof(path), "%s/manifest.yaml", dir);

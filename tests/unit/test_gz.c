@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "gz.h"
+#include "harness.h"
 #include "job.h"
 #include "util.h"
 
@@ -76,8 +77,8 @@ read_fd_all(int fd)
 static struct blob
 compress(const struct blob *in, int level, unsigned threads, const struct job_hooks *hooks)
 {
-	char path[] = "/tmp/sk-gz-XXXXXX";
-	int fd = mkostemp(path, O_CLOEXEC);
+	char path[64];
+	int fd = mkostemp(scratch_template(path, sizeof(path), "sk-gz"), O_CLOEXEC);
 	struct gz_writer *w;
 	unsigned char sum[32], want[32];
 	unsigned seed = 7;
@@ -300,13 +301,13 @@ test_waits_through_context(void **state)
 static void
 test_gzip_reads_members(void **state)
 {
-	char path[] = "/tmp/sk-gz-XXXXXX", raw[64], cmd[256];
+	char path[64], raw[80], cmd[256];
 	struct blob in = make_stream(11, 3u << 20), gz;
 	int fd;
 	(void)state;
 
 	gz = compress(&in, 6, 3, NULL);
-	fd = mkostemp(path, O_CLOEXEC);
+	fd = mkostemp(scratch_template(path, sizeof(path), "sk-gz"), O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(write_all(fd, gz.p, gz.len), 0);
 	close(fd);

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
 #include "job.h"
 #include "util.h"
 

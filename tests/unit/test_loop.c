@@ -336,6 +336,51 @@ test_wake_from_thread(void **state)
 	loop_free(loop);
 }
 
+/* A stop asked for before loop_run() (a thread's teardown can race the loop thread's start)
+ * makes it return at once rather than sleep; the stop is then used up, so the next loop_run()
+ * runs until it is stopped again. The timer only ends the run if the stop was lost. */
+static void
+on_fallback(struct loop *loop, struct loop_timer *t, void *data)
+{
+	bool *fired = data;
+
+	(void)t;
+	*fired = true;
+	loop_stop(loop);
+}
+
+static void
+stop_deferred(struct loop *loop, void *data)
+{
+	int *ran = data;
+
+	(*ran)++;
+	loop_stop(loop);
+}
+
+static void
+test_stop_before_run(void **state)
+{
+	struct loop *loop = loop_new();
+	struct loop_timer *t;
+	bool fired = false;
+	int ran = 0;
+
+	(void)state;
+	t = loop_timer_new(loop, on_fallback, &fired);
+	assert_non_null(t);
+	assert_int_equal(loop_timer_arm(t, 3 * USEC_PER_SEC), 0);
+	loop_stop(loop);
+	assert_int_equal(loop_run(loop), 0);
+	assert_false(fired);
+	assert_int_equal(loop_defer(loop, stop_deferred, &ran), 0);
+	assert_int_equal(loop_run(loop), 0);
+	assert_int_equal(ran, 1);
+	assert_false(fired);
+	loop_timer_free(t);
+	loop_free(loop);
+}
+
 static void
 on_hup(struct loop *loop, int fd, uint32_t events, void *data)
 {
@@ -376,6 +421,7 @@ main(void)
 		cmocka_unit_test(test_defer_interleaves_fds),
 		cmocka_unit_test(test_defer_order),
 		cmocka_unit_test(test_wake_from_thread),
+		cmocka_unit_test(test_stop_before_run),
 		cmocka_unit_test(test_hangup),
 	};
 

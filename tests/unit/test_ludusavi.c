@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include "ludusavi.h"
 #include "util.h"
 
@@ -134,7 +136,7 @@ test_errors(void **state)
 	struct seen s = { .stop_after = 1 };
 	char err[256] = "";
 	static const char bad[] = "A:\n  files:\n    x: {\n  bad: [\n";
-	char path[] = "/tmp/sk-lud-XXXXXX";
+	char path[PATH_MAX];
 	int fd;
 
 	(void)state;
@@ -152,7 +154,7 @@ test_errors(void **state)
 	assert_non_null(strstr(err, "not a map from game titles"));
 	assert_int_equal(lud_parse_string("m.yaml", "", 0, on_game, &s, err, sizeof(err)), 0);
 	assert_int_equal(s.n, 0);
-	fd = mkstemp(path);
+	fd = mkstemp(scratch_template(path, sizeof(path), "sk-lud"));
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, manifest, strlen(manifest)), (ssize_t)strlen(manifest));
 	close(fd);

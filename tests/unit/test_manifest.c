@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "harness.h"
 #include "manifest.h"
 #include "util.h"
 
@@ -56,8 +57,8 @@ sample(void)
 static char *
 write_tmp(const struct manifest *m)
 {
-	char *path = strdup("/tmp/sk-mf-XXXXXX");
-	int fd = mkostemp(path, O_CLOEXEC);
+	char *path = malloc(64);
+	int fd = mkostemp(scratch_template(path, 64, "sk-mf"), O_CLOEXEC);
 
 	assert_true(fd >= 0);
 	assert_int_equal(manifest_write(m, fd), 0);

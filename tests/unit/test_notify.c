@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "harness.h"
 #include "log.h"
 #include "notify.h"
 #include "util.h"
@@ -29,8 +30,7 @@ setup(void **state)
 	int fd;
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/sk-test-notify.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_non_null(mkdtemp(scratch_template(f->dir, sizeof(f->dir), "sk-test-notify")));
 	snprintf(f->log, sizeof(f->log), "%s/stderr", f->dir);
 	unsetenv("DBUS_SESSION_BUS_ADDRESS");
 	unsetenv("DISPLAY");

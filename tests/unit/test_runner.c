@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include "runner.h"
 #include "store.h"
 #include "util.h"
@@ -94,7 +96,7 @@ cancel_later(void *arg)
 static void
 test_game_lock(void **state)
 {
-	char dir[] = "/tmp/sk-runner-XXXXXX";
+	char dir[64];
 	_cleanup_free_ char *game = NULL;
 	struct job_spec spec = sample;
 	atomic_bool cancel = false;
@@ -106,7 +108,7 @@ test_game_lock(void **state)
 	int held;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(scratch_template(dir, sizeof(dir), "sk-runner")));
 	game = path_join(dir, "demo");
 	assert_int_equal(runner_lock_game(game, NULL, 0), -ENOENT);
 	assert_int_equal(mkdir(game, 0700), 0);
@@ -197,12 +199,12 @@ remove_in(const char *dir, const char *name)
 static void
 test_archive_kinds(void **state)
 {
-	char dir[] = "/tmp/sk-runner-XXXXXX";
+	char dir[64];
 	struct job_spec spec = sample;
 	struct job_result r;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(scratch_template(dir, sizeof(dir), "sk-runner")));
 	touch_at(dir, "20240101T000000.000Z.tar.gz");
 	touch_at(dir, "20240102T000000.000Z.tar.gz");
 	touch_at(dir, "20240103T000000.000Z.tar.gz");

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "core.h"
+#include "harness.h"
 #include "loop.h"
 #include "runner.h"
 #include "schedule.h"
@@ -120,8 +121,7 @@ setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/sk-sched.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_non_null(mkdtemp(scratch_template(f->dir, sizeof(f->dir), "sk-sched")));
 	snprintf(f->save, sizeof(f->save), "%s/save", f->dir);
 	snprintf(f->archive, sizeof(f->archive), "%s/archives", f->dir);
 	assert_int_equal(mkdir(f->save, 0700), 0);

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include "sessions.h"
 #include "util.h"
 
@@ -56,12 +58,12 @@ put(const char *dir, const char *pid, const char *cmdline, size_t len)
 static void
 test_scan(void **state)
 {
-	char dir[] = "/tmp/sk-proc-XXXXXX", cmd[300];
+	char dir[256], cmd[300];
 	unsigned ids[4];
 	size_t n;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(scratch_template(dir, sizeof(dir), "sk-proc")));
 	put(dir, "100", CMD("/s/ubuntu12_32/steam\0-silent\0"));
 	put(dir, "101", CMD("/usr/bin/steamx\0"));
 	put(dir, "102", CMD("/s/steam/reaper\0"));

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../helpers/craft.h"
+#include "harness.h"
 #include "store.h"
 #include "util.h"
 
@@ -22,8 +23,7 @@ static int
 setup(void **state)
 {
 	(void)state;
-	snprintf(tmp, sizeof(tmp), "/tmp/sk-store.XXXXXX");
-	return mkdtemp(tmp) ? 0 : -1;
+	return mkdtemp(scratch_template(tmp, sizeof(tmp), "sk-store")) ? 0 : -1;
 }
 
 static int

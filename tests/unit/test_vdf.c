@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include "util.h"
 #include "vdf.h"
 
@@ -101,9 +103,9 @@ test_errors(void **state)
 static void
 test_load(void **state)
 {
-	char path[] = "/tmp/sk-vdf-XXXXXX", err[512];
+	char path[PATH_MAX], err[512];
 	struct vdf_node *n = NULL;
-	int fd = mkstemp(path);
+	int fd = mkstemp(scratch_template(path, sizeof(path), "sk-vdf"));
 
 	(void)state;
 	assert_true(fd >= 0);

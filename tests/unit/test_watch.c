@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include "loop.h"
 #include "util.h"
 #include "watch.h"
@@ -22,7 +24,7 @@ static int
 setup(void **state)
 {
 	(void)state;
-	snprintf(T, sizeof(T), "/tmp/sk-watch.XXXXXX");
+	scratch_template(T, sizeof(T), "sk-watch");
 	return mkdtemp(T) ? 0 : -1;
 }
 
