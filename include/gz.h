@@ -4,7 +4,9 @@
  * written as one or more complete gzip members (RFC 1952 allows concatenated members):
  * the runs of a chunk that a quick probe finds compressible are deflated with libdeflate at
  * the level, the others stored. Chunks may be compressed on several threads; the output is
- * the same byte for byte whatever the thread count. */
+ * the same byte for byte whatever the thread count. The caller may also end a chunk early to
+ * close a group (gz_group_end): a run of whole members that a later archive can take whole, by
+ * a checked copy or a reflink (gz_copy); see docs/design.md, "Incremental snapshots". */
 #ifndef SK_GZ_H
 #define SK_GZ_H
 

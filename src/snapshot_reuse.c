@@ -49,14 +49,13 @@ snap_entry_matches(const struct mf_entry *e, const struct stat *st)
 
 /* Loading the newest archive's manifest (in archive order) and opening the archive. */
 
-static const struct manifest *sort_base; /* qsort has no context argument */
-
 static int
-member_cmp(const void *a, const void *b)
+member_cmp(const void *a, const void *b, void *base)
 {
 	const struct mf_member *x = a, *y = b;
+	const struct manifest *m = base;
 
-	return strcmp(sort_base->entries[x->first].path, sort_base->entries[y->first].path);
+	return strcmp(m->entries[x->first].path, m->entries[y->first].path);
 }
 
 /* True when the archive is the one the manifest describes, as far as its size tells. */
@@ -97,9 +96,8 @@ snap_load_base(struct snap *s, const char *latest)
 	if (!s->base_sorted)
 		return;
 	memcpy(s->base_sorted, s->base->members, s->base->n_members * sizeof(*s->base_sorted));
-	sort_base = s->base;
-	qsort(s->base_sorted, s->base->n_members, sizeof(*s->base_sorted), member_cmp);
-	sort_base = NULL;
+	/* qsort_r: snapshots of several games may sort at once, on several threads. */
+	qsort_r(s->base_sorted, s->base->n_members, sizeof(*s->base_sorted), member_cmp, s->base);
 }
 
 /* Whether the archive folder shares extents: one block cloned between two unnamed files. */
