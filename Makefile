@@ -81,18 +81,20 @@ $(B)/savekeeperctl: $(B)/savekeeperctl.o $(B)/libsk.a
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# Programs link only their sources and the library: $^ also holds the headers that the
+# dependency files (-MMD) list, which gcc would compile as precompiled headers.
 $(B)/test_%: tests/unit/test_%.c $(B)/libsk.a | $(B)/.deps-test
 	@echo "  TEST-CC $<"
-	@$(CC) $(SK_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	@$(CC) $(SK_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(LIBS) -lcmocka
 $(B)/%: tests/helpers/%.c $(B)/libsk.a | $(B)/.deps-build
 	@echo "  CC      $<"
-	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(LIBS)
 $(B)/%.so: tests/preload/%.c | $(B)/.deps-build
 	@echo "  CC      $<"
 	@$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -fPIC -shared -o $@ $<
 $(B)/%: bench/%.c $(B)/libsk.a | $(B)/.deps-build
 	@echo "  CC      $<"
-	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(CC) $(SK_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(LIBS)
 
 $(B)/man/%: docs/%.scd | $(B)/.deps-build
 	@mkdir -p $(B)/man
