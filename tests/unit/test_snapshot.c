@@ -951,6 +951,7 @@ test_incremental_reflink_xfs(void **state)
 	size_t n = 0;
 	assert_int_equal(store_list(f->game, &v, &n), 0);
 	assert_int_equal(n, 2);
+	assert_int_equal(store_fill_shared(f->game, v, n), 0);
 	assert_string_equal(v[1].id, b.id);
 	assert_int_equal(v[1].size, m->archive_size);
 	assert_true(v[1].size - v[1].shared <= changed + changed / 20);
