@@ -39,7 +39,10 @@ ts_ns(const struct timespec *ts)
 bool
 snap_entry_matches(const struct mf_entry *e, const struct stat *st)
 {
-	int t = S_ISREG(st->st_mode) ? MF_FILE : S_ISDIR(st->st_mode) ? MF_DIR : S_ISLNK(st->st_mode) ? MF_SYMLINK : 0;
+	int t = S_ISREG(st->st_mode)   ? MF_FILE
+		: S_ISDIR(st->st_mode) ? MF_DIR
+		: S_ISLNK(st->st_mode) ? MF_SYMLINK
+				       : 0;
 
 	return ((int)e->type == t || (t == MF_FILE && e->type == MF_HARDLINK)) &&
 	       e->mode == (st->st_mode & 07777) && e->mtime_ns == ts_ns(&st->st_mtim) &&
@@ -104,8 +107,8 @@ snap_load_base(struct snap *s, const char *latest)
 size_t
 snap_reflink_block(struct snap *s)
 {
-	unsigned char block[4096] = { 0 };
-	struct file_clone_range fcr = { .src_length = sizeof(block) };
+	unsigned char block[4096] = {0};
+	struct file_clone_range fcr = {.src_length = sizeof(block)};
 	_cleanup_close_ int a = openat(s->game_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	_cleanup_close_ int b = openat(s->game_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	size_t blk = (size_t)s->game_st.st_blksize;
@@ -128,7 +131,7 @@ add_group(struct snap *s, uint64_t first, uint64_t count)
 	if (array_grow(&s->groups, &s->cap_groups, s->n_groups, sizeof(*s->groups)) < 0)
 		return snap_fail(s, -ENOMEM, "out of memory");
 	g = &s->groups[s->n_groups++];
-	*g = (struct mf_member){ .first = first, .count = count };
+	*g = (struct mf_member){.first = first, .count = count};
 	return 0;
 }
 
@@ -141,7 +144,8 @@ snap_end_group(struct snap *s)
 		return 0;
 	s->group_ulen = 0;
 	if ((r = gz_group_end(s->gz)) < 0)
-		return snap_fail(s, r, "cannot write '%s/%s': %s", s->spec->game_dir, s->fin_tar, strerror(-r));
+		return snap_fail(s, r, "cannot write '%s/%s': %s", s->spec->game_dir, s->fin_tar,
+				 strerror(-r));
 	r = add_group(s, s->group_first, s->mf->n_entries - s->group_first);
 	s->group_first = s->mf->n_entries;
 	return r;
@@ -237,7 +241,8 @@ take_group(struct snap *s, const struct mf_member *g)
 	if (r == -ECANCELED)
 		return snap_fail(s, r, "snapshot cancelled");
 	if (r < 0)
-		return snap_fail(s, r, "cannot write '%s/%s': %s", s->spec->game_dir, s->fin_tar, strerror(-r));
+		return snap_fail(s, r, "cannot write '%s/%s': %s", s->spec->game_dir, s->fin_tar,
+				 strerror(-r));
 	if ((r = add_group(s, s->mf->n_entries, g->count)) < 0 || (r = take_entries(s, g)) < 0)
 		return r;
 	s->group_first = s->mf->n_entries;
