@@ -104,7 +104,7 @@ test_errors(void **state)
 static void
 test_load(void **state)
 {
-	char path[PATH_MAX], err[512];
+	char path[256], err[512];
 	struct vdf_node *n = NULL;
 	int fd = mkstemp(scratch_template(path, sizeof(path), "sk-vdf"));
 
