@@ -1,7 +1,6 @@
 /* The VDF parser: Steam's two file formats read as Steam writes them, values found by path with
  * keys in any case, and every malformed input refused with its line, never crashing. */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
