@@ -81,6 +81,8 @@ $(B)/savekeeperctl: $(B)/savekeeperctl.o $(B)/libsk.a
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LIBS)
 
+# Programs link only their sources and the library: $^ also holds the headers that the
+# dependency files (-MMD) list, which gcc would compile as precompiled headers.
 $(B)/test_%: tests/unit/test_%.c $(B)/libsk.a | $(B)/.deps-test
 	@echo "  TEST-CC $<"
 	@$(CC) $(SK_CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LIBS) -lcmocka

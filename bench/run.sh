@@ -323,6 +323,50 @@ snapshot_bench() {
 		END { flush() }' >"$RES/snap.tsv"
 }
 
+# ---- incremental: 1% of the files rewritten, against tar of the whole tree -----------------
+
+# incr_row NAME FILE-OF-TIMEIT SIZE: a row of incr.tsv (name, wall, cpu, peak RSS KiB, bytes).
+incr_row() {
+	printf '%s\t%s\n' "$1" "$(awk -v OFS='\t' '{ print $1, $2 + $3, $4 }' "$2")	$3" >>"$RES/incr.tsv"
+}
+
+# incr_run NAME CMD...: runs CMD under timeit; prints the timeit file.
+incr_run() {
+	local t
+	t=$(mktemp "$S/time.XXXXXX")
+	timeout 600 "$BIN/timeit" "$t" "$@" >>"$LOGS/incr.log" 2>&1 || { log "bench: $1 failed"; return 1; }
+	echo "$t"
+}
+
+# The tree is copied (its files are rewritten in place); one file in a hundred gets new
+# content of the same size, then a snapshot next to the previous one is timed, with the bytes
+# it added, next to tar -czf and tar -cf of the whole tree.
+incremental_bench() {
+	((HAVE_DAEMON)) || return 0
+	local dir src=$S/incr-tree out=$S/incr-archives t newest n=0
+	dir=$(gen_tree "$TREE") || return 1
+	rm -rf "$src" && cp -a "$dir/." "$src" || return 1
+	find "$src" -type f -exec cat {} + >/dev/null
+	log "incremental: $TREE tree, 1% of the files rewritten"
+	t=$(incr_run "first snapshot" "$SKD" --once --save-dir "$src" --game bench --archive-dir "$out" --core thread) || return 1
+	incr_row "first snapshot" "$t" "$(find "$out" -name '*.tar.gz' -printf '%s\n' | awk '{ s += $1 } END { print s }')"
+	while read -r f; do
+		head -c "$(stat -c %s "$f")" /dev/urandom | dd of="$f" conv=notrunc status=none
+		n=$((n + 1))
+	done < <(find "$src" -type f | LC_ALL=C sort | awk 'NR % 100 == 0')
+	sleep 0.2
+	t=$(incr_run "incremental snapshot" "$SKD" --once --save-dir "$src" --game bench --archive-dir "$out" --core thread) || return 1
+	newest=$(find "$out" -name '*.tar.gz' | LC_ALL=C sort | tail -1)
+	incr_row "incremental snapshot ($n files changed)" "$t" "$(stat -c %s "$newest")"
+	grep -o '[0-9]* read, [0-9]* taken unchanged' "$LOGS/incr.log" | tail -1 | sed 's/^/reuse\t/' >>"$RES/incr.tsv"
+	t=$(incr_run "tar -czf" tar -I 'gzip -6' -cf "$S/incr.tar.gz" -C "$src" .) || return 1
+	incr_row "tar -czf" "$t" "$(stat -c %s "$S/incr.tar.gz")"
+	rm -f "$S/incr.tar.gz"
+	t=$(incr_run "tar -cf" tar -cf "$S/incr.tar" -C "$src" .) || return 1
+	incr_row "tar -cf" "$t" "$(stat -c %s "$S/incr.tar")"
+	rm -rf "$S/incr.tar" "$src" "$out"
+}
+
 # ---- load and memory -------------------------------------------------------------------------
 
 echo_bench() {
@@ -527,6 +571,7 @@ sessions_bench() {
 start=$SECONDS
 machine_info
 snapshot_bench
+incremental_bench
 echo_bench
 if ((HAVE_DAEMON)); then
 	big=$(gen_tree "$TREE")

@@ -39,6 +39,11 @@ struct sk_game {
 	bool remote_off;     /* remote = off: no copies of this game */
 };
 
+/* The level "compression = auto" (the default) stands for: the lowest libdeflate level whose
+ * archives are no larger than `tar -czf`'s (gzip -6), as measured by make bench on the
+ * half-incompressible tree (docs/benchmarks.md, "Compression level"). */
+#define SK_COMPRESSION_AUTO 5
+
 struct sk_config {
 	char *file;         /* the file read, or NULL for built-in settings */
 	char *archive_dir;  /* absolute */
@@ -50,7 +55,7 @@ struct sk_config {
 	uint64_t settle_max_usec;
 	uint64_t slice_usec;
 	enum sk_core core;
-	int compression;    /* 1-9 */
+	int compression;    /* 1-9; "auto" is SK_COMPRESSION_AUTO */
 	enum sk_notify notify;
 	bool autostart;
 	bool snapshot_on_change;

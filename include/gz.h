@@ -4,10 +4,13 @@
  * written as one or more complete gzip members (RFC 1952 allows concatenated members):
  * the runs of a chunk that a quick probe finds compressible are deflated with libdeflate at
  * the level, the others stored. Chunks may be compressed on several threads; the output is
- * the same byte for byte whatever the thread count. */
+ * the same byte for byte whatever the thread count. The caller may also end a chunk early to
+ * close a group (gz_group_end): a run of whole members that a later archive can take whole, by
+ * a checked copy or a reflink (gz_copy); see docs/design.md, "Incremental snapshots". */
 #ifndef SK_GZ_H
 #define SK_GZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +30,32 @@ struct gz_writer *gz_writer_new(int fd, int level, unsigned threads, const struc
 int gz_write(struct gz_writer *w, const void *buf, size_t len);
 /* Writes what is buffered and waits for every member to reach fd; returns 0 or -errno. */
 int gz_finish(struct gz_writer *w);
+/* A group: a run of whole gzip members in the archive that the caller delimited, so that a
+ * later archive can take it whole (see gz_copy). */
+struct gz_group {
+	uint64_t offset, length;  /* in the archive, padding member included */
+	unsigned char sha256[32]; /* of those compressed bytes */
+};
+
+/* Makes every group start at a multiple of align bytes (a file system block, for reflinks),
+ * by ending each group with an empty member whose FEXTRA field pads it. Call before the
+ * first write; align at most 64 KiB. Returns 0 or -EINVAL. */
+int gz_set_align(struct gz_writer *w, size_t align);
+/* Ends the current group: what was given since the last group end becomes whole members, and
+ * the group's record (gz_groups) is made once they are written. A no-op when nothing was
+ * given. Returns 0 or -errno. */
+int gz_group_end(struct gz_writer *w);
+/* Appends len bytes at off of src_fd, a group of an earlier archive, as one group: cloned
+ * (FICLONERANGE) when alignment is on and the offsets allow, else copied; either way the bytes
+ * are hashed as they pass (a clone is read back) and checked against sha256. Sets *ret_cloned
+ * (may be NULL). Returns 0; -EBADMSG when they differ or cannot be read, and then the archive
+ * is as before the call (the caller writes the group afresh); or another -errno (-ECANCELED
+ * when the job was cancelled: job_yield() runs between 256 KiB pieces), after which the writer
+ * is failed. The writer's fd must be open for reading too. */
+int gz_copy(struct gz_writer *w, int src_fd, uint64_t off, uint64_t len, const unsigned char sha256[32],
+	    bool *ret_cloned);
+/* The groups written so far, in archive order. */
+const struct gz_group *gz_groups(const struct gz_writer *w, size_t *ret_n);
 /* Bytes given to gz_write so far. */
 uint64_t gz_bytes_in(const struct gz_writer *w);
 /* Bytes written to fd so far. */

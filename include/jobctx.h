@@ -79,6 +79,7 @@ struct job_archive {
 	char id[64];
 	int64_t time_usec; /* from the ID (UTC) */
 	uint64_t size;	   /* archive bytes */
+	uint64_t shared;   /* of them, in blocks shared with other archives (reflinks) */
 	uint64_t files;	   /* from the manifest; 0 if it cannot be read */
 	uint64_t bytes;	   /* uncompressed bytes of regular files */
 	bool pinned;
@@ -104,6 +105,9 @@ struct job_result {
 	uint64_t bytes_out;
 	uint64_t usec;		      /* wall time */
 	bool unchanged;		      /* snapshot with if_changed: nothing changed since id */
+	uint64_t files_read;	      /* snapshot: files read and compressed */
+	uint64_t files_reused;	      /* snapshot: files taken from the previous archive unread */
+	uint64_t groups_damaged;      /* snapshot: groups of it that failed their check */
 	int pruned;		      /* snapshot with prune, prune: archives removed, or -errno */
 	bool dry_run;		      /* restore: nothing was changed; changes says what would be */
 	struct job_archive *archives; /* list, prune: malloc'd, oldest first */

@@ -31,6 +31,14 @@ struct mf_entry {
 	unsigned char sha256[32]; /* f, h: of the content; zero for d and l */
 };
 
+/* A group of the archive (see gz.h): whole gzip members holding whole tar entries, which a
+ * later snapshot may take as they are when every entry in it is unchanged. */
+struct mf_member {
+	uint64_t offset, length;  /* in the archive */
+	uint64_t first, count;    /* the entries it holds: indices in archive order */
+	unsigned char sha256[32]; /* of its compressed bytes */
+};
+
 struct manifest {
 	char *id;
 	char *tag;             /* "" or e.g. "pre-restore" */
@@ -42,12 +50,17 @@ struct manifest {
 	uint64_t files, bytes; /* regular files (f and h entries) and the bytes stored (f only) */
 	struct mf_entry *entries;
 	size_t n_entries, cap_entries;
+	/* Optional (none in older manifests); their indices hold until manifest_sort. */
+	struct mf_member *members;
+	size_t n_members, cap_members;
 };
 
 /* A new empty manifest (tag may be NULL); NULL on ENOMEM. */
 struct manifest *manifest_new(const char *id, const char *tag);
 /* Appends a copy of e; returns 0 or -ENOMEM. */
 int manifest_add(struct manifest *m, const struct mf_entry *e);
+/* Appends a member record; returns 0 or -ENOMEM. */
+int manifest_add_member(struct manifest *m, const struct mf_member *mb);
 /* Writes m to fd (not synced); returns 0 or -errno. */
 int manifest_write(const struct manifest *m, int fd);
 /* Reads the manifest at path; returns 0, -errno, or -EBADMSG with err naming path:line. */
@@ -65,7 +78,7 @@ int manifest_read_header(const char *path, struct manifest **ret, char *err, siz
 const char *manifest_entry_check(const struct mf_entry *e);
 /* Finds an entry by path (binary search after manifest_sort); NULL if none. */
 const struct mf_entry *manifest_find(const struct manifest *m, const char *path);
-/* Sorts the entries by path (bytewise). */
+/* Sorts the entries by path (bytewise). Member records then no longer apply and are dropped. */
 void manifest_sort(struct manifest *m);
 void manifest_free(struct manifest *m);
 

@@ -1,7 +1,9 @@
 /* The snapshot: walks a save folder, reads each file stably, and publishes
  * <game_dir>/<ID>.tar.gz with its manifest <ID>.manifest (per-file SHA-256), atomically:
  * written under temporary names, fsynced, renamed, the folder fsynced. On failure nothing
- * is published and no earlier archive is touched. */
+ * is published and no earlier archive is touched. Unchanged files are not read: their member
+ * groups are taken from the newest archive (snapshot_reuse.c), and each archive still stands
+ * alone. */
 #ifndef SK_SNAPSHOT_H
 #define SK_SNAPSHOT_H
 
@@ -24,7 +26,8 @@
 /* Runs a JOB_SNAPSHOT spec: save_dir, game_dir (created 0700 with its parents; refused if it
  * is a symlink), exclude, level, threads, pin (adds <ID>.pin), tag, if_changed (when the tree
  * matches the newest manifest, publishes nothing and sets ret->unchanged and ret->id to it).
- * Fills ret: id, files, bytes_in, bytes_out, usec, and message: a summary ("12 files,
+ * Fills ret: id, files, bytes_in, bytes_out, usec, files_read, files_reused, groups_damaged
+ * (groups of the newest archive that failed their check and were written afresh), and message: a summary ("12 files,
  * 3.4 MiB -> 1.1 MiB", plus a warning for skipped sockets, FIFOs and devices) or the cause
  * naming the file. Returns 0 or -errno: -ECANCELED when cancelled, -EAGAIN when a file kept
  * changing while it was read. */

@@ -40,6 +40,11 @@ int store_id_time(const char *id, int64_t *ret_usec);
  * malloc'd. */
 int store_list(const char *game_dir, struct job_archive **ret, size_t *ret_n);
 
+/* Sets each archive's shared bytes (blocks FIEMAP flags shared with other files: reflinked
+ * member groups), 0 where unknown: for listings, not for the scheduler's look at the newest
+ * archive. Returns 0 or -errno. */
+int store_fill_shared(const char *game_dir, struct job_archive *v, size_t n);
+
 /* The newest archive's ID into buf; -ENOENT if there is none. */
 int store_latest(const char *game_dir, char *buf, size_t len);
 

@@ -16,7 +16,7 @@ BUILD="gcc make pkg-config libarchive-dev libinih-dev libnotify-dev libsystemd-d
 libjson-c-dev libdeflate-dev libssl-dev libyaml-dev scdoc"
 TEST="libcmocka-dev tar gzip libarchive-tools python3 python3-dbusmock python3-dbus dbus dbus-bin
 systemd util-linux passwd procps strace man-db valgrind clang libclang-rt-14-dev bash-completion
-cppcheck clang-format rclone"
+cppcheck clang-format rclone xfsprogs"
 # 96-package.sh builds the Debian package and tries it in a fresh Debian 12: root only.
 PACKAGE="debhelper dpkg-dev lintian mmdebstrap"
 BENCH="tar gzip gnuplot-nox strace util-linux procps"

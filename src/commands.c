@@ -122,6 +122,7 @@ archive_json(const struct job_archive *e)
 	add_str(x, "id", e->id);
 	add_int(x, "time", e->time_usec / 1000000);
 	add_int(x, "size", (int64_t)e->size);
+	add_int(x, "shared", (int64_t)e->shared);
 	add_int(x, "files", (int64_t)e->files);
 	add_int(x, "bytes", (int64_t)e->bytes);
 	json_object_object_add(x, "pinned", json_object_new_boolean(e->pinned));
@@ -171,6 +172,8 @@ add_job_detail(struct json_object *o, const struct waiter *wt, const struct job_
 		add_int(o, "usec", (int64_t)r->usec);
 		add_int(o, "bytes", (int64_t)r->bytes_in);
 		add_int(o, "size", (int64_t)r->bytes_out);
+		add_int(o, "files_read", (int64_t)r->files_read);
+		add_int(o, "files_reused", (int64_t)r->files_reused);
 		json_object_object_add(o, "unchanged", json_object_new_boolean(r->unchanged));
 		break;
 	case CMD_VERIFY: {

@@ -21,7 +21,7 @@
 
 enum section { SEC_NONE, SEC_DAEMON, SEC_GAME };
 enum kind { K_PATH, K_SOCKET, K_DURATION, K_UINT, K_INT, K_BOOL, K_CORE, K_NOTIFY, K_MIN_FREE, K_EXCLUDE, K_SESSIONS,
-	    K_REMOTE, K_STRING };
+	    K_REMOTE, K_STRING, K_LEVEL };
 
 struct key {
 	const char *name;
@@ -45,7 +45,8 @@ static const struct key daemon_keys[] = {
 	DUR("interval_playing", interval_playing_usec, 0, 366 * USEC_PER_DAY,
 	    "up to 366d, such as 2m; 0 for interval"),
 	{ "core", K_CORE, offsetof(struct sk_config, core), 0, 0, "thread, coroutine or process" },
-	{ "compression", K_INT, offsetof(struct sk_config, compression), 1, 9, "a gzip level from 1 to 9" },
+	{ "compression", K_LEVEL, offsetof(struct sk_config, compression), 1, 9,
+	  "auto, or a gzip level from 1 to 9" },
 	{ "notify", K_NOTIFY, offsetof(struct sk_config, notify), 0, 0, "all, errors or off" },
 	BOOLEAN("autostart", autostart),
 	DUR("settle", settle_usec, 0, USEC_PER_DAY, "up to 1d, such as 3s"),
@@ -234,7 +235,7 @@ config_new_default(struct sk_config **ret)
 		.settle_max_usec = 60 * USEC_PER_SEC,
 		.slice_usec = 5 * USEC_PER_MSEC,
 		.core = SK_CORE_THREAD,
-		.compression = 6,
+		.compression = SK_COMPRESSION_AUTO,
 		.notify = SK_NOTIFY_ALL,
 		.autostart = true,
 		.keep = { .last = 50 },
@@ -668,6 +669,12 @@ key_set(struct parser *p, const struct key *k, void *base, const char *value)
 			return bad_value(p, k, value);
 		*(uint64_t *)field = d;
 		return 0;
+	case K_LEVEL:
+		if (strcmp(value, "auto") == 0) {
+			*(int *)field = SK_COMPRESSION_AUTO;
+			return 0;
+		}
+		/* fall through */
 	case K_UINT:
 	case K_INT:
 		if (parse_ranged(k, value, &n) < 0)

@@ -21,7 +21,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "jobctx.h"
 #include "util.h"
@@ -33,6 +36,10 @@
 #define GZ_TRAILER 8
 #define STORED_BLOCK 65535
 #define STORED_FRAMING 5
+/* The smallest padding member: header, XLEN, subfield header, an empty stored block, trailer. */
+#define GZ_PAD_MIN (GZ_HEADER + 2 + 4 + STORED_FRAMING + GZ_TRAILER)
+#define GZ_ALIGN_MAX ((size_t)64 << 10)
+#define COPY_IO ((size_t)256 << 10)
 /* Writeback is started every this many bytes, so the fsync that publishes the archive has
  * little left to flush: on the coroutine core that fsync runs on the loop thread. */
 #define WRITEBACK_EVERY ((uint64_t)8 << 20)
@@ -45,6 +52,7 @@ struct gz_slot {
 	unsigned char *in, *out;
 	size_t in_len, out_len;
 	enum slot_state state;
+	bool group_end; /* the last chunk of a group: its record is made when it is written */
 };
 
 /* What one thread needs to compress: libdeflate compressors are not shareable. */
@@ -64,9 +72,16 @@ struct gz_writer {
 	int fd, level;
 	size_t chunk;
 	const struct job_hooks *hooks;
-	EVP_MD_CTX *sha;
+	EVP_MD_CTX *sha, *group_sha;
 	unsigned char sum[32];
 	uint64_t bytes_in, bytes_out;
+	/* Groups: runs of whole members the caller delimits (gz_group_end, gz_copy). */
+	size_t align;          /* groups start at multiples of this; 0 = no padding */
+	uint64_t group_start;  /* offset of the group being written */
+	bool group_open;       /* bytes were given since the last group end */
+	struct gz_group *groups;
+	size_t n_groups, cap_groups;
+	unsigned char *copy_buf;
 	int err;
 	struct gz_slot *slots;
 	unsigned n_slots;
@@ -216,20 +231,93 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* Counts bytes that reached fd into the archive's and the group's hashes. */
+static int
+account(struct gz_writer *w, const unsigned char *buf, size_t len)
+{
+	if (EVP_DigestUpdate(w->sha, buf, len) != 1 || EVP_DigestUpdate(w->group_sha, buf, len) != 1)
+		return -ENOMEM;
+	if ((w->bytes_out + len) / WRITEBACK_EVERY != w->bytes_out / WRITEBACK_EVERY)
+		(void)sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	w->bytes_out += len;
+	return 0;
+}
+
+/* An empty member whose header's FEXTRA field is pad_len bytes long (RFC 1952 2.3.1.1):
+ * it makes the next member start at a block boundary, so a later archive can share the
+ * blocks of this group by reflink. Readers skip it like any empty member. */
+static size_t
+put_pad_member(unsigned char *out, size_t pad_len)
+{
+	static const unsigned char head[GZ_HEADER] = { 0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3 };
+	static const unsigned char empty[STORED_FRAMING] = { 1, 0, 0, 0xff, 0xff };
+	size_t o = GZ_HEADER;
+
+	memcpy(out, head, GZ_HEADER);
+	out[o++] = (unsigned char)(pad_len + 4);
+	out[o++] = (unsigned char)((pad_len + 4) >> 8);
+	out[o++] = 'S'; /* subfield ID "SK" */
+	out[o++] = 'K';
+	out[o++] = (unsigned char)pad_len;
+	out[o++] = (unsigned char)(pad_len >> 8);
+	memset(out + o, 0, pad_len);
+	o += pad_len;
+	memcpy(out + o, empty, STORED_FRAMING);
+	o += STORED_FRAMING;
+	memset(out + o, 0, GZ_TRAILER); /* CRC-32 and size of nothing */
+	return o + GZ_TRAILER;
+}
+
+static int
+pad_group(struct gz_writer *w)
+{
+	unsigned char buf[GZ_PAD_MIN + GZ_ALIGN_MAX];
+	size_t pad, n;
+	int r;
+
+	if (w->align == 0 || w->bytes_out % w->align == 0)
+		return 0;
+	pad = (w->align - (w->bytes_out + GZ_PAD_MIN) % w->align) % w->align;
+	n = put_pad_member(buf, pad);
+	if ((r = write_all(w->fd, buf, n)) < 0)
+		return r;
+	return account(w, buf, n);
+}
+
+/* Ends the group whose last bytes were just written: pads it, records it. */
+static int
+close_group(struct gz_writer *w)
+{
+	struct gz_group *g;
+	int r = pad_group(w);
+
+	if (r < 0)
+		return r;
+	if (array_grow(&w->groups, &w->cap_groups, w->n_groups, sizeof(*w->groups)) < 0)
+		return -ENOMEM;
+	g = &w->groups[w->n_groups++];
+	g->offset = w->group_start;
+	g->length = w->bytes_out - w->group_start;
+	if (EVP_DigestFinal_ex(w->group_sha, g->sha256, NULL) != 1 ||
+	    EVP_DigestInit_ex(w->group_sha, EVP_sha256(), NULL) != 1)
+		return -ENOMEM;
+	w->group_start = w->bytes_out;
+	return 0;
+}
+
 static int
 emit(struct gz_writer *w, struct gz_slot *s)
 {
 	int r = write_all(w->fd, s->out, s->out_len);
 
-	if (r < 0)
+	if (r < 0 || (r = account(w, s->out, s->out_len)) < 0)
 		return r;
-	if (EVP_DigestUpdate(w->sha, s->out, s->out_len) != 1)
-		return -ENOMEM;
-	if ((w->bytes_out + s->out_len) / WRITEBACK_EVERY != w->bytes_out / WRITEBACK_EVERY)
-		(void)sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	w->bytes_out += s->out_len;
 	s->in_len = 0;
 	s->state = SLOT_FREE;
+	if (s->group_end) {
+		s->group_end = false;
+		return close_group(w);
+	}
 	return 0;
 }
 
@@ -343,7 +431,11 @@ gz_writer_new(int fd, int level, unsigned threads, const struct job_hooks *hooks
 	pthread_cond_init(&w->work, NULL);
 	w->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->sha = EVP_MD_CTX_new();
-	r = w->sha && EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) == 1 ? 0 : -ENOMEM;
+	w->group_sha = EVP_MD_CTX_new();
+	r = w->sha && w->group_sha && EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) == 1 &&
+			    EVP_DigestInit_ex(w->group_sha, EVP_sha256(), NULL) == 1
+		    ? 0
+		    : -ENOMEM;
 	if (r >= 0 && w->done_fd < 0)
 		r = -errno;
 	if (r >= 0)
@@ -382,6 +474,7 @@ gz_write(struct gz_writer *w, const void *buf, size_t len)
 		memcpy(s->in + s->in_len, p, n);
 		s->in_len += n;
 		w->bytes_in += n;
+		w->group_open = true;
 		p += n;
 		len -= n;
 		if (s->in_len < w->chunk)
@@ -409,6 +502,165 @@ gz_finish(struct gz_writer *w)
 	if (EVP_DigestFinal_ex(w->sha, w->sum, NULL) != 1)
 		return fail(w, -ENOMEM);
 	return 0;
+}
+
+int
+gz_set_align(struct gz_writer *w, size_t align)
+{
+	if (align > GZ_ALIGN_MAX || w->bytes_out > 0 || w->bytes_in > 0)
+		return -EINVAL;
+	w->align = align;
+	return 0;
+}
+
+int
+gz_group_end(struct gz_writer *w)
+{
+	struct gz_slot *s = &w->slots[w->seq_fill % w->n_slots];
+	int r;
+
+	if (w->err)
+		return w->err;
+	if (!w->group_open)
+		return 0;
+	w->group_open = false;
+	if (s->in_len > 0) {
+		s->group_end = true;
+		r = submit(w);
+	} else {
+		/* The group's last chunk is already on its way: record it once it is written. */
+		r = drain(w, 0);
+		if (r >= 0)
+			r = close_group(w);
+	}
+	return r < 0 ? fail(w, r) : 0;
+}
+
+/* Clones the range when both ends sit at block offsets and the file system shares extents,
+ * then reads back what was cloned, so the checksum covers the bytes really in the archive.
+ * *cloned says whether it was done; returns 0 or -errno. */
+static int
+clone_range(struct gz_writer *w, int src_fd, uint64_t off, uint64_t len, bool *cloned)
+{
+	struct file_clone_range fcr = {
+		.src_fd = src_fd, .src_offset = off, .src_length = len, .dest_offset = w->bytes_out,
+	};
+	uint64_t done = 0, start = w->bytes_out;
+
+	*cloned = false;
+	if (w->align == 0 || off % w->align || len % w->align || start % w->align ||
+	    ioctl(w->fd, FICLONERANGE, &fcr) < 0)
+		return 0;
+	*cloned = true;
+	while (done < len) {
+		size_t want = len - done < COPY_IO ? (size_t)(len - done) : COPY_IO;
+		ssize_t n;
+		if (job_yield(w->hooks))
+			return -ECANCELED;
+		n = pread(w->fd, w->copy_buf, want, (off_t)(start + done));
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		if (account(w, w->copy_buf, (size_t)n) < 0)
+			return -ENOMEM;
+		done += (uint64_t)n;
+	}
+	return lseek(w->fd, (off_t)(start + len), SEEK_SET) < 0 ? -errno : 0;
+}
+
+/* Copies len bytes at off of src_fd to the end of the archive, hashing them. A failed read of
+ * the source is -EBADMSG (the source is damaged, not the output). */
+static int
+copy_range(struct gz_writer *w, int src_fd, uint64_t off, uint64_t len)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		size_t want = len - done < COPY_IO ? (size_t)(len - done) : COPY_IO;
+		ssize_t n;
+		int r;
+		/* A coroutine goes back to its loop between pieces of a big group. */
+		if (job_yield(w->hooks))
+			return -ECANCELED;
+		n = pread(src_fd, w->copy_buf, want, (off_t)(off + done));
+		if (n <= 0)
+			return -EBADMSG;
+		if ((r = write_all(w->fd, w->copy_buf, (size_t)n)) < 0 ||
+		    (r = account(w, w->copy_buf, (size_t)n)) < 0)
+			return r;
+		done += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Forgets a copy that failed its check: the archive goes back to start bytes. */
+static int
+undo_copy(struct gz_writer *w, uint64_t start, EVP_MD_CTX *saved)
+{
+	if (ftruncate(w->fd, (off_t)start) < 0 || lseek(w->fd, (off_t)start, SEEK_SET) < 0)
+		return -errno;
+	w->bytes_out = start;
+	if (EVP_MD_CTX_copy_ex(w->sha, saved) != 1 ||
+	    EVP_DigestInit_ex(w->group_sha, EVP_sha256(), NULL) != 1)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Copies (or clones) the group and checks it against sha256; -EBADMSG when it differs. */
+static int
+take_group(struct gz_writer *w, int src_fd, uint64_t off, uint64_t len, const unsigned char sha256[32],
+	   bool *cloned)
+{
+	unsigned char got[32];
+	EVP_MD_CTX *probe = EVP_MD_CTX_new();
+	int r = clone_range(w, src_fd, off, len, cloned);
+
+	if (r >= 0 && !*cloned)
+		r = copy_range(w, src_fd, off, len);
+	if (r >= 0 && (!probe || EVP_MD_CTX_copy_ex(probe, w->group_sha) != 1 ||
+		       EVP_DigestFinal_ex(probe, got, NULL) != 1))
+		r = -ENOMEM;
+	if (r >= 0 && memcmp(got, sha256, sizeof(got)) != 0)
+		r = -EBADMSG;
+	EVP_MD_CTX_free(probe);
+	return r;
+}
+
+int
+gz_copy(struct gz_writer *w, int src_fd, uint64_t off, uint64_t len, const unsigned char sha256[32],
+	bool *ret_cloned)
+{
+	EVP_MD_CTX *saved;
+	uint64_t start;
+	bool cloned = false;
+	int r;
+
+	if ((r = gz_group_end(w)) < 0 || (r = drain(w, 0)) < 0)
+		return fail(w, r);
+	if (!w->copy_buf && !(w->copy_buf = malloc(COPY_IO)))
+		return fail(w, -ENOMEM);
+	if (!(saved = EVP_MD_CTX_new()) || EVP_MD_CTX_copy_ex(saved, w->sha) != 1) {
+		EVP_MD_CTX_free(saved);
+		return fail(w, -ENOMEM);
+	}
+	start = w->bytes_out;
+	r = take_group(w, src_fd, off, len, sha256, &cloned);
+	if (r == -EBADMSG || (r == -EIO && cloned)) {
+		int u = undo_copy(w, start, saved);
+		r = u < 0 ? u : -EBADMSG;
+	} else if (r >= 0) {
+		r = close_group(w);
+	}
+	EVP_MD_CTX_free(saved);
+	if (ret_cloned)
+		*ret_cloned = cloned && r >= 0;
+	return r == -EBADMSG ? r : r < 0 ? fail(w, r) : 0;
+}
+
+const struct gz_group *
+gz_groups(const struct gz_writer *w, size_t *ret_n)
+{
+	*ret_n = w->n_groups;
+	return w->groups;
 }
 
 uint64_t
@@ -451,6 +703,9 @@ gz_writer_free(struct gz_writer *w)
 	free(w->slots);
 	codec_done(&w->codec);
 	EVP_MD_CTX_free(w->sha);
+	EVP_MD_CTX_free(w->group_sha);
+	free(w->groups);
+	free(w->copy_buf);
 	pthread_cond_destroy(&w->work);
 	safe_close(w->done_fd);
 	pthread_mutex_destroy(&w->lock);

@@ -133,6 +133,8 @@ static const struct field result_fields[] = {
 	FIELD(struct job_result, files, F_U64),        FIELD(struct job_result, bytes_in, F_U64),
 	FIELD(struct job_result, bytes_out, F_U64),    FIELD(struct job_result, usec, F_U64),
 	FIELD(struct job_result, dry_run, F_BOOL),     FIELD(struct job_result, pending, F_UNSIGNED),
+	FIELD(struct job_result, files_read, F_U64),   FIELD(struct job_result, files_reused, F_U64),
+	FIELD(struct job_result, groups_damaged, F_U64),
 };
 
 static const struct field archive_fields[] = {
@@ -140,7 +142,7 @@ static const struct field archive_fields[] = {
 	FIELD(struct job_archive, size, F_U64),        FIELD(struct job_archive, files, F_U64),
 	FIELD(struct job_archive, bytes, F_U64),       FIELD(struct job_archive, pinned, F_BOOL),
 	FIELD(struct job_archive, tag, F_CHARS),       FIELD(struct job_archive, keep, F_UNSIGNED),
-	FIELD(struct job_archive, device, F_CHARS),
+	FIELD(struct job_archive, device, F_CHARS),    FIELD(struct job_archive, shared, F_U64),
 };
 
 static const struct field change_fields[] = {

@@ -30,6 +30,18 @@
  * TARGET is the symlink's target or the hard link's first path, "-" for f and d. The file ends
  * with the line "end", so a cut file is never taken for a whole one.
  *
+ * Optionally (since incremental snapshots; older manifests have none, and are read as before)
+ * the entry lines are followed, before "end", by the archive's member groups:
+ *
+ *   members 3                      number of member lines that follow
+ *   m OFFSET LENGTH FIRST COUNT SHA256
+ *
+ * one per group in archive order: the bytes [OFFSET, OFFSET+LENGTH) of <ID>.tar.gz are whole
+ * gzip members holding exactly the tar entries FIRST .. FIRST+COUNT-1 (indices of the entry
+ * lines above, from 0), and SHA256 is the hash of those compressed bytes. The archive's end
+ * (the tar trailer) belongs to no group. A later snapshot takes a group as it is when all its
+ * entries are unchanged (see docs/design.md, "Incremental snapshots").
+ *
  * Text fields (tag, PATH, TARGET) are percent-escaped: '%', bytes up to and including space,
  * and DEL are written as %XX (upper-case hex); a field that is exactly "-" is written "%2D".
  * Any other byte, UTF-8 included, stands for itself, so names stay readable.
@@ -86,6 +98,7 @@ manifest_free(struct manifest *m)
 	for (size_t i = 0; i < m->n_entries; i++)
 		entry_clear(&m->entries[i]);
 	free(m->entries);
+	free(m->members);
 	free(m->id);
 	free(m->tag);
 	free(m->device);
@@ -115,6 +128,15 @@ manifest_add(struct manifest *m, const struct mf_entry *e)
 	return 0;
 }
 
+int
+manifest_add_member(struct manifest *m, const struct mf_member *mb)
+{
+	if (array_grow(&m->members, &m->cap_members, m->n_members, sizeof(*mb)) < 0)
+		return -ENOMEM;
+	m->members[m->n_members++] = *mb;
+	return 0;
+}
+
 static int
 entry_cmp(const void *a, const void *b)
 {
@@ -128,6 +150,7 @@ manifest_sort(struct manifest *m)
 {
 	if (m->n_entries > 1)
 		qsort(m->entries, m->n_entries, sizeof(*m->entries), entry_cmp);
+	m->n_members = 0;
 }
 
 const struct mf_entry *
@@ -269,6 +292,14 @@ manifest_write(const struct manifest *m, int fd)
 		m->created_usec, m->archive_size, hex, m->files, m->bytes, m->n_entries);
 	for (size_t i = 0; i < m->n_entries; i++)
 		put_entry(f, &m->entries[i]);
+	if (m->n_members > 0)
+		fprintf(f, "members %zu\n", m->n_members);
+	for (size_t i = 0; i < m->n_members; i++) {
+		const struct mf_member *mb = &m->members[i];
+		sha256_hex(mb->sha256, hex);
+		fprintf(f, "m %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %s\n", mb->offset,
+			mb->length, mb->first, mb->count, hex);
+	}
 	fputs("end\n", f);
 	if (fclose(f) != 0)
 		return -ENOMEM;
@@ -577,6 +608,52 @@ parse_entry(struct mf_parser *ps, struct manifest *m)
 	return r;
 }
 
+static int
+parse_member(struct mf_parser *ps, struct manifest *m)
+{
+	struct mf_member mb;
+	char *line = next_line(ps), *f[6];
+	int r;
+
+	if (!line)
+		return bad(ps, "file ends after %zu members", m->n_members);
+	if ((r = split(ps, line, f, 6)) < 0)
+		return r;
+	if (strcmp(f[0], "m") != 0)
+		return bad(ps, "expected a member line");
+	if ((r = parse_u64(ps, f[1], "offset", &mb.offset)) < 0 ||
+	    (r = parse_u64(ps, f[2], "length", &mb.length)) < 0 ||
+	    (r = parse_u64(ps, f[3], "first entry", &mb.first)) < 0 ||
+	    (r = parse_u64(ps, f[4], "entry count", &mb.count)) < 0 ||
+	    (r = parse_sha(ps, f[5], mb.sha256)) < 0)
+		return r;
+	if (mb.length > m->archive_size || mb.offset > m->archive_size - mb.length)
+		return bad(ps, "member outside the archive");
+	if (mb.count > m->n_entries || mb.first > m->n_entries - mb.count)
+		return bad(ps, "member holds entries that do not exist");
+	return manifest_add_member(m, &mb);
+}
+
+/* The optional member lines; *line is the next line, and is left at the one after them. */
+static int
+parse_members(struct mf_parser *ps, struct manifest *m, char **line)
+{
+	uint64_t n;
+	int r;
+
+	if (!*line || strncmp(*line, "members ", 8) != 0)
+		return 0;
+	if ((r = parse_u64(ps, *line + 8, "members", &n)) < 0)
+		return r;
+	if (n > m->n_entries)
+		return bad(ps, "more members than entries");
+	for (uint64_t i = 0; i < n; i++)
+		if ((r = parse_member(ps, m)) < 0)
+			return r;
+	*line = next_line(ps);
+	return 0;
+}
+
 /* Parses a whole manifest, or with header_only just the lines before the entries. */
 static int
 parse_text(const char *name, const char *text, size_t len, bool header_only, struct manifest **ret,
@@ -586,7 +663,7 @@ parse_text(const char *name, const char *text, size_t len, bool header_only, str
 	struct manifest *m = NULL;
 	struct mf_parser ps = { .name = name, .err = err, .errlen = errlen };
 	uint64_t n = 0;
-	char *line;
+	char *line = NULL;
 	int r;
 
 	if (memchr(text, '\0', len))
@@ -629,7 +706,11 @@ parse_text(const char *name, const char *text, size_t len, bool header_only, str
 		}
 		r = parse_entry(&ps, m);
 	}
-	if (r >= 0 && (!(line = next_line(&ps)) || strcmp(line, "end") != 0))
+	if (r >= 0) {
+		line = next_line(&ps);
+		r = parse_members(&ps, m, &line);
+	}
+	if (r >= 0 && (!line || strcmp(line, "end") != 0))
 		r = bad(&ps, line ? "expected 'end'" : "file ends before 'end'");
 	if (r >= 0 && ps.next < ps.end) {
 		ps.line++;

@@ -93,6 +93,8 @@ run_list(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 	int r = store_list(spec->game_dir, &ret->archives, &n);
 
 	(void)hooks;
+	if (r >= 0)
+		r = store_fill_shared(spec->game_dir, ret->archives, n);
 	if (r < 0) {
 		snprintf(ret->message, sizeof(ret->message), "cannot list '%s': %s", spec->game_dir,
 			 strerror(-r));

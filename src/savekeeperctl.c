@@ -339,17 +339,19 @@ static void
 print_list(struct json_object *o)
 {
 	struct json_object *a = jarr(o, "archives");
-	struct table t = { .ncols = 6 };
+	struct table t = { .ncols = 7 };
 	size_t n = a ? json_object_array_length(a) : 0;
 
 	if (n == 0) {
 		printf("%s: no archives%s\n", jtext(o, "game"), jbool(o, "remote") ? " on the remote" : "");
 		return;
 	}
-	table_add(&t, "ID", "TIME", "AGE", "SIZE", "FILES", "NOTE");
+	/* OWN: what the archive alone costs on disk; the rest of SIZE shares blocks with other
+	 * archives (reflinked member groups), so du counts it in each of them. */
+	table_add(&t, "ID", "TIME", "AGE", "SIZE", "OWN", "FILES", "NOTE");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(a, i);
-		char when[64], age[64], size[32], files[32], note[96];
+		char when[64], age[64], size[32], own[32], files[32], note[96];
 		const char *tag = jstr(e, "tag");
 		snprintf(files, sizeof(files), "%lld", (long long)jint(e, "files"));
 		snprintf(note, sizeof(note), "%s%s%s%s%s", jbool(e, "pinned") ? "pinned" : "",
@@ -358,7 +360,8 @@ print_list(struct json_object *o)
 			 jstr(e, "device") ? jstr(e, "device") : "");
 		table_add(&t, jstr(e, "id"), fmt_local(jint(e, "time"), when, sizeof(when)),
 			  fmt_relative(jint(e, "time"), age, sizeof(age)),
-			  fmt_size((uint64_t)jint(e, "size"), size, sizeof(size)), files, note);
+			  fmt_size((uint64_t)jint(e, "size"), size, sizeof(size)),
+			  fmt_size((uint64_t)(jint(e, "size") - jint(e, "shared")), own, sizeof(own)), files, note);
 	}
 	table_print(&t);
 }

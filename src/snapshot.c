@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <locale.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -190,6 +191,7 @@ tar_write(struct archive *a, void *data, const void *buf, size_t len)
 
 	if (s->discard)
 		return (la_ssize_t)len;
+	s->group_ulen += len;
 	r = gz_write(s->gz, buf, len);
 	if (r < 0) {
 		if (!s->out_err)
@@ -251,7 +253,8 @@ snap_write_data(struct snap *s, const void *buf, size_t len)
 static int
 open_tmp(struct snap *s, const char *name, bool *made)
 {
-	int fd = openat(s->game_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* Read and write: a group cloned into the archive is read back to check it. */
+	int fd = openat(s->game_fd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	if (fd >= 0)
 		*made = true;
@@ -321,7 +324,14 @@ begin_archive(struct snap *s)
 		return snap_fail(s, -ENOMEM, "out of memory");
 	/* pax (not restricted pax): every entry carries its sub-second mtime. */
 	archive_entry_linkresolver_set_strategy(s->links, ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE);
+	/* Groups start at block offsets where a later archive can clone them. */
+	if (gz_set_align(s->gz, snap_reflink_block(s)) < 0)
+		return snap_fail(s, -EINVAL, "bad block size of '%s'", s->spec->game_dir);
+	/* Unblocked: each entry's bytes reach the gz writer before the next entry starts, so
+	 * groups end between entries (and the archive has no padding to a 10 KiB record). */
 	if (archive_write_set_format_pax(s->ar) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(s->ar, 0) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(s->ar, 1) != ARCHIVE_OK ||
 	    archive_write_open(s->ar, s, NULL, tar_write, NULL) != ARCHIVE_OK)
 		return snap_fail(s, -EIO, "cannot start the archive: %s", archive_error_string(s->ar));
 	return 0;
@@ -332,12 +342,16 @@ end_archive(struct snap *s)
 {
 	int r;
 
+	if ((r = snap_end_group(s)) < 0)
+		return r;
 	/* archive_write_close flushes the last block; it may be the first to meet a full disk,
 	 * and archive_write_free would hide that. */
 	if (archive_write_close(s->ar) != ARCHIVE_OK)
 		return fail_archive(s);
 	if ((r = gz_finish(s->gz)) < 0 || fsync(s->tar_fd) < 0)
 		return fail_out(s, r < 0 ? r : -errno);
+	if ((r = snap_groups_to_manifest(s)) < 0)
+		return r;
 	s->mf->created_usec = (int64_t)realtime_usec();
 	s->mf->archive_size = gz_bytes_out(s->gz);
 	gz_sha256(s->gz, s->mf->archive_sha256);
@@ -432,10 +446,15 @@ attempt(struct snap *s)
 	free(s->skipped_first);
 	s->skipped_first = NULL;
 	s->prog.files_done = s->prog.bytes_done = 0;
+	s->res->files_read = s->res->files_reused = s->res->groups_damaged = 0;
+	s->n_groups = s->group_first = 0;
+	s->group_ulen = 0;
+	s->take = NULL;
 	manifest_free(s->mf);
 	s->mf = NULL;
 	if ((r = begin_files(s)) >= 0 && (r = begin_archive(s)) >= 0 &&
-	    (r = snap_walk(s, s->save_fd, snap_add_entry)) >= 0 && (r = end_archive(s)) >= 0)
+	    (r = snap_walk(s, s->save_fd, snap_add_entry)) >= 0 && (r = snap_reuse_end(s)) >= 0 &&
+	    (r = end_archive(s)) >= 0)
 		r = publish(s);
 	if (r >= 0)
 		s->res->bytes_out = gz_bytes_out(s->gz);
@@ -484,6 +503,7 @@ open_game_dir(struct snap *s)
 	return 0;
 }
 
+/* The newest archive's ID, and with if_changed its manifest, sorted. */
 static void
 load_previous(struct snap *s)
 {
@@ -491,6 +511,9 @@ load_previous(struct snap *s)
 	int64_t ms;
 
 	if (scan_ids(s->game_fd, &ms, latest) < 0 || !latest[0])
+		return;
+	memcpy(s->latest, latest, sizeof(s->latest));
+	if (!s->spec->if_changed)
 		return;
 	if (asprintf(&path, "%s/%s" SNAP_MANIFEST_SUFFIX, s->spec->game_dir, latest) < 0)
 		return;
@@ -502,20 +525,34 @@ load_previous(struct snap *s)
 	free(path);
 }
 
+/* "; 3 read, 9 taken from <base>" when the snapshot took groups of the archive before. */
+static char *
+reuse_note(const struct snap *s)
+{
+	char *note = NULL;
+
+	if (s->res->files_reused == 0 || !s->base)
+		return NULL;
+	if (asprintf(&note, "; %" PRIu64 " read, %" PRIu64 " taken unchanged from %s", s->res->files_read,
+		     s->res->files_reused, s->base->id) < 0)
+		return NULL;
+	return note;
+}
+
 static void
 summarize(struct snap *s)
 {
 	struct job_result *res = s->res;
 	char in[32], out[32], files[32], skipped[48];
-	_cleanup_free_ char *msg = NULL, *tail = NULL;
+	_cleanup_free_ char *msg = NULL, *tail = NULL, *note = reuse_note(s);
 
 	fmt_count((int64_t)res->files, "file", NULL, files, sizeof(files));
 	if (s->skipped && asprintf(&tail, "; skipped %s (socket, FIFO or device) such as '%s'",
 				   fmt_count((int64_t)s->skipped, "special file", NULL, skipped, sizeof(skipped)),
 				   s->skipped_first) < 0)
 		tail = NULL;
-	if (asprintf(&msg, "%s, %s -> %s%s", files, fmt_size(res->bytes_in, in, sizeof(in)),
-		     fmt_size(res->bytes_out, out, sizeof(out)), tail ? tail : "") < 0)
+	if (asprintf(&msg, "%s, %s -> %s%s%s", files, fmt_size(res->bytes_in, in, sizeof(in)),
+		     fmt_size(res->bytes_out, out, sizeof(out)), note ? note : "", tail ? tail : "") < 0)
 		msg = NULL;
 	msg_fit(res->message, sizeof(res->message), msg ? msg : files);
 	one_line(res->message);
@@ -528,8 +565,7 @@ run(struct snap *s)
 
 	if ((r = open_save_dir(s)) < 0 || (r = open_game_dir(s)) < 0)
 		return r;
-	if (s->spec->if_changed)
-		load_previous(s);
+	load_previous(s);
 	if ((r = snap_walk(s, s->save_fd, snap_count_entry)) < 0)
 		return r;
 	if (s->prev && !s->changed && s->matched == s->prev->n_entries) {
@@ -538,6 +574,7 @@ run(struct snap *s)
 		snprintf(s->res->message, sizeof(s->res->message), "no change since %s", s->id);
 		return 0;
 	}
+	snap_load_base(s, s->latest);
 	for (int i = 0; i < SNAP_ATTEMPTS; i++) {
 		if (i > 0)
 			s->res->message[0] = '\0';
@@ -561,6 +598,7 @@ snap_create(const struct job_spec *spec, const struct job_hooks *hooks, struct j
 	struct snap s = {
 		.spec = spec, .hooks = hooks, .res = ret,
 		.save_fd = -EBADF, .game_fd = -EBADF, .tar_fd = -EBADF, .mf_fd = -EBADF,
+		.base_fd = -EBADF,
 	};
 	uint64_t t0 = now_usec();
 	int r;
@@ -578,6 +616,10 @@ snap_create(const struct job_spec *spec, const struct job_hooks *hooks, struct j
 	EVP_MD_CTX_free(s.sha);
 	manifest_free(s.mf);
 	manifest_free(s.prev);
+	manifest_free(s.base);
+	free(s.base_sorted);
+	free(s.groups);
+	safe_close(s.base_fd);
 	free(s.buf);
 	free(s.skipped_first);
 	safe_close(s.save_fd);

@@ -17,6 +17,11 @@ struct archive_entry;
 struct archive_entry_linkresolver;
 struct gz_writer;
 struct manifest;
+struct mf_entry;
+struct mf_member;
+
+/* Tar bytes after which a group of members is ended (see snapshot_reuse.c). */
+#define SNAP_GROUP ((uint64_t)256 << 10)
 
 struct snap {
 	const struct job_spec *spec;
@@ -49,6 +54,19 @@ struct snap {
 	bool unstable;              /* a streamed file changed: try the whole snapshot again */
 	uint64_t skipped;
 	char *skipped_first;
+	/* incremental: the newest archive (manifest in archive order) and its groups */
+	char latest[SNAP_ID_LEN + 1];
+	struct manifest *base;
+	int base_fd;
+	struct mf_member *base_sorted;  /* its members sorted by first path */
+	bool no_reuse;                  /* reuse went wrong once: write everything */
+	const struct mf_member *take;   /* a taken group whose entries the walk still meets */
+	uint64_t take_next;             /* the next of them (index in base) */
+	/* the groups of this archive: entries of each, in order (offsets come from gz) */
+	uint64_t group_ulen;            /* tar bytes of the group being written afresh */
+	size_t group_first;
+	struct mf_member *groups;
+	size_t n_groups, cap_groups;
 };
 
 typedef int visit_fn(struct snap *s, int dirfd, const char *name, const struct stat *st);
@@ -68,6 +86,26 @@ int snap_walk(struct snap *s, int dirfd, visit_fn *fn);
 int snap_count_entry(struct snap *s, int dirfd, const char *name, const struct stat *st);
 /* visit_fn of the archive pass: adds the entry to the archive and the manifest. */
 int snap_add_entry(struct snap *s, int dirfd, const char *name, const struct stat *st);
+/* snapshot_reuse.c */
+/* True when the manifest entry describes the file st as it is (type, mode, size, mtime and
+ * ctime in ns, device, inode). */
+bool snap_entry_matches(const struct mf_entry *e, const struct stat *st);
+/* Loads the newest archive's manifest and opens the archive, if it has member records. */
+void snap_load_base(struct snap *s, const char *latest);
+/* The block size when the archive folder can clone extents (FICLONERANGE), else 0. */
+size_t snap_reflink_block(struct snap *s);
+/* Before an entry is written: 1 when it was taken (with its group) from the base, 0 when it
+ * is to be written afresh, or an error (-EAGAIN voids the attempt, which runs without reuse). */
+int snap_reuse_entry(struct snap *s, const struct stat *st);
+/* After the walk: an error when a taken group's entries were not all met. */
+int snap_reuse_end(struct snap *s);
+/* After an entry was written: finishes it and ends the group once it is big enough. */
+int snap_entry_done(struct snap *s);
+/* Ends the group being written afresh, if it holds anything. */
+int snap_end_group(struct snap *s);
+/* After gz_finish: the groups become the manifest's member records. */
+int snap_groups_to_manifest(struct snap *s);
+
 /* Reports progress through the hooks, at most every PROGRESS_USEC unless force. */
 void snap_progress(struct snap *s, bool force);
 

@@ -136,14 +136,8 @@ static bool
 same_as_before(const struct snap *s, const struct stat *st)
 {
 	const struct mf_entry *e = manifest_find(s->prev, s->path);
-	int t = mf_type_of(st);
 
-	if (!e)
-		return false;
-	return ((int)e->type == t || (t == MF_FILE && e->type == MF_HARDLINK)) &&
-	       e->mode == (st->st_mode & 07777) && e->mtime_ns == ts_ns(&st->st_mtim) &&
-	       e->ctime_ns == ts_ns(&st->st_ctim) && e->ino == st->st_ino && e->dev == st->st_dev &&
-	       (t != MF_FILE || e->size == (uint64_t)st->st_size);
+	return e && snap_entry_matches(e, st);
 }
 
 int
@@ -367,6 +361,7 @@ add_small_file(struct snap *s, int dirfd, const char *name, int fd, const struct
 	if (r < 0 || (r = snap_write_data(s, s->buf, (size_t)n)) < 0)
 		return r;
 	EVP_DigestFinal_ex(s->sha, me.sha256, NULL);
+	s->res->files_read++;
 	return mf_add(s, &me) < 0 ? -ENOMEM : 1;
 }
 
@@ -406,6 +401,7 @@ add_large_file(struct snap *s, int dirfd, const char *name, int fd, const struct
 		return snap_fail(s, -EAGAIN, "'%s' kept changing while it was read", s->path);
 	}
 	EVP_DigestFinal_ex(s->sha, me.sha256, NULL);
+	s->res->files_read++;
 	return mf_add(s, &me) < 0 ? -ENOMEM : 1;
 }
 
@@ -535,8 +531,10 @@ snap_progress(struct snap *s, bool force)
 int
 snap_add_entry(struct snap *s, int dirfd, const char *name, const struct stat *st)
 {
-	int r;
+	int r = snap_reuse_entry(s, st);
 
+	if (r != 0)
+		return r < 0 ? r : job_yield(s->hooks) ? snap_fail(s, -ECANCELED, "snapshot cancelled") : 0;
 	if (S_ISREG(st->st_mode))
 		r = add_file(s, dirfd, name, st);
 	else if (S_ISDIR(st->st_mode))
@@ -545,7 +543,7 @@ snap_add_entry(struct snap *s, int dirfd, const char *name, const struct stat *s
 		r = add_symlink(s, dirfd, name, st);
 	else
 		r = skip_special(s);
-	if (r < 0)
+	if (r < 0 || (r = snap_entry_done(s)) < 0)
 		return r;
 	snap_progress(s, false);
 	return job_yield(s->hooks) ? snap_fail(s, -ECANCELED, "snapshot cancelled") : 0;

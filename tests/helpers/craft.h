@@ -158,6 +158,8 @@ craft_rewrite_manifest(const char *dir, const char *id, void (*edit)(struct mani
 	if (edit)
 		edit(m);
 	craft_file_sha256(path, m->archive_sha256, &m->archive_size);
+	/* Member groups describe the archive as it was written; a damaged one has none. */
+	m->n_members = 0;
 	fd = open(mpath, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	r = fd < 0 ? -1 : manifest_write(m, fd);
 	if (fd >= 0)

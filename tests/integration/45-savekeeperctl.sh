@@ -125,14 +125,14 @@ wait_for 20 busy_is False
 # --- list: an aligned table, oldest first.
 run list
 expect 0 "list"
-check "list: header" grep -qE '^ID +TIME +AGE +SIZE +FILES +NOTE$' <<<"$(head -1 <<<"$out")"
+check "list: header" grep -qE '^ID +TIME +AGE +SIZE +OWN +FILES +NOTE$' <<<"$(head -1 <<<"$out")"
 check "list: one row per archive" test "$(($(wc -l <<<"$out") - 1))" -eq "$(archives "$GD" | wc -l)"
 check "list: oldest first" test "$(sed 1d <<<"$out" | cut -d' ' -f1)" = "$(archives "$GD" | sed 's/\.tar\.gz$//' | LC_ALL=C sort)"
-for col in TIME AGE SIZE FILES; do
+for col in TIME AGE SIZE OWN FILES; do
 	check "list: column $col aligned" aligned "$col" <<<"$out"
 done
 check "list: sizes with units, times local" \
-	grep -qE "^$id1 +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} +(just now|[0-9]+ s ago) +[0-9.]+ (B|KiB) +1$" <<<"$out"
+	grep -qE "^$id1 +[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} +(just now|[0-9]+ s ago) +[0-9.]+ (B|KiB) +[0-9.]+ (B|KiB) +1$" <<<"$out"
 
 # --- verify: ok, a corrupted archive, an unknown ID.
 run verify

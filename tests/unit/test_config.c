@@ -103,7 +103,6 @@ assert_defaults(const struct sk_config *cfg)
 	assert_int_equal(cfg->settle_max_usec, 60 * USEC_PER_SEC);
 	assert_int_equal(cfg->slice_usec, 5 * USEC_PER_MSEC);
 	assert_int_equal(cfg->core, SK_CORE_THREAD);
-	assert_int_equal(cfg->compression, 6);
 	assert_int_equal(cfg->notify, SK_NOTIFY_ALL);
 	assert_true(cfg->autostart);
 	assert_false(cfg->snapshot_on_change);
@@ -124,6 +123,7 @@ test_defaults(void **state)
 	(void)state;
 	assert_int_equal(config_new_default(&cfg), 0);
 	assert_defaults(cfg);
+	assert_int_equal(cfg->compression, SK_COMPRESSION_AUTO);
 	assert_int_equal(cfg->n_games, 0);
 	assert_null(cfg->file);
 	assert_string_equal(cfg->archive_dir, "/xdg/data/savekeeper");
@@ -133,9 +133,11 @@ test_defaults(void **state)
 	/* An empty file and one with only an empty [daemon] give the same. */
 	cfg = load_ok("");
 	assert_defaults(cfg);
+	assert_int_equal(cfg->compression, SK_COMPRESSION_AUTO);
 	config_free(cfg);
 	cfg = load_ok("; nothing\n[daemon]\n");
 	assert_defaults(cfg);
+	assert_int_equal(cfg->compression, SK_COMPRESSION_AUTO);
 	assert_int_equal(cfg->n_games, 0);
 	config_free(cfg);
 
@@ -338,6 +340,7 @@ test_design_example(void **state)
 	free(want);
 	assert_string_equal(cfg->socket_path, "/run/user/1000/savekeeper/control.sock");
 	assert_defaults(cfg);
+	assert_int_equal(cfg->compression, 6);
 	assert_int_equal(cfg->n_games, 1);
 	want = home_path("/Games/sod/Saved/SaveGames");
 	assert_string_equal(cfg->games[0].path, want);
@@ -560,9 +563,10 @@ test_errors_values(void **state)
 		{ "settle_max = -1s", "settle_max: bad value '-1s' (expected a duration up to 1d, such as 60s)" },
 		{ "slice = 2s", "slice: bad value '2s' (expected a duration from 100us to 1s, such as 5ms)" },
 		{ "core = threads", "core: bad value 'threads' (expected thread, coroutine or process)" },
-		{ "compression = 10", "compression: bad value '10' (expected a gzip level from 1 to 9)" },
-		{ "compression = 0", "compression: bad value '0' (expected a gzip level from 1 to 9)" },
-		{ "compression = -1", "compression: bad value '-1' (expected a gzip level from 1 to 9)" },
+		{ "compression = 10", "compression: bad value '10' (expected auto, or a gzip level from 1 to 9)" },
+		{ "compression = 0", "compression: bad value '0' (expected auto, or a gzip level from 1 to 9)" },
+		{ "compression = Auto", "compression: bad value 'Auto' (expected auto, or a gzip level from 1 to 9)" },
+		{ "compression = -1", "compression: bad value '-1' (expected auto, or a gzip level from 1 to 9)" },
 		{ "notify = some", "notify: bad value 'some' (expected all, errors or off)" },
 		{ "autostart = maybe", "autostart: bad value 'maybe' (expected true or false)" },
 		{ "snapshot_on_change = 2", "snapshot_on_change: bad value '2' (expected true or false)" },
@@ -630,6 +634,7 @@ test_errors_misc(void **state)
 	config_free(cfg);
 	assert_int_equal(config_load_string("empty", "", 0, &cfg, err, sizeof(err)), 0);
 	assert_defaults(cfg);
+	assert_int_equal(cfg->compression, SK_COMPRESSION_AUTO);
 	config_free(cfg);
 }
 
@@ -788,6 +793,7 @@ test_example_file(void **state)
 		fail_msg("%s", err);
 	assert_int_equal(config_new_default(&def), 0);
 	assert_defaults(cfg);
+	assert_int_equal(cfg->compression, SK_COMPRESSION_AUTO);
 	assert_string_equal(cfg->archive_dir, def->archive_dir);
 	assert_string_equal(cfg->socket_path, def->socket_path);
 	config_free(cfg);

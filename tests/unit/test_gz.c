@@ -323,6 +323,92 @@ test_gzip_reads_members(void **state)
 	free(in.p);
 }
 
+
+static int
+tmp_fd(void)
+{
+	char path[] = "/tmp/sk-gz-XXXXXX";
+	int fd = mkostemp(path, O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	return fd;
+}
+
+/* Groups: aligned to blocks by padding members that every reader skips, each with the hash
+ * of its bytes; a group copied into another archive is checked, and a damaged one is refused
+ * leaving the archive as it was. */
+static void
+test_groups_align_and_copy(void **state)
+{
+	struct blob in = make_stream(5, 3u << 20), a, b, plain;
+	size_t cut[4] = { 0, 100000, 1700000, 3u << 20 }, n;
+	const struct gz_group *g;
+	unsigned char want[32], bad[32];
+	int fa = tmp_fd(), fb = tmp_fd();
+	struct gz_writer *w = gz_writer_new(fa, 6, 2, NULL);
+	(void)state;
+
+	assert_int_equal(gz_set_align(w, 4096), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(gz_write(w, in.p + cut[i], cut[i + 1] - cut[i]), 0);
+		assert_int_equal(gz_group_end(w), 0);
+		assert_int_equal(gz_group_end(w), 0); /* nothing new: no group */
+	}
+	assert_int_equal(gz_finish(w), 0);
+	a = read_fd_all(fa);
+	g = gz_groups(w, &n);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(g[i].offset % 4096, 0);
+		assert_int_equal(g[i].length % 4096, 0);
+		assert_int_equal(g[i].offset, i ? g[i - 1].offset + g[i - 1].length : 0);
+		EVP_Digest(a.p + g[i].offset, g[i].length, want, NULL, EVP_sha256(), NULL);
+		assert_memory_equal(g[i].sha256, want, 32);
+	}
+	plain = gunzip(&a, in.len);
+	assert_int_equal(plain.len, in.len);
+	assert_memory_equal(plain.p, in.p, in.len);
+	free(plain.p);
+
+	/* Into a second archive: text, group 1 taken, group 2 refused as damaged, text. */
+	struct gz_writer *v = gz_writer_new(fb, 6, 1, NULL);
+	assert_int_equal(gz_write(v, in.p, 1000), 0);
+	assert_int_equal(gz_copy(v, fa, g[1].offset, g[1].length, g[1].sha256, NULL), 0);
+	uint64_t before = gz_bytes_out(v);
+	memcpy(bad, g[2].sha256, 32);
+	bad[0] ^= 1;
+	assert_int_equal(gz_copy(v, fa, g[2].offset, g[2].length, bad, NULL), -EBADMSG);
+	assert_int_equal(gz_bytes_out(v), before);
+	assert_int_equal(gz_write(v, in.p, 1000), 0);
+	assert_int_equal(gz_finish(v), 0);
+	b = read_fd_all(fb);
+	assert_int_equal(b.len, gz_bytes_out(v));
+	gz_sha256(v, bad);
+	EVP_Digest(b.p, b.len, want, NULL, EVP_sha256(), NULL);
+	assert_memory_equal(bad, want, 32);
+	plain = gunzip(&b, in.len);
+	assert_int_equal(plain.len, 2000 + cut[2] - cut[1]);
+	assert_memory_equal(plain.p, in.p, 1000);
+	assert_memory_equal(plain.p + 1000, in.p + cut[1], cut[2] - cut[1]);
+	assert_memory_equal(plain.p + 1000 + cut[2] - cut[1], in.p, 1000);
+	/* The text before the copy became a group of its own; the text after it is in none. */
+	memcpy(want, g[1].sha256, 32);
+	g = gz_groups(v, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(g[1].offset, g[0].length);
+	assert_int_equal(g[1].length, before - g[1].offset);
+	assert_memory_equal(g[1].sha256, want, 32);
+	gz_writer_free(w);
+	gz_writer_free(v);
+	close(fa);
+	close(fb);
+	free(plain.p);
+	free(a.p);
+	free(b.p);
+	free(in.p);
+}
+
 int
 main(void)
 {
@@ -334,6 +420,7 @@ main(void)
 		cmocka_unit_test(test_yield_and_cancel),
 		cmocka_unit_test(test_waits_through_context),
 		cmocka_unit_test(test_gzip_reads_members),
+		cmocka_unit_test(test_groups_align_and_copy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -241,6 +241,57 @@ test_corrupt(void **state)
 	refused_entry("h 0644 1 3 " SHA " 1 2 3 a ../x", "hard link target outside the tree");
 }
 
+
+/* Member groups: written, read back, optional (older manifests have none), and bounded. */
+static void
+test_members(void **state)
+{
+	struct manifest *m = sample(), *back = NULL;
+	struct mf_member mb = { .offset = 4096, .length = 8192, .first = 1, .count = 2 };
+	char *path, err[512] = "", text[2048];
+	(void)state;
+
+	memset(mb.sha256, 0xab, sizeof(mb.sha256));
+	assert_int_equal(manifest_add_member(m, &mb), 0);
+	mb.offset = 0;
+	mb.length = 4096;
+	mb.first = 0;
+	mb.count = 1;
+	assert_int_equal(manifest_add_member(m, &mb), 0);
+	path = write_tmp(m);
+	assert_int_equal(manifest_read(path, &back, err, sizeof(err)), 0);
+	assert_int_equal(back->n_members, 2);
+	assert_int_equal(back->members[0].offset, 4096);
+	assert_int_equal(back->members[0].length, 8192);
+	assert_int_equal(back->members[0].first, 1);
+	assert_int_equal(back->members[0].count, 2);
+	assert_memory_equal(back->members[0].sha256, m->members[0].sha256, 32);
+	assert_int_equal(back->members[1].count, 1);
+	manifest_sort(back);
+	assert_int_equal(back->n_members, 0); /* indices no longer apply */
+	manifest_free(back);
+	manifest_free(m);
+	unlink(path);
+	free(path);
+
+	/* archive-size 2, one entry: a member past the end or holding missing entries is refused. */
+#define ONE_ENTRY "entries 1\nf 0644 1 3 " SHA " 1 2 3 a -\n"
+	snprintf(text, sizeof(text), "%s" ONE_ENTRY "members 1\nm 0 2 0 1 " SHA "\nend\n", good_head);
+	assert_int_equal(manifest_parse("t.manifest", text, strlen(text), &back, err, sizeof(err)), 0);
+	assert_int_equal(back->n_members, 1);
+	manifest_free(back);
+	snprintf(text, sizeof(text), "%s" ONE_ENTRY "members 1\nm 1 2 0 1 " SHA "\nend\n", good_head);
+	refused(text, strlen(text), 12, "member outside the archive");
+	snprintf(text, sizeof(text), "%s" ONE_ENTRY "members 1\nm 0 2 1 1 " SHA "\nend\n", good_head);
+	refused(text, strlen(text), 12, "entries that do not exist");
+	snprintf(text, sizeof(text), "%s" ONE_ENTRY "members 2\nm 0 2 0 1 " SHA "\nend\n", good_head);
+	refused(text, strlen(text), 11, "more members than entries");
+	snprintf(text, sizeof(text), "%s" ONE_ENTRY "members 1\nend\n", good_head);
+	refused(text, strlen(text), 12, "expected 6 fields");
+	snprintf(text, sizeof(text), "%s" ONE_ENTRY "members 1\n", good_head);
+	refused(text, strlen(text), 12, "file ends after 0 members");
+}
+
 static void
 test_long_line(void **state)
 {
@@ -379,6 +430,7 @@ main(void)
 		cmocka_unit_test(test_written_form),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_members),
 		cmocka_unit_test(test_read_errors),
 		cmocka_unit_test(test_origin),
 		cmocka_unit_test(test_mutations),

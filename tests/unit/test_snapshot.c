@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "harness.h"
 #include "manifest.h"
 #include "snapshot.h"
+#include "store.h"
 #include "util.h"
 
 struct fx {
@@ -382,7 +384,8 @@ snap_fails(struct fx *f, const struct job_spec *spec, const struct job_hooks *ho
 	char *before = listing(f->game), *after;
 	struct job_result res;
 
-	assert_int_equal(snap(spec, hooks, &res), err);
+	if (snap(spec, hooks, &res) != err)
+		fail_msg("snapshot returned %d: %s", res.err, res.message);
 	assert_int_equal(res.err, err);
 	assert_contains(res.message, want);
 	assert_null(strchr(res.message, '\n'));
@@ -563,6 +566,15 @@ big_file(struct fx *f, struct disturb *d)
 	usleep(120000);
 }
 
+/* Changes the file (so the next snapshot reads it instead of taking it from the previous
+ * archive) and lets it settle. */
+static void
+touch_settled(const char *path)
+{
+	assert_int_equal(sh("printf x >>'%s'", path), 0);
+	usleep(120000);
+}
+
 static void
 assert_archived_equals_file(struct fx *f, const char *id, const char *name)
 {
@@ -617,6 +629,7 @@ test_large_file_keeps_changing(void **state)
 
 	big_file(f, &d);
 	first = snap_ok(&spec);
+	touch_settled(d.path);
 	snap_fails(f, &spec, &hooks, -EAGAIN, "'big.sav' kept changing while it was read");
 	(void)first;
 }
@@ -708,6 +721,7 @@ test_cancel(void **state)
 
 	big_file(f, &d);
 	snap_ok(&spec);
+	touch_settled(d.path);
 	snap_fails(f, &spec, &hooks, -ECANCELED, "snapshot cancelled");
 	spec.threads = 2;
 	d.calls = 0;
@@ -742,6 +756,234 @@ test_path_too_long_for_a_manifest(void **state)
 	assert_null(strstr(left, ".tar.gz"));
 }
 
+
+/* Incremental snapshots. */
+
+/* n files of about 1.2 MiB (each one group of its own), half compressible text, half random;
+ * then waits until they are settled. */
+static void
+big_files(struct fx *f, unsigned n)
+{
+	assert_int_equal(sh("cd '%s' && for i in $(seq 1 %u); do if [ $((i %% 2)) = 0 ]; then "
+			    "head -c 1200000 /dev/urandom >f$i.sav; else yes \"save $i line\" | head -c 1200000 >f$i.sav; fi; done",
+			    f->save, n), 0);
+	usleep(120000);
+}
+
+/* Rewrites a file with new content of the same size, keeping its mtime to the nanosecond (as a
+ * write within the same clock tick would); only the ctime moves. */
+static void
+rewrite_same_size_same_mtime(struct fx *f, const char *name)
+{
+	char path[256];
+	struct stat st;
+	struct timespec ts[2];
+
+	snprintf(path, sizeof(path), "%s/%s", f->save, name);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(sh("head -c %lld /dev/urandom | dd of='%s' conv=notrunc status=none", (long long)st.st_size, path), 0);
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+	usleep(120000);
+}
+
+/* The archive alone restores the save folder exactly, every reader reads it, and its
+ * manifest's hash is the file's. */
+static void
+assert_standalone(struct fx *f, const char *id)
+{
+	char path[256];
+	struct manifest *m = read_manifest(f, id);
+	char hex[65];
+
+	snprintf(path, sizeof(path), "%s/%s.tar.gz", f->game, id);
+	sha256_hex(m->archive_sha256, hex);
+	assert_int_equal(sh("[ \"$(sha256sum <'%s' | cut -c1-64)\" = %s ]", path, hex), 0);
+	assert_int_equal(sh("[ $(stat -c %%s '%s') = %llu ]", path, (unsigned long long)m->archive_size), 0);
+	manifest_free(m);
+	assert_int_equal(sh("rm -rf '%s' && mkdir '%s' && tar -xzf '%s' -C '%s' && diff -r --no-dereference '%s' '%s'",
+			    f->out, f->out, path, f->out, f->save, f->out), 0);
+	assert_int_equal(sh("gzip -t '%s' && bsdtar -tzf '%s' >/dev/null", path, path), 0);
+	assert_int_equal(sh("python3 -c 'import sys, tarfile; t = tarfile.open(sys.argv[1]); [t.extractfile(m).read() for m in t if m.isfile()]' '%s'",
+			    path), 0);
+}
+
+static void
+test_incremental_reads_only_changed(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result a, b, c, d;
+	char full[128];
+
+	big_files(f, 12);
+	a = snap_ok(&spec);
+	assert_int_equal(a.files_read, 12);
+	assert_int_equal(a.files_reused, 0);
+	assert_int_equal(sh("printf new >'%s/f3.sav'", f->save), 0);
+	rewrite_same_size_same_mtime(f, "f4.sav");
+	usleep(120000);
+	b = snap_ok(&spec);
+	assert_int_equal(b.files_read, 2);
+	assert_int_equal(b.files_reused, 10);
+	assert_int_equal(b.groups_damaged, 0);
+	assert_standalone(f, b.id);
+	/* Nothing changed: nothing read, and the tar stream is the one a full snapshot makes. */
+	spec.threads = 2;
+	c = snap_ok(&spec);
+	assert_int_equal(c.files_read, 0);
+	assert_int_equal(c.files_reused, 12);
+	assert_standalone(f, c.id);
+	snprintf(full, sizeof(full), "%s/full", f->root);
+	spec.game_dir = full;
+	d = snap_ok(&spec);
+	assert_int_equal(d.files_read, 12);
+	assert_int_equal(sh("[ \"$(gzip -dc '%s/%s.tar.gz' | sha256sum)\" = \"$(gzip -dc '%s/%s.tar.gz' | sha256sum)\" ]",
+			    f->game, c.id, full, d.id), 0);
+}
+
+static void
+test_incremental_same_tick_rewrite_is_caught(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result a, b;
+
+	write_file(f->save, "slot1.sav", "AAAAAAAAAAAAAAAA");
+	write_file(f->save, "slot2.sav", "unchanged");
+	usleep(120000);
+	a = snap_ok(&spec);
+	rewrite_same_size_same_mtime(f, "slot1.sav");
+	b = snap_ok(&spec);
+	/* Both small files share a group: the whole group is written afresh. */
+	assert_int_equal(b.files_read, 2);
+	assert_int_equal(b.files_reused, 0);
+	assert_standalone(f, b.id);
+	(void)a;
+}
+
+/* Flips one byte inside the n-th member group of an archive. */
+static void
+damage_group(struct fx *f, const char *id, size_t n)
+{
+	char path[256];
+	struct manifest *m = NULL;
+	unsigned char c;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s" SNAP_MANIFEST_SUFFIX, f->game, id);
+	assert_int_equal(manifest_read(path, &m, NULL, 0), 0);
+	assert_true(m->n_members > n);
+	snprintf(path, sizeof(path), "%s/%s.tar.gz", f->game, id);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	off_t at = (off_t)(m->members[n].offset + m->members[n].length / 2);
+	assert_int_equal(pread(fd, &c, 1, at), 1);
+	c ^= 0x40;
+	assert_int_equal(pwrite(fd, &c, 1, at), 1);
+	close(fd);
+	manifest_free(m);
+}
+
+static void
+test_incremental_damaged_base_not_propagated(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result a, b;
+
+	big_files(f, 6);
+	a = snap_ok(&spec);
+	damage_group(f, a.id, 2);
+	assert_int_not_equal(sh("gzip -t '%s/%s.tar.gz' 2>/dev/null", f->game, a.id), 0);
+	b = snap_ok(&spec);
+	assert_int_equal(b.groups_damaged, 1);
+	assert_int_equal(b.files_read, 1);
+	assert_int_equal(b.files_reused, 5);
+	assert_standalone(f, b.id);
+}
+
+static void
+test_incremental_series_with_deletions(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	char prev[64] = "";
+
+	big_files(f, 4);
+	assert_int_equal(sh("cd '%s' && mkdir -p d/e && for i in $(seq 1 60); do echo small $i >d/e/s$i.txt; done && ln -s f1.sav link", f->save), 0);
+	usleep(120000);
+	for (unsigned i = 0; i < 6; i++) {
+		struct job_result r;
+		assert_int_equal(sh("cd '%s' && case %u in 1) printf x >>f2.sav;; 2) rm d/e/s7.txt;; "
+				    "3) echo new >d/new.txt;; 4) rm -r d;; 5) mv f1.sav f9.sav;; esac", f->save, i), 0);
+		usleep(120000);
+		r = snap_ok(&spec);
+		assert_standalone(f, r.id);
+		/* Older archives go, by hand: none of the later ones needs them. */
+		if (prev[0])
+			assert_int_equal(sh("cd '%s' && rm %s.tar.gz %s.manifest", f->game, prev, prev), 0);
+		snprintf(prev, sizeof(prev), "%s", r.id);
+		if (i > 0)
+			assert_true(r.files_reused > 0);
+	}
+	assert_int_equal(sh("[ $(ls '%s' | wc -l) = 2 ]", f->game), 0);
+}
+
+/* On a file system that shares extents (XFS, loop-mounted: root only), an incremental
+ * snapshot costs the disk only what changed. */
+static void
+test_incremental_reflink_xfs(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec;
+	struct job_result a, b;
+	struct statfs before, after;
+	uint64_t used, changed;
+	struct manifest *m;
+
+	skip_unless_root("mounts an XFS image");
+	if (sh("command -v mkfs.xfs >/dev/null") != 0)
+		skip_because("no mkfs.xfs (xfsprogs; scripts/deps.sh test installs it)");
+	assert_int_equal(sh("mkdir -p '%s' && truncate -s 512M '%s/xfs.img' && mkfs.xfs -q '%s/xfs.img' && "
+			    "mount -o loop '%s/xfs.img' '%s'", f->mnt, f->root, f->root, f->root, f->mnt), 0);
+	f->mounted = true;
+	snprintf(f->game, sizeof(f->game), "%s/archives", f->mnt);
+	spec = spec_of(f);
+	big_files(f, 40);
+	a = snap_ok(&spec);
+	rewrite_same_size_same_mtime(f, "f2.sav"); /* random data: stored as it is */
+	sync();
+	assert_int_equal(statfs(f->mnt, &before), 0);
+	b = snap_ok(&spec);
+	sync();
+	assert_int_equal(statfs(f->mnt, &after), 0);
+	assert_int_equal(b.files_read, 1);
+	assert_int_equal(b.files_reused, 39);
+	assert_standalone(f, b.id);
+	m = read_manifest(f, b.id);
+	changed = 1200000 + 64 * 1024; /* the changed file, stored, plus its group's framing */
+	used = (uint64_t)(before.f_bfree - after.f_bfree) * (uint64_t)before.f_bsize;
+	print_message("# XFS: archive %llu bytes, used space grew by %llu bytes\n",
+		      (unsigned long long)m->archive_size, (unsigned long long)used);
+	/* The manifest and directory blocks are the +5% and a few blocks of metadata. */
+	assert_true(used <= changed + changed / 20 + 64 * 1024);
+	/* list tells the same: the new archive's own bytes are about the changed file. */
+	struct job_archive *v = NULL;
+	size_t n = 0;
+	assert_int_equal(store_list(f->game, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_fill_shared(f->game, v, n), 0);
+	assert_string_equal(v[1].id, b.id);
+	assert_int_equal(v[1].size, m->archive_size);
+	assert_true(v[1].size - v[1].shared <= changed + changed / 20);
+	assert_true(v[0].shared >= v[0].size - changed - changed / 20);
+	free(v);
+	manifest_free(m);
+	(void)a;
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -765,6 +1007,11 @@ main(void)
 		T(test_small_file_settles),
 		T(test_cancel),
 		T(test_path_too_long_for_a_manifest),
+		T(test_incremental_reads_only_changed),
+		T(test_incremental_same_tick_rewrite_is_caught),
+		T(test_incremental_damaged_base_not_propagated),
+		T(test_incremental_series_with_deletions),
+		T(test_incremental_reflink_xfs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,3 @@
+# Incremental snapshots under the coroutine core.
+CORE=coroutine
+source "$(dirname "$0")/incremental_core.bash"
