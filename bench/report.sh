@@ -457,8 +457,8 @@ body() {
 	## Ludusavi's manifest
 
 	Issue 18's target: reading the ~18 MB manifest takes under 1 s and 64 MiB. A synthetic manifest of
-	the same size and shape (\`build/manifest gen\`: invented titles, files with \`when\` and tags,
-	installDir, registry, Steam ids, aliases) is read by \`build/manifest parse\` (the reader, every path
+	the same size and shape (\`build/bench_manifest gen\`: invented titles, files with \`when\` and tags,
+	installDir, registry, Steam ids, aliases) is read by \`build/bench_manifest parse\` (the reader, every path
 	expanded) and by \`savekeeperctl add\` looking for a title in a home without Steam (the whole file
 	streamed, nothing kept), each under \`build/timeit\`.
 

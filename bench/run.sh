@@ -542,13 +542,13 @@ remote_bench() {
 # run, "what bytes wall user sys maxrss_kib".
 manifest_bench() {
 	local m=$S/manifest.yaml bytes i
-	"$BIN/manifest" gen "$m" $((18 << 20)) || { log "manifest: generator failed"; return; }
+	"$BIN/bench_manifest" gen "$m" $((18 << 20)) || { log "manifest: generator failed"; return; }
 	bytes=$(stat -c %s "$m")
 	mkdir -p "$S/mhome"
 	printf '[daemon]\nmanifest = %s\n' "$m" >"$S/manifest.ini"
 	log "manifest: $((bytes >> 20)) MiB, $SNAP_REPS runs each"
 	for ((i = 0; i < SNAP_REPS; i++)); do
-		"$BIN/timeit" "$S/t" "$BIN/manifest" parse "$m" >/dev/null 2>>"$LOGS/manifest.log" &&
+		"$BIN/timeit" "$S/t" "$BIN/bench_manifest" parse "$m" >/dev/null 2>>"$LOGS/manifest.log" &&
 			printf 'reader\t%s\t%s\n' "$bytes" "$(tr ' ' '\t' <"$S/t")" >>"$RES/manifest.tsv"
 		((HAVE_DAEMON)) || continue
 		HOME=$S/mhome "$BIN/timeit" "$S/t" "$SKCTL" -c "$S/manifest.ini" add "No Such Game" \
@@ -562,7 +562,7 @@ manifest_bench() {
 sessions_bench() {
 	local i
 	for ((i = 0; i < SNAP_REPS; i++)); do
-		"$BIN/sessions" 200 | awk '{ print $2 "\t" $4 "\t" $6 "\t" $8 }' >>"$RES/sessions.tsv"
+		"$BIN/bench_sessions" 200 | awk '{ print $2 "\t" $4 "\t" $6 "\t" $8 }' >>"$RES/sessions.tsv"
 	done
 }
 

@@ -1,4 +1,4 @@
-/* manifest: the Ludusavi manifest reader's benchmark. `gen` writes a synthetic manifest of about
+/* bench_manifest: the Ludusavi manifest reader's benchmark. `gen` writes a synthetic manifest of about
  * BYTES in the real one's shape (titles with files, `when` conditions, tags, installDir,
  * registry keys, Steam ids, aliases, notes; invented names, none of the real data); `parse`
  * streams a manifest through the reader and expands every file path, as discover does, and
