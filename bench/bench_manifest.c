@@ -13,10 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const places[] = { "<winDocuments>/My Games", "<winAppData>", "<winLocalAppData>",
-				       "<base>", "<home>/.config", "<xdgData>", "<root>/userdata/<storeUserId>",
-				       "<winDocuments>" };
-static const char *const exts[] = { "*.sav", "*.dat", "save*", "profile.ini", "**/*.json" };
+static const char *const places[] = {"<winDocuments>/My Games",
+				     "<winAppData>",
+				     "<winLocalAppData>",
+				     "<base>",
+				     "<home>/.config",
+				     "<xdgData>",
+				     "<root>/userdata/<storeUserId>",
+				     "<winDocuments>"};
+static const char *const exts[] = {"*.sav", "*.dat", "save*", "profile.ini", "**/*.json"};
 
 static unsigned long long rng = 88172645463325252ULL;
 
@@ -42,7 +47,8 @@ gen_files(FILE *f, unsigned i)
 		if (rnd(3) == 0)
 			fprintf(f, "      tags:\n        - save\n");
 		if (rnd(4) != 0)
-			fprintf(f, "      when:\n        - os: %s\n%s", strncmp(p, "<win", 4) == 0 ? "windows" : "linux",
+			fprintf(f, "      when:\n        - os: %s\n%s",
+				strncmp(p, "<win", 4) == 0 ? "windows" : "linux",
 				rnd(3) == 0 ? "          store: steam\n" : "");
 	}
 }
@@ -54,14 +60,17 @@ gen_game(FILE *f, unsigned i)
 	gen_files(f, i);
 	fprintf(f, "  installDir:\n    Title %05u: {}\n", i);
 	if (rnd(2))
-		fprintf(f, "  registry:\n    HKEY_CURRENT_USER/Software/Studio %05u/Title %05u:\n"
-			   "      tags:\n        - config\n      when:\n        - store: steam\n", i % 977, i);
+		fprintf(f,
+			"  registry:\n    HKEY_CURRENT_USER/Software/Studio %05u/Title %05u:\n"
+			"      tags:\n        - config\n      when:\n        - store: steam\n",
+			i % 977, i);
 	if (rnd(10) < 7)
 		fprintf(f, "  steam:\n    id: %u\n", 100000 + i);
 	if (rnd(10) == 0)
 		fprintf(f, "  notes:\n    - message: Saves of this invented game are in the cloud only.\n");
 	if (rnd(8) == 0)
-		fprintf(f, "Invented Game %05u GOTY:\n  alias: \"Invented Game %05u: The Long Chapter\"\n", i, i);
+		fprintf(f, "Invented Game %05u GOTY:\n  alias: \"Invented Game %05u: The Long Chapter\"\n", i,
+			i);
 }
 
 static int
@@ -85,10 +94,16 @@ static int
 on_game(struct lud_game *g, void *userdata)
 {
 	static const struct lud_places pl = {
-		.home = "/home/p", .root = "/home/p/.local/share/Steam", .game = "Game", .base = "/lib/Game",
-		.store_user_id = "*", .win_documents = "/pfx/Documents", .win_app_data = "/pfx/Roaming",
-		.win_local_app_data = "/pfx/Local", .xdg_data = "/home/p/.local/share",
-		.xdg_config = "/home/p/.config",
+	    .home = "/home/p",
+	    .root = "/home/p/.local/share/Steam",
+	    .game = "Game",
+	    .base = "/lib/Game",
+	    .store_user_id = "*",
+	    .win_documents = "/pfx/Documents",
+	    .win_app_data = "/pfx/Roaming",
+	    .win_local_app_data = "/pfx/Local",
+	    .xdg_data = "/home/p/.local/share",
+	    .xdg_config = "/home/p/.config",
 	};
 	struct count *c = userdata;
 
@@ -106,7 +121,7 @@ on_game(struct lud_game *g, void *userdata)
 int
 main(int argc, char **argv)
 {
-	struct count c = { 0 };
+	struct count c = {0};
 	char err[512];
 
 	if (argc == 4 && strcmp(argv[1], "gen") == 0)

@@ -1,4 +1,4 @@
-/* sessions: the cost of one look at /proc for Steam's games, as the daemon makes every 3 s while
+/* bench_sessions: the cost of one look at /proc for Steam's games, as the daemon makes every 3 s while
  * Steam runs. Prints the processes looked at and the wall and CPU time per look.
  *
  *   sessions [ROUNDS]     (default 200) */

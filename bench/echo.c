@@ -28,7 +28,7 @@ struct conn {
 static int
 listen_unix(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 	if (fd < 0)
@@ -73,7 +73,7 @@ conn_parse(struct conn *c)
 static int
 conn_flush(int ep, struct conn *c)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
 	ssize_t n = c->out_len ? write(c->fd, c->out, c->out_len) : 0;
 
 	if (n < 0 && errno != EAGAIN)
@@ -120,7 +120,7 @@ accept_all(int ep, int lfd)
 
 	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
 		struct conn *c = calloc(1, sizeof(*c));
-		struct epoll_event ev = { .events = EPOLLIN };
+		struct epoll_event ev = {.events = EPOLLIN};
 		if (!c) {
 			close(fd);
 			continue;
@@ -172,7 +172,7 @@ main(int argc, char **argv)
 {
 	_cleanup_close_ int lfd = -EBADF, sfd = signal_fd();
 	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 	int r;
 
 	if (argc != 2) {
@@ -181,7 +181,8 @@ main(int argc, char **argv)
 	}
 	lfd = listen_unix(argv[1]);
 	if (lfd < 0 || sfd < 0 || ep < 0) {
-		fprintf(stderr, "echo: cannot listen on '%s': %s\n", argv[1], strerror(lfd < 0 ? -lfd : errno));
+		fprintf(stderr, "echo: cannot listen on '%s': %s\n", argv[1],
+			strerror(lfd < 0 ? -lfd : errno));
 		return 1;
 	}
 	ev.data.ptr = &listen_tag;

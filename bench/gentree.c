@@ -188,8 +188,8 @@ struct record {
 };
 
 static const char *const NAMES[] = {
-	"walker", "runner", "survivor", "crate_ammo", "crate_food", "door_wood",
-	"car_sedan", "barricade", "generator", "radio_tower", "medkit", "rifle_556",
+    "walker",	 "runner",    "survivor",  "crate_ammo",  "crate_food", "door_wood",
+    "car_sedan", "barricade", "generator", "radio_tower", "medkit",	"rifle_556",
 };
 
 static void
@@ -217,7 +217,7 @@ fill_records(struct rng *r, char *buf, size_t len)
 	}
 }
 
-static const char *const SKILLS[] = { "cardio", "wits", "fighting", "shooting", "cooking", "medicine" };
+static const char *const SKILLS[] = {"cardio", "wits", "fighting", "shooting", "cooking", "medicine"};
 
 static int
 json_line(struct rng *r, unsigned i, char *line, size_t len)
@@ -227,15 +227,14 @@ json_line(struct rng *r, unsigned i, char *line, size_t len)
 	return snprintf(line, len,
 			"{\"id\":%u,\"name\":\"%s_%u\",\"skills\":{\"%s\":%u,\"%s\":%u},"
 			"\"inventory\":[%u,%u,%u],\"pos\":[%.2f,%.2f,%.2f],\"alive\":%s}%s\n",
-			i, NAMES[v % ARRAY_SIZE(NAMES)], i % 64, SKILLS[(v >> 4) % 6],
-			(unsigned)(v >> 8) % 8, SKILLS[(v >> 12) % 6], (unsigned)(v >> 16) % 8,
-			(unsigned)(v >> 20) % 300, (unsigned)(v >> 28) % 300, (unsigned)(v >> 36) % 300,
-			(double)(i % 512) * 0.5, (double)((v >> 44) % 1000) / 8.0, -12.25,
-			(v >> 54) % 10 ? "true" : "false", ",");
+			i, NAMES[v % ARRAY_SIZE(NAMES)], i % 64, SKILLS[(v >> 4) % 6], (unsigned)(v >> 8) % 8,
+			SKILLS[(v >> 12) % 6], (unsigned)(v >> 16) % 8, (unsigned)(v >> 20) % 300,
+			(unsigned)(v >> 28) % 300, (unsigned)(v >> 36) % 300, (double)(i % 512) * 0.5,
+			(double)((v >> 44) % 1000) / 8.0, -12.25, (v >> 54) % 10 ? "true" : "false", ",");
 }
 
-static const char *const EVENTS[] = { "Saved slot", "Loaded region", "Spawned horde near",
-				      "Autosave queued for", "Cleared cache of" };
+static const char *const EVENTS[] = {"Saved slot", "Loaded region", "Spawned horde near",
+				     "Autosave queued for", "Cleared cache of"};
 
 static int
 text_line(struct rng *r, unsigned i, char *line, size_t len)
@@ -243,12 +242,12 @@ text_line(struct rng *r, unsigned i, char *line, size_t len)
 	uint64_t v = rng_next(r);
 
 	if (i % 40 == 0)
-		return snprintf(line, len, "[section_%u]\nvolume = %u\nfov = %u\nquality = high\n",
-				i / 40, (unsigned)(v % 101), 60 + (unsigned)(v >> 8) % 50);
+		return snprintf(line, len, "[section_%u]\nvolume = %u\nfov = %u\nquality = high\n", i / 40,
+				(unsigned)(v % 101), 60 + (unsigned)(v >> 8) % 50);
 	return snprintf(line, len, "[%02u:%02u:%02u.%03u] INFO  %s %u in %u ms (entities=%u)\n",
 			(i / 3600) % 24, (i / 60) % 60, i % 60, (unsigned)(v >> 10) % 1000,
-			EVENTS[v % ARRAY_SIZE(EVENTS)], (unsigned)(v >> 20) % 16,
-			(unsigned)(v >> 30) % 200, (unsigned)(v >> 40) % 5000);
+			EVENTS[v % ARRAY_SIZE(EVENTS)], (unsigned)(v >> 20) % 16, (unsigned)(v >> 30) % 200,
+			(unsigned)(v >> 40) % 5000);
 }
 
 /* Fills buf with lines from gen, cutting the last one at len. */
@@ -290,8 +289,8 @@ fill(enum kind k, struct rng *r, char *buf, size_t len)
 static void
 file_path(const char *root, unsigned i, enum kind k, struct rng *r, char *buf, size_t len)
 {
-	static const char *const top[] = { "saves", "profiles", "config", "screenshots" };
-	static const char *const ext[] = { "chunk", "dat", "json", "log" };
+	static const char *const top[] = {"saves", "profiles", "config", "screenshots"};
+	static const char *const ext[] = {"chunk", "dat", "json", "log"};
 	unsigned slot = rng_below(r, 8), sub = rng_below(r, 4);
 
 	if (k == K_RANDOM && i % 4 == 0)
@@ -323,7 +322,7 @@ static int
 write_file(const char *path, const char *buf, size_t len, time_t mtime)
 {
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	struct timespec ts[2] = { { mtime, 0 }, { mtime, 0 } };
+	struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
 	int r;
 
 	if (fd < 0)

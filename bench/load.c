@@ -75,8 +75,8 @@ bucket_value(unsigned i)
 static int
 connect_unix(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = IO_TIMEOUT_SEC };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = IO_TIMEOUT_SEC};
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
@@ -172,8 +172,8 @@ proc_ticks(pid_t pid, uint64_t *ret_ticks, pid_t *ret_ppid)
 	fclose(f);
 	if (!p || !(p = strrchr(buf, ')')))
 		return -EINVAL;
-	if (sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &ppid,
-		   &ut, &st, &cut, &cst) != 5)
+	if (sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &ppid, &ut, &st,
+		   &cut, &cst) != 5)
 		return -EINVAL;
 	*ret_ticks = ut + st + cut + cst;
 	if (ret_ppid)
@@ -251,19 +251,19 @@ report(const struct result *res, unsigned conns, bool measured, bool tsv)
 	if (measured && res->count > 0)
 		snprintf(cpu, sizeof(cpu), "%.2f", (double)res->cpu_usec / (double)res->count);
 	if (tsv)
-		printf("%u\t%llu\t%.0f\t%.1f\t%.1f\t%.1f\t%s\t%llu\n", conns,
-		       (unsigned long long)res->count, rps, p50, p99, max, cpu,
-		       (unsigned long long)res->errors);
+		printf("%u\t%llu\t%.0f\t%.1f\t%.1f\t%.1f\t%s\t%llu\n", conns, (unsigned long long)res->count,
+		       rps, p50, p99, max, cpu, (unsigned long long)res->errors);
 	else
 		printf("conns %u: %llu requests, %.0f req/s, p50 %.1f us, p99 %.1f us, max %.1f us, "
-		       "server cpu %s us/req, %llu errors\n", conns, (unsigned long long)res->count, rps,
-		       p50, p99, max, cpu, (unsigned long long)res->errors);
+		       "server cpu %s us/req, %llu errors\n",
+		       conns, (unsigned long long)res->count, rps, p50, p99, max, cpu,
+		       (unsigned long long)res->errors);
 }
 
 static void
 sleep_sec(double s)
 {
-	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -316,13 +316,14 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' }, { "conns", required_argument, NULL, 'c' },
-		{ "duration", required_argument, NULL, 'd' }, { "warmup", required_argument, NULL, 'w' },
-		{ "pid", required_argument, NULL, 'p' }, { "cpu-file", required_argument, NULL, 'f' },
-		{ "tsv", no_argument, NULL, 't' },
-		{ 0 }
-	};
+	static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+					     {"conns", required_argument, NULL, 'c'},
+					     {"duration", required_argument, NULL, 'd'},
+					     {"warmup", required_argument, NULL, 'w'},
+					     {"pid", required_argument, NULL, 'p'},
+					     {"cpu-file", required_argument, NULL, 'f'},
+					     {"tsv", no_argument, NULL, 't'},
+					     {0}};
 	double duration = 1.0, warmup = 0.2;
 	unsigned conns = 1;
 	bool tsv = false;
@@ -330,14 +331,29 @@ main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "s:c:d:w:p:f:t", opts, NULL)) >= 0)
 		switch (c) {
-		case 's': sock_path = optarg; break;
-		case 'c': conns = (unsigned)atoi(optarg); break;
-		case 'd': duration = atof(optarg); break;
-		case 'w': warmup = atof(optarg); break;
-		case 'p': server_pid = atoi(optarg); break;
-		case 'f': cpu_file = optarg; break;
-		case 't': tsv = true; break;
-		default: return usage();
+		case 's':
+			sock_path = optarg;
+			break;
+		case 'c':
+			conns = (unsigned)atoi(optarg);
+			break;
+		case 'd':
+			duration = atof(optarg);
+			break;
+		case 'w':
+			warmup = atof(optarg);
+			break;
+		case 'p':
+			server_pid = atoi(optarg);
+			break;
+		case 'f':
+			cpu_file = optarg;
+			break;
+		case 't':
+			tsv = true;
+			break;
+		default:
+			return usage();
 		}
 	if (!sock_path || conns < 1 || conns > 1024 || duration <= 0 || duration > 600 || warmup < 0)
 		return usage();

@@ -25,18 +25,18 @@ struct sk_keep {
 };
 
 struct sk_game {
-	char *name;          /* [A-Za-z0-9._-]+ */
-	char *path;          /* absolute, ~ expanded */
-	unsigned path_line;  /* where the file set path; 0: --save-dir */
-	char **exclude;      /* globs relative to path */
+	char *name;	    /* [A-Za-z0-9._-]+ */
+	char *path;	    /* absolute, ~ expanded */
+	unsigned path_line; /* where the file set path; 0: --save-dir */
+	char **exclude;	    /* globs relative to path */
 	size_t n_exclude;
-	uint64_t interval_usec;         /* 0: the daemon's */
+	uint64_t interval_usec;		/* 0: the daemon's */
 	uint64_t interval_playing_usec; /* 0: the game's interval; a loaded config fills in the
 					 * daemon's interval_playing where the game sets none */
-	unsigned steam_app;  /* 0: none; without a path in the file, the path was found from it */
-	unsigned steam_app_line; /* the line of steam_app when it stood for the path, else 0 */
-	char *remote;        /* rclone NAME:PATH; NULL: the daemon's */
-	bool remote_off;     /* remote = off: no copies of this game */
+	unsigned steam_app;		/* 0: none; without a path in the file, the path was found from it */
+	unsigned steam_app_line;	/* the line of steam_app when it stood for the path, else 0 */
+	char *remote;			/* rclone NAME:PATH; NULL: the daemon's */
+	bool remote_off;		/* remote = off: no copies of this game */
 };
 
 /* The level "compression = auto" (the default) stands for: the lowest libdeflate level whose
@@ -45,34 +45,34 @@ struct sk_game {
 #define SK_COMPRESSION_AUTO 5
 
 struct sk_config {
-	char *file;         /* the file read, or NULL for built-in settings */
-	char *archive_dir;  /* absolute */
+	char *file;		   /* the file read, or NULL for built-in settings */
+	char *archive_dir;	   /* absolute */
 	unsigned archive_dir_line; /* where the file set it; 0: the default or an option */
-	char *socket_path;  /* absolute */
+	char *socket_path;	   /* absolute */
 	uint64_t interval_usec;
 	uint64_t interval_playing_usec; /* 0: interval; games without their own inherit it */
 	uint64_t settle_usec;
 	uint64_t settle_max_usec;
 	uint64_t slice_usec;
 	enum sk_core core;
-	int compression;    /* 1-9; "auto" is SK_COMPRESSION_AUTO */
+	int compression; /* 1-9; "auto" is SK_COMPRESSION_AUTO */
 	enum sk_notify notify;
 	bool autostart;
 	bool snapshot_on_change;
 	struct sk_keep keep;
-	uint64_t min_free_bytes;   /* 0: min_free_percent applies */
-	unsigned min_free_percent; /* 0-99; both 0: no free-space check */
-	unsigned compress_threads; /* 0: automatic */
-	int nice;                  /* worker nice value, default 19 */
-	bool io_idle;              /* worker I/O class idle, default true */
-	char *manifest;            /* Ludusavi's manifest; NULL: ~/.config/ludusavi/manifest.yaml */
-	enum sk_sessions sessions; /* play sessions seen from Steam (games with steam_app) */
-	char *remote;              /* rclone NAME:PATH the archives are copied to; NULL: none */
-	char *rclone;              /* the rclone binary; NULL: "rclone" from PATH */
-	char *rclone_config;       /* rclone --config FILE; NULL: rclone's own */
-	char *remote_bwlimit;      /* rclone --bwlimit VALUE; NULL: none */
+	uint64_t min_free_bytes;    /* 0: min_free_percent applies */
+	unsigned min_free_percent;  /* 0-99; both 0: no free-space check */
+	unsigned compress_threads;  /* 0: automatic */
+	int nice;		    /* worker nice value, default 19 */
+	bool io_idle;		    /* worker I/O class idle, default true */
+	char *manifest;		    /* Ludusavi's manifest; NULL: ~/.config/ludusavi/manifest.yaml */
+	enum sk_sessions sessions;  /* play sessions seen from Steam (games with steam_app) */
+	char *remote;		    /* rclone NAME:PATH the archives are copied to; NULL: none */
+	char *rclone;		    /* the rclone binary; NULL: "rclone" from PATH */
+	char *rclone_config;	    /* rclone --config FILE; NULL: rclone's own */
+	char *remote_bwlimit;	    /* rclone --bwlimit VALUE; NULL: none */
 	uint64_t remote_retry_usec; /* first wait after a failed copy, doubled up to 30 min */
-	char *device;              /* this device's name in manifests; default: the hostname */
+	char *device;		    /* this device's name in manifests; default: the hostname */
 	struct sk_game *games;
 	size_t n_games;
 };

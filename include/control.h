@@ -29,14 +29,15 @@ typedef void ctl_request_fn(struct ctl_client *c, const struct proto_request *re
  * -EADDRINUSE), refuses a symlink there, replaces a stale socket, creates its folder 0700 and
  * the socket 0600. With socket activation the passed fd is used instead. Returns 0 or -errno
  * with a message in err. */
-int ctl_open(struct loop *loop, const char *socket_path, ctl_request_fn *fn, void *data,
-	     struct ctl **ret, char *err, size_t errlen);
+int ctl_open(struct loop *loop, const char *socket_path, ctl_request_fn *fn, void *data, struct ctl **ret,
+	     char *err, size_t errlen);
 /* Closes the listener and every client, removes the socket if it created it. Accepts NULL. */
 void ctl_close(struct ctl *ctl);
 
 /* Sends one JSON reply line to c, adding "re": re first. Takes ownership of obj. Returns 0, or
  * -EPIPE if the client is gone or was dropped now because more than CTL_MAX_OUTPUT of its earlier
- * replies were still unread (then nothing is sent). May close c: hold a reference across a call made outside its handler. */
+ * replies were still unread (then nothing is sent). May close c: hold a reference across a call made outside
+ * its handler. */
 int ctl_reply(struct ctl_client *c, const char *re, struct json_object *obj);
 /* Shortcut for {"ok":false,"error":msg}, the reply to a request that could not be parsed. */
 int ctl_reply_error(struct ctl_client *c, const char *re, const char *msg);

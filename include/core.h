@@ -22,10 +22,10 @@ struct core_callbacks {
 /* Priorities apply to the thread and process cores only: a coroutine runs on the loop thread,
  * which must stay responsive, so it is never niced. Lowering them is best effort. */
 struct core_settings {
-	uint64_t slice_usec;   /* coroutine: work between yields; 0: 5 ms */
-	int nice;              /* worker CPU priority (setpriority), e.g. 19 */
-	bool io_idle;          /* worker I/O class idle (ioprio_set) */
-	const char *self_exe;  /* process: the daemon binary to re-execute; NULL: /proc/self/exe */
+	uint64_t slice_usec;  /* coroutine: work between yields; 0: 5 ms */
+	int nice;	      /* worker CPU priority (setpriority), e.g. 19 */
+	bool io_idle;	      /* worker I/O class idle (ioprio_set) */
+	const char *self_exe; /* process: the daemon binary to re-execute; NULL: /proc/self/exe */
 };
 
 /* Creates a core of the given kind on loop; NULL with errno set on failure. */

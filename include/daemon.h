@@ -16,12 +16,12 @@ struct ctl_client;
 
 /* Settings given on the command line; they win over the config file, also after reload. */
 struct daemon_opts {
-	const char *config_path;  /* NULL: the default path, or none with save_dir */
-	const char *save_dir;     /* --save-dir: one game, no config file */
-	const char *game;         /* --game */
-	const char *archive_dir;  /* --archive-dir */
-	const char *socket_path;  /* --socket */
-	const char *core;         /* --core */
+	const char *config_path; /* NULL: the default path, or none with save_dir */
+	const char *save_dir;	 /* --save-dir: one game, no config file */
+	const char *game;	 /* --game */
+	const char *archive_dir; /* --archive-dir */
+	const char *socket_path; /* --socket */
+	const char *core;	 /* --core */
 	bool once;
 };
 

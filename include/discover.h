@@ -17,32 +17,32 @@
 /* A save folder found on disk, and why. */
 struct disc_save {
 	char *folder;
-	char *pattern;  /* the expanded manifest path it came from */
-	bool common;    /* the folder holding the files the pattern matched, not a folder it named */
+	char *pattern; /* the expanded manifest path it came from */
+	bool common;   /* the folder holding the files the pattern matched, not a folder it named */
 };
 
 struct disc_game {
-	char *title;                 /* the manifest's title, else Steam's name */
-	char **aliases;              /* other titles that named this game in the manifest */
+	char *title;	/* the manifest's title, else Steam's name */
+	char **aliases; /* other titles that named this game in the manifest */
 	size_t n_aliases;
 	const struct steam_app *app; /* NULL: not installed from Steam */
 	bool in_manifest;
 	struct disc_save *saves;
 	size_t n_saves;
-	char **tried;                /* the patterns looked up, for "found nothing" messages */
+	char **tried; /* the patterns looked up, for "found nothing" messages */
 	size_t n_tried;
-	char **notes;                /* folders left out, and why */
+	char **notes; /* folders left out, and why */
 	size_t n_notes;
 };
 
 struct discovery {
-	char *manifest;            /* the manifest path used */
-	bool manifest_read;        /* false: none there, or unreadable: */
-	char *manifest_error;      /* why, or NULL */
+	char *manifest;	      /* the manifest path used */
+	bool manifest_read;   /* false: none there, or unreadable: */
+	char *manifest_error; /* why, or NULL */
 	struct steam *steam;
 	struct disc_game *games;
 	size_t n_games;
-	char **warnings;           /* files that could not be read, with the cause */
+	char **warnings; /* files that could not be read, with the cause */
 	size_t n_warnings;
 };
 
@@ -50,8 +50,8 @@ struct discovery {
  * the n_appids of appids), or the games whose title, alias or Steam name contains query (letters
  * and digits compared, case ignored). */
 struct disc_query {
-	const char *home;      /* NULL: $HOME */
-	const char *manifest;  /* NULL: discover_default_manifest() */
+	const char *home;     /* NULL: $HOME */
+	const char *manifest; /* NULL: discover_default_manifest() */
 	const char *query;
 	unsigned appid;
 	const unsigned *appids;
@@ -70,9 +70,9 @@ const struct disc_game *discover_pick(const struct discovery *d, const struct di
 /* One Steam app of a config's `steam_app` without a path, and what was found for it. */
 struct disc_app_folder {
 	unsigned appid;
-	char *path;      /* malloc'd: the one save folder; NULL on error */
-	int error;       /* -ENOENT (not installed, no manifest, not in it, no folder yet) or
-			  * -EEXIST (several), with where it looked or what it found in why */
+	char *path; /* malloc'd: the one save folder; NULL on error */
+	int error;  /* -ENOENT (not installed, no manifest, not in it, no folder yet) or
+		     * -EEXIST (several), with where it looked or what it found in why */
 	char why[1024];
 };
 

@@ -12,7 +12,8 @@
 
 /* The names of cfg's games that are g (the same steam_app, or a path that is one of g's save
  * folders), up to max of them in names; returns how many there are. cfg may be NULL. */
-size_t discover_configured(const struct disc_game *g, const struct sk_config *cfg, const char **names, size_t max);
+size_t discover_configured(const struct disc_game *g, const struct sk_config *cfg, const char **names,
+			   size_t max);
 
 /* The discovery as one JSON object (see savekeeperctl(1)); NULL when out of memory. */
 struct json_object *discover_json(const struct discovery *d, const struct sk_config *cfg);

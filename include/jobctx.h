@@ -15,7 +15,13 @@
 /* The kinds of job the runner (runner.c) knows. Every change to a game's archive folder is
  * one of them and runs under the game's lock (a copy takes it only to change its queue). */
 enum job_kind {
-	JOB_SNAPSHOT, JOB_VERIFY, JOB_RESTORE, JOB_PRUNE, JOB_PIN, JOB_UNPIN, JOB_LIST,
+	JOB_SNAPSHOT,
+	JOB_VERIFY,
+	JOB_RESTORE,
+	JOB_PRUNE,
+	JOB_PIN,
+	JOB_UNPIN,
+	JOB_LIST,
 	JOB_COPY,	 /* uploads the game's copy queue */
 	JOB_REMOTE_LIST, /* lists the remote's archives of the game */
 	JOB_PULL,	 /* downloads an archive from the remote (id; NULL: the newest) */
@@ -83,8 +89,8 @@ struct job_archive {
 	uint64_t files;	   /* from the manifest; 0 if it cannot be read */
 	uint64_t bytes;	   /* uncompressed bytes of regular files */
 	bool pinned;
-	char tag[32];  /* "pre-restore" etc., "" if none */
-	unsigned keep; /* prune: the KEEP_* reasons it stays (store.h), 0 when it goes */
+	char tag[32];	 /* "pre-restore" etc., "" if none */
+	unsigned keep;	 /* prune: the KEEP_* reasons it stays (store.h), 0 when it goes */
 	char device[64]; /* remote-list: the device that made it, from its manifest; "" unknown */
 };
 

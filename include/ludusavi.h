@@ -31,9 +31,9 @@ struct lud_file {
 
 struct lud_game {
 	char *title;
-	char *alias;           /* the title this entry stands for, or NULL */
-	unsigned steam_id;     /* 0: none */
-	char **install_dirs;   /* folder names under a library's steamapps/common */
+	char *alias;	     /* the title this entry stands for, or NULL */
+	unsigned steam_id;   /* 0: none */
+	char **install_dirs; /* folder names under a library's steamapps/common */
 	size_t n_install_dirs;
 	struct lud_file *files;
 	size_t n_files;

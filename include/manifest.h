@@ -21,12 +21,12 @@ enum mf_type { MF_FILE = 'f', MF_DIR = 'd', MF_SYMLINK = 'l', MF_HARDLINK = 'h' 
 
 struct mf_entry {
 	enum mf_type type;
-	char *path;            /* relative to the save folder, no "." or ".." parts */
-	char *target;          /* symlink target, or hard link's first path; NULL for f and d */
-	mode_t mode;           /* permission bits (07777) */
+	char *path;   /* relative to the save folder, no "." or ".." parts */
+	char *target; /* symlink target, or hard link's first path; NULL for f and d */
+	mode_t mode;  /* permission bits (07777) */
 	int64_t mtime_ns;
-	uint64_t size;         /* f, h: content bytes; 0 for d and l */
-	uint64_t ino, dev;     /* as seen when read (change detection), 0 if unknown */
+	uint64_t size;	   /* f, h: content bytes; 0 for d and l */
+	uint64_t ino, dev; /* as seen when read (change detection), 0 if unknown */
 	int64_t ctime_ns;
 	unsigned char sha256[32]; /* f, h: of the content; zero for d and l */
 };
@@ -35,16 +35,16 @@ struct mf_entry {
  * later snapshot may take as they are when every entry in it is unchanged. */
 struct mf_member {
 	uint64_t offset, length;  /* in the archive */
-	uint64_t first, count;    /* the entries it holds: indices in archive order */
+	uint64_t first, count;	  /* the entries it holds: indices in archive order */
 	unsigned char sha256[32]; /* of its compressed bytes */
 };
 
 struct manifest {
 	char *id;
-	char *tag;             /* "" or e.g. "pre-restore" */
-	char *device;          /* the device that made it; "" when unknown (an older manifest) */
-	char based_on[64];     /* the archive of the same game before it, "" if none */
-	int64_t created_usec;  /* wall clock */
+	char *tag;	      /* "" or e.g. "pre-restore" */
+	char *device;	      /* the device that made it; "" when unknown (an older manifest) */
+	char based_on[64];    /* the archive of the same game before it, "" if none */
+	int64_t created_usec; /* wall clock */
 	unsigned char archive_sha256[32];
 	uint64_t archive_size;
 	uint64_t files, bytes; /* regular files (f and h entries) and the bytes stored (f only) */
@@ -66,8 +66,8 @@ int manifest_write(const struct manifest *m, int fd);
 /* Reads the manifest at path; returns 0, -errno, or -EBADMSG with err naming path:line. */
 int manifest_read(const char *path, struct manifest **ret, char *err, size_t errlen);
 /* Parses a manifest held in memory; name is used in messages. Same returns as manifest_read. */
-int manifest_parse(const char *name, const char *text, size_t len, struct manifest **ret,
-		   char *err, size_t errlen);
+int manifest_parse(const char *name, const char *text, size_t len, struct manifest **ret, char *err,
+		   size_t errlen);
 /* Reads only the header (id, tag, totals, archive hash) of the manifest at path: what a listing
  * needs, without reading every entry. Same errors as manifest_read; n_entries is 0. */
 int manifest_read_header(const char *path, struct manifest **ret, char *err, size_t errlen);

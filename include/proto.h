@@ -27,8 +27,8 @@ enum proto_cmd {
 	CMD_PIN,
 	CMD_UNPIN,
 	CMD_RELOAD,
-	CMD_SESSION,  /* session GAME begin|end: a wrapped game started or exited */
-	CMD_PULL,     /* pull GAME [ID|latest]: download an archive from the remote */
+	CMD_SESSION, /* session GAME begin|end: a wrapped game started or exited */
+	CMD_PULL,    /* pull GAME [ID|latest]: download an archive from the remote */
 	CMD__COUNT
 };
 
@@ -45,9 +45,9 @@ enum proto_flag {
 
 struct proto_request {
 	enum proto_cmd cmd;
-	char tag[32];                  /* "" when the request had none */
+	char tag[32];		       /* "" when the request had none */
 	char game[PROTO_MAX_NAME + 1]; /* "" when left out */
-	char id[64];                   /* archive ID, "" for none or "latest" */
+	char id[64];		       /* archive ID, "" for none or "latest" */
 	unsigned flags;
 };
 
@@ -64,12 +64,12 @@ int proto_format(const struct proto_request *req, char *buf, size_t len);
 struct proto_lines {
 	char *buf;
 	size_t start, len, cap; /* unread bytes are buf[start..len) */
-	size_t max;             /* the longest line accepted, without its newline */
-	bool skipping;          /* the rest of an overlong line is being dropped */
+	size_t max;		/* the longest line accepted, without its newline */
+	bool skipping;		/* the rest of an overlong line is being dropped */
 };
 
 /* A reader of lines up to max bytes. */
-#define PROTO_LINES(max_bytes) ((struct proto_lines){ .max = (max_bytes) })
+#define PROTO_LINES(max_bytes) ((struct proto_lines){.max = (max_bytes)})
 
 /* Reads once from fd into the buffer; returns the count, 0 at end of file, -EAGAIN when fd
  * has nothing now, or -errno. */

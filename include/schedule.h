@@ -31,17 +31,17 @@ struct sched_game_info {
 	bool started, busy, playing;
 	enum job_kind busy_kind;
 	enum sched_last last;
-	const char *last_error;      /* NULL if none */
+	const char *last_error;	     /* NULL if none */
 	const char *last_archive;    /* NULL if none */
-	int64_t last_time_usec;      /* wall clock, 0 if none */
-	int64_t next_due_usec;       /* wall clock, 0 if not scheduled */
+	int64_t last_time_usec;	     /* wall clock, 0 if none */
+	int64_t next_due_usec;	     /* wall clock, 0 if not scheduled */
 	const char *unchanged_since; /* NULL unless the last tick found nothing new */
 	struct job_progress progress;
-	const char *remote;          /* the remote copied to, NULL if none */
-	unsigned copy_pending;       /* archives not yet copied */
-	const char *copy_oldest;     /* the oldest of them, NULL if none */
-	int64_t copy_failing_since;  /* wall clock of the first failure in a row, 0 if copies work */
-	const char *copy_error;      /* rclone's message of the last failure, NULL if none */
+	const char *remote;	    /* the remote copied to, NULL if none */
+	unsigned copy_pending;	    /* archives not yet copied */
+	const char *copy_oldest;    /* the oldest of them, NULL if none */
+	int64_t copy_failing_since; /* wall clock of the first failure in a row, 0 if copies work */
+	const char *copy_error;	    /* rclone's message of the last failure, NULL if none */
 };
 
 /* Called on the loop after every finished job, for notifications and sd_notify STATUS. */
@@ -74,8 +74,8 @@ int sched_set_playing(struct sched *s, const char *name, bool playing);
  * and adds w (may be NULL) to its waiters. A snapshot joins a queued or running snapshot; *ret_joined
  * says so. A listing (JOB_LIST) reads only and runs at once, beside the queue. Returns 0 or
  * -errno. */
-int sched_submit(struct sched *s, const char *game, const struct job_spec *tmpl,
-		 struct sched_waiter *w, bool *ret_joined);
+int sched_submit(struct sched *s, const char *game, const struct job_spec *tmpl, struct sched_waiter *w,
+		 bool *ret_joined);
 /* Forgets a waiter whose client went away (its data will not be touched again). */
 void sched_forget(struct sched *s, struct sched_waiter *w);
 

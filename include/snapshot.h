@@ -27,10 +27,10 @@
  * is a symlink), exclude, level, threads, pin (adds <ID>.pin), tag, if_changed (when the tree
  * matches the newest manifest, publishes nothing and sets ret->unchanged and ret->id to it).
  * Fills ret: id, files, bytes_in, bytes_out, usec, files_read, files_reused, groups_damaged
- * (groups of the newest archive that failed their check and were written afresh), and message: a summary ("12 files,
- * 3.4 MiB -> 1.1 MiB", plus a warning for skipped sockets, FIFOs and devices) or the cause
- * naming the file. Returns 0 or -errno: -ECANCELED when cancelled, -EAGAIN when a file kept
- * changing while it was read. */
+ * (groups of the newest archive that failed their check and were written afresh), and message: a summary ("12
+ * files, 3.4 MiB -> 1.1 MiB", plus a warning for skipped sockets, FIFOs and devices) or the cause naming the
+ * file. Returns 0 or -errno: -ECANCELED when cancelled, -EAGAIN when a file kept changing while it was read.
+ */
 int snap_create(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
 
 /* The one grammar of archive IDs: "YYYYMMDDTHHMMSS" then an optional "." and 1-6 digits of a

@@ -13,18 +13,18 @@
 /* An installed app, from steamapps/appmanifest_<appid>.acf. */
 struct steam_app {
 	unsigned appid;
-	char *name;         /* Steam's name */
+	char *name;	    /* Steam's name */
 	char *installdir;   /* folder name under steamapps/common */
 	char *install_path; /* absolute */
-	char *library;      /* the library folder that holds it */
-	char *prefix;       /* steamapps/compatdata/<appid>/pfx, or NULL: a native game */
-	size_t root;        /* index into steam.roots */
+	char *library;	    /* the library folder that holds it */
+	char *prefix;	    /* steamapps/compatdata/<appid>/pfx, or NULL: a native game */
+	size_t root;	    /* index into steam.roots */
 };
 
 struct steam_root {
-	char *path;      /* canonical */
-	bool flatpak;    /* under ~/.var/app/com.valvesoftware.Steam */
-	char **users;    /* the ids of userdata/<id> */
+	char *path;   /* canonical */
+	bool flatpak; /* under ~/.var/app/com.valvesoftware.Steam */
+	char **users; /* the ids of userdata/<id> */
 	size_t n_users;
 };
 

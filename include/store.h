@@ -64,15 +64,16 @@ struct store_sink {
 
 /* Reads the manifest of <id> in game_dir (id NULL: the newest) into *ret_m and the ID used
  * into id_out. Returns 0 or -errno with a message in ret->message. */
-int store_open_manifest(const char *game_dir, const char *id, struct manifest **ret_m,
-			char *id_out, size_t id_len, struct job_result *ret);
+int store_open_manifest(const char *game_dir, const char *id, struct manifest **ret_m, char *id_out,
+			size_t id_len, struct job_result *ret);
 
 /* Walks the archive <game_dir>/<m->id>.tar.gz once: checks every entry (a safe relative path,
  * a regular file, directory, symlink or hard link to an earlier file inside the tree, directly
  * in a directory met earlier, valid by manifest_entry_check and matching its manifest entry,
  * data matching its size and SHA-256; a symlink's target is data, wherever it points), that
- * nothing is missing, and at the end the archive's size and SHA-256. Hands each entry to sink (may be NULL). Yields between entries and blocks,
- * reports progress. Returns 0 or -errno with ret->message naming the archive and the entry. */
+ * nothing is missing, and at the end the archive's size and SHA-256. Hands each entry to sink (may be NULL).
+ * Yields between entries and blocks, reports progress. Returns 0 or -errno with ret->message naming the
+ * archive and the entry. */
 int store_walk(const char *game_dir, const struct manifest *m, const struct store_sink *sink,
 	       const struct job_hooks *hooks, struct job_result *ret);
 

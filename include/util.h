@@ -15,8 +15,13 @@
 #define USEC_PER_MSEC 1000ULL
 #define NSEC_PER_USEC 1000ULL
 
-static inline void freep(void *p) { free(*(void **)p); }
-static inline void closep(int *fd)
+static inline void
+freep(void *p)
+{
+	free(*(void **)p);
+}
+static inline void
+closep(int *fd)
 {
 	if (*fd >= 0) {
 		int saved = errno;
@@ -29,8 +34,18 @@ static inline void closep(int *fd)
 #define _cleanup_close_ _cleanup_(closep)
 
 /* Hand a local resource to the caller: the cleanup attribute then sees an empty value. */
-#define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -EBADF; _fd; })
-#define TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })
+#define TAKE_FD(fd)                                                                                          \
+	({                                                                                                   \
+		int _fd = (fd);                                                                              \
+		(fd) = -EBADF;                                                                               \
+		_fd;                                                                                         \
+	})
+#define TAKE_PTR(p)                                                                                          \
+	({                                                                                                   \
+		__typeof__(p) _p = (p);                                                                      \
+		(p) = NULL;                                                                                  \
+		_p;                                                                                          \
+	})
 
 /* Close fd if it is open; returns -EBADF so that `fd = safe_close(fd);` resets it. */
 int safe_close(int fd);

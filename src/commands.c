@@ -39,7 +39,7 @@ struct verify_batch {
 static struct json_object *
 reply_new(const char *re, enum proto_cmd cmd, bool ok)
 {
-	struct proto_request req = { .cmd = cmd };
+	struct proto_request req = {.cmd = cmd};
 
 	snprintf(req.tag, sizeof(req.tag), "%s", re);
 	return ctl_result_new(&req, ok);
@@ -141,8 +141,9 @@ add_prune(struct json_object *o, const struct job_result *r)
 		struct json_object *e = json_object_new_object();
 		char why[128];
 		add_str(e, "id", r->archives[i].id);
-		add_str(e, "why", r->archives[i].keep ? store_why_str(r->archives[i].keep, why, sizeof(why))
-						    : "no rule keeps it");
+		add_str(e, "why",
+			r->archives[i].keep ? store_why_str(r->archives[i].keep, why, sizeof(why))
+					    : "no rule keeps it");
 		json_object_array_add(r->archives[i].keep ? kept : removed, e);
 	}
 	json_object_object_add(o, "removed", removed);
@@ -222,7 +223,8 @@ finish_job_reply(struct waiter *wt, const struct job_result *r)
 	add_str(o, "game", wt->game);
 	if (r->err < 0) {
 		add_str(o, "error", r->message);
-		if (wt->cmd == CMD_LIST || wt->cmd == CMD_PRUNE || wt->cmd == CMD_PIN || wt->cmd == CMD_UNPIN) {
+		if (wt->cmd == CMD_LIST || wt->cmd == CMD_PRUNE || wt->cmd == CMD_PIN ||
+		    wt->cmd == CMD_UNPIN) {
 			ctl_reply(wt->client, wt->re, o);
 			return;
 		}
@@ -328,7 +330,7 @@ submit(struct daemon *d, struct ctl_client *c, const struct proto_request *req, 
 static void
 verify_listed(const struct waiter *lister, const struct job_result *r)
 {
-	struct proto_request req = { .cmd = CMD_VERIFY, .flags = lister->flags };
+	struct proto_request req = {.cmd = CMD_VERIFY, .flags = lister->flags};
 	struct verify_batch *b;
 
 	snprintf(req.tag, sizeof(req.tag), "%s", lister->re);
@@ -354,24 +356,25 @@ verify_listed(const struct waiter *lister, const struct job_result *r)
 	snprintf(b->re, sizeof(b->re), "%s", lister->re);
 	snprintf(b->game, sizeof(b->game), "%s", lister->game);
 	for (unsigned i = 0; i < r->n_archives; i++) {
-		struct job_spec tmpl = { .kind = JOB_VERIFY, .id = r->archives[i].id };
+		struct job_spec tmpl = {.kind = JOB_VERIFY, .id = r->archives[i].id};
 		struct waiter *wt = waiter_new(lister->d, lister->client, &req, lister->game);
 		if (!wt)
 			break;
 		wt->batch = b;
 		b->pending++;
 		if (sched_submit(lister->d->sched, lister->game, &tmpl, &wt->w, NULL) < 0) {
-			struct job_result f = { .err = -ENOMEM };
+			struct job_result f = {.err = -ENOMEM};
 			snprintf(f.id, sizeof(f.id), "%s", r->archives[i].id);
-			snprintf(f.message, sizeof(f.message), "cannot queue the check of %s", r->archives[i].id);
+			snprintf(f.message, sizeof(f.message), "cannot queue the check of %s",
+				 r->archives[i].id);
 			on_waiter_done(&f, wt);
 		}
 	}
 	batch_release(b);
 }
 
-static const char *const last_names[] = { [LAST_NONE] = NULL, [LAST_OK] = "ok",
-					  [LAST_FAILED] = "failed", [LAST_UNCHANGED] = "unchanged" };
+static const char *const last_names[] = {
+    [LAST_NONE] = NULL, [LAST_OK] = "ok", [LAST_FAILED] = "failed", [LAST_UNCHANGED] = "unchanged"};
 
 /* A game's copies: "in sync", "pending" (N archives, the oldest's time) or "failing" (since
  * when, with rclone's last message). */
@@ -387,11 +390,11 @@ remote_status(const struct sched_game_info *gi)
 	add_str(r, "oldest", gi->copy_oldest);
 	json_object_object_add(r, "oldest_time",
 			       gi->copy_oldest && store_id_time(gi->copy_oldest, &t) == 0
-				       ? json_object_new_int64(t / 1000000)
-				       : NULL);
-	json_object_object_add(r, "failing_since", gi->copy_failing_since
-							   ? json_object_new_int64(gi->copy_failing_since / 1000000)
-							   : NULL);
+				   ? json_object_new_int64(t / 1000000)
+				   : NULL);
+	json_object_object_add(
+	    r, "failing_since",
+	    gi->copy_failing_since ? json_object_new_int64(gi->copy_failing_since / 1000000) : NULL);
 	add_str(r, "error", gi->copy_error);
 	return r;
 }
@@ -409,8 +412,8 @@ game_status(const struct sched_game_info *gi)
 	add_str(g, "last_result", last_names[gi->last]);
 	add_str(g, "last_error", gi->last_error);
 	add_str(g, "last_archive", gi->last_archive);
-	json_object_object_add(g, "last_time",
-			       gi->last_time_usec ? json_object_new_int64(gi->last_time_usec / 1000000) : NULL);
+	json_object_object_add(
+	    g, "last_time", gi->last_time_usec ? json_object_new_int64(gi->last_time_usec / 1000000) : NULL);
 	json_object_object_add(g, "next_due",
 			       gi->next_due_usec ? json_object_new_int64(gi->next_due_usec / 1000000) : NULL);
 	add_str(g, "unchanged_since", gi->unchanged_since);
@@ -494,7 +497,7 @@ cmd_session(struct daemon *d, struct ctl_client *c, const struct proto_request *
 static void
 cmd_job(struct daemon *d, struct ctl_client *c, const struct proto_request *req, const char *game)
 {
-	struct job_spec tmpl = { 0 };
+	struct job_spec tmpl = {0};
 	char id[sizeof(req->id)];
 	bool wait = true;
 

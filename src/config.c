@@ -20,67 +20,93 @@
 #define GAME_NAME_HINT "use letters, digits, '.', '_' and '-'"
 
 enum section { SEC_NONE, SEC_DAEMON, SEC_GAME };
-enum kind { K_PATH, K_SOCKET, K_DURATION, K_UINT, K_INT, K_BOOL, K_CORE, K_NOTIFY, K_MIN_FREE, K_EXCLUDE, K_SESSIONS,
-	    K_REMOTE, K_STRING, K_LEVEL };
+enum kind {
+	K_PATH,
+	K_SOCKET,
+	K_DURATION,
+	K_UINT,
+	K_INT,
+	K_BOOL,
+	K_CORE,
+	K_NOTIFY,
+	K_MIN_FREE,
+	K_EXCLUDE,
+	K_SESSIONS,
+	K_REMOTE,
+	K_STRING,
+	K_LEVEL
+};
 
 struct key {
 	const char *name;
 	enum kind kind;
-	size_t offset;   /* into struct sk_config or struct sk_game */
+	size_t offset; /* into struct sk_config or struct sk_game */
 	long long min, max;
 	const char *hint; /* what a good value looks like, for messages */
 };
 
-#define DUR(n, f, lo, hi, h) { n, K_DURATION, offsetof(struct sk_config, f), lo, hi, "a duration " h }
-#define UNS(n, f, lo, hi) \
-	{ n, K_UINT, offsetof(struct sk_config, f), lo, hi, "a whole number from " #lo " to " #hi }
+#define DUR(n, f, lo, hi, h)                                                                                 \
+	{                                                                                                    \
+		n, K_DURATION, offsetof(struct sk_config, f), lo, hi, "a duration " h                        \
+	}
+#define UNS(n, f, lo, hi)                                                                                    \
+	{                                                                                                    \
+		n, K_UINT, offsetof(struct sk_config, f), lo, hi, "a whole number from " #lo " to " #hi      \
+	}
 #define KEEP(n, f) UNS(n, keep.f, 0, 1000000)
-#define BOOLEAN(n, f) { n, K_BOOL, offsetof(struct sk_config, f), 0, 1, "true or false" }
+#define BOOLEAN(n, f)                                                                                        \
+	{                                                                                                    \
+		n, K_BOOL, offsetof(struct sk_config, f), 0, 1, "true or false"                              \
+	}
 
 static const struct key daemon_keys[] = {
-	{ "archive_dir", K_PATH, offsetof(struct sk_config, archive_dir), 0, 0, NULL },
-	{ "socket", K_SOCKET, offsetof(struct sk_config, socket_path), 0, 0, NULL },
-	DUR("interval", interval_usec, USEC_PER_SEC, 366 * USEC_PER_DAY,
-	    "from 1s to 366d, such as 45s, 10m, 2h or 1h30m"),
-	DUR("interval_playing", interval_playing_usec, 0, 366 * USEC_PER_DAY,
-	    "up to 366d, such as 2m; 0 for interval"),
-	{ "core", K_CORE, offsetof(struct sk_config, core), 0, 0, "thread, coroutine or process" },
-	{ "compression", K_LEVEL, offsetof(struct sk_config, compression), 1, 9,
-	  "auto, or a gzip level from 1 to 9" },
-	{ "notify", K_NOTIFY, offsetof(struct sk_config, notify), 0, 0, "all, errors or off" },
-	BOOLEAN("autostart", autostart),
-	DUR("settle", settle_usec, 0, USEC_PER_DAY, "up to 1d, such as 3s"),
-	DUR("settle_max", settle_max_usec, 0, USEC_PER_DAY, "up to 1d, such as 60s"),
-	BOOLEAN("snapshot_on_change", snapshot_on_change),
-	KEEP("keep_last", last),
-	KEEP("keep_hourly", hourly),
-	KEEP("keep_daily", daily),
-	KEEP("keep_weekly", weekly),
-	KEEP("keep_monthly", monthly),
-	{ "min_free", K_MIN_FREE, 0, 0, 99, "a size such as 500M or 2G, or a share of the disk such as 5%" },
-	DUR("slice", slice_usec, 100, USEC_PER_SEC, "from 100us to 1s, such as 5ms"),
-	UNS("compress_threads", compress_threads, 0, 256),
-	{ "nice", K_INT, offsetof(struct sk_config, nice), -20, 19, "a nice value from -20 to 19" },
-	BOOLEAN("io_idle", io_idle),
-	{ "manifest", K_PATH, offsetof(struct sk_config, manifest), 0, 0, NULL },
-	{ "sessions", K_SESSIONS, offsetof(struct sk_config, sessions), 0, 0, "steam or off" },
-	{ "remote", K_REMOTE, offsetof(struct sk_config, remote), 0, 0, "an rclone remote such as nas:saves, or off" },
-	{ "rclone", K_STRING, offsetof(struct sk_config, rclone), 0, 0, "the rclone program" },
-	{ "rclone_config", K_PATH, offsetof(struct sk_config, rclone_config), 0, 0, NULL },
-	{ "remote_bwlimit", K_STRING, offsetof(struct sk_config, remote_bwlimit), 0, 0, "an rclone --bwlimit such as 1M" },
-	DUR("remote_retry", remote_retry_usec, USEC_PER_SEC, USEC_PER_DAY, "from 1s to 1d, such as 30s"),
-	{ "device", K_STRING, offsetof(struct sk_config, device), 0, 0, "a name for this machine, such as steamdeck" },
+    {"archive_dir", K_PATH, offsetof(struct sk_config, archive_dir), 0, 0, NULL},
+    {"socket", K_SOCKET, offsetof(struct sk_config, socket_path), 0, 0, NULL},
+    DUR("interval", interval_usec, USEC_PER_SEC, 366 * USEC_PER_DAY,
+	"from 1s to 366d, such as 45s, 10m, 2h or 1h30m"),
+    DUR("interval_playing", interval_playing_usec, 0, 366 * USEC_PER_DAY,
+	"up to 366d, such as 2m; 0 for interval"),
+    {"core", K_CORE, offsetof(struct sk_config, core), 0, 0, "thread, coroutine or process"},
+    {"compression", K_LEVEL, offsetof(struct sk_config, compression), 1, 9,
+     "auto, or a gzip level from 1 to 9"},
+    {"notify", K_NOTIFY, offsetof(struct sk_config, notify), 0, 0, "all, errors or off"},
+    BOOLEAN("autostart", autostart),
+    DUR("settle", settle_usec, 0, USEC_PER_DAY, "up to 1d, such as 3s"),
+    DUR("settle_max", settle_max_usec, 0, USEC_PER_DAY, "up to 1d, such as 60s"),
+    BOOLEAN("snapshot_on_change", snapshot_on_change),
+    KEEP("keep_last", last),
+    KEEP("keep_hourly", hourly),
+    KEEP("keep_daily", daily),
+    KEEP("keep_weekly", weekly),
+    KEEP("keep_monthly", monthly),
+    {"min_free", K_MIN_FREE, 0, 0, 99, "a size such as 500M or 2G, or a share of the disk such as 5%"},
+    DUR("slice", slice_usec, 100, USEC_PER_SEC, "from 100us to 1s, such as 5ms"),
+    UNS("compress_threads", compress_threads, 0, 256),
+    {"nice", K_INT, offsetof(struct sk_config, nice), -20, 19, "a nice value from -20 to 19"},
+    BOOLEAN("io_idle", io_idle),
+    {"manifest", K_PATH, offsetof(struct sk_config, manifest), 0, 0, NULL},
+    {"sessions", K_SESSIONS, offsetof(struct sk_config, sessions), 0, 0, "steam or off"},
+    {"remote", K_REMOTE, offsetof(struct sk_config, remote), 0, 0,
+     "an rclone remote such as nas:saves, or off"},
+    {"rclone", K_STRING, offsetof(struct sk_config, rclone), 0, 0, "the rclone program"},
+    {"rclone_config", K_PATH, offsetof(struct sk_config, rclone_config), 0, 0, NULL},
+    {"remote_bwlimit", K_STRING, offsetof(struct sk_config, remote_bwlimit), 0, 0,
+     "an rclone --bwlimit such as 1M"},
+    DUR("remote_retry", remote_retry_usec, USEC_PER_SEC, USEC_PER_DAY, "from 1s to 1d, such as 30s"),
+    {"device", K_STRING, offsetof(struct sk_config, device), 0, 0,
+     "a name for this machine, such as steamdeck"},
 };
 
 static const struct key game_keys[] = {
-	{ "path", K_PATH, offsetof(struct sk_game, path), 0, 0, NULL },
-	{ "exclude", K_EXCLUDE, 0, 0, 0, NULL },
-	{ "interval", K_DURATION, offsetof(struct sk_game, interval_usec), USEC_PER_SEC, 366 * USEC_PER_DAY,
-	  "a duration from 1s to 366d, such as 45s, 10m, 2h or 1h30m" },
-	{ "interval_playing", K_DURATION, offsetof(struct sk_game, interval_playing_usec), USEC_PER_SEC,
-	  366 * USEC_PER_DAY, "a duration from 1s to 366d, such as 2m" },
-	{ "steam_app", K_UINT, offsetof(struct sk_game, steam_app), 1, UINT_MAX, "a Steam app id such as 489830" },
-	{ "remote", K_REMOTE, offsetof(struct sk_game, remote), 1, 0, "an rclone remote such as nas:saves, or off" },
+    {"path", K_PATH, offsetof(struct sk_game, path), 0, 0, NULL},
+    {"exclude", K_EXCLUDE, 0, 0, 0, NULL},
+    {"interval", K_DURATION, offsetof(struct sk_game, interval_usec), USEC_PER_SEC, 366 * USEC_PER_DAY,
+     "a duration from 1s to 366d, such as 45s, 10m, 2h or 1h30m"},
+    {"interval_playing", K_DURATION, offsetof(struct sk_game, interval_playing_usec), USEC_PER_SEC,
+     366 * USEC_PER_DAY, "a duration from 1s to 366d, such as 2m"},
+    {"steam_app", K_UINT, offsetof(struct sk_game, steam_app), 1, UINT_MAX, "a Steam app id such as 489830"},
+    {"remote", K_REMOTE, offsetof(struct sk_game, remote), 1, 0,
+     "an rclone remote such as nas:saves, or off"},
 };
 
 #define N_KEYS_MAX ARRAY_SIZE(daemon_keys)
@@ -92,8 +118,8 @@ struct parser {
 	size_t line_size;
 	unsigned lineno;
 	enum section section;
-	size_t game;         /* index of the current game in SEC_GAME */
-	unsigned game_line;  /* its header line */
+	size_t game;			  /* index of the current game in SEC_GAME */
+	unsigned game_line;		  /* its header line */
 	unsigned daemon_seen[N_KEYS_MAX]; /* line of each key's first use, 0: not yet */
 	unsigned game_seen[ARRAY_SIZE(game_keys)];
 	struct sk_config *cfg;
@@ -103,7 +129,7 @@ struct parser {
 };
 
 static int fail_at(struct parser *p, unsigned line, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Writes "FILE:LINE: message" once, for the first error only, and returns r. */
 static int
@@ -131,16 +157,20 @@ fail_at(struct parser *p, unsigned line, int r, const char *fmt, ...)
 /* Values are quoted in messages; a long one is cut so the cause stays readable. */
 #define QUOTE_MAX 80
 #define QUOTE_FMT "'%.*s%s'"
-#define QUOTE_ARGS(v) (strlen(v) > QUOTE_MAX ? QUOTE_MAX - 3 : (int)strlen(v)), (v), \
-		      (strlen(v) > QUOTE_MAX ? "..." : "")
+#define QUOTE_ARGS(v)                                                                                        \
+	(strlen(v) > QUOTE_MAX ? QUOTE_MAX - 3 : (int)strlen(v)), (v), (strlen(v) > QUOTE_MAX ? "..." : "")
 
 static const char *const core_names[] = {
-	[SK_CORE_THREAD] = "thread", [SK_CORE_COROUTINE] = "coroutine", [SK_CORE_PROCESS] = "process",
+    [SK_CORE_THREAD] = "thread",
+    [SK_CORE_COROUTINE] = "coroutine",
+    [SK_CORE_PROCESS] = "process",
 };
 static const char *const notify_names[] = {
-	[SK_NOTIFY_ALL] = "all", [SK_NOTIFY_ERRORS] = "errors", [SK_NOTIFY_OFF] = "off",
+    [SK_NOTIFY_ALL] = "all",
+    [SK_NOTIFY_ERRORS] = "errors",
+    [SK_NOTIFY_OFF] = "off",
 };
-static const char *const sessions_names[] = { [SK_SESSIONS_STEAM] = "steam", [SK_SESSIONS_OFF] = "off" };
+static const char *const sessions_names[] = {[SK_SESSIONS_STEAM] = "steam", [SK_SESSIONS_OFF] = "off"};
 
 static int
 name_lookup(const char *const *names, size_t n, const char *s)
@@ -228,21 +258,21 @@ config_new_default(struct sk_config **ret)
 	if (!cfg)
 		return -ENOMEM;
 	*cfg = (struct sk_config){
-		.archive_dir = xdg_path("XDG_DATA_HOME", ".local/share", NULL),
-		.socket_path = config_default_socket_path(),
-		.interval_usec = 10 * USEC_PER_MINUTE,
-		.settle_usec = 3 * USEC_PER_SEC,
-		.settle_max_usec = 60 * USEC_PER_SEC,
-		.slice_usec = 5 * USEC_PER_MSEC,
-		.core = SK_CORE_THREAD,
-		.compression = SK_COMPRESSION_AUTO,
-		.notify = SK_NOTIFY_ALL,
-		.autostart = true,
-		.keep = { .last = 50 },
-		.min_free_bytes = 500ULL << 20,
-		.nice = 19,
-		.io_idle = true,
-		.remote_retry_usec = 30 * USEC_PER_SEC,
+	    .archive_dir = xdg_path("XDG_DATA_HOME", ".local/share", NULL),
+	    .socket_path = config_default_socket_path(),
+	    .interval_usec = 10 * USEC_PER_MINUTE,
+	    .settle_usec = 3 * USEC_PER_SEC,
+	    .settle_max_usec = 60 * USEC_PER_SEC,
+	    .slice_usec = 5 * USEC_PER_MSEC,
+	    .core = SK_CORE_THREAD,
+	    .compression = SK_COMPRESSION_AUTO,
+	    .notify = SK_NOTIFY_ALL,
+	    .autostart = true,
+	    .keep = {.last = 50},
+	    .min_free_bytes = 500ULL << 20,
+	    .nice = 19,
+	    .io_idle = true,
+	    .remote_retry_usec = 30 * USEC_PER_SEC,
 	};
 	cfg->device = default_device();
 	if (!cfg->archive_dir || !cfg->socket_path || !cfg->device) {
@@ -321,7 +351,7 @@ game_append(struct sk_config *cfg, const char *name)
 	if (!games)
 		return -ENOMEM;
 	cfg->games = games;
-	games[cfg->n_games] = (struct sk_game){ .name = strdup(name) };
+	games[cfg->n_games] = (struct sk_game){.name = strdup(name)};
 	if (!games[cfg->n_games].name)
 		return -ENOMEM;
 	return (ssize_t)cfg->n_games++;
@@ -449,8 +479,8 @@ resolve_steam_apps(struct parser *p)
 			continue;
 		g->path = v[k].path;
 		if (!g->path)
-			fail_at(p, g->steam_app_line, v[k].error ? v[k].error : -ENOMEM, "game '%s': %s", g->name,
-				v[k].why);
+			fail_at(p, g->steam_app_line, v[k].error ? v[k].error : -ENOMEM, "game '%s': %s",
+				g->name, v[k].why);
 		k++;
 	}
 }
@@ -515,7 +545,10 @@ section_begin(struct parser *p, char *s)
 			return game_begin(p, q + 1);
 		}
 	}
-	return fail(p, -EINVAL, "unknown section [" "%.*s%s" "] (expected [daemon] or [game \"NAME\"])",
+	return fail(p, -EINVAL,
+		    "unknown section ["
+		    "%.*s%s"
+		    "] (expected [daemon] or [game \"NAME\"])",
 		    QUOTE_ARGS(name));
 }
 
@@ -726,7 +759,8 @@ handle_key(void *user, const char *section, const char *name, const char *value)
 	(void)section; /* always "": section headers never reach inih */
 	if (p->section == SEC_NONE)
 		return !fail(p, -EINVAL,
-			     "key " QUOTE_FMT " outside any section (put it under [daemon] or [game \"NAME\"])",
+			     "key " QUOTE_FMT
+			     " outside any section (put it under [daemon] or [game \"NAME\"])",
 			     QUOTE_ARGS(name));
 	k = key_find(keys, n, name);
 	if (!k) {
@@ -816,7 +850,7 @@ ini_setup(void)
 static int
 parse_stream(FILE *f, const char *name, struct sk_config **ret, char *err, size_t errlen)
 {
-	struct parser p = { .file = name, .f = f, .err = err, .errlen = errlen };
+	struct parser p = {.file = name, .f = f, .err = err, .errlen = errlen};
 	int r;
 
 	r = config_new_default(&p.cfg);
@@ -882,11 +916,12 @@ check_games(const struct sk_config *cfg, char *const *real, char *err, size_t er
 			const char *how = nesting(real[j], real[i]);
 			if (!how)
 				continue;
-			snprintf(err, errlen,
-				 "%s: game '%s': path '%s' %s the save folder of game '%s' ('%s', %s); a restore "
-				 "of one would change the other: give each game a folder of its own",
-				 origin(cfg, b->path_line, "--save-dir", wb, sizeof(wb)), b->name, b->path, how,
-				 a->name, a->path, origin(cfg, a->path_line, "--save-dir", wa, sizeof(wa)));
+			snprintf(
+			    err, errlen,
+			    "%s: game '%s': path '%s' %s the save folder of game '%s' ('%s', %s); a restore "
+			    "of one would change the other: give each game a folder of its own",
+			    origin(cfg, b->path_line, "--save-dir", wb, sizeof(wb)), b->name, b->path, how,
+			    a->name, a->path, origin(cfg, a->path_line, "--save-dir", wa, sizeof(wa)));
 			return -EINVAL;
 		}
 	return 0;
@@ -906,18 +941,23 @@ check_archive(const struct sk_config *cfg, char *const *real, const char *archiv
 		const char *how = nesting(archive, real[i]), *back = nesting(real[i], archive);
 		if (!how)
 			continue;
-		origin(cfg, cfg->archive_dir_line, archive_from ? archive_from : "the default", wa, sizeof(wa));
+		origin(cfg, cfg->archive_dir_line, archive_from ? archive_from : "the default", wa,
+		       sizeof(wa));
 		origin(cfg, g->path_line, "--save-dir", wg, sizeof(wg));
 		if (lead)
-			snprintf(err, errlen, "%s: archive_dir '%s' %s the save folder '%s' of game '%s' (%s)", wa,
+			snprintf(err, errlen,
+				 "%s: archive_dir '%s' %s the save folder '%s' of game '%s' (%s)", wa,
 				 cfg->archive_dir, how, g->path, g->name, wg);
 		else
-			snprintf(err, errlen, "%s: game '%s': path '%s' %s archive_dir '%s' (%s)", wg, g->name,
-				 g->path, back, cfg->archive_dir, wa);
+			snprintf(err, errlen, "%s: game '%s': path '%s' %s archive_dir '%s' (%s)", wg,
+				 g->name, g->path, back, cfg->archive_dir, wa);
 		size_t n = strlen(err);
-		snprintf(err + n, errlen - n, "; a restore of '%s' would %s: keep the archives and every save "
-			 "folder apart", g->name, path_within(real[i], archive) && strcmp(how, "is") != 0
-			 ? "write into the archives" : "replace the archives");
+		snprintf(err + n, errlen - n,
+			 "; a restore of '%s' would %s: keep the archives and every save "
+			 "folder apart",
+			 g->name,
+			 path_within(real[i], archive) && strcmp(how, "is") != 0 ? "write into the archives"
+										 : "replace the archives");
 		return -EINVAL;
 	}
 	return 0;

@@ -22,8 +22,8 @@ struct ctl_client {
 	struct ctl *ctl; /* NULL once the client is gone */
 	int fd;
 	unsigned refs;
-	bool eof;         /* the peer shut down its side: no more requests */
-	uint64_t seq;     /* requests seen, for replies to untagged ones */
+	bool eof;     /* the peer shut down its side: no more requests */
+	uint64_t seq; /* requests seen, for replies to untagged ones */
 	uint32_t events;
 	struct proto_lines in;
 	char *out;
@@ -45,8 +45,7 @@ struct ctl {
 
 static void client_io(struct loop *loop, int fd, uint32_t events, void *data);
 
-static int
-fail(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static int
 fail(char *err, size_t errlen, int r, const char *fmt, ...)
@@ -67,8 +66,9 @@ reply_line(struct json_object *obj)
 {
 	char *line;
 
-	if (asprintf(&line, "%s\n", json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-							  JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+	if (asprintf(&line, "%s\n",
+		     json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+							     JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
 		return NULL;
 	return line;
 }
@@ -156,8 +156,8 @@ static void
 client_flush(struct ctl_client *c)
 {
 	while (c->outoff < c->outlen) {
-		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n =
+		    send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -208,9 +208,9 @@ client_queue(struct ctl_client *c, const char *s, size_t len)
 static int
 client_send_line(struct ctl_client *c, const char *s, size_t len)
 {
-	struct iovec iov[2] = { { .iov_base = (void *)(uintptr_t)s, .iov_len = len },
-				{ .iov_base = (void *)(uintptr_t) "\n", .iov_len = 1 } };
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	struct iovec iov[2] = {{.iov_base = (void *)(uintptr_t)s, .iov_len = len},
+			       {.iov_base = (void *)(uintptr_t) "\n", .iov_len = 1}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
 	size_t done = 0;
 	int r = 0;
 
@@ -402,8 +402,8 @@ client_add(struct ctl *ctl, int fd)
 		close(fd);
 		return;
 	}
-	*c = (struct ctl_client){ .ctl = ctl, .fd = fd, .refs = 1, .events = EPOLLIN,
-				  .in = PROTO_LINES(PROTO_MAX_LINE) };
+	*c = (struct ctl_client){
+	    .ctl = ctl, .fd = fd, .refs = 1, .events = EPOLLIN, .in = PROTO_LINES(PROTO_MAX_LINE)};
 	c->next = ctl->clients;
 	if (c->next)
 		c->next->prev = c;
@@ -447,8 +447,7 @@ listen_fd_passed(int *ret, char *err, size_t errlen)
 	if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
 		return fail(err, errlen, -ENOTSOCK,
 			    "the socket passed by systemd is not a listening Unix stream socket");
-	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
-	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
 		return fail(err, errlen, -errno, "cannot set up the socket passed by systemd: %m");
 	*ret = fd;
 	return 1;
@@ -472,8 +471,8 @@ prepare_dir(const char *path, char *err, size_t errlen)
 	if (stat(dir, &st) < 0)
 		return fail(err, errlen, -errno, "cannot stat '%s': %m", dir);
 	if (st.st_uid != geteuid())
-		return fail(err, errlen, -EPERM, "refusing socket folder '%s': owned by uid %u, not %u",
-			    dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		return fail(err, errlen, -EPERM, "refusing socket folder '%s': owned by uid %u, not %u", dir,
+			    (unsigned)st.st_uid, (unsigned)geteuid());
 	if (st.st_mode & 022)
 		return fail(err, errlen, -EPERM,
 			    "refusing socket folder '%s': writable by others (mode %04o)", dir,
@@ -495,8 +494,8 @@ take_lock(const char *path, int *ret, char *err, size_t errlen)
 		return fail(err, errlen, -errno, "cannot open '%s': %m", lock);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
-			return fail(err, errlen, -EADDRINUSE,
-				    "another savekeeperd is already running on %s", path);
+			return fail(err, errlen, -EADDRINUSE, "another savekeeperd is already running on %s",
+				    path);
 		return fail(err, errlen, -errno, "cannot lock '%s': %m", lock);
 	}
 	*ret = TAKE_FD(fd);
@@ -523,7 +522,7 @@ remove_stale(const char *path, char *err, size_t errlen)
 static int
 bind_listen(const char *path, int *ret, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_close_ int fd = -EBADF;
 	mode_t old;
 	int r;
@@ -568,15 +567,15 @@ open_own(struct ctl *ctl, const char *path, char *err, size_t errlen)
 }
 
 int
-ctl_open(struct loop *loop, const char *socket_path, ctl_request_fn *fn, void *data,
-	 struct ctl **ret, char *err, size_t errlen)
+ctl_open(struct loop *loop, const char *socket_path, ctl_request_fn *fn, void *data, struct ctl **ret,
+	 char *err, size_t errlen)
 {
 	struct ctl *ctl = calloc(1, sizeof(*ctl));
 	int r;
 
 	if (!ctl)
 		return -ENOMEM;
-	*ctl = (struct ctl){ .loop = loop, .fd = -EBADF, .lockfd = -EBADF, .fn = fn, .data = data };
+	*ctl = (struct ctl){.loop = loop, .fd = -EBADF, .lockfd = -EBADF, .fn = fn, .data = data};
 	r = listen_fd_passed(&ctl->fd, err, errlen);
 	if (r == 0)
 		r = open_own(ctl, socket_path, err, errlen);

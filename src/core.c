@@ -40,7 +40,7 @@ core_new(enum sk_core kind, struct loop *loop, const struct core_settings *s)
 	core = calloc(1, sizeof(*core));
 	if (!core)
 		return NULL;
-	*core = (struct core){ .ops = ops, .loop = loop, .s = *s };
+	*core = (struct core){.ops = ops, .loop = loop, .s = *s};
 	r = ops->init ? ops->init(core) : 0;
 	if (r < 0) {
 		free(core);

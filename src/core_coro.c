@@ -31,8 +31,8 @@ struct coro_job {
 	struct core_job *job;
 	struct coro *co;
 	uint64_t slice_start;
-	struct loop_timer *timer;   /* wakes a sleeping job; made on its first sleep */
-	int waiting_fd;             /* registered while the job waits on it, else -1 */
+	struct loop_timer *timer; /* wakes a sleeping job; made on its first sleep */
+	int waiting_fd;		  /* registered while the job waits on it, else -1 */
 	bool ready;
 	bool has_progress;
 	struct job_progress progress;
@@ -40,7 +40,7 @@ struct coro_job {
 };
 
 struct coro_core {
-	bool queued;   /* a resume is queued on the loop */
+	bool queued; /* a resume is queued on the loop */
 };
 
 static loop_defer_fn on_ready;
@@ -155,9 +155,13 @@ static void
 job_body(void *arg)
 {
 	struct coro_job *c = arg;
-	struct job_hooks hooks = { .yield = job_yield_hook, .sleep = job_sleep_hook,
-				   .wait_fd = job_wait_fd_hook, .progress = job_progress_hook,
-				   .ctx = c, .cancel = &c->job->cancel, .short_slices = true };
+	struct job_hooks hooks = {.yield = job_yield_hook,
+				  .sleep = job_sleep_hook,
+				  .wait_fd = job_wait_fd_hook,
+				  .progress = job_progress_hook,
+				  .ctx = c,
+				  .cancel = &c->job->cancel,
+				  .short_slices = true};
 
 	runner_execute(c->job->spec, &hooks, &c->result);
 }
@@ -266,10 +270,10 @@ coro_destroy(struct core *core)
 }
 
 const struct core_ops core_coro_ops = {
-	.name = "coroutine",
-	.init = coro_init,
-	.start = coro_start,
-	.cancel = coro_cancel,
-	.stop_all = coro_stop_all,
-	.destroy = coro_destroy,
+    .name = "coroutine",
+    .init = coro_init,
+    .start = coro_start,
+    .cancel = coro_cancel,
+    .stop_all = coro_stop_all,
+    .destroy = coro_destroy,
 };

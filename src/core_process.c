@@ -109,8 +109,8 @@ static void
 proc_reap(struct core_job *job)
 {
 	struct proc_job *p = job->impl;
-	siginfo_t si = { 0 };
-	struct job_result r = { 0 };
+	siginfo_t si = {0};
+	struct job_result r = {0};
 
 	loop_del_fd(job->core->loop, p->pidfd);
 	loop_del_fd(job->core->loop, p->sock);
@@ -122,7 +122,7 @@ proc_reap(struct core_job *job)
 		/* The job takes what the result owns (archives, changes). */
 		r = p->result;
 		p->has_result = false;
-		p->result = (struct job_result){ 0 };
+		p->result = (struct job_result){0};
 	} else {
 		failure_message(&r, &si, atomic_load(&job->cancel));
 		/* What a worker that died without a result left, among the archives and beside
@@ -165,7 +165,7 @@ static int
 spawn_worker(const struct core *core, int child_fd, pid_t *ret_pid)
 {
 	const char *exe = core->s.self_exe ? core->s.self_exe : "/proc/self/exe";
-	char *const argv[] = { (char *)"savekeeperd", (char *)"--worker", NULL };
+	char *const argv[] = {(char *)"savekeeperd", (char *)"--worker", NULL};
 	posix_spawn_file_actions_t fa;
 	int r;
 
@@ -274,7 +274,7 @@ proc_start(struct core_job *job)
 	if (r < 0) {
 		if (p->pidfd >= 0) {
 			syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
-			waitid(P_PIDFD, (id_t)p->pidfd, &(siginfo_t){ 0 }, WEXITED);
+			waitid(P_PIDFD, (id_t)p->pidfd, &(siginfo_t){0}, WEXITED);
 		}
 		proc_job_free(p);
 		return r;
@@ -302,8 +302,8 @@ proc_wait(struct core_job *job)
 	bool eof = false;
 
 	for (;;) {
-		struct pollfd fds[2] = { { .fd = p->pidfd, .events = POLLIN },
-					 { .fd = eof ? -1 : p->sock, .events = POLLIN } };
+		struct pollfd fds[2] = {{.fd = p->pidfd, .events = POLLIN},
+					{.fd = eof ? -1 : p->sock, .events = POLLIN}};
 		uint64_t now = now_usec();
 		int timeout = now < deadline ? (int)((deadline - now) / USEC_PER_MSEC) : 0;
 		int n = poll(fds, 2, timeout);
@@ -326,10 +326,10 @@ proc_stop_all(struct core *core)
 }
 
 const struct core_ops core_process_ops = {
-	.name = "process",
-	.start = proc_start,
-	.cancel = proc_cancel,
-	.stop_all = proc_stop_all,
+    .name = "process",
+    .start = proc_start,
+    .cancel = proc_cancel,
+    .stop_all = proc_stop_all,
 };
 
 /* The worker side. */
@@ -380,7 +380,7 @@ read_spec(struct job_spec **ret)
 static void
 worker_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_term, .sa_flags = SA_RESTART };
+	struct sigaction sa = {.sa_handler = on_term, .sa_flags = SA_RESTART};
 	sigset_t set;
 
 	sigemptyset(&sa.sa_mask);
@@ -399,8 +399,8 @@ int
 core_worker_main(int out_fd)
 {
 	struct job_spec *spec = NULL;
-	struct job_hooks hooks = { .progress = worker_progress, .ctx = &out_fd, .cancel = &worker_cancel };
-	struct job_result r = { 0 };
+	struct job_hooks hooks = {.progress = worker_progress, .ctx = &out_fd, .cancel = &worker_cancel};
+	struct job_result r = {0};
 	_cleanup_free_ char *json = NULL;
 	int e;
 

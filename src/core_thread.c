@@ -40,7 +40,7 @@ worker(void *arg)
 {
 	struct core_job *job = arg;
 	struct thread_job *t = job->impl;
-	struct job_hooks hooks = { .progress = worker_progress, .ctx = t, .cancel = &job->cancel };
+	struct job_hooks hooks = {.progress = worker_progress, .ctx = t, .cancel = &job->cancel};
 	struct job_result r;
 
 	core_lower_priority(gettid(), &job->core->s);
@@ -140,7 +140,7 @@ thread_stop_all(struct core *core)
 }
 
 const struct core_ops core_thread_ops = {
-	.name = "thread",
-	.start = thread_start,
-	.stop_all = thread_stop_all,
+    .name = "thread",
+    .start = thread_start,
+    .stop_all = thread_stop_all,
 };

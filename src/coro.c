@@ -14,12 +14,12 @@
 #endif
 
 struct coro {
-	ucontext_t ctx;     /* the coroutine's own context */
-	ucontext_t caller;  /* where coro_yield() returns to */
-	struct coro *prev;  /* the coroutine that resumed this one, for nesting */
+	ucontext_t ctx;	   /* the coroutine's own context */
+	ucontext_t caller; /* where coro_yield() returns to */
+	struct coro *prev; /* the coroutine that resumed this one, for nesting */
 	coro_fn *fn;
 	void *arg;
-	void *map;          /* the whole region, guard page first */
+	void *map; /* the whole region, guard page first */
 	size_t map_size;
 	char *stack;
 	size_t stack_size;
@@ -94,8 +94,8 @@ coro_new(coro_fn *fn, void *arg, size_t stack_size)
 	size_t stack = page_round(stack_size ? stack_size : CORO_STACK_DEFAULT, page);
 	size_t size = page + stack + page_round(sizeof(struct coro), page);
 
-	char *map = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *map =
+	    mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (map == MAP_FAILED)
 		return NULL;
 	if (mprotect(map, page, PROT_NONE) < 0) {
@@ -106,8 +106,8 @@ coro_new(coro_fn *fn, void *arg, size_t stack_size)
 	}
 
 	struct coro *c = (struct coro *)(map + page + stack);
-	*c = (struct coro){ .fn = fn, .arg = arg, .map = map, .map_size = size,
-			    .stack = map + page, .stack_size = stack };
+	*c = (struct coro){
+	    .fn = fn, .arg = arg, .map = map, .map_size = size, .stack = map + page, .stack_size = stack};
 	init_context(c);
 	return c;
 }

@@ -32,7 +32,7 @@ struct collect {
 	char qnorm[NORM_MAX];
 	struct kept *kept;
 	size_t n_kept;
-	char **targets;      /* titles that matched aliases name */
+	char **targets; /* titles that matched aliases name */
 	size_t n_targets;
 	bool second_pass;
 };
@@ -83,8 +83,8 @@ keep(struct collect *c, struct lud_game *g, const struct steam_app *app)
 	if (!v)
 		return -ENOMEM;
 	c->kept = v;
-	v[c->n_kept++] = (struct kept){ .g = *g, .app = app };
-	*g = (struct lud_game){ 0 };
+	v[c->n_kept++] = (struct kept){.g = *g, .app = app};
+	*g = (struct lud_game){0};
 	return 0;
 }
 
@@ -133,7 +133,9 @@ first_pass(struct collect *c, struct lud_game *g, const struct steam_app *app)
 		if (strv_contains(c->targets, c->n_targets, g->alias))
 			return 0;
 		return strv_push(&c->targets, &c->n_targets, g->alias) < 0 ||
-		       strv_push(&c->targets, &c->n_targets, g->title) < 0 ? -ENOMEM : 0;
+			       strv_push(&c->targets, &c->n_targets, g->title) < 0
+			   ? -ENOMEM
+			   : 0;
 	}
 	return keep(c, g, app);
 }
@@ -250,7 +252,7 @@ places_init(struct places *p, const char *home, const struct discovery *d, const
 {
 	bool flatpak = app && d->steam->roots[app->root].flatpak;
 
-	*p = (struct places){ .os = LUD_OS_LINUX };
+	*p = (struct places){.os = LUD_OS_LINUX};
 	if (flatpak)
 		snprintf(p->home, PATH_MAX, "%s/.var/app/%s", home, STEAM_FLATPAK_ID);
 	else
@@ -278,10 +280,20 @@ places_init(struct places *p, const char *home, const struct discovery *d, const
 static bool
 too_broad(const struct places *p, const struct steam_app *app, const char *folder)
 {
-	const char *v[] = { p->pl.home, p->pl.root, p->pl.base, p->pl.win_documents, p->pl.win_app_data,
-			    p->pl.win_local_app_data, p->pl.win_local_app_data_low, p->pl.win_public,
-			    p->pl.win_program_data, p->pl.win_dir, p->pl.xdg_data, p->pl.xdg_config,
-			    app ? p->common : NULL, app ? app->prefix : NULL };
+	const char *v[] = {p->pl.home,
+			   p->pl.root,
+			   p->pl.base,
+			   p->pl.win_documents,
+			   p->pl.win_app_data,
+			   p->pl.win_local_app_data,
+			   p->pl.win_local_app_data_low,
+			   p->pl.win_public,
+			   p->pl.win_program_data,
+			   p->pl.win_dir,
+			   p->pl.xdg_data,
+			   p->pl.xdg_config,
+			   app ? p->common : NULL,
+			   app ? app->prefix : NULL};
 	for (size_t i = 0; i < ARRAY_SIZE(v); i++)
 		if (v[i] && path_within(v[i], folder))
 			return true;
@@ -304,7 +316,8 @@ add_save(struct disc_game *dg, const struct places *p, const char *folder, const
 	struct disc_save *v;
 
 	if (too_broad(p, dg->app, folder))
-		return note(dg, "%s is left out: it holds far more than the saves (from %s)", folder, pattern);
+		return note(dg, "%s is left out: it holds far more than the saves (from %s)", folder,
+			    pattern);
 	for (size_t i = 0; i < dg->n_saves; i++)
 		if (strcmp(dg->saves[i].folder, folder) == 0)
 			return 0;
@@ -312,7 +325,8 @@ add_save(struct disc_game *dg, const struct places *p, const char *folder, const
 	if (!v)
 		return -ENOMEM;
 	dg->saves = v;
-	v[dg->n_saves] = (struct disc_save){ .folder = strdup(folder), .pattern = strdup(pattern), .common = common };
+	v[dg->n_saves] =
+	    (struct disc_save){.folder = strdup(folder), .pattern = strdup(pattern), .common = common};
 	if (!v[dg->n_saves].folder || !v[dg->n_saves].pattern)
 		return -ENOMEM;
 	dg->n_saves++;
@@ -335,8 +349,9 @@ common_folder(char *common, const char *dir)
 }
 
 /* Looks glob_pattern up (pattern is its plain form, for messages): a folder it matches is a save
- * folder; the files it matches give the deepest folder that holds them all. glob(3) reads "**" as "*", one level, where Ludusavi
- * means any depth: such a pattern stands for the folders its part before the "**" matches. */
+ * folder; the files it matches give the deepest folder that holds them all. glob(3) reads "**" as "*", one
+ * level, where Ludusavi means any depth: such a pattern stands for the folders its part before the "**"
+ * matches. */
 static int
 find_saves(struct disc_game *dg, const struct places *p, const char *glob_pattern, const char *pattern)
 {
@@ -363,7 +378,8 @@ find_saves(struct disc_game *dg, const struct places *p, const char *glob_patter
 			continue;
 		*slash = '\0';
 		if (!common[0])
-			snprintf(common, sizeof(common), "%s", slash == gl.gl_pathv[i] ? "/" : gl.gl_pathv[i]);
+			snprintf(common, sizeof(common), "%s",
+				 slash == gl.gl_pathv[i] ? "/" : gl.gl_pathv[i]);
 		else
 			common_folder(common, gl.gl_pathv[i]);
 	}
@@ -453,7 +469,7 @@ game_append(struct discovery *d, const char *title, const struct steam_app *app)
 	if (!v)
 		return NULL;
 	d->games = v;
-	v[d->n_games] = (struct disc_game){ .title = strdup(title), .app = app };
+	v[d->n_games] = (struct disc_game){.title = strdup(title), .app = app};
 	return v[d->n_games].title ? &v[d->n_games++] : NULL;
 }
 
@@ -496,7 +512,8 @@ games_from_steam(struct discovery *d, const struct collect *c)
 	for (size_t i = 0; i < d->steam->n_apps; i++) {
 		const struct steam_app *app = &d->steam->apps[i];
 		bool wanted = query_by_app(c->q) ? query_has_app(c->q, app->appid)
-			    : c->q->query ? norm_contains(app->name, c->qnorm) : true;
+			      : c->q->query	 ? norm_contains(app->name, c->qnorm)
+						 : true;
 		if (wanted && !app_has_game(d, app) && !game_append(d, app->name, app))
 			return -ENOMEM;
 	}
@@ -519,7 +536,7 @@ discover_run(const struct disc_query *q, struct discovery **ret)
 {
 	_cleanup_free_ char *home = q->home ? strdup(q->home) : expand_home("~");
 	struct discovery *d = calloc(1, sizeof(*d));
-	struct collect c = { .d = d, .q = q };
+	struct collect c = {.d = d, .q = q};
 	int r = home && d ? 0 : -ENOMEM;
 
 	if (r >= 0)
@@ -651,7 +668,8 @@ join(char *buf, size_t len, char *const *v, size_t n)
 
 /* Why app has no one save folder, into why; returns the error. */
 static int
-app_folder_problem(const struct discovery *d, unsigned appid, const struct disc_game *g, char *why, size_t len)
+app_folder_problem(const struct discovery *d, unsigned appid, const struct disc_game *g, char *why,
+		   size_t len)
 {
 	char list[640];
 
@@ -660,8 +678,10 @@ app_folder_problem(const struct discovery *d, unsigned appid, const struct disc_
 		snprintf(why, len, "Steam app %u is not installed (libraries looked in: %s)", appid,
 			 d->steam->n_libraries ? list : "none: no Steam root under the home folder");
 	} else if (!d->manifest_read) {
-		snprintf(why, len, "no Ludusavi manifest to find its saves (%s; get it with 'ludusavi manifest update')",
-			 d->manifest_error ? d->manifest_error : d->manifest);
+		snprintf(
+		    why, len,
+		    "no Ludusavi manifest to find its saves (%s; get it with 'ludusavi manifest update')",
+		    d->manifest_error ? d->manifest_error : d->manifest);
 	} else if (!g || !g->in_manifest) {
 		snprintf(why, len, "Steam app %u is not in the manifest %s; set path", appid, d->manifest);
 	} else if (g->n_saves == 0) {
@@ -669,8 +689,11 @@ app_folder_problem(const struct discovery *d, unsigned appid, const struct disc_
 		snprintf(why, len, "no save folder of '%s' exists yet (looked for: %s)", g->title,
 			 g->n_tried ? list : "nothing: the manifest lists no path for Linux or Proton");
 	} else {
-		snprintf(why, len, "'%s' has %zu save folders (%s, ...): set path to one, or run 'savekeeperctl add %u' "
-			 "to write a section for each", g->title, g->n_saves, g->saves[0].folder, appid);
+		snprintf(
+		    why, len,
+		    "'%s' has %zu save folders (%s, ...): set path to one, or run 'savekeeperctl add %u' "
+		    "to write a section for each",
+		    g->title, g->n_saves, g->saves[0].folder, appid);
 		return -EEXIST;
 	}
 	return -ENOENT;
@@ -680,7 +703,7 @@ int
 discover_app_folders(struct disc_app_folder *v, size_t n, const char *manifest)
 {
 	_cleanup_free_ unsigned *ids = calloc(n ? n : 1, sizeof(*ids));
-	struct disc_query q = { .appids = ids, .n_appids = n, .manifest = manifest };
+	struct disc_query q = {.appids = ids, .n_appids = n, .manifest = manifest};
 	struct discovery *d = NULL;
 	int r = ids ? 0 : -ENOMEM;
 
@@ -689,7 +712,7 @@ discover_app_folders(struct disc_app_folder *v, size_t n, const char *manifest)
 	if (r >= 0)
 		r = discover_run(&q, &d);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		struct disc_query one = { .appid = v[i].appid };
+		struct disc_query one = {.appid = v[i].appid};
 		const struct disc_game *g = discover_pick(d, &one);
 		if (g && g->in_manifest && g->n_saves == 1) {
 			v[i].path = strdup(g->saves[0].folder);

@@ -231,7 +231,8 @@ folder_configured(const struct sk_config *cfg, const char *folder)
 }
 
 int
-discover_sections(const struct disc_game *g, const struct sk_config *cfg, char **ret, char *err, size_t errlen)
+discover_sections(const struct disc_game *g, const struct sk_config *cfg, char **ret, char *err,
+		  size_t errlen)
 {
 	_cleanup_free_ char *slug = discover_slug(g->title), *text = strdup("");
 	char **taken = NULL;
@@ -244,8 +245,8 @@ discover_sections(const struct disc_game *g, const struct sk_config *cfg, char *
 		if (folder_configured(cfg, g->saves[i].folder))
 			continue;
 		if (problem) {
-			snprintf(err, errlen, "cannot write the folder '%s' into the config: %s", g->saves[i].folder,
-				 problem);
+			snprintf(err, errlen, "cannot write the folder '%s' into the config: %s",
+				 g->saves[i].folder, problem);
 			r = -EINVAL;
 			break;
 		}

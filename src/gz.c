@@ -76,9 +76,9 @@ struct gz_writer {
 	unsigned char sum[32];
 	uint64_t bytes_in, bytes_out;
 	/* Groups: runs of whole members the caller delimits (gz_group_end, gz_copy). */
-	size_t align;          /* groups start at multiples of this; 0 = no padding */
-	uint64_t group_start;  /* offset of the group being written */
-	bool group_open;       /* bytes were given since the last group end */
+	size_t align;	      /* groups start at multiples of this; 0 = no padding */
+	uint64_t group_start; /* offset of the group being written */
+	bool group_open;      /* bytes were given since the last group end */
 	struct gz_group *groups;
 	size_t n_groups, cap_groups;
 	unsigned char *copy_buf;
@@ -171,7 +171,7 @@ static size_t
 put_member(struct gz_codec *c, int level, bool deflate, const unsigned char *in, size_t len,
 	   unsigned char *out)
 {
-	static const unsigned char head[GZ_HEADER] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };
+	static const unsigned char head[GZ_HEADER] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
 	size_t n = 0;
 
 	memcpy(out, head, GZ_HEADER);
@@ -202,8 +202,7 @@ compress_slot(struct gz_codec *c, int level, struct gz_slot *s)
 		for (j = i + 1; j < nseg && deflate[j] == deflate[i]; j++)
 			;
 		to = j * GZ_SEGMENT < s->in_len ? j * GZ_SEGMENT : s->in_len;
-		s->out_len += put_member(c, level, deflate[i], s->in + from, to - from,
-					 s->out + s->out_len);
+		s->out_len += put_member(c, level, deflate[i], s->in + from, to - from, s->out + s->out_len);
 	}
 }
 
@@ -249,8 +248,8 @@ account(struct gz_writer *w, const unsigned char *buf, size_t len)
 static size_t
 put_pad_member(unsigned char *out, size_t pad_len)
 {
-	static const unsigned char head[GZ_HEADER] = { 0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3 };
-	static const unsigned char empty[STORED_FRAMING] = { 1, 0, 0, 0xff, 0xff };
+	static const unsigned char head[GZ_HEADER] = {0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3};
+	static const unsigned char empty[STORED_FRAMING] = {1, 0, 0, 0xff, 0xff};
 	size_t o = GZ_HEADER;
 
 	memcpy(out, head, GZ_HEADER);
@@ -433,9 +432,9 @@ gz_writer_new(int fd, int level, unsigned threads, const struct job_hooks *hooks
 	w->sha = EVP_MD_CTX_new();
 	w->group_sha = EVP_MD_CTX_new();
 	r = w->sha && w->group_sha && EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) == 1 &&
-			    EVP_DigestInit_ex(w->group_sha, EVP_sha256(), NULL) == 1
-		    ? 0
-		    : -ENOMEM;
+		    EVP_DigestInit_ex(w->group_sha, EVP_sha256(), NULL) == 1
+		? 0
+		: -ENOMEM;
 	if (r >= 0 && w->done_fd < 0)
 		r = -errno;
 	if (r >= 0)
@@ -543,7 +542,10 @@ static int
 clone_range(struct gz_writer *w, int src_fd, uint64_t off, uint64_t len, bool *cloned)
 {
 	struct file_clone_range fcr = {
-		.src_fd = src_fd, .src_offset = off, .src_length = len, .dest_offset = w->bytes_out,
+	    .src_fd = src_fd,
+	    .src_offset = off,
+	    .src_length = len,
+	    .dest_offset = w->bytes_out,
 	};
 	uint64_t done = 0, start = w->bytes_out;
 

@@ -107,47 +107,70 @@ struct field {
 	size_t size; /* F_CHARS: the buffer */
 };
 
-#define FIELD(type, member, kind) { #member, kind, offsetof(type, member), sizeof(((type *)0)->member) }
+#define FIELD(type, member, kind)                                                                            \
+	{                                                                                                    \
+#member, kind, offsetof(type, member), sizeof(((type *)0)->member)                           \
+	}
 
 _Static_assert(sizeof(enum job_kind) == sizeof(int), "job kinds travel as int");
 
 static const struct field spec_fields[] = {
-	FIELD(struct job_spec, kind, F_INT),           FIELD(struct job_spec, game, F_STRING),
-	FIELD(struct job_spec, save_dir, F_STRING),    FIELD(struct job_spec, game_dir, F_STRING),
-	FIELD(struct job_spec, id, F_STRING),          FIELD(struct job_spec, tag, F_STRING),
-	FIELD(struct job_spec, level, F_INT),          FIELD(struct job_spec, threads, F_UNSIGNED),
-	FIELD(struct job_spec, dry_run, F_BOOL),       FIELD(struct job_spec, undo, F_BOOL),
-	FIELD(struct job_spec, pin, F_BOOL),           FIELD(struct job_spec, if_changed, F_BOOL),
-	FIELD(struct job_spec, prune, F_BOOL),         FIELD(struct job_spec, keep.last, F_UNSIGNED),
-	FIELD(struct job_spec, keep.hourly, F_UNSIGNED), FIELD(struct job_spec, keep.daily, F_UNSIGNED),
-	FIELD(struct job_spec, keep.weekly, F_UNSIGNED), FIELD(struct job_spec, keep.monthly, F_UNSIGNED),
-	FIELD(struct job_spec, remote, F_STRING),      FIELD(struct job_spec, rclone, F_STRING),
-	FIELD(struct job_spec, rclone_config, F_STRING), FIELD(struct job_spec, remote_bwlimit, F_STRING),
-	FIELD(struct job_spec, device, F_STRING),      FIELD(struct job_spec, force, F_BOOL),
+    FIELD(struct job_spec, kind, F_INT),
+    FIELD(struct job_spec, game, F_STRING),
+    FIELD(struct job_spec, save_dir, F_STRING),
+    FIELD(struct job_spec, game_dir, F_STRING),
+    FIELD(struct job_spec, id, F_STRING),
+    FIELD(struct job_spec, tag, F_STRING),
+    FIELD(struct job_spec, level, F_INT),
+    FIELD(struct job_spec, threads, F_UNSIGNED),
+    FIELD(struct job_spec, dry_run, F_BOOL),
+    FIELD(struct job_spec, undo, F_BOOL),
+    FIELD(struct job_spec, pin, F_BOOL),
+    FIELD(struct job_spec, if_changed, F_BOOL),
+    FIELD(struct job_spec, prune, F_BOOL),
+    FIELD(struct job_spec, keep.last, F_UNSIGNED),
+    FIELD(struct job_spec, keep.hourly, F_UNSIGNED),
+    FIELD(struct job_spec, keep.daily, F_UNSIGNED),
+    FIELD(struct job_spec, keep.weekly, F_UNSIGNED),
+    FIELD(struct job_spec, keep.monthly, F_UNSIGNED),
+    FIELD(struct job_spec, remote, F_STRING),
+    FIELD(struct job_spec, rclone, F_STRING),
+    FIELD(struct job_spec, rclone_config, F_STRING),
+    FIELD(struct job_spec, remote_bwlimit, F_STRING),
+    FIELD(struct job_spec, device, F_STRING),
+    FIELD(struct job_spec, force, F_BOOL),
 };
 
 static const struct field result_fields[] = {
-	FIELD(struct job_result, err, F_INT),          FIELD(struct job_result, message, F_CHARS),
-	FIELD(struct job_result, id, F_CHARS),         FIELD(struct job_result, pre_id, F_CHARS),
-	FIELD(struct job_result, unchanged, F_BOOL),   FIELD(struct job_result, pruned, F_INT),
-	FIELD(struct job_result, files, F_U64),        FIELD(struct job_result, bytes_in, F_U64),
-	FIELD(struct job_result, bytes_out, F_U64),    FIELD(struct job_result, usec, F_U64),
-	FIELD(struct job_result, dry_run, F_BOOL),     FIELD(struct job_result, pending, F_UNSIGNED),
-	FIELD(struct job_result, files_read, F_U64),   FIELD(struct job_result, files_reused, F_U64),
-	FIELD(struct job_result, groups_damaged, F_U64),
+    FIELD(struct job_result, err, F_INT),
+    FIELD(struct job_result, message, F_CHARS),
+    FIELD(struct job_result, id, F_CHARS),
+    FIELD(struct job_result, pre_id, F_CHARS),
+    FIELD(struct job_result, unchanged, F_BOOL),
+    FIELD(struct job_result, pruned, F_INT),
+    FIELD(struct job_result, files, F_U64),
+    FIELD(struct job_result, bytes_in, F_U64),
+    FIELD(struct job_result, bytes_out, F_U64),
+    FIELD(struct job_result, usec, F_U64),
+    FIELD(struct job_result, dry_run, F_BOOL),
+    FIELD(struct job_result, pending, F_UNSIGNED),
+    FIELD(struct job_result, files_read, F_U64),
+    FIELD(struct job_result, files_reused, F_U64),
+    FIELD(struct job_result, groups_damaged, F_U64),
 };
 
 static const struct field archive_fields[] = {
-	FIELD(struct job_archive, id, F_CHARS),        FIELD(struct job_archive, time_usec, F_I64),
-	FIELD(struct job_archive, size, F_U64),        FIELD(struct job_archive, files, F_U64),
-	FIELD(struct job_archive, bytes, F_U64),       FIELD(struct job_archive, pinned, F_BOOL),
-	FIELD(struct job_archive, tag, F_CHARS),       FIELD(struct job_archive, keep, F_UNSIGNED),
-	FIELD(struct job_archive, device, F_CHARS),    FIELD(struct job_archive, shared, F_U64),
+    FIELD(struct job_archive, id, F_CHARS),	FIELD(struct job_archive, time_usec, F_I64),
+    FIELD(struct job_archive, size, F_U64),	FIELD(struct job_archive, files, F_U64),
+    FIELD(struct job_archive, bytes, F_U64),	FIELD(struct job_archive, pinned, F_BOOL),
+    FIELD(struct job_archive, tag, F_CHARS),	FIELD(struct job_archive, keep, F_UNSIGNED),
+    FIELD(struct job_archive, device, F_CHARS), FIELD(struct job_archive, shared, F_U64),
 };
 
 static const struct field change_fields[] = {
-	FIELD(struct job_change, change, F_CHARS),     FIELD(struct job_change, size, F_U64),
-	FIELD(struct job_change, path, F_STRING),
+    FIELD(struct job_change, change, F_CHARS),
+    FIELD(struct job_change, size, F_U64),
+    FIELD(struct job_change, path, F_STRING),
 };
 
 /* An array of a result: a pointer member, its count (unsigned, named n_<member>), and the
@@ -159,18 +182,22 @@ struct field_array {
 	size_t n_fields;
 };
 
-#define RESULT_ARRAY(member, table)                                                              \
-	{ #member, offsetof(struct job_result, member), offsetof(struct job_result, n_##member),  \
-	  sizeof(*((struct job_result *)0)->member), table, ARRAY_SIZE(table) }
+#define RESULT_ARRAY(member, table)                                                                          \
+	{                                                                                                    \
+#member, offsetof(struct job_result, member), offsetof(struct job_result, n_##member),       \
+		    sizeof(*((struct job_result *)0)->member), table, ARRAY_SIZE(table)                      \
+	}
 
 static const struct field_array result_arrays[] = {
-	RESULT_ARRAY(archives, archive_fields),
-	RESULT_ARRAY(changes, change_fields),
+    RESULT_ARRAY(archives, archive_fields),
+    RESULT_ARRAY(changes, change_fields),
 };
 
 static const struct field progress_fields[] = {
-	FIELD(struct job_progress, files_done, F_U64), FIELD(struct job_progress, files_total, F_U64),
-	FIELD(struct job_progress, bytes_done, F_U64), FIELD(struct job_progress, bytes_total, F_U64),
+    FIELD(struct job_progress, files_done, F_U64),
+    FIELD(struct job_progress, files_total, F_U64),
+    FIELD(struct job_progress, bytes_done, F_U64),
+    FIELD(struct job_progress, bytes_total, F_U64),
 };
 
 static json_object *
@@ -327,8 +354,8 @@ job_spec_from_json(const char *json, struct job_spec **ret)
 	if (r < 0)
 		return r;
 	struct job_spec *spec = calloc(1, sizeof(*spec));
-	bool ok = spec && fields_from(o, spec, spec_fields, ARRAY_SIZE(spec_fields)) &&
-		  spec_excludes_from(o, spec);
+	bool ok =
+	    spec && fields_from(o, spec, spec_fields, ARRAY_SIZE(spec_fields)) && spec_excludes_from(o, spec);
 	json_object_put(o);
 	if (!ok) {
 		job_spec_free(spec);
@@ -398,7 +425,7 @@ int
 job_result_from_json(const char *json, struct job_result *ret)
 {
 	json_object *o;
-	struct job_result r = { 0 };
+	struct job_result r = {0};
 	int e = parse_object(json, &o);
 	bool ok;
 
@@ -427,7 +454,7 @@ int
 job_progress_from_json(const char *json, struct job_progress *ret)
 {
 	json_object *o;
-	struct job_progress p = { 0 };
+	struct job_progress p = {0};
 	int r = parse_object(json, &o);
 
 	if (r < 0)

@@ -29,8 +29,8 @@ log_set_verbose(bool on)
 static void
 log_vmsg(int prio, const char *suffix, const char *fmt, va_list ap)
 {
-	static const char *const names[] = { "emergency", "alert", "critical", "error",
-					     "warning", "notice", "info", "debug" };
+	static const char *const names[] = {"emergency", "alert",  "critical", "error",
+					    "warning",	 "notice", "info",     "debug"};
 	char line[2048];
 	int n;
 

@@ -154,7 +154,7 @@ loop_free(struct loop *loop)
 int
 loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_fn *fn, void *data)
 {
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 	struct loop_reg *r;
 
 	if (fd < 0 || !fn)
@@ -166,7 +166,7 @@ loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_fn *fn, void *da
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	*r = (struct loop_reg){ .fd = fd, .fn = fn, .data = data };
+	*r = (struct loop_reg){.fd = fd, .fn = fn, .data = data};
 	ev.data.ptr = r;
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int e = -errno;
@@ -181,7 +181,7 @@ int
 loop_mod_fd(struct loop *loop, int fd, uint32_t events)
 {
 	struct loop_reg *r = reg_get(loop, fd);
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 
 	if (!r)
 		return -ENOENT;
@@ -232,7 +232,7 @@ loop_timer_new(struct loop *loop, loop_timer_fn *fn, void *data)
 
 	if (!t)
 		return NULL;
-	*t = (struct loop_timer){ .loop = loop, .fn = fn, .data = data };
+	*t = (struct loop_timer){.loop = loop, .fn = fn, .data = data};
 	t->fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (t->fd < 0) {
 		free(t);
@@ -255,7 +255,7 @@ loop_timer_new(struct loop *loop, loop_timer_fn *fn, void *data)
 int
 loop_timer_arm(struct loop_timer *t, uint64_t usec)
 {
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 
 	its.it_value.tv_sec = (time_t)(usec / USEC_PER_SEC);
 	its.it_value.tv_nsec = (long)(usec % USEC_PER_SEC * NSEC_PER_USEC);
@@ -288,7 +288,7 @@ loop_defer(struct loop *loop, loop_defer_fn *fn, void *data)
 
 	if (!d)
 		return -ENOMEM;
-	*d = (struct loop_defer){ .fn = fn, .data = data };
+	*d = (struct loop_defer){.fn = fn, .data = data};
 	*loop->defer_tail = d;
 	loop->defer_tail = &d->next;
 	return 0;

@@ -168,7 +168,7 @@ when_list(struct reader *rd, struct lud_file *f)
 	if (rd->ev.type != YAML_SEQUENCE_START_EVENT)
 		return rd_skip(rd);
 	while ((t = rd_next(rd)) != YAML_SEQUENCE_END_EVENT) {
-		struct lud_when w = { LUD_OS_ANY, LUD_STORE_ANY };
+		struct lud_when w = {LUD_OS_ANY, LUD_STORE_ANY};
 		if (t < 0)
 			return t;
 		if (t != YAML_MAPPING_START_EVENT || f->n_when >= LUD_WHEN_MAX) {
@@ -208,7 +208,7 @@ files_item(struct reader *rd, void *ctx)
 		return rd_fail(rd, -ENOMEM, "out of memory");
 	g->files = f;
 	f = &g->files[g->n_files];
-	*f = (struct lud_file){ .path = strdup(rd_scalar(rd)), .when = calloc(LUD_WHEN_MAX, sizeof(*f->when)) };
+	*f = (struct lud_file){.path = strdup(rd_scalar(rd)), .when = calloc(LUD_WHEN_MAX, sizeof(*f->when))};
 	g->n_files++;
 	if (!f->path || !f->when)
 		return rd_fail(rd, -ENOMEM, "out of memory");
@@ -290,7 +290,7 @@ lud_game_clear(struct lud_game *g)
 	free(g->install_dirs);
 	free(g->title);
 	free(g->alias);
-	*g = (struct lud_game){ 0 };
+	*g = (struct lud_game){0};
 }
 
 struct games_ctx {
@@ -303,7 +303,7 @@ static int
 game_entry(struct reader *rd, void *ctx)
 {
 	struct games_ctx *gc = ctx;
-	struct lud_game g = { .title = strdup(rd_scalar(rd)) };
+	struct lud_game g = {.title = strdup(rd_scalar(rd))};
 	int r;
 
 	if (!g.title)
@@ -333,7 +333,7 @@ read_stream(struct reader *rd, lud_game_fn fn, void *userdata)
 	t = rd_next(rd);
 	if (t != YAML_MAPPING_START_EVENT)
 		return t < 0 ? t : rd_fail(rd, -EINVAL, "not a map from game titles to their saves");
-	return rd_map(rd, game_entry, &(struct games_ctx){ fn, userdata });
+	return rd_map(rd, game_entry, &(struct games_ctx){fn, userdata});
 }
 
 static int
@@ -350,7 +350,7 @@ run(struct reader *rd, lud_game_fn fn, void *userdata)
 int
 lud_parse_file(const char *path, lud_game_fn fn, void *userdata, char *err, size_t errlen)
 {
-	struct reader rd = { .name = path, .err = err, .errlen = errlen };
+	struct reader rd = {.name = path, .err = err, .errlen = errlen};
 	FILE *f = fopen(path, "re");
 	int r;
 
@@ -373,7 +373,7 @@ int
 lud_parse_string(const char *name, const char *data, size_t len, lud_game_fn fn, void *userdata, char *err,
 		 size_t errlen)
 {
-	struct reader rd = { .name = name, .err = err, .errlen = errlen };
+	struct reader rd = {.name = name, .err = err, .errlen = errlen};
 
 	if (!yaml_parser_initialize(&rd.parser))
 		return -ENOMEM;
@@ -398,14 +398,27 @@ struct placeholder {
 	size_t offset; /* into struct lud_places */
 };
 
-#define PH(n, f) { "<" n ">", offsetof(struct lud_places, f) }
+#define PH(n, f)                                                                                             \
+	{                                                                                                    \
+		"<" n ">", offsetof(struct lud_places, f)                                                    \
+	}
 static const struct placeholder placeholders[] = {
-	PH("home", home), PH("root", root), PH("game", game), PH("base", base),
-	PH("storeUserId", store_user_id), PH("storeGameId", store_game_id), PH("osUserName", os_user_name),
-	PH("winDocuments", win_documents), PH("winAppData", win_app_data),
-	PH("winLocalAppData", win_local_app_data), PH("winLocalAppDataLow", win_local_app_data_low),
-	PH("winPublic", win_public), PH("winProgramData", win_program_data), PH("winDir", win_dir),
-	PH("xdgData", xdg_data), PH("xdgConfig", xdg_config),
+    PH("home", home),
+    PH("root", root),
+    PH("game", game),
+    PH("base", base),
+    PH("storeUserId", store_user_id),
+    PH("storeGameId", store_game_id),
+    PH("osUserName", os_user_name),
+    PH("winDocuments", win_documents),
+    PH("winAppData", win_app_data),
+    PH("winLocalAppData", win_local_app_data),
+    PH("winLocalAppDataLow", win_local_app_data_low),
+    PH("winPublic", win_public),
+    PH("winProgramData", win_program_data),
+    PH("winDir", win_dir),
+    PH("xdgData", xdg_data),
+    PH("xdgConfig", xdg_config),
 };
 
 struct out {
@@ -454,7 +467,8 @@ star_beside_user_id(const char *path, const char *s)
 		return false;
 	if (strncmp(s + 1, uid, sizeof(uid) - 1) == 0)
 		return true;
-	return s - path >= (ptrdiff_t)sizeof(uid) - 1 && strncmp(s - (sizeof(uid) - 1), uid, sizeof(uid) - 1) == 0;
+	return s - path >= (ptrdiff_t)sizeof(uid) - 1 &&
+	       strncmp(s - (sizeof(uid) - 1), uid, sizeof(uid) - 1) == 0;
 }
 
 /* Copies the path's own text at s: one character, an escape or a bracket expression; with
@@ -462,7 +476,7 @@ star_beside_user_id(const char *path, const char *s)
 static size_t
 out_literal(struct out *o, const char *s, bool fold)
 {
-	char both[4] = { '[', (char)(*s | 0x20), (char)(*s & ~0x20), ']' };
+	char both[4] = {'[', (char)(*s | 0x20), (char)(*s & ~0x20), ']'};
 	const char *p = s + 1;
 	size_t n = 1;
 
@@ -490,7 +504,7 @@ out_literal(struct out *o, const char *s, bool fold)
 int
 lud_expand(const char *path, const struct lud_places *pl, char **ret)
 {
-	struct out o = { .len = 0 };
+	struct out o = {.len = 0};
 
 	for (const char *s = path; *s && !o.error;) {
 		const struct placeholder *ph;

@@ -156,7 +156,7 @@ manifest_sort(struct manifest *m)
 const struct mf_entry *
 manifest_find(const struct manifest *m, const char *path)
 {
-	struct mf_entry key = { .path = (char *)(uintptr_t)path };
+	struct mf_entry key = {.path = (char *)(uintptr_t)path};
 
 	if (m->n_entries == 0)
 		return NULL;
@@ -262,9 +262,9 @@ put_entry(FILE *f, const struct mf_entry *e)
 
 	if (has_data)
 		sha256_hex(e->sha256, hex);
-	fprintf(f, "%c %04o %" PRId64 " %" PRIu64 " %s %" PRIu64 " %" PRIu64 " %" PRId64 " ",
-		(char)e->type, (unsigned)(e->mode & 07777), e->mtime_ns, has_data ? e->size : 0,
-		hex, e->dev, e->ino, e->ctime_ns);
+	fprintf(f, "%c %04o %" PRId64 " %" PRIu64 " %s %" PRIu64 " %" PRIu64 " %" PRId64 " ", (char)e->type,
+		(unsigned)(e->mode & 07777), e->mtime_ns, has_data ? e->size : 0, hex, e->dev, e->ino,
+		e->ctime_ns);
 	put_escaped(f, e->path);
 	fputc(' ', f);
 	put_escaped(f, e->type == MF_SYMLINK || e->type == MF_HARDLINK ? e->target : NULL);
@@ -287,7 +287,8 @@ manifest_write(const struct manifest *m, int fd)
 	fputs("\ndevice ", f);
 	put_escaped(f, m->device);
 	fprintf(f, "\nbased-on %s", m->based_on[0] ? m->based_on : "-");
-	fprintf(f, "\ncreated %" PRId64 "\narchive-size %" PRIu64 "\narchive-sha256 %s\n"
+	fprintf(f,
+		"\ncreated %" PRId64 "\narchive-size %" PRIu64 "\narchive-sha256 %s\n"
 		"files %" PRIu64 "\nbytes %" PRIu64 "\nentries %zu\n",
 		m->created_usec, m->archive_size, hex, m->files, m->bytes, m->n_entries);
 	for (size_t i = 0; i < m->n_entries; i++)
@@ -297,8 +298,8 @@ manifest_write(const struct manifest *m, int fd)
 	for (size_t i = 0; i < m->n_members; i++) {
 		const struct mf_member *mb = &m->members[i];
 		sha256_hex(mb->sha256, hex);
-		fprintf(f, "m %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %s\n", mb->offset,
-			mb->length, mb->first, mb->count, hex);
+		fprintf(f, "m %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %s\n", mb->offset, mb->length,
+			mb->first, mb->count, hex);
 	}
 	fputs("end\n", f);
 	if (fclose(f) != 0)
@@ -310,14 +311,13 @@ manifest_write(const struct manifest *m, int fd)
 
 struct mf_parser {
 	const char *name;
-	char *next, *end;   /* the rest of the text */
+	char *next, *end; /* the rest of the text */
 	unsigned line;
 	char *err;
 	size_t errlen;
 };
 
-static int __attribute__((format(printf, 2, 3)))
-bad(struct mf_parser *ps, const char *fmt, ...)
+static int __attribute__((format(printf, 2, 3))) bad(struct mf_parser *ps, const char *fmt, ...)
 {
 	char what[256];
 	va_list ap;
@@ -592,7 +592,7 @@ parse_fields(struct mf_parser *ps, char **f, struct mf_entry *e)
 static int
 parse_entry(struct mf_parser *ps, struct manifest *m)
 {
-	struct mf_entry e = { 0 };
+	struct mf_entry e = {0};
 	char *line = next_line(ps), *f[MF_FIELDS];
 	int r;
 
@@ -656,12 +656,12 @@ parse_members(struct mf_parser *ps, struct manifest *m, char **line)
 
 /* Parses a whole manifest, or with header_only just the lines before the entries. */
 static int
-parse_text(const char *name, const char *text, size_t len, bool header_only, struct manifest **ret,
-	   char *err, size_t errlen)
+parse_text(const char *name, const char *text, size_t len, bool header_only, struct manifest **ret, char *err,
+	   size_t errlen)
 {
 	_cleanup_free_ char *copy = NULL;
 	struct manifest *m = NULL;
-	struct mf_parser ps = { .name = name, .err = err, .errlen = errlen };
+	struct mf_parser ps = {.name = name, .err = err, .errlen = errlen};
 	uint64_t n = 0;
 	char *line = NULL;
 	int r;
@@ -726,8 +726,8 @@ fail:
 }
 
 int
-manifest_parse(const char *name, const char *text, size_t len, struct manifest **ret,
-	       char *err, size_t errlen)
+manifest_parse(const char *name, const char *text, size_t len, struct manifest **ret, char *err,
+	       size_t errlen)
 {
 	return parse_text(name, text, len, false, ret, err, errlen);
 }

@@ -33,22 +33,22 @@ struct seen {
 /* What the senders and the thread share, under lock. */
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t wake;    /* to the thread: work or stop */
+	pthread_cond_t wake;	/* to the thread: work or stop */
 	pthread_cond_t changed; /* from the thread: queue drained or thread ended (monotonic) */
 	struct note queue[QUEUE_MAX];
 	unsigned head, len;
 	enum sk_notify mode;
-	bool running;  /* a thread serves the queue */
-	bool alive;    /* the thread has not returned (it may be detached) */
-	bool busy;     /* the thread holds a note it took off the queue */
+	bool running; /* a thread serves the queue */
+	bool alive;   /* the thread has not returned (it may be detached) */
+	bool busy;    /* the thread holds a note it took off the queue */
 	bool stopping;
 	pthread_t thread;
 	struct seen *seen;
 	size_t n_seen;
 } N = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.wake = PTHREAD_COND_INITIALIZER,
-	.mode = SK_NOTIFY_OFF,
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER,
+    .mode = SK_NOTIFY_OFF,
 };
 
 /* One notification object per game, so a new one replaces the last on screen. */
@@ -84,8 +84,8 @@ static bool
 wait_while(bool (*pred)(void), uint64_t deadline)
 {
 	struct timespec ts = {
-		.tv_sec = deadline / USEC_PER_SEC,
-		.tv_nsec = (deadline % USEC_PER_SEC) * NSEC_PER_USEC,
+	    .tv_sec = deadline / USEC_PER_SEC,
+	    .tv_nsec = (deadline % USEC_PER_SEC) * NSEC_PER_USEC,
 	};
 
 	while (pred())
@@ -100,7 +100,7 @@ note_clear(struct note *n)
 	free(n->game);
 	free(n->summary);
 	free(n->body);
-	*n = (struct note){ 0 };
+	*n = (struct note){0};
 }
 
 static const char *
@@ -219,7 +219,7 @@ static void
 queue_take_locked(struct note *ret)
 {
 	*ret = N.queue[N.head];
-	N.queue[N.head] = (struct note){ 0 };
+	N.queue[N.head] = (struct note){0};
 	N.head = (N.head + 1) % QUEUE_MAX;
 	N.len--;
 }
@@ -332,7 +332,7 @@ seen_find(const char *game)
 		return NULL;
 	N.seen = s;
 	s = &N.seen[N.n_seen];
-	*s = (struct seen){ .game = strdup(game) };
+	*s = (struct seen){.game = strdup(game)};
 	if (!s->game)
 		return NULL;
 	N.n_seen++;
@@ -379,14 +379,14 @@ enqueue_locked(struct note *n)
 	}
 	N.queue[(N.head + N.len) % QUEUE_MAX] = *n;
 	N.len++;
-	*n = (struct note){ 0 };
+	*n = (struct note){0};
 	pthread_cond_signal(&N.wake);
 }
 
 void
 notify_send(enum notify_kind kind, const char *game, const char *summary, const char *body)
 {
-	struct note n = { .kind = kind };
+	struct note n = {.kind = kind};
 
 	body = body ? body : "";
 	pthread_mutex_lock(&N.lock);
@@ -403,9 +403,8 @@ notify_send(enum notify_kind kind, const char *game, const char *summary, const 
 	note_clear(&n);
 }
 
-static void
-send_fmt(enum notify_kind kind, const char *game, const char *body, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static void send_fmt(enum notify_kind kind, const char *game, const char *body, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
 send_fmt(enum notify_kind kind, const char *game, const char *body, const char *fmt, ...)
@@ -433,8 +432,9 @@ notify_snapshot(const char *game, const struct job_result *r)
 	if (r->unchanged)
 		return;
 	snprintf(body, sizeof(body), "%s, %s (%s compressed) in %s",
-		 fmt_count((int64_t)r->files, "file", NULL, files, sizeof(files)), fmt_size(r->bytes_in, in, sizeof(in)),
-		 fmt_size(r->bytes_out, out, sizeof(out)), fmt_duration((int64_t)r->usec, took, sizeof(took)));
+		 fmt_count((int64_t)r->files, "file", NULL, files, sizeof(files)),
+		 fmt_size(r->bytes_in, in, sizeof(in)), fmt_size(r->bytes_out, out, sizeof(out)),
+		 fmt_duration((int64_t)r->usec, took, sizeof(took)));
 	send_fmt(NOTE_BACKUP, game, body, "Backed up %s", game);
 }
 
@@ -452,8 +452,8 @@ notify_job(const char *game, enum job_kind kind, const struct job_result *r)
 	else if (kind == JOB_COPY && r->err) /* the scheduler reports only the first failure */
 		send_fmt(NOTE_FAILURE, game, r->message, "Copies of %s to the remote are failing", game);
 	else if (kind == JOB_COPY)
-		send_fmt(NOTE_BACKUP, game, "All archives are copied.", "Copies of %s to the remote work again",
-			 game);
+		send_fmt(NOTE_BACKUP, game, "All archives are copied.",
+			 "Copies of %s to the remote work again", game);
 }
 
 static bool

@@ -30,8 +30,12 @@ duration_unit(const char *u, size_t len)
 		const char *name;
 		uint64_t usec;
 	} units[] = {
-		{ "us", 1 }, { "ms", USEC_PER_MSEC }, { "s", USEC_PER_SEC },
-		{ "m", USEC_PER_MINUTE }, { "h", USEC_PER_HOUR }, { "d", USEC_PER_DAY },
+	    {"us", 1},
+	    {"ms", USEC_PER_MSEC},
+	    {"s", USEC_PER_SEC},
+	    {"m", USEC_PER_MINUTE},
+	    {"h", USEC_PER_HOUR},
+	    {"d", USEC_PER_DAY},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(units); i++)
@@ -92,8 +96,8 @@ parse_size(const char *s, uint64_t *ret_bytes)
 int
 parse_bool(const char *s, bool *ret)
 {
-	static const char *const yes[] = { "true", "yes", "on", "1" };
-	static const char *const no[] = { "false", "no", "off", "0" };
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
 		if (strcasecmp(s, yes[i]) == 0) {

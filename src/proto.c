@@ -16,12 +16,12 @@
 
 /* What may follow a command besides its options. */
 enum proto_args {
-	ARGS_NONE,     /* ping, reload */
-	ARGS_GAME,     /* [GAME] */
-	ARGS_VERIFY,   /* [GAME] [ID|all|latest] */
-	ARGS_RESTORE,  /* [GAME] [ID|latest] */
-	ARGS_ID,       /* [GAME] ID */
-	ARGS_SESSION,  /* [GAME] begin|end */
+	ARGS_NONE,    /* ping, reload */
+	ARGS_GAME,    /* [GAME] */
+	ARGS_VERIFY,  /* [GAME] [ID|all|latest] */
+	ARGS_RESTORE, /* [GAME] [ID|latest] */
+	ARGS_ID,      /* [GAME] ID */
+	ARGS_SESSION, /* [GAME] begin|end */
 };
 
 struct proto_spec {
@@ -32,32 +32,29 @@ struct proto_spec {
 };
 
 static const struct proto_spec specs[CMD__COUNT] = {
-	[CMD_PING] = { "ping", ARGS_NONE, 0, "ping" },
-	[CMD_STATUS] = { "status", ARGS_GAME, 0, "status [GAME]" },
-	[CMD_START] = { "start", ARGS_GAME, 0, "start [GAME]" },
-	[CMD_STOP] = { "stop", ARGS_GAME, 0, "stop [GAME]" },
-	[CMD_BACKUP] = { "backup", ARGS_GAME, PF_WAIT, "backup [GAME] [--wait]" },
-	[CMD_LIST] = { "list", ARGS_GAME, PF_REMOTE, "list [GAME] [--remote]" },
-	[CMD_VERIFY] = { "verify", ARGS_VERIFY, 0, "verify [GAME] [ID|all|latest]" },
-	[CMD_RESTORE] = { "restore", ARGS_RESTORE, PF_DRY_RUN | PF_UNDO | PF_FORCE,
-			  "restore [GAME] [ID|latest] [--dry-run] [--force] | restore [GAME] --undo" },
-	[CMD_PRUNE] = { "prune", ARGS_GAME, PF_DRY_RUN, "prune [GAME] [--dry-run]" },
-	[CMD_PIN] = { "pin", ARGS_ID, 0, "pin [GAME] ID" },
-	[CMD_UNPIN] = { "unpin", ARGS_ID, 0, "unpin [GAME] ID" },
-	[CMD_RELOAD] = { "reload", ARGS_NONE, 0, "reload" },
-	[CMD_SESSION] = { "session", ARGS_SESSION, 0, "session [GAME] begin|end" },
-	[CMD_PULL] = { "pull", ARGS_RESTORE, 0, "pull [GAME] [ID|latest]" },
+    [CMD_PING] = {"ping", ARGS_NONE, 0, "ping"},
+    [CMD_STATUS] = {"status", ARGS_GAME, 0, "status [GAME]"},
+    [CMD_START] = {"start", ARGS_GAME, 0, "start [GAME]"},
+    [CMD_STOP] = {"stop", ARGS_GAME, 0, "stop [GAME]"},
+    [CMD_BACKUP] = {"backup", ARGS_GAME, PF_WAIT, "backup [GAME] [--wait]"},
+    [CMD_LIST] = {"list", ARGS_GAME, PF_REMOTE, "list [GAME] [--remote]"},
+    [CMD_VERIFY] = {"verify", ARGS_VERIFY, 0, "verify [GAME] [ID|all|latest]"},
+    [CMD_RESTORE] = {"restore", ARGS_RESTORE, PF_DRY_RUN | PF_UNDO | PF_FORCE,
+		     "restore [GAME] [ID|latest] [--dry-run] [--force] | restore [GAME] --undo"},
+    [CMD_PRUNE] = {"prune", ARGS_GAME, PF_DRY_RUN, "prune [GAME] [--dry-run]"},
+    [CMD_PIN] = {"pin", ARGS_ID, 0, "pin [GAME] ID"},
+    [CMD_UNPIN] = {"unpin", ARGS_ID, 0, "unpin [GAME] ID"},
+    [CMD_RELOAD] = {"reload", ARGS_NONE, 0, "reload"},
+    [CMD_SESSION] = {"session", ARGS_SESSION, 0, "session [GAME] begin|end"},
+    [CMD_PULL] = {"pull", ARGS_RESTORE, 0, "pull [GAME] [ID|latest]"},
 };
 
 static const struct {
 	const char *name;
 	unsigned flag;
 } options[] = {
-	{ "--wait", PF_WAIT },
-	{ "--dry-run", PF_DRY_RUN },
-	{ "--undo", PF_UNDO },
-	{ "--remote", PF_REMOTE },
-	{ "--force", PF_FORCE },
+    {"--wait", PF_WAIT},     {"--dry-run", PF_DRY_RUN}, {"--undo", PF_UNDO},
+    {"--remote", PF_REMOTE}, {"--force", PF_FORCE},
 };
 
 struct word {
@@ -150,7 +147,7 @@ split(const char *line, size_t len, struct word *w, size_t max)
 		start = i;
 		while (i < len && line[i] != ' ')
 			i++;
-		w[n++] = (struct word){ line + start, i - start };
+		w[n++] = (struct word){line + start, i - start};
 	}
 }
 
@@ -207,8 +204,7 @@ set_game(struct proto_request *req, struct word w, char *err, size_t errlen)
 	memcpy(name, w.p, w.len);
 	name[w.len] = '\0';
 	if (!game_name_valid(name))
-		return fail(err, errlen, "bad game name '%s': use letters, digits, '.', '_' and '-'",
-			    name);
+		return fail(err, errlen, "bad game name '%s': use letters, digits, '.', '_' and '-'", name);
 	memcpy(req->game, name, w.len + 1);
 	return 0;
 }
@@ -217,8 +213,7 @@ static int
 set_id(struct proto_request *req, struct word w, char *err, size_t errlen)
 {
 	if (!id_valid(w))
-		return fail(err, errlen, "bad archive ID '%.*s': expected YYYYMMDDTHHMMSS.mmmZ",
-			    SHOWN(w));
+		return fail(err, errlen, "bad archive ID '%.*s': expected YYYYMMDDTHHMMSS.mmmZ", SHOWN(w));
 	memcpy(req->id, w.p, w.len);
 	req->id[w.len] = '\0';
 	return 0;
@@ -263,14 +258,12 @@ set_session(struct proto_request *req, struct word w, char *err, size_t errlen)
 	else if (word_is(w, "end"))
 		req->flags |= PF_END;
 	else
-		return fail(err, errlen, "session takes begin or end, not '%.*s'",
-			    SHOWN(w));
+		return fail(err, errlen, "session takes begin or end, not '%.*s'", SHOWN(w));
 	return 0;
 }
 
 static int
-set_second(struct proto_request *req, enum proto_args args, struct word w, char *err,
-	   size_t errlen)
+set_second(struct proto_request *req, enum proto_args args, struct word w, char *err, size_t errlen)
 {
 	if (args == ARGS_SESSION)
 		return set_session(req, w, err, errlen);
@@ -281,8 +274,7 @@ set_second(struct proto_request *req, enum proto_args args, struct word w, char 
 
 /* Fills game and the ID-like argument from the positional words. */
 static int
-parse_positionals(struct proto_request *req, const struct word *pos, size_t n, char *err,
-		  size_t errlen)
+parse_positionals(struct proto_request *req, const struct word *pos, size_t n, char *err, size_t errlen)
 {
 	const struct proto_spec *sp = &specs[req->cmd];
 	size_t max = sp->args == ARGS_NONE ? 0 : sp->args == ARGS_GAME ? 1 : 2;
@@ -357,7 +349,7 @@ parse_words(struct proto_request *req, const struct word *w, size_t n, char *err
 int
 proto_parse(const char *line, size_t len, struct proto_request *ret, char *err, size_t errlen)
 {
-	struct proto_request req = { 0 };
+	struct proto_request req = {0};
 	struct word w[PROTO_MAX_WORDS];
 	int n, r;
 
@@ -404,7 +396,7 @@ append(char *buf, size_t len, size_t *pos, const char *prefix, const char *word)
 static bool
 game_needs_latest(const struct proto_request *req)
 {
-	struct word g = { req->game, strlen(req->game) };
+	struct word g = {req->game, strlen(req->game)};
 	enum proto_args args = specs[req->cmd].args;
 
 	if (args != ARGS_VERIFY && args != ARGS_RESTORE)
@@ -429,8 +421,7 @@ proto_format(const struct proto_request *req, char *buf, size_t len)
 	     (!(req->flags & PF_ALL) || append(buf, len, &pos, "", "all")) &&
 	     (!(req->flags & PF_BEGIN) || append(buf, len, &pos, "", "begin")) &&
 	     (!(req->flags & PF_END) || append(buf, len, &pos, "", "end")) &&
-	     (!(req->flags & PF_WAIT) || req->cmd != CMD_BACKUP ||
-	      append(buf, len, &pos, "", "--wait")) &&
+	     (!(req->flags & PF_WAIT) || req->cmd != CMD_BACKUP || append(buf, len, &pos, "", "--wait")) &&
 	     (!(req->flags & PF_DRY_RUN) || append(buf, len, &pos, "", "--dry-run")) &&
 	     (!(req->flags & PF_UNDO) || append(buf, len, &pos, "", "--undo")) &&
 	     (!(req->flags & PF_REMOTE) || append(buf, len, &pos, "", "--remote")) &&

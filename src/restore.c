@@ -28,7 +28,7 @@
 #include "util.h"
 
 struct rpaths {
-	char *live;     /* the save folder, symlinks resolved when it exists */
+	char *live; /* the save folder, symlinks resolved when it exists */
 	char *parent;
 	char *staging;
 	char *old;
@@ -61,7 +61,9 @@ rpaths_init(struct rpaths *p, const char *save_dir)
 	slash = strrchr(p->live, '/');
 	if (slash && slash[1] == '\0')
 		return -EINVAL;
-	p->parent = !slash ? strdup(".") : slash == p->live ? strdup("/") : strndup(p->live, (size_t)(slash - p->live));
+	p->parent = !slash	       ? strdup(".")
+		    : slash == p->live ? strdup("/")
+				       : strndup(p->live, (size_t)(slash - p->live));
 	if (!p->parent)
 		return -ENOMEM;
 	const char *name = slash ? slash + 1 : p->live;
@@ -133,8 +135,8 @@ rm_error(void *ctx, const char *path, int err)
 static int
 rm_tree_at(int dfd, const char *name)
 {
-	static const struct tree_ops ops = { .visit = rm_visit, .leave = rm_leave, .open_dir = rm_open_dir,
-					     .error = rm_error };
+	static const struct tree_ops ops = {
+	    .visit = rm_visit, .leave = rm_leave, .open_dir = rm_open_dir, .error = rm_error};
 	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
 	int first = 0, r;
@@ -163,7 +165,7 @@ is_dir(const char *path)
 int
 restore_sweep(const char *save_dir)
 {
-	_cleanup_(rpaths_free) struct rpaths p = { 0 };
+	_cleanup_(rpaths_free) struct rpaths p = {0};
 	struct stat st;
 	int r = rpaths_init(&p, save_dir);
 	bool changed = false;
@@ -197,7 +199,7 @@ static int
 extract(const struct rpaths *p, const char *game_dir, const struct manifest *m, const struct stat *like,
 	const struct job_hooks *hooks, struct job_result *ret)
 {
-	const struct extract_opts o = { .chown = geteuid() == 0, .uid = like->st_uid, .gid = like->st_gid };
+	const struct extract_opts o = {.chown = geteuid() == 0, .uid = like->st_uid, .gid = like->st_gid};
 	_cleanup_close_ int fd = -EBADF, live = -EBADF;
 	int r;
 
@@ -216,7 +218,8 @@ extract(const struct rpaths *p, const char *game_dir, const struct manifest *m, 
 		r = ret->err = -errno;
 		snprintf(ret->message, sizeof(ret->message), "cannot sync '%s': %m", p->staging);
 	} else if (fd < 0) {
-		snprintf(ret->message, sizeof(ret->message), "cannot open '%s': %s", p->staging, strerror(-r));
+		snprintf(ret->message, sizeof(ret->message), "cannot open '%s': %s", p->staging,
+			 strerror(-r));
 		ret->err = r;
 	}
 	if (r < 0)
@@ -230,10 +233,14 @@ static int
 pre_restore_snapshot(const struct job_spec *spec, char *live, const struct job_hooks *hooks,
 		     struct job_result *ret)
 {
-	struct job_spec s = { .kind = JOB_SNAPSHOT, .game = spec->game, .save_dir = live,
-			      .game_dir = spec->game_dir, .level = spec->level > 0 ? spec->level : 6,
-			      .threads = spec->threads > 0 ? spec->threads : 1, .tag = "pre-restore" };
-	struct job_result sr = { 0 };
+	struct job_spec s = {.kind = JOB_SNAPSHOT,
+			     .game = spec->game,
+			     .save_dir = live,
+			     .game_dir = spec->game_dir,
+			     .level = spec->level > 0 ? spec->level : 6,
+			     .threads = spec->threads > 0 ? spec->threads : 1,
+			     .tag = "pre-restore"};
+	struct job_result sr = {0};
 	int r = snap_create(&s, hooks, &sr);
 
 	if (r < 0) {
@@ -250,7 +257,7 @@ pre_restore_snapshot(const struct job_spec *spec, char *live, const struct job_h
 int
 restore_sweep_game(const char *game_dir, const char *save_dir)
 {
-	_cleanup_(rpaths_free) struct rpaths p = { 0 };
+	_cleanup_(rpaths_free) struct rpaths p = {0};
 	int r = restore_sweep(save_dir);
 	int k = rpaths_init(&p, save_dir);
 
@@ -308,8 +315,7 @@ find_mount(const char *dir, char **ret)
 	return r;
 }
 
-static int
-refuse(struct job_result *ret, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(struct job_result *ret, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Fills ret's message and error; returns r. */
 static int
@@ -337,24 +343,29 @@ check_bounds(const struct rpaths *p, const char *save_dir, const char *game_dir,
 	if (lstat(p->live, &st) == 0 && S_ISLNK(st.st_mode))
 		return refuse(ret, -ENOENT,
 			      "save folder '%s' is a symlink to a folder that does not exist; create it (or "
-			      "mount its drive) first: nothing was changed", save_dir);
+			      "mount its drive) first: nothing was changed",
+			      save_dir);
 	r = find_mount(p->live, &mnt);
 	if (r < 0)
 		return refuse(ret, r, "cannot read the mount table: %s", strerror(-r));
 	if (r > 0 && strcmp(mnt, p->live) == 0)
-		return refuse(ret, -EBUSY,
-			      "save folder '%s' is a mount point, which a restore cannot swap by rename; make "
-			      "the save folder a folder on it (or a symlink to one): nothing was changed", p->live);
+		return refuse(
+		    ret, -EBUSY,
+		    "save folder '%s' is a mount point, which a restore cannot swap by rename; make "
+		    "the save folder a folder on it (or a symlink to one): nothing was changed",
+		    p->live);
 	if (r > 0)
 		return refuse(ret, -EXDEV,
 			      "save folder '%s' holds the mount point '%s'; a restore does not cross into "
-			      "another filesystem: unmount it or move it out, nothing was changed", p->live, mnt);
+			      "another filesystem: unmount it or move it out, nothing was changed",
+			      p->live, mnt);
 	if (!archives)
 		return refuse(ret, -ENOMEM, "out of memory");
 	if (path_within(archives, p->live))
 		return refuse(ret, -EINVAL,
 			      "the archive folder '%s' lies inside save folder '%s'; a restore would replace "
-			      "it: nothing was changed", game_dir, p->live);
+			      "it: nothing was changed",
+			      game_dir, p->live);
 	return 0;
 }
 
@@ -396,14 +407,14 @@ swap_in(const struct rpaths *p, bool live_exists)
 
 /* Step 4's record, then step 5: returns 0 once the staging tree is the save folder. */
 static int
-record_and_swap(const struct job_spec *spec, const struct rpaths *p, bool live_exists,
-		struct job_result *ret)
+record_and_swap(const struct job_spec *spec, const struct rpaths *p, bool live_exists, struct job_result *ret)
 {
 	struct stat st;
 	int r = 0;
 
 	if (live_exists)
-		r = stat(p->staging, &st) < 0 ? -errno : restore_record_pending(spec->game_dir, ret->pre_id, &st);
+		r = stat(p->staging, &st) < 0 ? -errno
+					      : restore_record_pending(spec->game_dir, ret->pre_id, &st);
 	if (r < 0) {
 		snprintf(ret->message, sizeof(ret->message), "cannot record the restore in '%s': %s",
 			 spec->game_dir, strerror(-r));
@@ -482,8 +493,9 @@ restore_apply(const struct job_spec *spec, const struct rpaths *p, const struct 
 	ret->bytes_in = m->bytes;
 	ret->bytes_out = m->archive_size;
 	snprintf(ret->message, sizeof(ret->message), "restored %s: %s, %s%s%s", m->id,
-		 fmt_count((int64_t)m->files, "file", NULL, files, sizeof(files)), fmt_size(m->bytes, size, sizeof(size)),
-		 ret->pre_id[0] ? "; the state before is " : "", ret->pre_id);
+		 fmt_count((int64_t)m->files, "file", NULL, files, sizeof(files)),
+		 fmt_size(m->bytes, size, sizeof(size)), ret->pre_id[0] ? "; the state before is " : "",
+		 ret->pre_id);
 	return 0;
 }
 
@@ -491,7 +503,7 @@ static int
 restore_dry_run(const struct rpaths *p, const char *game_dir, const struct manifest *m,
 		const struct job_hooks *hooks, struct job_result *ret)
 {
-	unsigned counts[3] = { 0 };
+	unsigned counts[3] = {0};
 	char n[3][32];
 	int r = store_walk(game_dir, m, NULL, hooks, ret);
 
@@ -504,8 +516,8 @@ restore_dry_run(const struct rpaths *p, const char *game_dir, const struct manif
 				 strerror(-r));
 		return ret->err = r;
 	}
-	snprintf(ret->message, sizeof(ret->message), "restoring %s would add %s, change %s and remove %s", m->id,
-		 fmt_count(counts[0], "entry", "entries", n[0], sizeof(n[0])),
+	snprintf(ret->message, sizeof(ret->message), "restoring %s would add %s, change %s and remove %s",
+		 m->id, fmt_count(counts[0], "entry", "entries", n[0], sizeof(n[0])),
 		 fmt_count(counts[1], "entry", "entries", n[1], sizeof(n[1])),
 		 fmt_count(counts[2], "entry", "entries", n[2], sizeof(n[2])));
 	return 0;
@@ -514,7 +526,7 @@ restore_dry_run(const struct rpaths *p, const char *game_dir, const struct manif
 int
 restore_run(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
-	_cleanup_(rpaths_free) struct rpaths p = { 0 };
+	_cleanup_(rpaths_free) struct rpaths p = {0};
 	struct manifest *m = NULL;
 	char want[64], id[64];
 	const char *target = spec->id;
@@ -527,7 +539,8 @@ restore_run(const struct job_spec *spec, const struct job_hooks *hooks, struct j
 	}
 	r = rpaths_init(&p, spec->save_dir);
 	if (r < 0) {
-		snprintf(ret->message, sizeof(ret->message), "cannot use '%s': %s", spec->save_dir, strerror(-r));
+		snprintf(ret->message, sizeof(ret->message), "cannot use '%s': %s", spec->save_dir,
+			 strerror(-r));
 		return ret->err = r;
 	}
 	r = store_open_manifest(spec->game_dir, target, &m, id, sizeof(id), ret);

@@ -17,7 +17,7 @@
 struct live_entry {
 	char *path;
 	struct stat st;
-	bool changes;           /* restoring the manifest's entry of path would change it */
+	bool changes; /* restoring the manifest's entry of path would change it */
 };
 
 struct live_tree {
@@ -193,7 +193,7 @@ put_change(struct changes *out, const char *change, uint64_t size, const char *p
 	if (array_grow(&out->v, &out->cap, out->n, sizeof(*out->v)) < 0)
 		return -ENOMEM;
 	c = &out->v[out->n];
-	*c = (struct job_change){ .size = size, .path = escape_path(path) };
+	*c = (struct job_change){.size = size, .path = escape_path(path)};
 	snprintf(c->change, sizeof(c->change), "%s", change);
 	if (!c->path)
 		return -ENOMEM;
@@ -238,13 +238,13 @@ diff_merge(const struct manifest *m, const struct live_tree *t, const struct job
 }
 
 int
-restore_diff(const char *live, const struct manifest *m, const struct job_hooks *hooks, struct job_result *ret,
-	     unsigned counts[3])
+restore_diff(const char *live, const struct manifest *m, const struct job_hooks *hooks,
+	     struct job_result *ret, unsigned counts[3])
 {
-	static const struct tree_ops ops = { .visit = live_visit };
-	struct live_tree t = { .m = m, .hooks = hooks };
+	static const struct tree_ops ops = {.visit = live_visit};
+	struct live_tree t = {.m = m, .hooks = hooks};
 	_cleanup_close_ int root = open(live, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct changes out = { 0 };
+	struct changes out = {0};
 	int r = 0;
 
 	if (root < 0 && errno != ENOENT)

@@ -26,13 +26,13 @@
 
 /* A folder of the staged tree, as a path and an fd opened component by component. */
 struct cursor {
-	int root;               /* the staging folder (not owned) */
-	int fd;                 /* the folder at path */
+	int root; /* the staging folder (not owned) */
+	int fd;	  /* the folder at path */
 	char *path;
 	size_t depth;
-	struct stat *ids;       /* ids[d]: the folder at depth d (0: the root) */
+	struct stat *ids; /* ids[d]: the folder at depth d (0: the root) */
 	size_t cap;
-	bool make;              /* create missing folders (0700) on the way */
+	bool make; /* create missing folders (0700) on the way */
 };
 
 static void
@@ -46,7 +46,7 @@ cursor_free(struct cursor *c)
 static int
 cursor_init(struct cursor *c, int root, bool make)
 {
-	*c = (struct cursor){ .root = root, .fd = -EBADF, .make = make };
+	*c = (struct cursor){.root = root, .fd = -EBADF, .make = make};
 	c->fd = fcntl(root, F_DUPFD_CLOEXEC, 3);
 	c->path = strdup("");
 	c->ids = malloc(sizeof(*c->ids));
@@ -191,12 +191,12 @@ split_path(const char *path, char **ret_dir)
 struct extract {
 	const struct extract_opts *o;
 	struct cursor cur;
-	const struct mf_entry *me;      /* the entry being written */
-	int fd;                         /* its file */
+	const struct mf_entry *me; /* the entry being written */
+	int fd;			   /* its file */
 	uint64_t off;
-	const struct mf_entry **dirs;   /* folders, for their modes and times at the end */
+	const struct mf_entry **dirs; /* folders, for their modes and times at the end */
 	size_t n_dirs, cap_dirs;
-	char name[96];                  /* the archive, for messages */
+	char name[96]; /* the archive, for messages */
 	struct job_result *ret;
 };
 
@@ -215,7 +215,7 @@ ex_fail(struct extract *x, const char *path, int r)
 static struct timespec
 ts_of(int64_t ns)
 {
-	return (struct timespec){ .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+	return (struct timespec){.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
 }
 
 static int
@@ -237,7 +237,7 @@ add_dir(struct extract *x, const struct mf_entry *me)
 static int
 make_symlink(struct extract *x, const char *name, const struct mf_entry *me)
 {
-	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, ts_of(me->mtime_ns) };
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, ts_of(me->mtime_ns)};
 
 	if (symlinkat(me->target, x->cur.fd, name) < 0)
 		return -errno;
@@ -250,7 +250,7 @@ make_symlink(struct extract *x, const char *name, const struct mf_entry *me)
 static int
 make_hardlink(struct extract *x, const char *name, const struct mf_entry *me)
 {
-	_cleanup_(cursor_free) struct cursor t = { .fd = -EBADF };
+	_cleanup_(cursor_free) struct cursor t = {.fd = -EBADF};
 	_cleanup_free_ char *dir = NULL;
 	const char *base = split_path(me->target, &dir);
 	int r;
@@ -281,7 +281,8 @@ ex_begin(struct archive_entry *ae, const struct mf_entry *me, void *data)
 			break;
 		case MF_FILE:
 			x->off = 0;
-			x->fd = openat(x->cur.fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			x->fd = openat(x->cur.fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				       0600);
 			r = x->fd < 0 ? -errno : 0;
 			break;
 		case MF_SYMLINK:
@@ -350,7 +351,7 @@ ex_end(void *data)
 {
 	struct extract *x = data;
 	const struct mf_entry *me = x->me;
-	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, ts_of(me->mtime_ns) };
+	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, ts_of(me->mtime_ns)};
 	int r = 0;
 
 	if (me->type != MF_FILE)
@@ -365,7 +366,8 @@ ex_end(void *data)
 static int
 dir_cmp_deepest_first(const void *a, const void *b)
 {
-	return -strcmp((*(const struct mf_entry *const *)a)->path, (*(const struct mf_entry *const *)b)->path);
+	return -strcmp((*(const struct mf_entry *const *)a)->path,
+		       (*(const struct mf_entry *const *)b)->path);
 }
 
 /* Gives each folder its mode, owner and times, deepest first: a folder's descendants sort
@@ -377,13 +379,14 @@ finish_dirs(struct extract *x)
 		qsort(x->dirs, x->n_dirs, sizeof(*x->dirs), dir_cmp_deepest_first);
 	for (size_t i = 0; i < x->n_dirs; i++) {
 		const struct mf_entry *me = x->dirs[i];
-		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, ts_of(me->mtime_ns) };
+		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, ts_of(me->mtime_ns)};
 		_cleanup_free_ char *dir = NULL;
 		_cleanup_close_ int fd = -EBADF;
 		const char *name = split_path(me->path, &dir);
 		int r = dir ? cursor_goto(&x->cur, dir) : -ENOMEM;
 
-		if (r >= 0 && (fd = openat(x->cur.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		if (r >= 0 &&
+		    (fd = openat(x->cur.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 			r = -errno;
 		if (r >= 0 && (fchmod(fd, me->mode & 0777) < 0 ||
 			       (x->o->chown && fchown(fd, x->o->uid, x->o->gid) < 0) || futimens(fd, ts) < 0))
@@ -397,7 +400,7 @@ finish_dirs(struct extract *x)
 /* Keeping what no archive holds: FIFOs, sockets and devices of the live folder. */
 
 struct keep {
-	struct cursor cur;      /* in the staging tree, making missing folders */
+	struct cursor cur; /* in the staging tree, making missing folders */
 	struct job_result *ret;
 };
 
@@ -445,16 +448,16 @@ keep_error(void *ctx, const char *path, int err)
 static int
 keep_special(int live_fd, int staging_fd, struct job_result *ret)
 {
-	static const struct tree_ops ops = { .visit = keep_visit, .error = keep_error };
-	struct keep k = { .ret = ret };
+	static const struct tree_ops ops = {.visit = keep_visit, .error = keep_error};
+	struct keep k = {.ret = ret};
 	int r = cursor_init(&k.cur, staging_fd, true);
 
 	if (r >= 0)
 		r = tree_walk(live_fd, &ops, &k);
 	cursor_free(&k.cur);
 	if (r < 0 && !ret->message[0]) {
-		snprintf(ret->message, sizeof(ret->message), "cannot keep the FIFOs and sockets of the save folder: %s",
-			 strerror(-r));
+		snprintf(ret->message, sizeof(ret->message),
+			 "cannot keep the FIFOs and sockets of the save folder: %s", strerror(-r));
 		ret->err = r;
 	}
 	return r;
@@ -464,8 +467,8 @@ int
 restore_extract(int staging_fd, int live_fd, const char *game_dir, const struct manifest *m,
 		const struct extract_opts *o, const struct job_hooks *hooks, struct job_result *ret)
 {
-	struct extract x = { .o = o, .fd = -EBADF, .ret = ret };
-	const struct store_sink sink = { .begin = ex_begin, .block = ex_block, .end = ex_end, .data = &x };
+	struct extract x = {.o = o, .fd = -EBADF, .ret = ret};
+	const struct store_sink sink = {.begin = ex_begin, .block = ex_block, .end = ex_end, .data = &x};
 	int r;
 
 	snprintf(x.name, sizeof(x.name), "%s%s", m->id, SNAP_SUFFIX);

@@ -133,10 +133,9 @@ restore_record_last(const char *game_dir, char *buf, size_t len, struct job_resu
 	if (ok)
 		buf[strcspn(buf, "\n")] = '\0';
 	if (!ok || store_id_time(buf, &t) < 0) {
-		snprintf(ret->message, sizeof(ret->message), "nothing to undo: no restore was recorded in '%s'",
-			 game_dir);
+		snprintf(ret->message, sizeof(ret->message),
+			 "nothing to undo: no restore was recorded in '%s'", game_dir);
 		return ret->err = -ENOENT;
 	}
 	return 0;
 }
-

@@ -123,7 +123,7 @@ static bool
 live_matches(const struct job_spec *spec, const char *id, const struct job_hooks *hooks)
 {
 	struct job_spec dry = *spec;
-	struct job_result r = { 0 };
+	struct job_result r = {0};
 	bool same;
 
 	dry.id = (char *)(uintptr_t)id;
@@ -159,7 +159,8 @@ known_states(const struct job_spec *spec, char own[64], char newest[64])
  * holding progress that no archive here has, unless forced. Returns 0 or -ESTALE with the
  * message. */
 static int
-guard_stale(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, struct job_result *ret)
+guard_stale(const struct job_spec *spec, const char *id, const struct job_hooks *hooks,
+	    struct job_result *ret)
 {
 	char dev[256], own[64], newest[64];
 
@@ -192,7 +193,7 @@ restore_from(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 		r = remote_pull(spec, hooks, ret);
 		if (r < 0)
 			return r;
-		*ret = (struct job_result){ 0 };
+		*ret = (struct job_result){0};
 	}
 	if (!spec->undo && (spec->id || store_latest(spec->game_dir, id, sizeof(id)) == 0) &&
 	    (r = guard_stale(spec, spec->id ? spec->id : id, hooks, ret)) < 0)
@@ -240,8 +241,9 @@ run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 		snprintf(ret->message, sizeof(ret->message), "cannot read the copy queue of '%s': %s",
 			 spec->game, strerror(-r));
 	for (; r >= 0 && i < n; i++) {
-		r = job_cancelled(hooks) ? -ECANCELED
-					 : remote_upload(spec, ids[i], hooks, ret->message, sizeof(ret->message));
+		r = job_cancelled(hooks)
+			? -ECANCELED
+			: remote_upload(spec, ids[i], hooks, ret->message, sizeof(ret->message));
 		if (r >= 0)
 			r = queue_change(spec, hooks, ids[i], NULL);
 		if (r < 0)
@@ -319,8 +321,8 @@ runner_execute(const struct job_spec *spec, const struct job_hooks *hooks, struc
 	/* A listing reads only; a copy locks for its queue alone; every other kind may change the
 	 * archive folder. */
 	lock = spec->game_dir && !reads_only && spec->kind != JOB_COPY
-		       ? runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC)
-		       : -EBADF;
+		   ? runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC)
+		   : -EBADF;
 
 	*ret = (struct job_result){0};
 	if (!fn || lock == -EWOULDBLOCK || lock == -ECANCELED) {

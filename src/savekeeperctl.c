@@ -36,7 +36,7 @@ enum {
 struct conn {
 	int fd;
 	struct proto_lines in; /* replies: one line each, up to MAX_REPLY */
-	unsigned seq; /* requests sent: the "re" of the next reply we wait for */
+	unsigned seq;	       /* requests sent: the "re" of the next reply we wait for */
 };
 
 static const char *socket_path;
@@ -58,9 +58,9 @@ complain(const char *fmt, ...)
 static int
 conn_open(struct conn *c)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
-	*c = (struct conn){ .fd = -EBADF, .in = PROTO_LINES(MAX_REPLY) };
+	*c = (struct conn){.fd = -EBADF, .in = PROTO_LINES(MAX_REPLY)};
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, socket_path);
@@ -85,8 +85,8 @@ conn_close(struct conn *c)
 static void
 no_daemon(int r)
 {
-	complain("no daemon at %s (%s); start it with: systemctl --user start savekeeper.socket",
-	      socket_path, strerror(-r));
+	complain("no daemon at %s (%s); start it with: systemctl --user start savekeeper.socket", socket_path,
+		 strerror(-r));
 }
 
 static int
@@ -105,7 +105,7 @@ static int
 conn_read(struct conn *c, int timeout_ms, struct json_object **ret)
 {
 	for (;;) {
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
 		char *line;
 		size_t len;
 		ssize_t n;
@@ -238,7 +238,7 @@ table_add(struct table *t, ...)
 static void
 table_print(struct table *t)
 {
-	size_t w[TABLE_COLS] = { 0 };
+	size_t w[TABLE_COLS] = {0};
 
 	for (size_t i = 0; i < t->nrows * t->ncols; i++) {
 		size_t n = t->cells[i] ? strlen(t->cells[i]) : 0;
@@ -250,8 +250,8 @@ table_print(struct table *t)
 		size_t pos = 0;
 		for (size_t c = 0; c < t->ncols && pos < sizeof(line); c++) {
 			const char *s = t->cells[r * t->ncols + c];
-			pos += (size_t)snprintf(line + pos, sizeof(line) - pos, "%-*s  ", (int)w[c],
-						s ? s : "");
+			pos +=
+			    (size_t)snprintf(line + pos, sizeof(line) - pos, "%-*s  ", (int)w[c], s ? s : "");
 		}
 		/* No trailing blanks when the last columns are empty. */
 		pos = strlen(line);
@@ -272,14 +272,13 @@ print_status_game(struct table *t, struct json_object *g)
 	char last[64] = "-", next[64] = "-", state[64];
 	const char *result = jstr(g, "last_result");
 
-	snprintf(state, sizeof(state), "%s%s%s", jtext(g, "state"),
-		 jbool(g, "busy") ? ", busy" : "", jbool(g, "playing") ? ", playing" : "");
+	snprintf(state, sizeof(state), "%s%s%s", jtext(g, "state"), jbool(g, "busy") ? ", busy" : "",
+		 jbool(g, "playing") ? ", playing" : "");
 	if (jstr(g, "last_time"))
 		fmt_relative(jint(g, "last_time"), last, sizeof(last));
 	if (jstr(g, "next_due"))
 		fmt_relative(jint(g, "next_due"), next, sizeof(next));
-	table_add(t, jstr(g, "name"), state, result ? result : "none", last,
-		  jstr(g, "last_archive"), next);
+	table_add(t, jstr(g, "name"), state, result ? result : "none", last, jstr(g, "last_archive"), next);
 }
 
 /* One line on a game's copies to its remote, when it has one. */
@@ -298,8 +297,8 @@ print_status_remote(struct json_object *g)
 		printf("%s: copies to %s failing since %s (%lld pending): %s\n", jtext(g, "name"),
 		       jtext(r, "remote"), when, (long long)jint(r, "pending"), jtext(r, "error"));
 	} else if (jint(r, "pending") > 0) {
-		printf("%s: copies to %s: %lld pending, oldest %s (%s)\n", jtext(g, "name"), jtext(r, "remote"),
-		       (long long)jint(r, "pending"), jtext(r, "oldest"), old);
+		printf("%s: copies to %s: %lld pending, oldest %s (%s)\n", jtext(g, "name"),
+		       jtext(r, "remote"), (long long)jint(r, "pending"), jtext(r, "oldest"), old);
 	} else {
 		printf("%s: copies to %s: in sync\n", jtext(g, "name"), jtext(r, "remote"));
 	}
@@ -309,7 +308,7 @@ static void
 print_status(struct json_object *o)
 {
 	struct json_object *games = jarr(o, "games");
-	struct table t = { .ncols = 6 };
+	struct table t = {.ncols = 6};
 	int64_t up = jint(o, "uptime_sec");
 
 	printf("savekeeperd %s, pid %lld, up %lldh %02lldm, core %s\n", jtext(o, "version"),
@@ -329,7 +328,8 @@ print_status(struct json_object *o)
 			printf("%s: last error: %s\n", jtext(g, "name"), jtext(g, "last_error"));
 		/* The archive column already names it; say so only when they differ. */
 		if (jstr(g, "unchanged_since") &&
-		    (!jstr(g, "last_archive") || strcmp(jstr(g, "unchanged_since"), jstr(g, "last_archive")) != 0))
+		    (!jstr(g, "last_archive") ||
+		     strcmp(jstr(g, "unchanged_since"), jstr(g, "last_archive")) != 0))
 			printf("%s: unchanged since %s\n", jtext(g, "name"), jtext(g, "unchanged_since"));
 		print_status_remote(g);
 	}
@@ -339,7 +339,7 @@ static void
 print_list(struct json_object *o)
 {
 	struct json_object *a = jarr(o, "archives");
-	struct table t = { .ncols = 7 };
+	struct table t = {.ncols = 7};
 	size_t n = a ? json_object_array_length(a) : 0;
 
 	if (n == 0) {
@@ -361,7 +361,8 @@ print_list(struct json_object *o)
 		table_add(&t, jstr(e, "id"), fmt_local(jint(e, "time"), when, sizeof(when)),
 			  fmt_relative(jint(e, "time"), age, sizeof(age)),
 			  fmt_size((uint64_t)jint(e, "size"), size, sizeof(size)),
-			  fmt_size((uint64_t)(jint(e, "size") - jint(e, "shared")), own, sizeof(own)), files, note);
+			  fmt_size((uint64_t)(jint(e, "size") - jint(e, "shared")), own, sizeof(own)), files,
+			  note);
 	}
 	table_print(&t);
 }
@@ -442,8 +443,8 @@ print_restore(const struct proto_request *req, struct json_object *o)
 		}
 		return;
 	}
-	printf("%s: %s %s (%s)\n", jtext(o, "game"), undo ? "undone, back to" : "restored",
-	       jtext(o, "id"), fmt_count(jint(o, "files"), "file", NULL, size, sizeof(size)));
+	printf("%s: %s %s (%s)\n", jtext(o, "game"), undo ? "undone, back to" : "restored", jtext(o, "id"),
+	       fmt_count(jint(o, "files"), "file", NULL, size, sizeof(size)));
 	if (jstr(o, "pre_restore_id") && !undo)
 		printf("the previous state is kept as %s; undo with: savekeeperctl restore %s --undo\n",
 		       jtext(o, "pre_restore_id"), jtext(o, "game"));
@@ -568,7 +569,7 @@ await_reply(struct conn *c, int timeout_ms, bool quiet, struct json_object **ret
 		}
 		if (json_output && !quiet)
 			printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-										   JSON_C_TO_STRING_NOSLASHESCAPE));
+									     JSON_C_TO_STRING_NOSLASHESCAPE));
 		/* A refusal at connect time answers no request in particular: it has no "re". */
 		if ((jstr(o, "re") && strcmp(jstr(o, "re"), re) != 0) || !jstr(o, "ok")) {
 			if (bar && jstr(o, "event")) {
@@ -606,9 +607,9 @@ run_request(const char *line, const struct proto_request *req)
 	r = await_reply(&c, timeout, false, &o);
 	conn_close(&c);
 	if (r < 0) {
-		complain("%s", r == -ETIMEDOUT ? "no reply from the daemon within 10 s" :
-			    r == -EBADMSG ? "the daemon sent a reply that is not JSON" :
-					    "the daemon closed the connection without a reply");
+		complain("%s", r == -ETIMEDOUT ? "no reply from the daemon within 10 s"
+			       : r == -EBADMSG ? "the daemon sent a reply that is not JSON"
+					       : "the daemon closed the connection without a reply");
 		return EXIT_REFUSED;
 	}
 	if (jbool(o, "ok")) {
@@ -620,7 +621,8 @@ run_request(const char *line, const struct proto_request *req)
 			report_verify_failure(o);
 		else if (jstr(o, "game"))
 			/* A job's message names the file and the cause; the game comes from the reply. */
-			complain("%s: %s", jtext(o, "game"), jstr(o, "error") ? jstr(o, "error") : "request failed");
+			complain("%s: %s", jtext(o, "game"),
+				 jstr(o, "error") ? jstr(o, "error") : "request failed");
 		else
 			complain("%s", jstr(o, "error") ? jstr(o, "error") : "request failed");
 	}
@@ -717,8 +719,8 @@ wrap_session(const char *game, bool begin)
 static int
 wrap_run(char **argv)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-	struct sigaction sa = { .sa_handler = forward_signal };
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+	struct sigaction sa = {.sa_handler = forward_signal};
 	int status;
 	pid_t pid;
 
@@ -805,7 +807,8 @@ load_player_config(char **ret_path, struct sk_config **ret_cfg)
 static void
 print_json(struct json_object *o)
 {
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf("%s\n",
+	       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* discover [--json]: the games installed from Steam and their save folders; no daemon needed. */
@@ -814,7 +817,7 @@ cmd_discover(int argc, char **argv)
 {
 	_cleanup_free_ char *path = NULL;
 	struct sk_config *cfg = NULL;
-	struct disc_query q = { 0 };
+	struct disc_query q = {0};
 	struct discovery *d = NULL;
 	struct json_object *o;
 
@@ -847,8 +850,9 @@ static void
 report_no_pick(const struct discovery *d, const char *query)
 {
 	if (d->n_games == 0) {
-		complain("no game matches '%s' among the installed Steam games%s (see savekeeperctl discover)", query,
-			 d->manifest_read ? " or in the manifest" : " (and no manifest was read)");
+		complain(
+		    "no game matches '%s' among the installed Steam games%s (see savekeeperctl discover)",
+		    query, d->manifest_read ? " or in the manifest" : " (and no manifest was read)");
 		for (size_t i = 0; i < d->n_warnings; i++)
 			complain("warning: %s", d->warnings[i]);
 		return;
@@ -868,8 +872,9 @@ static bool
 report_no_saves(const struct disc_game *g, const struct discovery *d)
 {
 	if (!g->in_manifest) {
-		complain("'%s' is not in Ludusavi's manifest %s%s: add a [game] section with its path by hand",
-			 g->title, d->manifest, d->manifest_read ? "" : " (not read)");
+		complain(
+		    "'%s' is not in Ludusavi's manifest %s%s: add a [game] section with its path by hand",
+		    g->title, d->manifest, d->manifest_read ? "" : " (not read)");
 		return true;
 	}
 	if (g->n_saves > 0)
@@ -894,10 +899,13 @@ reload_daemon(const struct sk_config *cfg, bool *ret_reloaded)
 
 	*ret_reloaded = false;
 	if (!socket_path)
-		socket_path = env && env[0] ? env : cfg ? cfg->socket_path : (def = config_default_socket_path());
+		socket_path = env && env[0] ? env
+			      : cfg	    ? cfg->socket_path
+					    : (def = config_default_socket_path());
 	if (!socket_path || conn_open(&c) < 0) {
 		if (!json_output)
-			printf("no daemon at %s: it reads the new games when it starts\n", socket_path ? socket_path : "?");
+			printf("no daemon at %s: it reads the new games when it starts\n",
+			       socket_path ? socket_path : "?");
 		return EXIT_OK;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -913,8 +921,8 @@ reload_daemon(const struct sk_config *cfg, bool *ret_reloaded)
 	}
 	*ret_reloaded = true;
 	if (!json_output)
-		printf("the daemon at %s reloaded its config: %lld game%s\n", socket_path, (long long)jint(o, "games"),
-		       jint(o, "games") == 1 ? "" : "s");
+		printf("the daemon at %s reloaded its config: %lld game%s\n", socket_path,
+		       (long long)jint(o, "games"), jint(o, "games") == 1 ? "" : "s");
 	json_object_put(o);
 	return EXIT_OK;
 }
@@ -934,8 +942,10 @@ add_game(const struct disc_game *g, const struct sk_config *cfg, const char *pat
 	}
 	if (n == 0) {
 		if (!json_output)
-			printf("'%s' is configured already: each save folder found is in %s, or inside or around "
-			       "a folder there\n", g->title, path);
+			printf("'%s' is configured already: each save folder found is in %s, or inside or "
+			       "around "
+			       "a folder there\n",
+			       g->title, path);
 		return EXIT_OK;
 	}
 	if (config_append(path, text, err, sizeof(err)) < 0) {
@@ -964,7 +974,7 @@ cmd_add(int argc, char **argv)
 {
 	_cleanup_free_ char *path = NULL;
 	struct sk_config *cfg = NULL;
-	struct disc_query q = { 0 };
+	struct disc_query q = {0};
 	struct discovery *d = NULL;
 	const struct disc_game *g;
 	int status = EXIT_REFUSED;
@@ -1035,9 +1045,9 @@ static int
 parse_options(int argc, char **argv, int *ret_exit)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
-		{ "config", required_argument, NULL, 'c' }, { NULL, 0, NULL, 0 },
+	    {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},	      {"version", no_argument, NULL, 'V'},
+	    {"config", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -1064,7 +1074,8 @@ parse_options(int argc, char **argv, int *ret_exit)
 			*ret_exit = EXIT_OK;
 			return -1;
 		case ':':
-			complain("option '%s' needs an argument (see savekeeperctl --help)", argv[optind - 1]);
+			complain("option '%s' needs an argument (see savekeeperctl --help)",
+				 argv[optind - 1]);
 			*ret_exit = EXIT_USAGE;
 			return -1;
 		default:

@@ -24,20 +24,19 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: savekeeperd [OPTION]...\n"
-		"Keeps timestamped tar.gz snapshots of game save folders.\n\n"
-		"  -c, --config FILE      read FILE (default $XDG_CONFIG_HOME/savekeeper/savekeeper.ini)\n"
-		"      --core CORE        run jobs on a thread, coroutine or process core\n"
-		"      --once             snapshot every game once and exit (0 when all succeeded)\n"
-		"      --save-dir DIR     back up DIR with no config file\n"
-		"      --game NAME        the game name for --save-dir (default: DIR's name)\n"
-		"      --archive-dir DIR  keep archives under DIR\n"
-		"      --socket PATH      listen for savekeeperctl on PATH\n"
-		"  -v, --verbose          log debug messages\n"
-		"  -h, --help             show this help and exit\n"
-		"  -V, --version          show the version and exit\n\n"
-		"See savekeeperd(1) and savekeeper.ini(5).\n");
+	fprintf(f, "Usage: savekeeperd [OPTION]...\n"
+		   "Keeps timestamped tar.gz snapshots of game save folders.\n\n"
+		   "  -c, --config FILE      read FILE (default $XDG_CONFIG_HOME/savekeeper/savekeeper.ini)\n"
+		   "      --core CORE        run jobs on a thread, coroutine or process core\n"
+		   "      --once             snapshot every game once and exit (0 when all succeeded)\n"
+		   "      --save-dir DIR     back up DIR with no config file\n"
+		   "      --game NAME        the game name for --save-dir (default: DIR's name)\n"
+		   "      --archive-dir DIR  keep archives under DIR\n"
+		   "      --socket PATH      listen for savekeeperctl on PATH\n"
+		   "  -v, --verbose          log debug messages\n"
+		   "  -h, --help             show this help and exit\n"
+		   "  -V, --version          show the version and exit\n\n"
+		   "See savekeeperd(1) and savekeeper.ini(5).\n");
 }
 
 static int
@@ -71,7 +70,8 @@ daemon_load_config(const struct daemon_opts *o, struct sk_config **ret, char *er
 			return -ENOMEM;
 		if (!o->config_path && access(path, F_OK) < 0 && errno == ENOENT) {
 			snprintf(err, errlen,
-				 "no config file at %s: write one (see savekeeper.ini(5)) or use --save-dir", path);
+				 "no config file at %s: write one (see savekeeper.ini(5)) or use --save-dir",
+				 path);
 			return -ENOENT;
 		}
 		r = config_load(path, &cfg, err, errlen);
@@ -242,8 +242,9 @@ sweep_leftovers(const struct sk_config *cfg)
 			continue;
 		}
 		if (r < 0 && r != -ENOENT)
-			log_errno(LOG_WARNING, r, "game '%s': cannot clean up after a crash in %s or beside %s",
-				  game, dir, cfg->games[i].path);
+			log_errno(LOG_WARNING, r,
+				  "game '%s': cannot clean up after a crash in %s or beside %s", game, dir,
+				  cfg->games[i].path);
 	}
 }
 
@@ -273,7 +274,7 @@ run_once(struct daemon *d)
 {
 	struct once *runs = calloc(d->cfg->n_games, sizeof(*runs));
 	unsigned failed = 0;
-	struct job_spec tmpl = { .kind = JOB_SNAPSHOT };
+	struct job_spec tmpl = {.kind = JOB_SNAPSHOT};
 
 	if (d->cfg->n_games == 0) {
 		log_error("--once: no game is configured");
@@ -283,8 +284,8 @@ run_once(struct daemon *d)
 	if (!runs)
 		return log_errno(LOG_ERR, ENOMEM, "--once"), 1;
 	for (size_t i = 0; i < d->cfg->n_games; i++) {
-		runs[i] = (struct once){ .loop = d->loop, .game = d->cfg->games[i].name, .pending = 1 };
-		runs[i].w = (struct sched_waiter){ .done = on_once_done, .data = &runs[i] };
+		runs[i] = (struct once){.loop = d->loop, .game = d->cfg->games[i].name, .pending = 1};
+		runs[i].w = (struct sched_waiter){.done = on_once_done, .data = &runs[i]};
 		if (sched_submit(d->sched, runs[i].game, &tmpl, &runs[i].w, NULL) < 0)
 			runs[i].failed = 1;
 	}
@@ -328,38 +329,63 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },   { "core", required_argument, NULL, 'C' },
-		{ "once", no_argument, NULL, 'o' },           { "save-dir", required_argument, NULL, 's' },
-		{ "game", required_argument, NULL, 'g' },     { "archive-dir", required_argument, NULL, 'a' },
-		{ "socket", required_argument, NULL, 'S' },   { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },           { "version", no_argument, NULL, 'V' },
-		{ "worker", no_argument, NULL, 'W' },         { 0 },
+	    {"config", required_argument, NULL, 'c'}, {"core", required_argument, NULL, 'C'},
+	    {"once", no_argument, NULL, 'o'},	      {"save-dir", required_argument, NULL, 's'},
+	    {"game", required_argument, NULL, 'g'},   {"archive-dir", required_argument, NULL, 'a'},
+	    {"socket", required_argument, NULL, 'S'}, {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},	      {"version", no_argument, NULL, 'V'},
+	    {"worker", no_argument, NULL, 'W'},	      {0},
 	};
-	struct daemon d = { .start_usec = now_usec(), .reload = daemon_reload };
-	struct core_settings cs = { 0 };
+	struct daemon d = {.start_usec = now_usec(), .reload = daemon_reload};
+	struct core_settings cs = {0};
 	char err[1024];
 	int c, sigfd, status;
 
 	log_init("savekeeperd");
 	while ((c = getopt_long(argc, argv, "c:vhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c': d.opts.config_path = optarg; break;
-		case 'C': d.opts.core = optarg; break;
-		case 'o': d.opts.once = true; break;
-		case 's': d.opts.save_dir = optarg; break;
-		case 'g': d.opts.game = optarg; break;
-		case 'a': d.opts.archive_dir = optarg; break;
-		case 'S': d.opts.socket_path = optarg; break;
-		case 'v': log_set_verbose(true); break;
-		case 'h': usage(stdout); return 0;
-		case 'V': printf("savekeeperd %s\n", SK_VERSION); return 0;
-		case 'W': return core_worker_main(CORE_WORKER_FD);
-		default: usage(stderr); return 2;
+		case 'c':
+			d.opts.config_path = optarg;
+			break;
+		case 'C':
+			d.opts.core = optarg;
+			break;
+		case 'o':
+			d.opts.once = true;
+			break;
+		case 's':
+			d.opts.save_dir = optarg;
+			break;
+		case 'g':
+			d.opts.game = optarg;
+			break;
+		case 'a':
+			d.opts.archive_dir = optarg;
+			break;
+		case 'S':
+			d.opts.socket_path = optarg;
+			break;
+		case 'v':
+			log_set_verbose(true);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("savekeeperd %s\n", SK_VERSION);
+			return 0;
+		case 'W':
+			return core_worker_main(CORE_WORKER_FD);
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc || (d.opts.game && !d.opts.save_dir) || (d.opts.save_dir && d.opts.config_path)) {
-		fprintf(stderr, "savekeeperd: %s\n", optind < argc ? "unexpected argument"
-			: d.opts.game ? "--game goes with --save-dir" : "use --save-dir or --config, not both");
+		fprintf(stderr, "savekeeperd: %s\n",
+			optind < argc ? "unexpected argument"
+			: d.opts.game ? "--game goes with --save-dir"
+				      : "use --save-dir or --config, not both");
 		usage(stderr);
 		return 2;
 	}
@@ -368,8 +394,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	sigfd = signals_open();
-	cs = (struct core_settings){ .slice_usec = d.cfg->slice_usec, .nice = d.cfg->nice,
-				     .io_idle = d.cfg->io_idle };
+	cs = (struct core_settings){
+	    .slice_usec = d.cfg->slice_usec, .nice = d.cfg->nice, .io_idle = d.cfg->io_idle};
 	d.loop = loop_new();
 	d.core = d.loop ? core_new(d.cfg->core, d.loop, &cs) : NULL;
 	if (sigfd < 0 || !d.core) {

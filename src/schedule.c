@@ -27,7 +27,7 @@ struct game {
 	const struct sk_game *cfg;
 	char *game_dir;
 	bool started, playing, retired;
-	struct sched_job *queue;   /* head runs while running != NULL */
+	struct sched_job *queue; /* head runs while running != NULL */
 	struct core_job *running;
 	struct loop_timer *timer;
 	int64_t next_due_usec;
@@ -37,20 +37,20 @@ struct game {
 	int64_t last_time_usec;
 	char unchanged_since[64];
 	struct job_progress progress;
-	struct watch *watch;       /* NULL when inotify is not available for the folder */
-	bool final_pending;        /* a wrapped session ended: one snapshot is due even if paused */
-	bool clean;                /* the folder matches the last archive, as far as the watch knows */
+	struct watch *watch; /* NULL when inotify is not available for the folder */
+	bool final_pending;  /* a wrapped session ended: one snapshot is due even if paused */
+	bool clean;	     /* the folder matches the last archive, as far as the watch knows */
 	uint64_t first_change_usec, last_change_usec; /* monotonic; 0: no change pending */
-	uint64_t last_snapshot_usec;                  /* monotonic start of the last snapshot */
+	uint64_t last_snapshot_usec;		      /* monotonic start of the last snapshot */
 	/* Copies to the remote: one copy job at a time runs beside the queue. */
 	struct core_job *copy_job;
 	struct loop_timer *copy_timer; /* the next try after a failure */
-	bool copy_again;               /* a new archive came while a copy ran */
-	unsigned copy_pending;         /* archives queued, as the last job saw */
-	char copy_oldest[64];          /* the oldest of them, "" if none */
-	unsigned copy_failures;        /* failed tries in a row */
+	bool copy_again;	       /* a new archive came while a copy ran */
+	unsigned copy_pending;	       /* archives queued, as the last job saw */
+	char copy_oldest[64];	       /* the oldest of them, "" if none */
+	unsigned copy_failures;	       /* failed tries in a row */
 	int64_t copy_failing_since;    /* wall clock, 0 while copies work */
-	char *copy_error;              /* rclone's message of the last failure */
+	char *copy_error;	       /* rclone's message of the last failure */
 };
 
 struct sched {
@@ -59,11 +59,11 @@ struct sched {
 	const struct sk_config *cfg;
 	struct game **games;
 	size_t n_games;
-	struct game **retired;     /* removed by reload, freed when their job ends */
+	struct game **retired; /* removed by reload, freed when their job ends */
 	size_t n_retired;
 	sched_event_fn *event;
 	void *data;
-	bool stopping;            /* shutting down: start nothing new */
+	bool stopping; /* shutting down: start nothing new */
 };
 
 static void game_run_next(struct game *g);
@@ -158,7 +158,7 @@ static void
 on_tick(struct loop *loop, struct loop_timer *t, void *data)
 {
 	struct game *g = data;
-	struct job_spec tmpl = { .kind = JOB_SNAPSHOT, .if_changed = true };
+	struct job_spec tmpl = {.kind = JOB_SNAPSHOT, .if_changed = true};
 	bool final = g->final_pending;
 	uint64_t quiet;
 
@@ -277,8 +277,8 @@ static void
 game_copy_start(struct game *g)
 {
 	struct sched *s = g->s;
-	struct core_callbacks cb = { .done = on_copy_done, .data = g };
-	struct job_spec spec = { .kind = JOB_COPY, .game = g->name, .game_dir = g->game_dir };
+	struct core_callbacks cb = {.done = on_copy_done, .data = g};
+	struct job_spec spec = {.kind = JOB_COPY, .game = g->name, .game_dir = g->game_dir};
 	_cleanup_free_ char *dir = NULL;
 	int r;
 
@@ -291,7 +291,7 @@ game_copy_start(struct game *g)
 	loop_timer_arm(g->copy_timer, 0);
 	r = core_run(s->core, &spec, &cb, &g->copy_job);
 	if (r < 0) {
-		struct job_result res = { .err = r, .pending = g->copy_pending };
+		struct job_result res = {.err = r, .pending = g->copy_pending};
 		snprintf(res.message, sizeof(res.message), "cannot start the copy: %s", strerror(-r));
 		snprintf(res.id, sizeof(res.id), "%s", g->copy_oldest);
 		copy_failed(g, &res);
@@ -376,7 +376,7 @@ sched_job_free(struct sched_job *j)
 static void
 cancel_queued(struct sched_job **from)
 {
-	struct job_result r = { .err = -ECANCELED };
+	struct job_result r = {.err = -ECANCELED};
 
 	snprintf(r.message, sizeof(r.message), "cancelled");
 	while (*from) {
@@ -509,7 +509,8 @@ on_job_done(struct core_job *cj, const struct job_result *r, void *data)
 			game_copy_start(g);
 	}
 	if (r->pruned < 0)
-		log_errno(LOG_WARNING, r->pruned, "game '%s': cannot apply retention in %s", g->name, g->game_dir);
+		log_errno(LOG_WARNING, r->pruned, "game '%s': cannot apply retention in %s", g->name,
+			  g->game_dir);
 	else if (r->pruned > 0)
 		log_info("game '%s': retention removed %d archive(s)", g->name, r->pruned);
 	/* Pins, prunes and listings answer their client; the log and the desktop hear of the
@@ -539,7 +540,7 @@ static void
 game_run_next(struct game *g)
 {
 	struct sched *s = g->s;
-	struct core_callbacks cb = { on_job_progress, on_job_done, g };
+	struct core_callbacks cb = {on_job_progress, on_job_done, g};
 	struct sched_job *j = g->queue;
 	char msg[512];
 	int r;
@@ -558,7 +559,7 @@ game_run_next(struct game *g)
 	if (r == 0)
 		r = spec_set_remote(s, g, &j->spec);
 	if (r == 0 && j->spec.kind == JOB_SNAPSHOT && check_free_space(s->cfg, msg, sizeof(msg)) < 0) {
-		struct job_result res = { .err = -ENOSPC };
+		struct job_result res = {.err = -ENOSPC};
 		snprintf(res.message, sizeof(res.message), "%s", msg);
 		spec_unborrow(&j->spec);
 		on_job_done(NULL, &res, g);
@@ -574,9 +575,8 @@ game_run_next(struct game *g)
 		r = core_run(s->core, &j->spec, &cb, &g->running);
 	spec_unborrow(&j->spec);
 	if (r < 0) {
-		struct job_result res = { .err = r };
-		snprintf(res.message, sizeof(res.message), "cannot start the job: %s",
-			 strerror(-r));
+		struct job_result res = {.err = r};
+		snprintf(res.message, sizeof(res.message), "cannot start the job: %s", strerror(-r));
 		on_job_done(NULL, &res, g);
 	}
 }
@@ -623,8 +623,8 @@ on_beside_done(struct core_job *cj, const struct job_result *r, void *data)
 static int
 run_beside(struct sched *s, struct game *g, enum job_kind kind, struct sched_waiter *w)
 {
-	struct job_spec spec = { .kind = kind, .game = g->name, .game_dir = g->game_dir };
-	struct core_callbacks cb = { .done = on_beside_done, .data = w };
+	struct job_spec spec = {.kind = kind, .game = g->name, .game_dir = g->game_dir};
+	struct core_callbacks cb = {.done = on_beside_done, .data = w};
 	_cleanup_free_ char *remote = NULL;
 	int r = spec_set_remote(s, g, &spec);
 
@@ -961,24 +961,24 @@ sched_game_info(const struct sched *s, size_t i, struct sched_game_info *ret)
 	const struct game *g = s->games[i];
 
 	*ret = (struct sched_game_info){
-		.name = g->name,
-		.path = g->cfg->path,
-		.started = g->started,
-		.busy = g->running != NULL,
-		.busy_kind = g->queue ? g->queue->spec.kind : JOB_SNAPSHOT,
-		.playing = g->playing,
-		.last = g->last,
-		.last_error = g->last_error,
-		.last_archive = g->last_archive[0] ? g->last_archive : NULL,
-		.last_time_usec = g->last_time_usec,
-		.next_due_usec = g->next_due_usec,
-		.unchanged_since = g->unchanged_since[0] ? g->unchanged_since : NULL,
-		.progress = g->progress,
-		.remote = config_game_remote(s->cfg, g->cfg),
-		.copy_pending = g->copy_pending,
-		.copy_oldest = g->copy_oldest[0] ? g->copy_oldest : NULL,
-		.copy_failing_since = g->copy_failing_since,
-		.copy_error = g->copy_error,
+	    .name = g->name,
+	    .path = g->cfg->path,
+	    .started = g->started,
+	    .busy = g->running != NULL,
+	    .busy_kind = g->queue ? g->queue->spec.kind : JOB_SNAPSHOT,
+	    .playing = g->playing,
+	    .last = g->last,
+	    .last_error = g->last_error,
+	    .last_archive = g->last_archive[0] ? g->last_archive : NULL,
+	    .last_time_usec = g->last_time_usec,
+	    .next_due_usec = g->next_due_usec,
+	    .unchanged_since = g->unchanged_since[0] ? g->unchanged_since : NULL,
+	    .progress = g->progress,
+	    .remote = config_game_remote(s->cfg, g->cfg),
+	    .copy_pending = g->copy_pending,
+	    .copy_oldest = g->copy_oldest[0] ? g->copy_oldest : NULL,
+	    .copy_failing_since = g->copy_failing_since,
+	    .copy_error = g->copy_error,
 	};
 }
 

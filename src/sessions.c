@@ -19,7 +19,7 @@
 #define CMDLINE_MAX 4096
 
 /* Steam writes its pid here when it starts: natively, and inside the Flatpak's home. */
-static const char *const pid_dirs[] = { ".steam", ".var/app/" STEAM_FLATPAK_ID "/.steam" };
+static const char *const pid_dirs[] = {".steam", ".var/app/" STEAM_FLATPAK_ID "/.steam"};
 
 struct sessions {
 	struct loop *loop;
@@ -27,7 +27,7 @@ struct sessions {
 	const struct sk_config *cfg;
 	char *home;
 	int inotify_fd;
-	int pidfd;                 /* on Steam while it runs, else -EBADF */
+	int pidfd; /* on Steam while it runs, else -EBADF */
 	struct loop_timer *poll;
 	unsigned playing[SESSIONS_MAX]; /* app ids in a session */
 	size_t n_playing;
@@ -41,7 +41,8 @@ sessions_app_of_cmdline(const char *cmdline, size_t len)
 	unsigned long id = 0;
 
 	base = base ? base + 1 : cmdline;
-	if (len == 0 || strncmp(base, "reaper", (size_t)(end - base)) != 0 || strnlen(base, (size_t)(end - base)) != 6)
+	if (len == 0 || strncmp(base, "reaper", (size_t)(end - base)) != 0 ||
+	    strnlen(base, (size_t)(end - base)) != 6)
 		return 0;
 	for (const char *a = cmdline; a < end; a += strnlen(a, (size_t)(end - a)) + 1) {
 		size_t n = strnlen(a, (size_t)(end - a));
@@ -130,7 +131,7 @@ scan_one(pid_t pid, const char *cmdline, size_t len, void *ctx)
 size_t
 sessions_scan(const char *proc, uid_t uid, unsigned *ids, size_t max)
 {
-	struct scan sc = { .ids = ids, .max = max };
+	struct scan sc = {.ids = ids, .max = max};
 
 	if (max > 0)
 		proc_each(proc, uid, scan_one, &sc);
@@ -185,7 +186,7 @@ app_session(struct sessions *ss, unsigned appid, bool begin)
 {
 	for (size_t i = 0; i < ss->cfg->n_games; i++) {
 		const struct sk_game *g = &ss->cfg->games[i];
-		struct job_spec tmpl = { .kind = JOB_SNAPSHOT };
+		struct job_spec tmpl = {.kind = JOB_SNAPSHOT};
 		bool joined;
 		if (g->steam_app != appid)
 			continue;
@@ -316,7 +317,8 @@ on_inotify(struct loop *loop, int fd, uint32_t events, void *data)
 	(void)loop;
 	(void)events;
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		for (char *p = buf; p < buf + n; p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len) {
+		for (char *p = buf; p < buf + n;
+		     p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len) {
 			const struct inotify_event *e = (const struct inotify_event *)p;
 			pidfile |= e->len && strcmp(e->name, "steam.pid") == 0;
 		}
@@ -360,8 +362,9 @@ watch_start(struct sessions *ss)
 		n += inotify_add_watch(fd, path, IN_CLOSE_WRITE | IN_MOVED_TO) >= 0;
 	}
 	if (n == 0 || loop_add_fd(ss->loop, fd, EPOLLIN, on_inotify, ss) < 0) {
-		log_info("Steam sessions: no ~/.steam folder to watch; Steam games are seen after a reload once "
-			 "Steam is installed");
+		log_info(
+		    "Steam sessions: no ~/.steam folder to watch; Steam games are seen after a reload once "
+		    "Steam is installed");
 		close(fd);
 		return;
 	}
@@ -386,7 +389,8 @@ sessions_new(struct loop *loop, struct sched *sched, const struct sk_config *cfg
 
 	if (!ss)
 		return NULL;
-	*ss = (struct sessions){ .loop = loop, .sched = sched, .cfg = cfg, .inotify_fd = -EBADF, .pidfd = -EBADF };
+	*ss = (struct sessions){
+	    .loop = loop, .sched = sched, .cfg = cfg, .inotify_fd = -EBADF, .pidfd = -EBADF};
 	ss->home = home ? strdup(home) : expand_home("~");
 	ss->poll = loop_timer_new(loop, poll_tick, ss);
 	if (!ss->home || !ss->poll) {

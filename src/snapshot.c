@@ -86,7 +86,7 @@ id_fraction(const char *s, int64_t *ret_usec)
 int
 snap_id_parse(const char *s, int64_t *ret_usec)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	int64_t usec = 0;
 	int len = 16, frac;
 
@@ -99,8 +99,8 @@ snap_id_parse(const char *s, int64_t *ret_usec)
 	} else if (s[15] != 'Z') {
 		return -EINVAL;
 	}
-	if (sscanf(s, "%4d%2d%2dT%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-		   &tm.tm_min, &tm.tm_sec) != 6)
+	if (sscanf(s, "%4d%2d%2dT%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+		   &tm.tm_sec) != 6)
 		return -EINVAL;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
@@ -119,9 +119,8 @@ format_id(int64_t ms, char *buf, size_t len)
 
 	if (!gmtime_r(&t, &tm))
 		return -EOVERFLOW;
-	if ((size_t)snprintf(buf, len, "%04d%02d%02dT%02d%02d%02d.%03dZ", tm.tm_year + 1900,
-			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			     (int)(ms % 1000)) >= len)
+	if ((size_t)snprintf(buf, len, "%04d%02d%02dT%02d%02d%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+			     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000)) >= len)
 		return -ENOSPC;
 	return 0;
 }
@@ -217,7 +216,7 @@ fail_archive(struct snap *s)
 	if (s->out_err)
 		return fail_out(s, s->out_err);
 	return snap_fail(s, -EIO, "cannot add '%s' to the archive: %s", s->path,
-		    archive_error_string(s->ar) ? archive_error_string(s->ar) : "unknown error");
+			 archive_error_string(s->ar) ? archive_error_string(s->ar) : "unknown error");
 }
 
 int
@@ -269,7 +268,8 @@ begin_files(struct snap *s)
 	int r = scan_ids(s->game_fd, &ms, NULL);
 
 	if (r < 0)
-		return snap_fail(s, r, "cannot read archive folder '%s': %s", s->spec->game_dir, strerror(-r));
+		return snap_fail(s, r, "cannot read archive folder '%s': %s", s->spec->game_dir,
+				 strerror(-r));
 	ms = next_id_ms(ms);
 	for (int i = 0; i < SNAP_ID_TRIES; i++, ms++) {
 		if ((r = format_id(ms, s->id, sizeof(s->id))) < 0)
@@ -288,7 +288,8 @@ begin_files(struct snap *s)
 		if (s->mf_fd >= 0)
 			return 0;
 		r = s->mf_fd;
-		return snap_fail(s, r, "cannot create '%s/%s': %s", s->spec->game_dir, s->tmp_mf, strerror(-r));
+		return snap_fail(s, r, "cannot create '%s/%s': %s", s->spec->game_dir, s->tmp_mf,
+				 strerror(-r));
 	}
 	r = s->tar_fd;
 	return snap_fail(s, r, "cannot create '%s/%s': %s", s->spec->game_dir, s->tmp_tar, strerror(-r));
@@ -362,7 +363,8 @@ end_archive(struct snap *s)
 	}
 	if ((r = manifest_write(s->mf, s->mf_fd)) < 0 || fsync(s->mf_fd) < 0) {
 		r = r < 0 ? r : -errno;
-		return snap_fail(s, r, "cannot write '%s/%s': %s", s->spec->game_dir, s->fin_mf, strerror(-r));
+		return snap_fail(s, r, "cannot write '%s/%s': %s", s->spec->game_dir, s->fin_mf,
+				 strerror(-r));
 	}
 	return 0;
 }
@@ -405,7 +407,7 @@ publish(struct snap *s)
 	s->made_tar = s->renamed_mf = s->made_pin = false;
 	if (fsync(s->game_fd) < 0)
 		return snap_fail(s, -errno, "cannot sync archive folder '%s': %s", s->spec->game_dir,
-			    strerror(errno));
+				 strerror(errno));
 	return 0;
 }
 
@@ -547,9 +549,10 @@ summarize(struct snap *s)
 	_cleanup_free_ char *msg = NULL, *tail = NULL, *note = reuse_note(s);
 
 	fmt_count((int64_t)res->files, "file", NULL, files, sizeof(files));
-	if (s->skipped && asprintf(&tail, "; skipped %s (socket, FIFO or device) such as '%s'",
-				   fmt_count((int64_t)s->skipped, "special file", NULL, skipped, sizeof(skipped)),
-				   s->skipped_first) < 0)
+	if (s->skipped &&
+	    asprintf(&tail, "; skipped %s (socket, FIFO or device) such as '%s'",
+		     fmt_count((int64_t)s->skipped, "special file", NULL, skipped, sizeof(skipped)),
+		     s->skipped_first) < 0)
 		tail = NULL;
 	if (asprintf(&msg, "%s, %s -> %s%s%s", files, fmt_size(res->bytes_in, in, sizeof(in)),
 		     fmt_size(res->bytes_out, out, sizeof(out)), note ? note : "", tail ? tail : "") < 0)
@@ -596,9 +599,14 @@ int
 snap_create(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
 	struct snap s = {
-		.spec = spec, .hooks = hooks, .res = ret,
-		.save_fd = -EBADF, .game_fd = -EBADF, .tar_fd = -EBADF, .mf_fd = -EBADF,
-		.base_fd = -EBADF,
+	    .spec = spec,
+	    .hooks = hooks,
+	    .res = ret,
+	    .save_fd = -EBADF,
+	    .game_fd = -EBADF,
+	    .tar_fd = -EBADF,
+	    .mf_fd = -EBADF,
+	    .base_fd = -EBADF,
 	};
 	uint64_t t0 = now_usec();
 	int r;

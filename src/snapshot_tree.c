@@ -96,7 +96,8 @@ walk_error(void *ctx, const char *path, int err)
 
 	s->path = path;
 	if (!path[0])
-		return snap_fail(s, err, "cannot read save folder '%s': %s", s->spec->save_dir, strerror(-err));
+		return snap_fail(s, err, "cannot read save folder '%s': %s", s->spec->save_dir,
+				 strerror(-err));
 	if (err == -ESTALE)
 		return snap_fail(s, err, "'%s' was moved while it was read", path);
 	return fail_read(s, err);
@@ -105,8 +106,8 @@ walk_error(void *ctx, const char *path, int err)
 int
 snap_walk(struct snap *s, int dirfd, visit_fn *fn)
 {
-	static const struct tree_ops ops = { .visit = walk_visit, .error = walk_error };
-	struct snap_walker w = { .s = s, .fn = fn };
+	static const struct tree_ops ops = {.visit = walk_visit, .error = walk_error};
+	struct snap_walker w = {.s = s, .fn = fn};
 	int r = tree_walk(dirfd, &ops, &w);
 
 	s->path = "";
@@ -178,13 +179,13 @@ static void
 mf_entry_of(const struct snap *s, const struct stat *st, enum mf_type type, struct mf_entry *e)
 {
 	*e = (struct mf_entry){
-		.type = type,
-		.path = (char *)(uintptr_t)s->path,
-		.mode = st->st_mode & 07777,
-		.mtime_ns = ts_ns(&st->st_mtim),
-		.ino = st->st_ino,
-		.dev = st->st_dev,
-		.ctime_ns = ts_ns(&st->st_ctim),
+	    .type = type,
+	    .path = (char *)(uintptr_t)s->path,
+	    .mode = st->st_mode & 07777,
+	    .mtime_ns = ts_ns(&st->st_mtim),
+	    .ino = st->st_ino,
+	    .dev = st->st_dev,
+	    .ctime_ns = ts_ns(&st->st_ctim),
 	};
 }
 
@@ -283,8 +284,7 @@ read_was_stable(struct snap *s, int dirfd, const char *name, int fd, const struc
 		return fail_read(s, -errno);
 	if (fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : fail_read(s, -errno);
-	return same_file(before, &after) && same_file(before, &named) &&
-	       nread == (uint64_t)before->st_size;
+	return same_file(before, &after) && same_file(before, &named) && nread == (uint64_t)before->st_size;
 }
 
 static int
@@ -423,7 +423,8 @@ settle_left_ns(const struct stat *st)
 static int
 wait_ns(struct snap *s, int64_t ns)
 {
-	return job_sleep(s->hooks, (uint64_t)ns / 1000 + 1) ? snap_fail(s, -ECANCELED, "snapshot cancelled") : 0;
+	return job_sleep(s->hooks, (uint64_t)ns / 1000 + 1) ? snap_fail(s, -ECANCELED, "snapshot cancelled")
+							    : 0;
 }
 
 static int

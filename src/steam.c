@@ -15,15 +15,16 @@
 
 /* The places a Steam root may be, relative to the home. */
 static const char *const root_places[] = {
-	".local/share/Steam",
-	".steam/steam",
-	".steam/root",
-	".var/app/" STEAM_FLATPAK_ID "/.local/share/Steam",
-	".var/app/" STEAM_FLATPAK_ID "/data/Steam",
+    ".local/share/Steam",
+    ".steam/steam",
+    ".steam/root",
+    ".var/app/" STEAM_FLATPAK_ID "/.local/share/Steam",
+    ".var/app/" STEAM_FLATPAK_ID "/data/Steam",
 };
 
 /* Steam's own tools are installed like games; they are not games and have no saves. */
-static const char *const tool_names[] = { "Proton", "Steam Linux Runtime", "Steamworks Common Redistributables" };
+static const char *const tool_names[] = {"Proton", "Steam Linux Runtime",
+					 "Steamworks Common Redistributables"};
 
 static bool
 is_dir(const char *path)
@@ -54,7 +55,8 @@ scan_users(struct steam_root *root)
 	if (!d)
 		return 0;
 	while (r >= 0 && (e = readdir(d))) {
-		if (!e->d_name[0] || e->d_name[strspn(e->d_name, "0123456789")] || strcmp(e->d_name, "0") == 0)
+		if (!e->d_name[0] || e->d_name[strspn(e->d_name, "0123456789")] ||
+		    strcmp(e->d_name, "0") == 0)
 			continue;
 		r = strv_push(&root->users, &root->n_users, e->d_name);
 	}
@@ -81,7 +83,7 @@ add_root(struct steam *s, const char *path, bool flatpak)
 	if (!v)
 		return -ENOMEM;
 	s->roots = v;
-	v[s->n_roots] = (struct steam_root){ .path = strdup(real), .flatpak = flatpak };
+	v[s->n_roots] = (struct steam_root){.path = strdup(real), .flatpak = flatpak};
 	if (!v[s->n_roots].path)
 		return -ENOMEM;
 	return scan_users(&s->roots[s->n_roots++]);
@@ -145,7 +147,7 @@ is_tool(const char *name)
 static char *
 find_prefix(const struct steam_root *root, const char *library, unsigned appid)
 {
-	const char *bases[] = { library, root->path };
+	const char *bases[] = {library, root->path};
 
 	for (size_t i = 0; i < ARRAY_SIZE(bases); i++) {
 		char *p;
@@ -196,7 +198,7 @@ app_from_tree(struct steam_app *a, const struct vdf_node *tree, const char *libr
 static int
 scan_app(struct steam *s, size_t root, const char *library, const char *file)
 {
-	struct steam_app a = { .root = root }, *v;
+	struct steam_app a = {.root = root}, *v;
 	struct vdf_node *tree = NULL;
 	char err[PATH_MAX + 256];
 	int r;
@@ -239,7 +241,8 @@ scan_apps(struct steam *s, size_t root, const char *library)
 	for (int i = 0; i < n; i++) {
 		const char *e = names[i]->d_name;
 		size_t len = strlen(e);
-		if (r >= 0 && strncmp(e, "appmanifest_", 12) == 0 && len > 16 && strcmp(e + len - 4, ".acf") == 0) {
+		if (r >= 0 && strncmp(e, "appmanifest_", 12) == 0 && len > 16 &&
+		    strcmp(e + len - 4, ".acf") == 0) {
 			_cleanup_free_ char *file = path_join(dir, e);
 			r = file ? scan_app(s, root, library, file) : -ENOMEM;
 		}

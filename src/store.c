@@ -264,7 +264,7 @@ store_pin(const char *game_dir, const char *id, bool pin)
 static bool
 is_leftover(int dfd, const char *name)
 {
-	static const char *const companions[] = { SNAP_MANIFEST_SUFFIX, SNAP_PIN_SUFFIX };
+	static const char *const companions[] = {SNAP_MANIFEST_SUFFIX, SNAP_PIN_SUFFIX};
 	char id[64], arch[128];
 
 	if (ends_with(name, SNAP_TMP_SUFFIX))
@@ -371,8 +371,8 @@ store_retention(const struct job_archive *e, size_t n, const struct sk_keep *kee
 const char *
 store_why_str(unsigned why, char *buf, size_t len)
 {
-	static const char *const names[] = { "last", "hourly", "daily", "weekly",
-					     "monthly", "pinned", "newest", "no policy" };
+	static const char *const names[] = {"last",    "hourly", "daily",  "weekly",
+					    "monthly", "pinned", "newest", "no policy"};
 	size_t o = 0;
 
 	buf[0] = '\0';
@@ -389,7 +389,7 @@ store_why_str(unsigned why, char *buf, size_t len)
 static int
 remove_archive(int dfd, const char *id)
 {
-	static const char *const suffixes[] = { SNAP_SUFFIX, SNAP_MANIFEST_SUFFIX, SNAP_PIN_SUFFIX };
+	static const char *const suffixes[] = {SNAP_SUFFIX, SNAP_MANIFEST_SUFFIX, SNAP_PIN_SUFFIX};
 	char name[128];
 
 	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {

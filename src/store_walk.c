@@ -30,21 +30,20 @@ struct walk {
 	const struct store_sink *sink;
 	const struct job_hooks *hooks;
 	struct job_result *ret;
-	char name[96];          /* "<id>.tar.gz", for messages */
+	char name[96]; /* "<id>.tar.gz", for messages */
 	int fd;
-	locale_t utf8;          /* C.UTF-8, or 0 where there is none */
-	EVP_MD_CTX *whole;      /* the archive file as read */
-	EVP_MD_CTX *entry;      /* the current entry's data */
+	locale_t utf8;	   /* C.UTF-8, or 0 where there is none */
+	EVP_MD_CTX *whole; /* the archive file as read */
+	EVP_MD_CTX *entry; /* the current entry's data */
 	uint64_t file_bytes;
-	bool *seen;             /* by manifest entry index */
-	char *last;             /* the last entry read, for messages */
+	bool *seen; /* by manifest entry index */
+	char *last; /* the last entry read, for messages */
 	struct job_progress p;
 	uint64_t progress_usec;
 	unsigned char buf[WALK_BUF];
 };
 
-static int __attribute__((format(printf, 3, 4)))
-walk_fail(struct walk *w, int err, const char *fmt, ...)
+static int __attribute__((format(printf, 3, 4))) walk_fail(struct walk *w, int err, const char *fmt, ...)
 {
 	_cleanup_free_ char *msg = NULL, *all = NULL;
 	va_list ap;
@@ -145,8 +144,8 @@ check_parent(struct walk *w, const char *path)
 		return walk_fail(w, -ENOMEM, "out of memory");
 	pe = manifest_find(w->m, parent);
 	if (!pe || pe->type != MF_DIR || !w->seen[pe - w->m->entries])
-		return walk_fail(w, -EPERM, "entry '%s' lies under '%s', which is not a directory before it", path,
-				 parent);
+		return walk_fail(w, -EPERM, "entry '%s' lies under '%s', which is not a directory before it",
+				 path, parent);
 	return 0;
 }
 
@@ -176,18 +175,20 @@ check_type(struct walk *w, struct archive_entry *ae, const char *path, const cha
 		return check_hardlink(w, path, hard, me);
 	switch (archive_entry_filetype(ae)) {
 	case AE_IFREG:
-		if (me->type != MF_FILE || (archive_entry_size_is_set(ae) &&
-					    (uint64_t)archive_entry_size(ae) != me->size))
+		if (me->type != MF_FILE ||
+		    (archive_entry_size_is_set(ae) && (uint64_t)archive_entry_size(ae) != me->size))
 			return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (file)", path);
 		return 0;
 	case AE_IFDIR:
 		if (me->type != MF_DIR)
-			return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (folder)", path);
+			return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (folder)",
+					 path);
 		return 0;
 	case AE_IFLNK:
 		sym = archive_entry_symlink(ae);
 		if (me->type != MF_SYMLINK || !sym || !me->target || strcmp(sym, me->target) != 0)
-			return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (symlink)", path);
+			return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (symlink)",
+					 path);
 		return 0;
 	default:
 		return walk_fail(w, -EBADMSG, "entry '%s' does not match the manifest (type)", path);
@@ -208,7 +209,8 @@ check_kind(struct walk *w, struct archive_entry *ae, const char *path, char **re
 		if (r == -ENOMEM)
 			return walk_fail(w, r, "out of memory");
 		if (r < 0 || (*ret_hard)[0] == '\0')
-			return walk_fail(w, -EPERM, "entry '%s' is a hard link to '%s', outside the tree", path, raw);
+			return walk_fail(w, -EPERM, "entry '%s' is a hard link to '%s', outside the tree",
+					 path, raw);
 		return 0;
 	}
 	if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
@@ -257,7 +259,8 @@ walk_block(struct walk *w, const char *path, const void *buf, size_t len, uint64
 	if (len > 0) {
 		EVP_DigestUpdate(w->entry, buf, len);
 		if (w->sink && (r = w->sink->block(buf, len, w->sink->data)) < 0)
-			return w->ret->err ? w->ret->err : walk_fail(w, r, "cannot write '%s': %s", path, strerror(-r));
+			return w->ret->err ? w->ret->err
+					   : walk_fail(w, r, "cannot write '%s': %s", path, strerror(-r));
 	}
 	*done += len;
 	w->p.bytes_done += len;
@@ -328,11 +331,13 @@ walk_entry(struct walk *w, struct archive *a, struct archive_entry *ae)
 	if (!(w->last = strdup(path)))
 		return walk_fail(w, -ENOMEM, "out of memory");
 	if (w->sink && (r = w->sink->begin(ae, me, w->sink->data)) < 0)
-		return w->ret->err ? w->ret->err : walk_fail(w, r, "cannot write '%s': %s", path, strerror(-r));
+		return w->ret->err ? w->ret->err
+				   : walk_fail(w, r, "cannot write '%s': %s", path, strerror(-r));
 	if (me->type == MF_FILE && (r = walk_data(w, a, path, me)) < 0)
 		return r;
 	if (w->sink && (r = w->sink->end(w->sink->data)) < 0)
-		return w->ret->err ? w->ret->err : walk_fail(w, r, "cannot write '%s': %s", path, strerror(-r));
+		return w->ret->err ? w->ret->err
+				   : walk_fail(w, r, "cannot write '%s': %s", path, strerror(-r));
 	if (me->type == MF_FILE || me->type == MF_HARDLINK)
 		w->p.files_done++;
 	walk_progress(w, false);
@@ -431,7 +436,7 @@ store_walk(const char *game_dir, const struct manifest *m, const struct store_si
 
 	if (!w || !seen)
 		return -ENOMEM;
-	*w = (struct walk){ .m = m, .sink = sink, .hooks = hooks, .ret = ret, .seen = seen, .fd = -EBADF };
+	*w = (struct walk){.m = m, .sink = sink, .hooks = hooks, .ret = ret, .seen = seen, .fd = -EBADF};
 	snprintf(w->name, sizeof(w->name), "%s%s", m->id, SNAP_SUFFIX);
 	w->p.files_total = m->files;
 	w->p.bytes_total = m->bytes;
@@ -506,8 +511,8 @@ store_open_manifest(const char *game_dir, const char *id, struct manifest **ret_
 	}
 	/* The walk opens the archive the manifest names: it must be the one asked for. */
 	if (strcmp(m->id, id) != 0) {
-		snprintf(ret->message, sizeof(ret->message), "the manifest of %s names another archive ('%.64s')",
-			 id, m->id);
+		snprintf(ret->message, sizeof(ret->message),
+			 "the manifest of %s names another archive ('%.64s')", id, m->id);
 		manifest_free(m);
 		return ret->err = -EBADMSG;
 	}

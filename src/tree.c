@@ -13,7 +13,7 @@
 struct frame {
 	char **names;
 	size_t n, next;
-	size_t path_len;        /* of this folder's path */
+	size_t path_len; /* of this folder's path */
 	dev_t dev;
 	ino_t ino;
 };
@@ -21,7 +21,7 @@ struct frame {
 struct walker {
 	const struct tree_ops *ops;
 	void *ctx;
-	int fd;                 /* the deepest folder */
+	int fd; /* the deepest folder */
 	struct frame *frames;
 	size_t depth, cap;
 	char *path;
@@ -126,7 +126,7 @@ walk_error(struct walker *w, int err)
 static int
 push(struct walker *w, int fd)
 {
-	struct frame f = { .path_len = w->path_len };
+	struct frame f = {.path_len = w->path_len};
 	struct stat st;
 	int r;
 
@@ -236,7 +236,7 @@ step(struct walker *w)
 int
 tree_walk(int rootfd, const struct tree_ops *ops, void *ctx)
 {
-	struct walker w = { .ops = ops, .ctx = ctx, .fd = -EBADF };
+	struct walker w = {.ops = ops, .ctx = ctx, .fd = -EBADF};
 	int r = path_set(&w, 0, "");
 	int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
 

@@ -145,7 +145,7 @@ fsync_path_dir(const char *path)
 const char *
 fmt_size(uint64_t bytes, char *buf, size_t len)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double v = (double)bytes;
 	size_t u = 0;
 

@@ -51,7 +51,8 @@ skip_space(struct lexer *lx)
 		if (*lx->p == '\n') {
 			lx->line++;
 			lx->p++;
-		} else if (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\r' || *lx->p == '\f' || *lx->p == '\v') {
+		} else if (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\r' || *lx->p == '\f' ||
+			   *lx->p == '\v') {
 			lx->p++;
 		} else if (*lx->p == '/' && lx->p + 1 < lx->end && lx->p[1] == '/') {
 			while (lx->p < lx->end && *lx->p != '\n')
@@ -168,7 +169,7 @@ child_append(struct vdf_node *b, size_t *cap)
 		b->children = v;
 		*cap = c;
 	}
-	b->children[b->n_children] = (struct vdf_node){ 0 };
+	b->children[b->n_children] = (struct vdf_node){0};
 	return &b->children[b->n_children++];
 }
 
@@ -226,7 +227,7 @@ parse_block(struct lexer *lx, struct vdf_node *b, unsigned depth)
 int
 vdf_parse(const char *data, size_t len, struct vdf_node **ret, char *err, size_t errlen)
 {
-	struct lexer lx = { .p = data, .end = data + len, .line = 1, .err = err, .errlen = errlen };
+	struct lexer lx = {.p = data, .end = data + len, .line = 1, .err = err, .errlen = errlen};
 	struct vdf_node *root = calloc(1, sizeof(*root));
 	int r;
 
@@ -287,7 +288,9 @@ vdf_load(const char *path, struct vdf_node **ret, char *err, size_t errlen)
 
 	if (r < 0) {
 		snprintf(err, errlen, "cannot read '%s': %s", path,
-			 r == -EFBIG ? "larger than 16 MiB" : r == -EINVAL ? "not a regular file" : strerror(-r));
+			 r == -EFBIG	? "larger than 16 MiB"
+			 : r == -EINVAL ? "not a regular file"
+					: strerror(-r));
 		return r;
 	}
 	r = vdf_parse(data, len, ret, why, sizeof(why));

@@ -12,8 +12,8 @@
 #include "tree.h"
 #include "util.h"
 
-#define WATCH_MASK                                                                                   \
-	(IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
+#define WATCH_MASK                                                                                           \
+	(IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |      \
 	 IN_DELETE_SELF | IN_MOVE_SELF | IN_EXCL_UNLINK | IN_ONLYDIR)
 
 struct watch {
@@ -76,7 +76,7 @@ watch_skip(void *ctx, const char *path, int err)
 static int
 watch_tree(struct watch *w, int dirfd)
 {
-	static const struct tree_ops ops = { .visit = watch_visit, .error = watch_skip };
+	static const struct tree_ops ops = {.visit = watch_visit, .error = watch_skip};
 	int r = watch_fd(w, dirfd);
 
 	return r < 0 ? r : tree_walk(dirfd, &ops, w);
@@ -118,7 +118,7 @@ watch_new(struct loop *loop, const char *path, watch_fn *fn, void *data, struct 
 
 	if (!w)
 		return -ENOMEM;
-	*w = (struct watch){ .loop = loop, .root_wd = -1, .reliable = true, .fn = fn, .data = data };
+	*w = (struct watch){.loop = loop, .root_wd = -1, .reliable = true, .fn = fn, .data = data};
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd < 0)
 		goto fail_errno;

@@ -14,7 +14,6 @@
 #include "harness.h"
 #include "util.h"
 
-
 /* A scratch folder for the whole run; HOME points into it so ~ is predictable. */
 static char tmpdir[64];
 static char home[sizeof(tmpdir) + 8];
@@ -167,7 +166,8 @@ test_xdg_fallbacks(void **state)
 	if (stat(run, &st) == 0 && S_ISDIR(st.st_mode))
 		assert_int_not_equal(asprintf(&want, "%s/savekeeper/control.sock", run), -1);
 	else
-		assert_int_not_equal(asprintf(&want, "/tmp/savekeeper-%u/control.sock", (unsigned)getuid()), -1);
+		assert_int_not_equal(asprintf(&want, "/tmp/savekeeper-%u/control.sock", (unsigned)getuid()),
+				     -1);
 	assert_string_equal(cfg->socket_path, want);
 	free(want);
 	config_free(cfg);
@@ -320,7 +320,8 @@ test_design_example(void **state)
 	(void)state;
 	cfg = load_ok("[daemon]\n"
 		      "archive_dir = ~/.local/share/savekeeper ; default $XDG_DATA_HOME/savekeeper\n"
-		      "socket = /run/user/1000/savekeeper/control.sock ; default $XDG_RUNTIME_DIR/savekeeper/control.sock\n"
+		      "socket = /run/user/1000/savekeeper/control.sock ; default "
+		      "$XDG_RUNTIME_DIR/savekeeper/control.sock\n"
 		      "interval = 10m          ; 45s, 10m, 2h\n"
 		      "core = thread           ; thread | coroutine | process\n"
 		      "compression = 6         ; gzip level 1-9\n"
@@ -410,25 +411,34 @@ check_parser(int (*parse)(const char *, uint64_t *), const struct parse_case *go
 	}
 }
 
-#define CHECK_PARSER(f, good, bad, overflow) \
+#define CHECK_PARSER(f, good, bad, overflow)                                                                 \
 	check_parser(f, good, ARRAY_SIZE(good), bad, ARRAY_SIZE(bad), overflow, ARRAY_SIZE(overflow))
 
 static void
 test_parse_duration(void **state)
 {
 	static const struct parse_case good[] = {
-		{ "45s", 45 * USEC_PER_SEC }, { "10m", 10 * USEC_PER_MINUTE }, { "2h", 2 * USEC_PER_HOUR },
-		{ "1h30m", 90 * USEC_PER_MINUTE }, { "1h 30m", 90 * USEC_PER_MINUTE }, { "5ms", 5000 }, { "500us", 500 },
-		{ "90", 90 * USEC_PER_SEC }, { "0", 0 }, { "1d", 24 * USEC_PER_HOUR }, { "2m30s", 150 * USEC_PER_SEC },
-		{ "007s", 7 * USEC_PER_SEC }, { "18446744073709551615us", UINT64_MAX },
+	    {"45s", 45 * USEC_PER_SEC},
+	    {"10m", 10 * USEC_PER_MINUTE},
+	    {"2h", 2 * USEC_PER_HOUR},
+	    {"1h30m", 90 * USEC_PER_MINUTE},
+	    {"1h 30m", 90 * USEC_PER_MINUTE},
+	    {"5ms", 5000},
+	    {"500us", 500},
+	    {"90", 90 * USEC_PER_SEC},
+	    {"0", 0},
+	    {"1d", 24 * USEC_PER_HOUR},
+	    {"2m30s", 150 * USEC_PER_SEC},
+	    {"007s", 7 * USEC_PER_SEC},
+	    {"18446744073709551615us", UINT64_MAX},
 	};
 	static const char *const bad[] = {
-		"", " ", "s", "-5s", "+5s", "1.5h", "10x", "10 m", "1h30", "10mm", "10M", "h1", "1h,", "5 ",
-		"0x10s",
+	    "",	    " ",    "s",   "-5s", "+5s", "1.5h", "10x",	  "10 m",
+	    "1h30", "10mm", "10M", "h1",  "1h,", "5 ",	 "0x10s",
 	};
 	static const char *const overflow[] = {
-		"18446744073709551616us", "99999999999999999999", "5124095577h", "5124095576d",
-		"18446744073709551615us 1us",
+	    "18446744073709551616us",	  "99999999999999999999", "5124095577h", "5124095576d",
+	    "18446744073709551615us 1us",
 	};
 
 	(void)state;
@@ -439,11 +449,11 @@ static void
 test_parse_size(void **state)
 {
 	static const struct parse_case good[] = {
-		{ "4096", 4096 }, { "10K", 10240 }, { "10k", 10240 }, { "500M", 500ULL << 20 },
-		{ "2G", 2ULL << 30 }, { "1T", 1ULL << 40 }, { "0", 0 }, { "16777215T", 16777215ULL << 40 },
+	    {"4096", 4096},	{"10K", 10240},	    {"10k", 10240}, {"500M", 500ULL << 20},
+	    {"2G", 2ULL << 30}, {"1T", 1ULL << 40}, {"0", 0},	    {"16777215T", 16777215ULL << 40},
 	};
-	static const char *const bad[] = { "", "M", "1.5G", "-1", "10KB", "10 K", "10X", "1e6", " 1" };
-	static const char *const overflow[] = { "16777216T", "18446744073709551616", "17179869184G" };
+	static const char *const bad[] = {"", "M", "1.5G", "-1", "10KB", "10 K", "10X", "1e6", " 1"};
+	static const char *const overflow[] = {"16777216T", "18446744073709551616", "17179869184G"};
 
 	(void)state;
 	CHECK_PARSER(parse_size, good, bad, overflow);
@@ -452,9 +462,9 @@ test_parse_size(void **state)
 static void
 test_parse_bool(void **state)
 {
-	static const char *const yes[] = { "true", "yes", "on", "1", "TRUE", "Yes" };
-	static const char *const no[] = { "false", "no", "off", "0", "Off" };
-	static const char *const bad[] = { "", "2", "y", "enabled", "true ", "nope" };
+	static const char *const yes[] = {"true", "yes", "on", "1", "TRUE", "Yes"};
+	static const char *const no[] = {"false", "no", "off", "0", "Off"};
+	static const char *const bad[] = {"", "2", "y", "enabled", "true ", "nope"};
 	bool b;
 
 	(void)state;
@@ -482,8 +492,10 @@ test_long_lines(void **state)
 	size_t n;
 
 	(void)state;
-	n = (size_t)snprintf(path, sizeof(path), "%s/.local/share/Steam/steamapps/compatdata/495420/pfx/drive_c/"
-				   "users/steamuser/AppData/Local/StateOfDecay2/Saved/SaveGames/", home);
+	n = (size_t)snprintf(path, sizeof(path),
+			     "%s/.local/share/Steam/steamapps/compatdata/495420/pfx/drive_c/"
+			     "users/steamuser/AppData/Local/StateOfDecay2/Saved/SaveGames/",
+			     home);
 	while (n < 320)
 		n += (size_t)snprintf(path + n, sizeof(path) - n, "Sub Folder %zu/", n);
 	path[--n] = '\0';
@@ -519,13 +531,16 @@ test_errors_structure(void **state)
 	(void)state;
 	load_fails("interval = 1m\n", 1,
 		   "key 'interval' outside any section (put it under [daemon] or [game \"NAME\"])");
-	load_fails("[daemon]\n\n[deamon]\n", 3, "unknown section [deamon] (expected [daemon] or [game \"NAME\"])");
-	load_fails("[game sod]\npath = /x\n", 1, "unknown section [game sod] (expected [daemon] or [game \"NAME\"])");
+	load_fails("[daemon]\n\n[deamon]\n", 3,
+		   "unknown section [deamon] (expected [daemon] or [game \"NAME\"])");
+	load_fails("[game sod]\npath = /x\n", 1,
+		   "unknown section [game sod] (expected [daemon] or [game \"NAME\"])");
 	load_fails("[daemon\n", 1, "syntax error: section header without ']'");
 	load_fails("[daemon] x\n", 1, "syntax error: text after the section header");
 	load_fails("[daemon]\ninterval 10m\n", 2, "syntax error (expected 'key = value' or a [section])");
 	/* Indented lines are lines of their own, not continuations. */
-	load_fails("[daemon]\ninterval = 10m\n   5m\n", 3, "syntax error (expected 'key = value' or a [section])");
+	load_fails("[daemon]\ninterval = 10m\n   5m\n", 3,
+		   "syntax error (expected 'key = value' or a [section])");
 	load_fails("[daemon]\nintervall = 10m\n", 2, "unknown key 'intervall' in [daemon]");
 	load_fails("[daemon]\npath = /x\n", 2, "unknown key 'path' in [daemon]");
 	load_fails("[game \"g\"]\npath = /x\ncore = thread\n", 3, "unknown key 'core' in [game \"g\"]");
@@ -537,15 +552,19 @@ test_errors_structure(void **state)
 		   "invalid game name 'a b' (use letters, digits, '.', '_' and '-')");
 	load_fails("[game \"..\"]\npath = /x\n", 1,
 		   "invalid game name '..' (use letters, digits, '.', '_' and '-')");
-	load_fails("[game \"\"]\npath = /x\n", 1, "invalid game name '' (use letters, digits, '.', '_' and '-')");
+	load_fails("[game \"\"]\npath = /x\n", 1,
+		   "invalid game name '' (use letters, digits, '.', '_' and '-')");
 	load_fails("[daemon]\n[game \"g\"]\nexclude = *.tmp\n[daemon]\n", 2,
 		   "game 'g' has no path (add 'path = /folder/of/the/saves')");
 	load_fails("[game \"h\"]\n", 1, "game 'h' has no path (add 'path = /folder/of/the/saves')");
-	load_fails("[game \"g\"]\npath = Games/sod\n", 2, "path: relative path 'Games/sod' (start it with / or ~/)");
-	load_fails("[game \"g\"]\npath = ~bob/sod\n", 2, "path: relative path '~bob/sod' (start it with / or ~/)");
+	load_fails("[game \"g\"]\npath = Games/sod\n", 2,
+		   "path: relative path 'Games/sod' (start it with / or ~/)");
+	load_fails("[game \"g\"]\npath = ~bob/sod\n", 2,
+		   "path: relative path '~bob/sod' (start it with / or ~/)");
 	load_fails("[daemon]\narchive_dir = archives ; here\n", 2,
 		   "archive_dir: relative path 'archives' (start it with / or ~/)");
-	load_fails("[daemon]\nsocket = run/sk.sock\n", 2, "socket: relative path 'run/sk.sock' (start it with / or ~/)");
+	load_fails("[daemon]\nsocket = run/sk.sock\n", 2,
+		   "socket: relative path 'run/sk.sock' (start it with / or ~/)");
 	load_fails("[game \"g\"]\npath =\n", 2, "path: relative path '' (start it with / or ~/)");
 }
 
@@ -555,35 +574,47 @@ test_errors_values(void **state)
 	static const struct {
 		const char *line, *msg;
 	} cases[] = {
-		{ "interval = ten", "interval: bad value 'ten' (expected a duration from 1s to 366d, such as 45s, 10m, 2h or 1h30m)" },
-		{ "interval = 0", "interval: bad value '0' (expected a duration from 1s to 366d, such as 45s, 10m, 2h or 1h30m)" },
-		{ "interval = 99999999999999999999h", "interval: bad value '99999999999999999999h' (expected a duration from 1s to 366d, such as 45s, 10m, 2h or 1h30m)" },
-		{ "interval_playing = 1x", "interval_playing: bad value '1x' (expected a duration up to 366d, such as 2m; 0 for interval)" },
-		{ "settle = 2d", "settle: bad value '2d' (expected a duration up to 1d, such as 3s)" },
-		{ "settle_max = -1s", "settle_max: bad value '-1s' (expected a duration up to 1d, such as 60s)" },
-		{ "slice = 2s", "slice: bad value '2s' (expected a duration from 100us to 1s, such as 5ms)" },
-		{ "core = threads", "core: bad value 'threads' (expected thread, coroutine or process)" },
-		{ "compression = 10", "compression: bad value '10' (expected auto, or a gzip level from 1 to 9)" },
-		{ "compression = 0", "compression: bad value '0' (expected auto, or a gzip level from 1 to 9)" },
-		{ "compression = Auto", "compression: bad value 'Auto' (expected auto, or a gzip level from 1 to 9)" },
-		{ "compression = -1", "compression: bad value '-1' (expected auto, or a gzip level from 1 to 9)" },
-		{ "notify = some", "notify: bad value 'some' (expected all, errors or off)" },
-		{ "autostart = maybe", "autostart: bad value 'maybe' (expected true or false)" },
-		{ "snapshot_on_change = 2", "snapshot_on_change: bad value '2' (expected true or false)" },
-		{ "io_idle =", "io_idle: bad value '' (expected true or false)" },
-		{ "keep_last = -1", "keep_last: bad value '-1' (expected a whole number from 0 to 1000000)" },
-		{ "keep_hourly = 1.5", "keep_hourly: bad value '1.5' (expected a whole number from 0 to 1000000)" },
-		{ "keep_daily = 99999999999999999999", "keep_daily: bad value '99999999999999999999' (expected a whole number from 0 to 1000000)" },
-		{ "keep_weekly = x", "keep_weekly: bad value 'x' (expected a whole number from 0 to 1000000)" },
-		{ "keep_monthly = 1000001", "keep_monthly: bad value '1000001' (expected a whole number from 0 to 1000000)" },
-		{ "min_free = 5 GB", "min_free: bad value '5 GB' (expected a size such as 500M or 2G, or a share of the disk such as 5%)" },
-		{ "min_free = 100%", "min_free: bad value '100%' (expected a size such as 500M or 2G, or a share of the disk such as 5%)" },
-		{ "min_free = %", "min_free: bad value '%' (expected a size such as 500M or 2G, or a share of the disk such as 5%)" },
-		{ "min_free = 99999999999T", "min_free: bad value '99999999999T' (expected a size such as 500M or 2G, or a share of the disk such as 5%)" },
-		{ "compress_threads = 257", "compress_threads: bad value '257' (expected a whole number from 0 to 256)" },
-		{ "nice = 20", "nice: bad value '20' (expected a nice value from -20 to 19)" },
-		{ "nice = -21", "nice: bad value '-21' (expected a nice value from -20 to 19)" },
-		{ "nice = --1", "nice: bad value '--1' (expected a nice value from -20 to 19)" },
+	    {"interval = ten", "interval: bad value 'ten' (expected a duration from 1s to 366d, such as 45s, "
+			       "10m, 2h or 1h30m)"},
+	    {"interval = 0",
+	     "interval: bad value '0' (expected a duration from 1s to 366d, such as 45s, 10m, 2h or 1h30m)"},
+	    {"interval = 99999999999999999999h", "interval: bad value '99999999999999999999h' (expected a "
+						 "duration from 1s to 366d, such as 45s, 10m, 2h or 1h30m)"},
+	    {"interval_playing = 1x",
+	     "interval_playing: bad value '1x' (expected a duration up to 366d, such as 2m; 0 for interval)"},
+	    {"settle = 2d", "settle: bad value '2d' (expected a duration up to 1d, such as 3s)"},
+	    {"settle_max = -1s", "settle_max: bad value '-1s' (expected a duration up to 1d, such as 60s)"},
+	    {"slice = 2s", "slice: bad value '2s' (expected a duration from 100us to 1s, such as 5ms)"},
+	    {"core = threads", "core: bad value 'threads' (expected thread, coroutine or process)"},
+	    {"compression = 10", "compression: bad value '10' (expected auto, or a gzip level from 1 to 9)"},
+	    {"compression = 0", "compression: bad value '0' (expected auto, or a gzip level from 1 to 9)"},
+	    {"compression = Auto",
+	     "compression: bad value 'Auto' (expected auto, or a gzip level from 1 to 9)"},
+	    {"compression = -1", "compression: bad value '-1' (expected auto, or a gzip level from 1 to 9)"},
+	    {"notify = some", "notify: bad value 'some' (expected all, errors or off)"},
+	    {"autostart = maybe", "autostart: bad value 'maybe' (expected true or false)"},
+	    {"snapshot_on_change = 2", "snapshot_on_change: bad value '2' (expected true or false)"},
+	    {"io_idle =", "io_idle: bad value '' (expected true or false)"},
+	    {"keep_last = -1", "keep_last: bad value '-1' (expected a whole number from 0 to 1000000)"},
+	    {"keep_hourly = 1.5", "keep_hourly: bad value '1.5' (expected a whole number from 0 to 1000000)"},
+	    {"keep_daily = 99999999999999999999",
+	     "keep_daily: bad value '99999999999999999999' (expected a whole number from 0 to 1000000)"},
+	    {"keep_weekly = x", "keep_weekly: bad value 'x' (expected a whole number from 0 to 1000000)"},
+	    {"keep_monthly = 1000001",
+	     "keep_monthly: bad value '1000001' (expected a whole number from 0 to 1000000)"},
+	    {"min_free = 5 GB", "min_free: bad value '5 GB' (expected a size such as 500M or 2G, or a share "
+				"of the disk such as 5%)"},
+	    {"min_free = 100%", "min_free: bad value '100%' (expected a size such as 500M or 2G, or a share "
+				"of the disk such as 5%)"},
+	    {"min_free = %", "min_free: bad value '%' (expected a size such as 500M or 2G, or a share of the "
+			     "disk such as 5%)"},
+	    {"min_free = 99999999999T", "min_free: bad value '99999999999T' (expected a size such as 500M or "
+					"2G, or a share of the disk such as 5%)"},
+	    {"compress_threads = 257",
+	     "compress_threads: bad value '257' (expected a whole number from 0 to 256)"},
+	    {"nice = 20", "nice: bad value '20' (expected a nice value from -20 to 19)"},
+	    {"nice = -21", "nice: bad value '-21' (expected a nice value from -20 to 19)"},
+	    {"nice = --1", "nice: bad value '--1' (expected a nice value from -20 to 19)"},
 	};
 	char text[256];
 
@@ -592,8 +623,9 @@ test_errors_values(void **state)
 		snprintf(text, sizeof(text), "[daemon]\n%s\n", cases[i].line);
 		load_fails(text, 2, cases[i].msg);
 	}
-	load_fails("[game \"g\"]\npath = /x\ninterval = 0\n", 3,
-		   "interval: bad value '0' (expected a duration from 1s to 366d, such as 45s, 10m, 2h or 1h30m)");
+	load_fails(
+	    "[game \"g\"]\npath = /x\ninterval = 0\n", 3,
+	    "interval: bad value '0' (expected a duration from 1s to 366d, such as 45s, 10m, 2h or 1h30m)");
 	load_fails("[game \"g\"]\npath = /x\ninterval_playing = 0\n", 3,
 		   "interval_playing: bad value '0' (expected a duration from 1s to 366d, such as 2m)");
 }
@@ -609,14 +641,19 @@ test_errors_misc(void **state)
 	memset(longval, 'x', sizeof(longval) - 1);
 	longval[sizeof(longval) - 1] = '\0';
 	snprintf(text, sizeof(text), "[daemon]\ncore = %s\n", longval);
-	snprintf(want, sizeof(want), "core: bad value '%.77s...' (expected thread, coroutine or process)", longval);
+	snprintf(want, sizeof(want), "core: bad value '%.77s...' (expected thread, coroutine or process)",
+		 longval);
 	load_fails(text, 2, want);
 
-	load_fails("[daemon]\nsocket = /tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	load_fails("[daemon]\nsocket = "
+		   "/tmp/"
+		   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		   "aaaaaaaaaaaaaaa\n",
 		   2, "socket: path too long for a Unix socket (109 bytes, at most 107)");
 
-	assert_int_equal(config_load_string("mem.ini", "[daemon]\n\0x = 1\n", sizeof("[daemon]\n\0x = 1\n") - 1, &cfg,
-					    err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_load_string("mem.ini", "[daemon]\n\0x = 1\n",
+					    sizeof("[daemon]\n\0x = 1\n") - 1, &cfg, err, sizeof(err)),
+			 -EINVAL);
 	assert_string_equal(err, "mem.ini:2: line holds a NUL byte");
 
 	assert_int_equal(config_load("/nonexistent/sk.ini", &cfg, err, sizeof(err)), -ENOENT);
@@ -676,7 +713,8 @@ test_add_game(void **state)
 }
 
 /* Like load_fails, with the message made by printf from fmt (for messages naming the file). */
-static void load_fails_fmt(const char *text, unsigned line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void load_fails_fmt(const char *text, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void
 load_fails_fmt(const char *text, unsigned line, const char *fmt, ...)
 {
@@ -690,7 +728,8 @@ load_fails_fmt(const char *text, unsigned line, const char *fmt, ...)
 }
 
 #define APART_GAMES "; a restore of one would change the other: give each game a folder of its own"
-#define APART_ARCHIVES "; a restore of 'g' would %s the archives: keep the archives and every save folder apart"
+#define APART_ARCHIVES                                                                                       \
+	"; a restore of 'g' would %s the archives: keep the archives and every save folder apart"
 
 /* A restore replaces one save folder: two games may not have the same or nested folders; the
  * refusal names the line of the second and the first. */
@@ -700,15 +739,18 @@ test_folders_games_apart(void **state)
 	struct sk_config *cfg;
 
 	(void)state;
-	load_fails_fmt("[game \"a\"]\npath = /games/a\n[game \"b\"]\npath = /games/a/\n", 4,
-		       "game 'b': path '/games/a' is the save folder of game 'a' ('/games/a', %s:2)" APART_GAMES,
-		       ini_path);
+	load_fails_fmt(
+	    "[game \"a\"]\npath = /games/a\n[game \"b\"]\npath = /games/a/\n", 4,
+	    "game 'b': path '/games/a' is the save folder of game 'a' ('/games/a', %s:2)" APART_GAMES,
+	    ini_path);
 	load_fails_fmt("[game \"a\"]\npath = /games/a\n\n[game \"b\"]\npath = /games/a/sub\n", 5,
-		       "game 'b': path '/games/a/sub' lies inside the save folder of game 'a' ('/games/a', %s:2)"
-		       APART_GAMES, ini_path);
-	load_fails_fmt("[game \"a\"]\npath = /games/a/sub\n[game \"b\"]\npath = /games\n", 4,
-		       "game 'b': path '/games' holds the save folder of game 'a' ('/games/a/sub', %s:2)" APART_GAMES,
+		       "game 'b': path '/games/a/sub' lies inside the save folder of game 'a' ('/games/a', "
+		       "%s:2)" APART_GAMES,
 		       ini_path);
+	load_fails_fmt(
+	    "[game \"a\"]\npath = /games/a/sub\n[game \"b\"]\npath = /games\n", 4,
+	    "game 'b': path '/games' holds the save folder of game 'a' ('/games/a/sub', %s:2)" APART_GAMES,
+	    ini_path);
 	/* Names that only share a prefix are apart. */
 	cfg = load_ok("[game \"a\"]\npath = /games/a\n[game \"ab\"]\npath = /games/ab\n");
 	assert_int_equal(cfg->games[1].path_line, 4);
@@ -728,12 +770,16 @@ test_folders_through_symlink(void **state)
 	assert_int_equal(mkdir(real, 0700), 0);
 	assert_int_equal(symlink(real, link), 0);
 	snprintf(text, sizeof(text), "[game \"a\"]\npath = %s\n[game \"b\"]\npath = %s/saves\n", link, real);
-	load_fails_fmt(text, 4, "game 'b': path '%s/saves' lies inside the save folder of game 'a' ('%s', %s:2)"
-		       APART_GAMES, real, link, ini_path);
+	load_fails_fmt(
+	    text, 4,
+	    "game 'b': path '%s/saves' lies inside the save folder of game 'a' ('%s', %s:2)" APART_GAMES,
+	    real, link, ini_path);
 	snprintf(text, sizeof(text), "[daemon]\narchive_dir = %s/not-yet/archives\n[game \"g\"]\npath = %s\n",
 		 link, real);
-	load_fails_fmt(text, 2, "archive_dir '%s/not-yet/archives' lies inside the save folder '%s' of game 'g' "
-		       "(%s:4)" APART_ARCHIVES, link, real, ini_path, "replace");
+	load_fails_fmt(text, 2,
+		       "archive_dir '%s/not-yet/archives' lies inside the save folder '%s' of game 'g' "
+		       "(%s:4)" APART_ARCHIVES,
+		       link, real, ini_path, "replace");
 	assert_int_equal(unlink(link), 0);
 	assert_int_equal(rmdir(real), 0);
 }
@@ -747,16 +793,19 @@ test_folders_archives_apart(void **state)
 	char err[2048] = "";
 
 	(void)state;
-	load_fails_fmt("[game \"g\"]\npath = /data/saves\n[daemon]\narchive_dir = /data/saves\n", 4,
-		       "archive_dir '/data/saves' is the save folder '/data/saves' of game 'g' (%s:2)" APART_ARCHIVES,
-		       ini_path, "replace");
-	load_fails_fmt("[daemon]\narchive_dir = /data\n[game \"g\"]\npath = /data/g\n", 2,
-		       "archive_dir '/data' holds the save folder '/data/g' of game 'g' (%s:4)" APART_ARCHIVES,
-		       ini_path, "write into");
+	load_fails_fmt(
+	    "[game \"g\"]\npath = /data/saves\n[daemon]\narchive_dir = /data/saves\n", 4,
+	    "archive_dir '/data/saves' is the save folder '/data/saves' of game 'g' (%s:2)" APART_ARCHIVES,
+	    ini_path, "replace");
+	load_fails_fmt(
+	    "[daemon]\narchive_dir = /data\n[game \"g\"]\npath = /data/g\n", 2,
+	    "archive_dir '/data' holds the save folder '/data/g' of game 'g' (%s:4)" APART_ARCHIVES, ini_path,
+	    "write into");
 	/* The default archive folder is $XDG_DATA_HOME/savekeeper = /xdg/data/savekeeper here. */
-	load_fails("[game \"g\"]\npath = /xdg\n", 2,
-		   "game 'g': path '/xdg' holds archive_dir '/xdg/data/savekeeper' (the default)"
-		   "; a restore of 'g' would replace the archives: keep the archives and every save folder apart");
+	load_fails(
+	    "[game \"g\"]\npath = /xdg\n", 2,
+	    "game 'g': path '/xdg' holds archive_dir '/xdg/data/savekeeper' (the default)"
+	    "; a restore of 'g' would replace the archives: keep the archives and every save folder apart");
 
 	/* --archive-dir into a save folder of the file. */
 	cfg = load_ok("[game \"g\"]\npath = /games/g\n");
@@ -764,8 +813,10 @@ test_folders_archives_apart(void **state)
 	cfg->archive_dir = strdup("/games/g/backups");
 	assert_int_equal(config_check_folders(cfg, "--archive-dir", err, sizeof(err)), -EINVAL);
 	char want[2048];
-	snprintf(want, sizeof(want), "--archive-dir: archive_dir '/games/g/backups' lies inside the save folder "
-		 "'/games/g' of game 'g' (%s:2)" APART_ARCHIVES, ini_path, "replace");
+	snprintf(want, sizeof(want),
+		 "--archive-dir: archive_dir '/games/g/backups' lies inside the save folder "
+		 "'/games/g' of game 'g' (%s:2)" APART_ARCHIVES,
+		 ini_path, "replace");
 	assert_string_equal(err, want);
 	config_free(cfg);
 
@@ -773,9 +824,10 @@ test_folders_archives_apart(void **state)
 	assert_int_equal(config_new_default(&cfg), 0);
 	assert_int_equal(config_add_game(cfg, "g", "/xdg/data", err, sizeof(err)), 0);
 	assert_int_equal(config_check_folders(cfg, NULL, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "--save-dir: game 'g': path '/xdg/data' holds archive_dir '/xdg/data/savekeeper' "
-				 "(the default); a restore of 'g' would replace the archives: keep the archives and "
-				 "every save folder apart");
+	assert_string_equal(
+	    err, "--save-dir: game 'g': path '/xdg/data' holds archive_dir '/xdg/data/savekeeper' "
+		 "(the default); a restore of 'g' would replace the archives: keep the archives and "
+		 "every save folder apart");
 	config_free(cfg);
 }
 
@@ -788,7 +840,8 @@ test_example_file(void **state)
 	const char *src = __FILE__;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%.*s../../conf/savekeeper.ini", (int)(strrchr(src, '/') + 1 - src), src);
+	snprintf(path, sizeof(path), "%.*s../../conf/savekeeper.ini", (int)(strrchr(src, '/') + 1 - src),
+		 src);
 	if (config_load(path, &cfg, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	assert_int_equal(config_new_default(&def), 0);
@@ -804,25 +857,25 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_xdg_fallbacks),
-		cmocka_unit_test(test_every_daemon_key),
-		cmocka_unit_test(test_game_keys),
-		cmocka_unit_test(test_remote_keys),
-		cmocka_unit_test(test_design_example),
-		cmocka_unit_test(test_tilde),
-		cmocka_unit_test(test_parse_duration),
-		cmocka_unit_test(test_parse_size),
-		cmocka_unit_test(test_parse_bool),
-		cmocka_unit_test(test_long_lines),
-		cmocka_unit_test(test_errors_structure),
-		cmocka_unit_test(test_errors_values),
-		cmocka_unit_test(test_errors_misc),
-		cmocka_unit_test(test_add_game),
-		cmocka_unit_test(test_example_file),
-		cmocka_unit_test(test_folders_games_apart),
-		cmocka_unit_test(test_folders_through_symlink),
-		cmocka_unit_test(test_folders_archives_apart),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_xdg_fallbacks),
+	    cmocka_unit_test(test_every_daemon_key),
+	    cmocka_unit_test(test_game_keys),
+	    cmocka_unit_test(test_remote_keys),
+	    cmocka_unit_test(test_design_example),
+	    cmocka_unit_test(test_tilde),
+	    cmocka_unit_test(test_parse_duration),
+	    cmocka_unit_test(test_parse_size),
+	    cmocka_unit_test(test_parse_bool),
+	    cmocka_unit_test(test_long_lines),
+	    cmocka_unit_test(test_errors_structure),
+	    cmocka_unit_test(test_errors_values),
+	    cmocka_unit_test(test_errors_misc),
+	    cmocka_unit_test(test_add_game),
+	    cmocka_unit_test(test_example_file),
+	    cmocka_unit_test(test_folders_games_apart),
+	    cmocka_unit_test(test_folders_through_symlink),
+	    cmocka_unit_test(test_folders_archives_apart),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

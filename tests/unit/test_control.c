@@ -112,7 +112,7 @@ make_socket_dir(struct fixture *f)
 static int
 bind_at(const char *path, int backlog)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
 	strcpy(sa.sun_path, path);
@@ -177,8 +177,8 @@ teardown(void **state)
 static int
 connect_to(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 60 };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = 60};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
@@ -487,7 +487,7 @@ test_other_user_refused(void **state)
 static void
 test_modes_and_second_daemon(void **state)
 {
-	struct fixture f = { 0 };
+	struct fixture f = {0};
 	struct loop *loop = loop_new();
 	struct ctl *ctl, *second = NULL;
 	char err[256], dir[160];
@@ -520,7 +520,7 @@ test_modes_and_second_daemon(void **state)
 static void
 test_symlink_refused(void **state)
 {
-	struct fixture f = { 0 };
+	struct fixture f = {0};
 	struct loop *loop = loop_new();
 	struct ctl *ctl = NULL;
 	char err[256], target[160], buf[160];
@@ -546,7 +546,7 @@ test_symlink_refused(void **state)
 static void
 test_stale_socket_replaced(void **state)
 {
-	struct fixture f = { 0 };
+	struct fixture f = {0};
 	struct loop *loop = loop_new();
 	struct ctl *ctl;
 	char err[256];
@@ -567,7 +567,7 @@ test_stale_socket_replaced(void **state)
 static void
 test_unsafe_folder_refused(void **state)
 {
-	struct fixture f = { 0 };
+	struct fixture f = {0};
 	struct loop *loop = loop_new();
 	struct ctl *ctl = NULL;
 	char err[256], dir[160];
@@ -618,7 +618,7 @@ activated_child(const char *path)
 static void
 test_socket_activation(void **state)
 {
-	struct fixture f = { 0 };
+	struct fixture f = {0};
 	pid_t pid;
 	int status;
 
@@ -640,19 +640,19 @@ main(void)
 	/* Test clients write to connections the daemon side drops on purpose. */
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_ping_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_requests_answered, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_last_line_without_newline, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reader_that_never_reads_is_dropped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_big_reply_reaches_a_reader, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_300_clients, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_late_reply_to_gone_client, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_other_user_refused, setup, teardown),
-		cmocka_unit_test(test_modes_and_second_daemon),
-		cmocka_unit_test(test_symlink_refused),
-		cmocka_unit_test(test_stale_socket_replaced),
-		cmocka_unit_test(test_unsafe_folder_refused),
-		cmocka_unit_test(test_socket_activation),
+	    cmocka_unit_test_setup_teardown(test_ping_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_requests_answered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_last_line_without_newline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reader_that_never_reads_is_dropped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_big_reply_reaches_a_reader, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_300_clients, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_late_reply_to_gone_client, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_user_refused, setup, teardown),
+	    cmocka_unit_test(test_modes_and_second_daemon),
+	    cmocka_unit_test(test_symlink_refused),
+	    cmocka_unit_test(test_stale_socket_replaced),
+	    cmocka_unit_test(test_unsafe_folder_refused),
+	    cmocka_unit_test(test_socket_activation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,7 +23,7 @@
 #include "loop.h"
 #include "../helpers/testjob.h"
 
-static enum sk_core kinds[] = { SK_CORE_THREAD, SK_CORE_COROUTINE, SK_CORE_PROCESS };
+static enum sk_core kinds[] = {SK_CORE_THREAD, SK_CORE_COROUTINE, SK_CORE_PROCESS};
 static char worker_exe[PATH_MAX];
 
 struct fx {
@@ -34,8 +34,8 @@ struct fx {
 	unsigned fds, tasks;
 	/* What the callbacks saw. */
 	unsigned done, progress, expect;
-	int lock;             /* a hold on the game's lock taken by the test, or -1 */
-	bool off_loop;        /* a callback ran outside loop_run */
+	int lock;      /* a hold on the game's lock taken by the test, or -1 */
+	bool off_loop; /* a callback ran outside loop_run */
 	bool in_loop;
 	struct job_result last;
 	int errs[4];
@@ -81,8 +81,8 @@ static int
 setup(void **state)
 {
 	enum sk_core kind = *(enum sk_core *)*state;
-	struct core_settings s = { .slice_usec = 2 * USEC_PER_MSEC, .nice = 19, .io_idle = true,
-				   .self_exe = worker_exe };
+	struct core_settings s = {
+	    .slice_usec = 2 * USEC_PER_MSEC, .nice = 19, .io_idle = true, .self_exe = worker_exe};
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
@@ -152,9 +152,13 @@ static struct core_job *
 start_in(struct fx *f, const char *tag, char *game_dir)
 {
 	char tagbuf[64];
-	struct job_spec spec = { .kind = JOB_SNAPSHOT, .game = (char *)"test", .game_dir = game_dir,
-				 .tag = tagbuf, .level = 1, .threads = 1 };
-	struct core_callbacks cb = { on_progress, on_done, f };
+	struct job_spec spec = {.kind = JOB_SNAPSHOT,
+				.game = (char *)"test",
+				.game_dir = game_dir,
+				.tag = tagbuf,
+				.level = 1,
+				.threads = 1};
+	struct core_callbacks cb = {on_progress, on_done, f};
 	struct core_job *job = NULL;
 
 	snprintf(tagbuf, sizeof(tagbuf), "%s", tag);
@@ -301,8 +305,8 @@ static void
 test_worker_killed(void **state)
 {
 	struct fx *f = *state;
-	struct job_spec spec = { .kind = JOB_SNAPSHOT, .game_dir = f->dir, .tag = (char *)"work 20000" };
-	struct core_callbacks cb = { on_progress_kill, on_done, f };
+	struct job_spec spec = {.kind = JOB_SNAPSHOT, .game_dir = f->dir, .tag = (char *)"work 20000"};
+	struct core_callbacks cb = {on_progress_kill, on_done, f};
 	struct core_job *job;
 
 	assert_int_equal(core_run(f->core, &spec, &cb, &job), 0);
@@ -337,8 +341,8 @@ static void
 test_worker_killed_sweep_respects_lock(void **state)
 {
 	struct fx *f = *state;
-	struct job_spec spec = { .kind = JOB_SNAPSHOT, .game_dir = f->dir, .tag = (char *)"work 20000" };
-	struct core_callbacks cb = { on_progress_kill_lock, on_done, f };
+	struct job_spec spec = {.kind = JOB_SNAPSHOT, .game_dir = f->dir, .tag = (char *)"work 20000"};
+	struct core_callbacks cb = {on_progress_kill_lock, on_done, f};
 	struct core_job *job;
 	char partial[PATH_MAX];
 
@@ -377,9 +381,13 @@ test_real_snapshot(void **state)
 {
 	struct fx *f = *state;
 	char save[128], game[128], path[512];
-	struct job_spec spec = { .kind = JOB_SNAPSHOT, .game = (char *)"test", .save_dir = save,
-				 .game_dir = game, .level = 1, .threads = 3 };
-	struct core_callbacks cb = { on_progress, on_done, f };
+	struct job_spec spec = {.kind = JOB_SNAPSHOT,
+				.game = (char *)"test",
+				.save_dir = save,
+				.game_dir = game,
+				.level = 1,
+				.threads = 3};
+	struct core_callbacks cb = {on_progress, on_done, f};
 	struct stat st;
 
 	snprintf(save, sizeof(save), "%s/save", f->dir);
@@ -436,7 +444,7 @@ static void
 test_loop_responsive(void **state)
 {
 	struct fx *f = *state;
-	struct gaps g = { 0 };
+	struct gaps g = {0};
 	struct loop_timer *t = loop_timer_new(f->loop, on_tick, &g);
 
 	assert_non_null(t);
@@ -448,8 +456,8 @@ test_loop_responsive(void **state)
 	assert_true(g.ticks >= 10);
 	/* The bound is on the loop thread's own CPU time between two turns, which the slices
 	 * control; wall time also counts whatever else this machine is doing. */
-	print_message("# %u ticks, longest gap %lu us (%lu us of CPU)\n", g.ticks,
-		      (unsigned long)g.max, (unsigned long)g.max_cpu);
+	print_message("# %u ticks, longest gap %lu us (%lu us of CPU)\n", g.ticks, (unsigned long)g.max,
+		      (unsigned long)g.max_cpu);
 	assert_true(g.max_cpu < 200 * USEC_PER_MSEC);
 }
 
@@ -489,7 +497,10 @@ test_sleep_parks(void **state)
 	assert_int_equal(f->last.err, -ECANCELED);
 }
 
-#define PER_CORE(fn, i, name) { #fn " " name, fn, setup, teardown, &kinds[i] }
+#define PER_CORE(fn, i, name)                                                                                \
+	{                                                                                                    \
+#fn " " name, fn, setup, teardown, &kinds[i]                                                 \
+	}
 #define ALL_CORES(fn) PER_CORE(fn, 0, "thread"), PER_CORE(fn, 1, "coroutine"), PER_CORE(fn, 2, "process")
 
 int
@@ -506,16 +517,16 @@ main(void)
 	signal(SIGPIPE, SIG_IGN);
 
 	const struct CMUnitTest tests[] = {
-		ALL_CORES(test_job_runs),
-		ALL_CORES(test_job_fails),
-		ALL_CORES(test_cancel),
-		ALL_CORES(test_two_jobs),
-		ALL_CORES(test_free_cancels),
-		ALL_CORES(test_real_snapshot),
-		ALL_CORES(test_sleep_parks),
-		PER_CORE(test_worker_killed, 2, "process"),
-		PER_CORE(test_worker_killed_sweep_respects_lock, 2, "process"),
-		PER_CORE(test_loop_responsive, 1, "coroutine"),
+	    ALL_CORES(test_job_runs),
+	    ALL_CORES(test_job_fails),
+	    ALL_CORES(test_cancel),
+	    ALL_CORES(test_two_jobs),
+	    ALL_CORES(test_free_cancels),
+	    ALL_CORES(test_real_snapshot),
+	    ALL_CORES(test_sleep_parks),
+	    PER_CORE(test_worker_killed, 2, "process"),
+	    PER_CORE(test_worker_killed_sweep_respects_lock, 2, "process"),
+	    PER_CORE(test_loop_responsive, 1, "coroutine"),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,7 +41,7 @@ static void
 test_yields_interleave(void **state)
 {
 	(void)state;
-	struct trace t = { .steps = 3 };
+	struct trace t = {.steps = 3};
 	struct coro *a = coro_new(stepper, &t, 0);
 	assert_non_null(a);
 
@@ -82,7 +82,7 @@ test_many(void **state)
 	struct coro *c[N];
 
 	for (int i = 0; i < N; i++) {
-		pairs[i] = (struct pair){ 0 };
+		pairs[i] = (struct pair){0};
 		c[i] = coro_new(counter, &pairs[i], 64 * 1024);
 		assert_non_null(c[i]);
 		pairs[i].self = c[i];
@@ -131,7 +131,7 @@ static void
 test_nested(void **state)
 {
 	(void)state;
-	struct trace t = { 0 };
+	struct trace t = {0};
 	struct coro *o = coro_new(outer, &t, 0);
 
 	while (coro_resume(o))
@@ -199,11 +199,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_yields_interleave),
-		cmocka_unit_test(test_many),
-		cmocka_unit_test(test_nested),
-		cmocka_unit_test(test_stack_used),
-		cmocka_unit_test(test_guard_page),
+	    cmocka_unit_test(test_yields_interleave),
+	    cmocka_unit_test(test_many),
+	    cmocka_unit_test(test_nested),
+	    cmocka_unit_test(test_stack_used),
+	    cmocka_unit_test(test_guard_page),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,7 +66,7 @@ at(const char *rest)
 static struct discovery *
 run(const char *query, unsigned appid)
 {
-	struct disc_query q = { .query = query, .appid = appid };
+	struct disc_query q = {.query = query, .appid = appid};
 	struct discovery *d = NULL;
 
 	assert_int_equal(discover_run(&q, &d), 0);
@@ -154,8 +154,8 @@ test_all_games(void **state)
 	assert_true(has_save(lk, at("games/SteamLibrary/steamapps/common/LanternKeep/saves"), false));
 	assert_true(has_save(lk, at(".local/share/Steam/userdata/12345678/900001/remote"), false));
 	/* Flatpak: <xdgData> is the app's own. */
-	assert_true(has_save(game(d, "Moss Harbor"), at(".var/app/com.valvesoftware.Steam/.local/share/MossHarbor"),
-			     false));
+	assert_true(has_save(game(d, "Moss Harbor"),
+			     at(".var/app/com.valvesoftware.Steam/.local/share/MossHarbor"), false));
 	assert_false(game(d, "Tiny Tool")->in_manifest);
 	discovery_free(d);
 }
@@ -163,8 +163,8 @@ test_all_games(void **state)
 static void
 test_queries(void **state)
 {
-	struct disc_query frost = { .query = "frost" }, exact = { .query = "frost PINES" };
-	struct disc_query alias = { .query = "Lantern Keep GOTY" }, id = { .appid = 900003 };
+	struct disc_query frost = {.query = "frost"}, exact = {.query = "frost PINES"};
+	struct disc_query alias = {.query = "Lantern Keep GOTY"}, id = {.appid = 900003};
 	struct discovery *d = run("frost", 0);
 
 	(void)state;
@@ -187,8 +187,8 @@ test_queries(void **state)
 static void
 test_app_folders(void **state)
 {
-	struct disc_app_folder v[] = { { .appid = 900003 }, { .appid = 900001 }, { .appid = 42 }, { .appid = 900004 } };
-	struct disc_app_folder none = { .appid = 900003 };
+	struct disc_app_folder v[] = {{.appid = 900003}, {.appid = 900001}, {.appid = 42}, {.appid = 900004}};
+	struct disc_app_folder none = {.appid = 900003};
 
 	(void)state;
 	assert_int_equal(discover_app_folders(v, ARRAY_SIZE(v), NULL), 0);
@@ -209,29 +209,33 @@ test_app_folders(void **state)
 static void
 test_config_steam_app(void **state)
 {
-	static const char ok[] = "[game \"moss\"]\nsteam_app = 900003\n[game \"meadow\"]\nsteam_app = 900005\n"
-				 "[daemon]\nnotify = off\n";
+	static const char ok[] =
+	    "[game \"moss\"]\nsteam_app = 900003\n[game \"meadow\"]\nsteam_app = 900005\n"
+	    "[daemon]\nnotify = off\n";
 	static const char none[] = "[game \"fp2\"]\n\nsteam_app = 900099\n";
 	struct sk_config *cfg = NULL;
 	char err[1024];
 
 	(void)state;
 	assert_int_equal(config_load_string("c.ini", ok, strlen(ok), &cfg, err, sizeof(err)), 0);
-	assert_string_equal(cfg->games[0].path, at(".var/app/com.valvesoftware.Steam/.local/share/MossHarbor"));
+	assert_string_equal(cfg->games[0].path,
+			    at(".var/app/com.valvesoftware.Steam/.local/share/MossHarbor"));
 	assert_int_equal(cfg->games[0].steam_app, 900003);
 	assert_string_equal(cfg->games[1].path, at(".local/share/QuietMeadow"));
 	config_free(cfg);
 	assert_int_equal(config_load_string("c.ini", none, strlen(none), &cfg, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, "c.ini:3: game 'fp2': Steam app 900099 is not installed (libraries looked in: "));
+	assert_non_null(
+	    strstr(err, "c.ini:3: game 'fp2': Steam app 900099 is not installed (libraries looked in: "));
 }
 
 static void
 test_add_sections(void **state)
 {
-	static const char old[] = "; my comment\n[daemon]\nnotify = off   ; inline\n\n[game \"frost-pines\"]\npath = ~/elsewhere";
+	static const char old[] =
+	    "; my comment\n[daemon]\nnotify = off   ; inline\n\n[game \"frost-pines\"]\npath = ~/elsewhere";
 	const char *file = at("c/sub/savekeeper.ini");
 	struct discovery *d = run("frost pines", 0);
-	struct disc_query q = { .query = "frost pines" };
+	struct disc_query q = {.query = "frost pines"};
 	const struct disc_game *g = discover_pick(d, &q);
 	struct sk_config *cfg = NULL;
 	char err[1024], *text = NULL, buf[8192];
@@ -242,7 +246,8 @@ test_add_sections(void **state)
 	assert_int_equal(config_append(file, old, err, sizeof(err)), 0);
 	assert_int_equal(config_load(file, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(discover_sections(g, cfg, &text, err, sizeof(err)), 4);
-	assert_non_null(strstr(text, "[game \"frost-pines-2\"]\nsteam_app = 900002\npath = ~/.local/share/FrostPines\n"));
+	assert_non_null(
+	    strstr(text, "[game \"frost-pines-2\"]\nsteam_app = 900002\npath = ~/.local/share/FrostPines\n"));
 	assert_non_null(strstr(text, "[game \"frost-pines-5\"]\nsteam_app = 900002\npath = "
 				     "~/.local/share/Steam/steamapps/common/Frost Pines/userdata\n"));
 	assert_int_equal(config_append(file, text, err, sizeof(err)), 0);
@@ -271,7 +276,7 @@ static void
 test_many_installed(void **state)
 {
 	char dir[256], path[PATH_MAX], cmd[PATH_MAX];
-	struct disc_query q = { .home = dir, .manifest = path };
+	struct disc_query q = {.home = dir, .manifest = path};
 	struct discovery *d = NULL;
 	size_t in_manifest = 0;
 	FILE *m, *f;
@@ -283,9 +288,11 @@ test_many_installed(void **state)
 	snprintf(path, sizeof(path), "%s/manifest.yaml", dir);
 	m = fopen(path, "w");
 	for (int i = 0; i < DISC_QUERY_MAX + 10; i++) {
-		snprintf(cmd, sizeof(cmd), "%s/.local/share/Steam/steamapps/appmanifest_%d.acf", dir, 1000 + i);
+		snprintf(cmd, sizeof(cmd), "%s/.local/share/Steam/steamapps/appmanifest_%d.acf", dir,
+			 1000 + i);
 		f = fopen(cmd, "w");
-		fprintf(f, "\"AppState\" { \"appid\" \"%d\" \"name\" \"Game %d\" \"installdir\" \"G%d\" }\n", 1000 + i, i, i);
+		fprintf(f, "\"AppState\" { \"appid\" \"%d\" \"name\" \"Game %d\" \"installdir\" \"G%d\" }\n",
+			1000 + i, i, i);
 		fclose(f);
 		fprintf(m, "Game %d:\n  files:\n    <home>/g%d: {}\n  steam:\n    id: %d\n", i, i, 1000 + i);
 	}
@@ -304,9 +311,11 @@ static void
 test_slug_and_values(void **state)
 {
 	static const char *const cases[][2] = {
-		{ "The Elder Scrolls V: Skyrim Special Edition", "the-elder-scrolls-v-skyrim-special-edition" },
-		{ "  ...Hello, World!!", "hello-world" }, { "Café 2.0_beta", "caf-2.0_beta" }, { "???", "game" },
-		{ "a very long title that goes on and on and on past the limit of names", NULL },
+	    {"The Elder Scrolls V: Skyrim Special Edition", "the-elder-scrolls-v-skyrim-special-edition"},
+	    {"  ...Hello, World!!", "hello-world"},
+	    {"Café 2.0_beta", "caf-2.0_beta"},
+	    {"???", "game"},
+	    {"a very long title that goes on and on and on past the limit of names", NULL},
 	};
 
 	(void)state;
@@ -328,14 +337,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_steam),
-		cmocka_unit_test(test_all_games),
-		cmocka_unit_test(test_queries),
-		cmocka_unit_test(test_app_folders),
-		cmocka_unit_test(test_config_steam_app),
-		cmocka_unit_test(test_add_sections),
-		cmocka_unit_test(test_many_installed),
-		cmocka_unit_test(test_slug_and_values),
+	    cmocka_unit_test(test_steam),
+	    cmocka_unit_test(test_all_games),
+	    cmocka_unit_test(test_queries),
+	    cmocka_unit_test(test_app_folders),
+	    cmocka_unit_test(test_config_steam_app),
+	    cmocka_unit_test(test_add_sections),
+	    cmocka_unit_test(test_many_installed),
+	    cmocka_unit_test(test_slug_and_values),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

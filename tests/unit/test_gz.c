@@ -38,8 +38,8 @@ rnd(unsigned *seed)
 static struct blob
 make_stream(unsigned seed, size_t len)
 {
-	static const char *words[] = { "save ", "slot ", "player=", "hp 100 ", "quest\n", "x=12.5 " };
-	struct blob b = { malloc(len ? len : 1), len };
+	static const char *words[] = {"save ", "slot ", "player=", "hp 100 ", "quest\n", "x=12.5 "};
+	struct blob b = {malloc(len ? len : 1), len};
 	size_t i = 0;
 
 	assert_non_null(b.p);
@@ -112,13 +112,13 @@ static struct blob
 gunzip(const struct blob *gz, size_t expect)
 {
 	struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
-	struct blob out = { malloc(expect + 1), 0 };
+	struct blob out = {malloc(expect + 1), 0};
 	size_t pos = 0;
 
 	while (pos < gz->len) {
 		size_t used = 0, got = 0;
 		enum libdeflate_result r = libdeflate_gzip_decompress_ex(
-			d, gz->p + pos, gz->len - pos, out.p + out.len, expect + 1 - out.len, &used, &got);
+		    d, gz->p + pos, gz->len - pos, out.p + out.len, expect + 1 - out.len, &used, &got);
 		assert_int_equal(r, LIBDEFLATE_SUCCESS);
 		pos += used;
 		out.len += got;
@@ -130,11 +130,11 @@ gunzip(const struct blob *gz, size_t expect)
 static void
 test_round_trip_any_threads(void **state)
 {
-	static const size_t sizes[] = { 0, 1, 65535, GZ_CHUNK - 1, GZ_CHUNK, GZ_CHUNK + 1, 5u << 20 };
+	static const size_t sizes[] = {0, 1, 65535, GZ_CHUNK - 1, GZ_CHUNK, GZ_CHUNK + 1, 5u << 20};
 	(void)state;
 
 	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
-		struct blob in = make_stream((unsigned)k + 1, sizes[k]), first = { 0 };
+		struct blob in = make_stream((unsigned)k + 1, sizes[k]), first = {0};
 		for (unsigned t = 1; t <= 4; t++) {
 			struct blob gz = compress(&in, 6, t, NULL), back = gunzip(&gz, in.len);
 			assert_int_equal(back.len, in.len);
@@ -174,7 +174,7 @@ test_levels(void **state)
 static void
 test_incompressible_is_stored(void **state)
 {
-	struct blob in = { malloc(4u << 20), 4u << 20 }, text = make_stream(3, 4u << 20), gz;
+	struct blob in = {malloc(4u << 20), 4u << 20}, text = make_stream(3, 4u << 20), gz;
 	unsigned seed = 42;
 	(void)state;
 
@@ -240,9 +240,8 @@ count_yield(void *ctx)
 static void
 test_yield_and_cancel(void **state)
 {
-	struct yield_count y = { .cancel_after = 1000 };
-	struct job_hooks hooks = { .yield = count_yield, .ctx = &y, .cancel = &y.cancel,
-				   .short_slices = true };
+	struct yield_count y = {.cancel_after = 1000};
+	struct job_hooks hooks = {.yield = count_yield, .ctx = &y, .cancel = &y.cancel, .short_slices = true};
 	struct blob in = make_stream(8, 2u << 20), gz;
 	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	struct gz_writer *w;
@@ -272,7 +271,7 @@ static int
 count_wait_fd(int fd, uint32_t events, void *ctx)
 {
 	struct wait_count *c = ctx;
-	struct pollfd p = { .fd = fd, .events = (short)events };
+	struct pollfd p = {.fd = fd, .events = (short)events};
 
 	c->waits++;
 	return poll(&p, 1, -1) < 0 ? -errno : 0;
@@ -283,8 +282,8 @@ count_wait_fd(int fd, uint32_t events, void *ctx)
 static void
 test_waits_through_context(void **state)
 {
-	struct wait_count c = { 0 };
-	struct job_hooks hooks = { .wait_fd = count_wait_fd, .ctx = &c };
+	struct wait_count c = {0};
+	struct job_hooks hooks = {.wait_fd = count_wait_fd, .ctx = &c};
 	struct blob in = make_stream(9, 8u << 20), one, four;
 	(void)state;
 
@@ -323,7 +322,6 @@ test_gzip_reads_members(void **state)
 	free(in.p);
 }
 
-
 static int
 tmp_fd(void)
 {
@@ -342,7 +340,7 @@ static void
 test_groups_align_and_copy(void **state)
 {
 	struct blob in = make_stream(5, 3u << 20), a, b, plain;
-	size_t cut[4] = { 0, 100000, 1700000, 3u << 20 }, n;
+	size_t cut[4] = {0, 100000, 1700000, 3u << 20}, n;
 	const struct gz_group *g;
 	unsigned char want[32], bad[32];
 	int fa = tmp_fd(), fb = tmp_fd();
@@ -413,14 +411,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip_any_threads),
-		cmocka_unit_test(test_levels),
-		cmocka_unit_test(test_incompressible_is_stored),
-		cmocka_unit_test(test_write_error_reaches_caller),
-		cmocka_unit_test(test_yield_and_cancel),
-		cmocka_unit_test(test_waits_through_context),
-		cmocka_unit_test(test_gzip_reads_members),
-		cmocka_unit_test(test_groups_align_and_copy),
+	    cmocka_unit_test(test_round_trip_any_threads),
+	    cmocka_unit_test(test_levels),
+	    cmocka_unit_test(test_incompressible_is_stored),
+	    cmocka_unit_test(test_write_error_reaches_caller),
+	    cmocka_unit_test(test_yield_and_cancel),
+	    cmocka_unit_test(test_waits_through_context),
+	    cmocka_unit_test(test_gzip_reads_members),
+	    cmocka_unit_test(test_groups_align_and_copy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

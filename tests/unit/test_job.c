@@ -14,25 +14,25 @@
 #include "job.h"
 #include "util.h"
 
-static char *excl[] = { (char *)"*.tmp", (char *)"logs/\"quoted\"\n" };
+static char *excl[] = {(char *)"*.tmp", (char *)"logs/\"quoted\"\n"};
 
 static const struct job_spec sample = {
-	.kind = JOB_RESTORE,
-	.game = (char *)"state-of-decay",
-	.save_dir = (char *)"/home/u/Games/sod/Saved Games",
-	.game_dir = (char *)"/home/u/.local/share/savekeeper/state-of-decay",
-	.id = NULL,
-	.exclude = excl,
-	.n_exclude = 2,
-	.level = 9,
-	.threads = 4,
-	.dry_run = true,
-	.undo = false,
-	.pin = true,
-	.if_changed = true,
-	.prune = true,
-	.keep = { .last = 50, .hourly = 24, .daily = 7, .weekly = 4, .monthly = 12 },
-	.tag = (char *)"pre-restore",
+    .kind = JOB_RESTORE,
+    .game = (char *)"state-of-decay",
+    .save_dir = (char *)"/home/u/Games/sod/Saved Games",
+    .game_dir = (char *)"/home/u/.local/share/savekeeper/state-of-decay",
+    .id = NULL,
+    .exclude = excl,
+    .n_exclude = 2,
+    .level = 9,
+    .threads = 4,
+    .dry_run = true,
+    .undo = false,
+    .pin = true,
+    .if_changed = true,
+    .prune = true,
+    .keep = {.last = 50, .hourly = 24, .daily = 7, .weekly = 4, .monthly = 12},
+    .tag = (char *)"pre-restore",
 };
 
 static void
@@ -103,9 +103,15 @@ static void
 test_result_json(void **state)
 {
 	(void)state;
-	struct job_result r = { .err = -ENOENT, .id = "20240101T120000.000Z", .files = 12,
-				.bytes_in = 1ULL << 40, .bytes_out = 5, .usec = 123456,
-				.pre_id = "20240101T115959.000Z", .unchanged = true, .pruned = 3 };
+	struct job_result r = {.err = -ENOENT,
+			       .id = "20240101T120000.000Z",
+			       .files = 12,
+			       .bytes_in = 1ULL << 40,
+			       .bytes_out = 5,
+			       .usec = 123456,
+			       .pre_id = "20240101T115959.000Z",
+			       .unchanged = true,
+			       .pruned = 3};
 	struct job_result back;
 	_cleanup_free_ char *json = NULL;
 
@@ -156,7 +162,7 @@ static void
 test_progress_json(void **state)
 {
 	(void)state;
-	struct job_progress p = { 3, 10, 1ULL << 33, 1ULL << 34 }, back;
+	struct job_progress p = {3, 10, 1ULL << 33, 1ULL << 34}, back;
 	_cleanup_free_ char *json = job_progress_to_json(&p);
 
 	assert_non_null(json);
@@ -168,11 +174,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_spec_dup),
-		cmocka_unit_test(test_spec_json),
-		cmocka_unit_test(test_spec_json_invalid),
-		cmocka_unit_test(test_result_json),
-		cmocka_unit_test(test_progress_json),
+	    cmocka_unit_test(test_spec_dup),	      cmocka_unit_test(test_spec_json),
+	    cmocka_unit_test(test_spec_json_invalid), cmocka_unit_test(test_result_json),
+	    cmocka_unit_test(test_progress_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

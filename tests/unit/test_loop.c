@@ -61,7 +61,7 @@ test_fd_event(void **state)
 {
 	struct loop *loop = loop_new();
 	struct pipe_pair p;
-	struct reader rd = { .stop = true };
+	struct reader rd = {.stop = true};
 
 	(void)state;
 	assert_non_null(loop);
@@ -114,7 +114,7 @@ test_del_inside_callback(void **state)
 {
 	struct loop *loop = loop_new();
 	struct pipe_pair a, b;
-	struct killer ka = { 0 }, kb = { 0 };
+	struct killer ka = {0}, kb = {0};
 
 	(void)state;
 	make_pipe(&a);
@@ -160,7 +160,7 @@ static void
 test_timer_rearm_and_free_self(void **state)
 {
 	struct loop *loop = loop_new();
-	struct tick tk = { .rearm = 3, .free_self = true };
+	struct tick tk = {.rearm = 3, .free_self = true};
 	struct loop_timer *t = loop_timer_new(loop, on_timer, &tk);
 
 	(void)state;
@@ -175,7 +175,7 @@ static void
 test_timer_disarm(void **state)
 {
 	struct loop *loop = loop_new();
-	struct tick quiet = { 0 }, tk = { 0 };
+	struct tick quiet = {0}, tk = {0};
 	struct loop_timer *t1 = loop_timer_new(loop, on_timer, &quiet);
 	struct loop_timer *t2 = loop_timer_new(loop, on_timer, &tk);
 
@@ -218,7 +218,7 @@ static void
 test_defer_interleaves_fds(void **state)
 {
 	struct loop *loop = loop_new();
-	struct slicer s = { .served_at = -1 };
+	struct slicer s = {.served_at = -1};
 	struct pipe_pair p;
 
 	(void)state;
@@ -273,7 +273,7 @@ static void
 test_defer_order(void **state)
 {
 	struct loop *loop = loop_new();
-	struct orderer o = { 0 };
+	struct orderer o = {0};
 
 	(void)state;
 	/* a and c were queued first and run in order; b, queued by a, runs a round later. */
@@ -295,7 +295,7 @@ static void
 test_defer_cancel(void **state)
 {
 	struct loop *loop = loop_new();
-	struct orderer o = { 0 }, other = { 0 };
+	struct orderer o = {0}, other = {0};
 
 	(void)state;
 	assert_int_equal(loop_defer(loop, record_c, &o), 0);
@@ -413,16 +413,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fd_event),
-		cmocka_unit_test(test_defer_cancel),
-		cmocka_unit_test(test_del_inside_callback),
-		cmocka_unit_test(test_timer_rearm_and_free_self),
-		cmocka_unit_test(test_timer_disarm),
-		cmocka_unit_test(test_defer_interleaves_fds),
-		cmocka_unit_test(test_defer_order),
-		cmocka_unit_test(test_wake_from_thread),
-		cmocka_unit_test(test_stop_before_run),
-		cmocka_unit_test(test_hangup),
+	    cmocka_unit_test(test_fd_event),
+	    cmocka_unit_test(test_defer_cancel),
+	    cmocka_unit_test(test_del_inside_callback),
+	    cmocka_unit_test(test_timer_rearm_and_free_self),
+	    cmocka_unit_test(test_timer_disarm),
+	    cmocka_unit_test(test_defer_interleaves_fds),
+	    cmocka_unit_test(test_defer_order),
+	    cmocka_unit_test(test_wake_from_thread),
+	    cmocka_unit_test(test_stop_before_run),
+	    cmocka_unit_test(test_hangup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

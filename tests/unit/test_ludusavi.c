@@ -18,44 +18,43 @@
 #include "ludusavi.h"
 #include "util.h"
 
-static const char manifest[] =
-	"---\n"
-	"Alpha Game:\n"
-	"  files:\n"
-	"    <base>/saves:\n"
-	"      tags:\n"
-	"        - save\n"
-	"    \"<winDocuments>/Alpha: The Game\":\n"
-	"      when:\n"
-	"        - os: windows\n"
-	"        - os: linux\n"
-	"          store: gog\n"
-	"    <xdgData>/alpha: {}\n"
-	"  installDir:\n"
-	"    Alpha: {}\n"
-	"    AlphaGOTY: {}\n"
-	"  registry:\n"
-	"    HKEY_CURRENT_USER/Software/Alpha:\n"
-	"      when:\n"
-	"        - store: steam\n"
-	"  steam:\n"
-	"    id: 4242\n"
-	"  notes:\n"
-	"    - message: a note\n"
-	"  id:\n"
-	"    steamExtra: [1, 2]\n"
-	"Alpha GOTY:\n"
-	"  alias: Alpha Game\n"
-	"? [complex, key]\n"
-	": ignored\n"
-	"Beta:\n"
-	"  steam:\n"
-	"    id: not-a-number\n"
-	"  files:\n"
-	"    <home>/.beta:\n"
-	"      when:\n"
-	"        - os: mac\n"
-	"          store: steam\n";
+static const char manifest[] = "---\n"
+			       "Alpha Game:\n"
+			       "  files:\n"
+			       "    <base>/saves:\n"
+			       "      tags:\n"
+			       "        - save\n"
+			       "    \"<winDocuments>/Alpha: The Game\":\n"
+			       "      when:\n"
+			       "        - os: windows\n"
+			       "        - os: linux\n"
+			       "          store: gog\n"
+			       "    <xdgData>/alpha: {}\n"
+			       "  installDir:\n"
+			       "    Alpha: {}\n"
+			       "    AlphaGOTY: {}\n"
+			       "  registry:\n"
+			       "    HKEY_CURRENT_USER/Software/Alpha:\n"
+			       "      when:\n"
+			       "        - store: steam\n"
+			       "  steam:\n"
+			       "    id: 4242\n"
+			       "  notes:\n"
+			       "    - message: a note\n"
+			       "  id:\n"
+			       "    steamExtra: [1, 2]\n"
+			       "Alpha GOTY:\n"
+			       "  alias: Alpha Game\n"
+			       "? [complex, key]\n"
+			       ": ignored\n"
+			       "Beta:\n"
+			       "  steam:\n"
+			       "    id: not-a-number\n"
+			       "  files:\n"
+			       "    <home>/.beta:\n"
+			       "      when:\n"
+			       "        - os: mac\n"
+			       "          store: steam\n";
 
 struct seen {
 	struct lud_game g[4];
@@ -71,7 +70,7 @@ on_game(struct lud_game *g, void *userdata)
 	if (s->stop_after && (int)s->n == s->stop_after)
 		return -ECANCELED;
 	s->g[s->n++] = *g;
-	*g = (struct lud_game){ 0 };
+	*g = (struct lud_game){0};
 	return 0;
 }
 
@@ -85,12 +84,13 @@ seen_clear(struct seen *s)
 static void
 test_games(void **state)
 {
-	struct seen s = { .n = 0 };
+	struct seen s = {.n = 0};
 	char err[256] = "";
 	const struct lud_game *a = &s.g[0];
 
 	(void)state;
-	assert_int_equal(lud_parse_string("m.yaml", manifest, strlen(manifest), on_game, &s, err, sizeof(err)), 0);
+	assert_int_equal(
+	    lud_parse_string("m.yaml", manifest, strlen(manifest), on_game, &s, err, sizeof(err)), 0);
 	assert_int_equal(s.n, 3);
 	assert_string_equal(a->title, "Alpha Game");
 	assert_int_equal(a->steam_id, 4242);
@@ -118,9 +118,9 @@ test_games(void **state)
 static void
 test_applies(void **state)
 {
-	struct lud_when w[2] = { { LUD_OS_WINDOWS, LUD_STORE_ANY }, { LUD_OS_LINUX, LUD_STORE_OTHER } };
-	struct lud_file f = { .path = (char *)(uintptr_t) "x", .when = w, .n_when = 2 };
-	struct lud_file always = { .path = (char *)(uintptr_t) "x" };
+	struct lud_when w[2] = {{LUD_OS_WINDOWS, LUD_STORE_ANY}, {LUD_OS_LINUX, LUD_STORE_OTHER}};
+	struct lud_file f = {.path = (char *)(uintptr_t) "x", .when = w, .n_when = 2};
+	struct lud_file always = {.path = (char *)(uintptr_t) "x"};
 
 	(void)state;
 	assert_true(lud_file_applies(&always, LUD_OS_LINUX));
@@ -133,23 +133,25 @@ test_applies(void **state)
 static void
 test_errors(void **state)
 {
-	struct seen s = { .stop_after = 1 };
+	struct seen s = {.stop_after = 1};
 	char err[256] = "";
 	static const char bad[] = "A:\n  files:\n    x: {\n  bad: [\n";
 	char path[PATH_MAX];
 	int fd;
 
 	(void)state;
-	assert_int_equal(lud_parse_string("m.yaml", manifest, strlen(manifest), on_game, &s, err, sizeof(err)),
-			 -ECANCELED);
+	assert_int_equal(
+	    lud_parse_string("m.yaml", manifest, strlen(manifest), on_game, &s, err, sizeof(err)),
+	    -ECANCELED);
 	assert_int_equal(s.n, 1);
 	seen_clear(&s);
-	s = (struct seen){ .n = 0 };
-	assert_int_equal(lud_parse_string("m.yaml", bad, strlen(bad), on_game, &s, err, sizeof(err)), -EINVAL);
+	s = (struct seen){.n = 0};
+	assert_int_equal(lud_parse_string("m.yaml", bad, strlen(bad), on_game, &s, err, sizeof(err)),
+			 -EINVAL);
 	if (!strstr(err, "m.yaml:5: "))
 		fail_msg("error '%s' lacks the line", err);
 	seen_clear(&s);
-	s = (struct seen){ .n = 0 };
+	s = (struct seen){.n = 0};
 	assert_int_equal(lud_parse_string("m.yaml", "- a\n- b\n", 8, on_game, &s, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "not a map from game titles"));
 	assert_int_equal(lud_parse_string("m.yaml", "", 0, on_game, &s, err, sizeof(err)), 0);
@@ -180,12 +182,22 @@ static void
 test_expand(void **state)
 {
 	struct lud_places pl = {
-		.home = "/h", .root = "/h/Steam", .game = "Game [GOTY]", .base = "/lib/common/Game [GOTY]",
-		.store_user_id = "123", .store_game_id = "42", .os_user_name = "steamuser",
-		.win_documents = "/p/Documents", .win_app_data = "/p/AppData/Roaming",
-		.win_local_app_data = "/p/AppData/Local", .win_local_app_data_low = "/p/AppData/LocalLow",
-		.win_public = "/p/Public", .win_program_data = "/p/ProgramData", .win_dir = "/p/windows",
-		.xdg_data = "/h/.local/share", .xdg_config = "/h/.config",
+	    .home = "/h",
+	    .root = "/h/Steam",
+	    .game = "Game [GOTY]",
+	    .base = "/lib/common/Game [GOTY]",
+	    .store_user_id = "123",
+	    .store_game_id = "42",
+	    .os_user_name = "steamuser",
+	    .win_documents = "/p/Documents",
+	    .win_app_data = "/p/AppData/Roaming",
+	    .win_local_app_data = "/p/AppData/Local",
+	    .win_local_app_data_low = "/p/AppData/LocalLow",
+	    .win_public = "/p/Public",
+	    .win_program_data = "/p/ProgramData",
+	    .win_dir = "/p/windows",
+	    .xdg_data = "/h/.local/share",
+	    .xdg_config = "/h/.config",
 	};
 	char *got = NULL, longp[PATH_MAX + 10];
 
@@ -204,7 +216,8 @@ test_expand(void **state)
 	/* Folded case: the path's own letters match either case; values, escapes and bracket
 	 * expressions stay as they are. */
 	pl.fold_case = true;
-	expands(&pl, "<winDocuments>/My Game/[!a]x\\*.SAV", "/p/Documents/[mM][yY] [gG][aA][mM][eE]/[!a][xX]\\*.[sS][aA][vV]");
+	expands(&pl, "<winDocuments>/My Game/[!a]x\\*.SAV",
+		"/p/Documents/[mM][yY] [gG][aA][mM][eE]/[!a][xX]\\*.[sS][aA][vV]");
 	expands(&pl, "<base>/[unclosed", "/lib/common/Game \\[GOTY]/\\[[uU][nN][cC][lL][oO][sS][eE][dD]");
 	pl.fold_case = false;
 	pl.store_user_id = "*";
@@ -225,10 +238,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_games),
-		cmocka_unit_test(test_applies),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_expand),
+	    cmocka_unit_test(test_games),
+	    cmocka_unit_test(test_applies),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_expand),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,8 +17,8 @@
 #include "util.h"
 
 static const char *const names[] = {
-	"slot1.sav", "name with spaces.sav", "new\nline", "-", "-dash", "100%", "tab\there",
-	"セーブ/café.sav", "a/b/c/d", "del\x7f", "%2D",
+    "slot1.sav", "name with spaces.sav", "new\nline", "-",	 "-dash", "100%",
+    "tab\there", "セーブ/café.sav",	 "a/b/c/d",   "del\x7f", "%2D",
 };
 
 static struct manifest *
@@ -29,11 +29,13 @@ sample(void)
 	assert_non_null(m);
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		struct mf_entry e = {
-			.type = "fdlh"[i % 4],
-			.path = (char *)(uintptr_t)names[i],
-			.mode = (mode_t)(0400 + i),
-			.mtime_ns = 1700000000123456789 + (int64_t)i,
-			.ino = 1000 + i, .dev = 2049, .ctime_ns = -5,
+		    .type = "fdlh"[i % 4],
+		    .path = (char *)(uintptr_t)names[i],
+		    .mode = (mode_t)(0400 + i),
+		    .mtime_ns = 1700000000123456789 + (int64_t)i,
+		    .ino = 1000 + i,
+		    .dev = 2049,
+		    .ctime_ns = -5,
 		};
 		if (e.type == MF_FILE || e.type == MF_HARDLINK) {
 			e.size = 10 * i;
@@ -42,7 +44,7 @@ sample(void)
 		if (e.type == MF_SYMLINK)
 			e.target = (char *)(uintptr_t)(i % 3 ? "../outside target" : "-");
 		if (e.type == MF_HARDLINK)
-			e.target = (char *)(uintptr_t)"slot1.sav";
+			e.target = (char *)(uintptr_t) "slot1.sav";
 		assert_int_equal(manifest_add(m, &e), 0);
 	}
 	m->archive_size = 12345;
@@ -168,8 +170,8 @@ test_written_form(void **state)
 }
 
 static const char good_head[] =
-	"savekeeper-manifest 1\nid X\ntag -\ncreated 1\narchive-size 2\narchive-sha256 "
-	"0000000000000000000000000000000000000000000000000000000000000000\nfiles 1\nbytes 3\n";
+    "savekeeper-manifest 1\nid X\ntag -\ncreated 1\narchive-size 2\narchive-sha256 "
+    "0000000000000000000000000000000000000000000000000000000000000000\nfiles 1\nbytes 3\n";
 #define SHA "1111111111111111111111111111111111111111111111111111111111111111"
 
 /* Asserts the text is refused, with "name:line:" and want in the message. */
@@ -241,13 +243,12 @@ test_corrupt(void **state)
 	refused_entry("h 0644 1 3 " SHA " 1 2 3 a ../x", "hard link target outside the tree");
 }
 
-
 /* Member groups: written, read back, optional (older manifests have none), and bounded. */
 static void
 test_members(void **state)
 {
 	struct manifest *m = sample(), *back = NULL;
-	struct mf_member mb = { .offset = 4096, .length = 8192, .first = 1, .count = 2 };
+	struct mf_member mb = {.offset = 4096, .length = 8192, .first = 1, .count = 2};
 	char *path, err[512] = "", text[2048];
 	(void)state;
 
@@ -395,9 +396,10 @@ test_sha256_hex(void **state)
 static void
 test_entry_check(void **state)
 {
-	static const char *targets[] = { "/", "../shared.cfg", "/home/u/.steam/x", "a/../../b", " odd\ttarget" };
+	static const char *targets[] = {"/", "../shared.cfg", "/home/u/.steam/x", "a/../../b",
+					" odd\ttarget"};
 	char *long_path = malloc(MF_MAX_LINE);
-	struct mf_entry e = { .type = MF_SYMLINK, .path = (char *)"dosdevices/z:" };
+	struct mf_entry e = {.type = MF_SYMLINK, .path = (char *)"dosdevices/z:"};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(targets) / sizeof(*targets); i++) {
@@ -406,9 +408,9 @@ test_entry_check(void **state)
 	}
 	e.target = (char *)"";
 	assert_string_equal(manifest_entry_check(&e), "empty link target");
-	e = (struct mf_entry){ .type = MF_HARDLINK, .path = (char *)"b", .target = (char *)"../a" };
+	e = (struct mf_entry){.type = MF_HARDLINK, .path = (char *)"b", .target = (char *)"../a"};
 	assert_string_equal(manifest_entry_check(&e), "hard link target outside the tree");
-	e = (struct mf_entry){ .type = MF_FILE, .path = (char *)"a/../b" };
+	e = (struct mf_entry){.type = MF_FILE, .path = (char *)"a/../b"};
 	assert_string_equal(manifest_entry_check(&e), "unsafe path");
 	memset(long_path, 'a', MF_MAX_LINE - 1);
 	long_path[MF_MAX_LINE - 1] = '\0';
@@ -425,17 +427,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_read_header),
-		cmocka_unit_test(test_written_form),
-		cmocka_unit_test(test_corrupt),
-		cmocka_unit_test(test_long_line),
-		cmocka_unit_test(test_members),
-		cmocka_unit_test(test_read_errors),
-		cmocka_unit_test(test_origin),
-		cmocka_unit_test(test_mutations),
-		cmocka_unit_test(test_sha256_hex),
-		cmocka_unit_test(test_entry_check),
+	    cmocka_unit_test(test_round_trip),	 cmocka_unit_test(test_read_header),
+	    cmocka_unit_test(test_written_form), cmocka_unit_test(test_corrupt),
+	    cmocka_unit_test(test_long_line),	 cmocka_unit_test(test_members),
+	    cmocka_unit_test(test_read_errors),	 cmocka_unit_test(test_origin),
+	    cmocka_unit_test(test_mutations),	 cmocka_unit_test(test_sha256_hex),
+	    cmocka_unit_test(test_entry_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,8 +18,8 @@
 #include "util.h"
 
 struct fixture {
-	char dir[64];      /* an empty XDG_RUNTIME_DIR: no $XDG_RUNTIME_DIR/bus to fall back on */
-	char log[96];      /* stderr goes here while a test runs */
+	char dir[64]; /* an empty XDG_RUNTIME_DIR: no $XDG_RUNTIME_DIR/bus to fall back on */
+	char log[96]; /* stderr goes here while a test runs */
 	int saved_stderr;
 };
 
@@ -128,7 +128,7 @@ static void
 test_off_attempts_nothing(void **state)
 {
 	struct fixture *f = *state;
-	struct job_result r = { .err = -EIO, .message = "cannot read 'a': Input/output error" };
+	struct job_result r = {.err = -EIO, .message = "cannot read 'a': Input/output error"};
 
 	assert_int_equal(notify_start(SK_NOTIFY_OFF), 0);
 	send_many(5);
@@ -182,12 +182,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_no_bus_warns_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restart_after_stop, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_off_attempts_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mode_errors_skips_successes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_set_mode_starts_thread, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stop_without_start, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_bus_warns_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_after_stop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_off_attempts_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mode_errors_skips_successes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_mode_starts_thread, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_without_start, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,7 +30,7 @@ parse_ok(const char *line)
 static void
 parse_bad_n(const char *line, size_t len, const char *want)
 {
-	struct proto_request req = { .cmd = CMD_RELOAD, .flags = 77 };
+	struct proto_request req = {.cmd = CMD_RELOAD, .flags = 77};
 	char err[256] = "";
 	int r = proto_parse(line, len, &req, err, sizeof(err));
 
@@ -68,9 +68,9 @@ test_simple_commands(void **state)
 		const char *line;
 		enum proto_cmd cmd;
 	} t[] = {
-		{ "ping", CMD_PING },     { "status", CMD_STATUS }, { "start", CMD_START },
-		{ "stop", CMD_STOP },     { "backup", CMD_BACKUP }, { "list", CMD_LIST },
-		{ "verify", CMD_VERIFY }, { "prune", CMD_PRUNE },   { "reload", CMD_RELOAD },
+	    {"ping", CMD_PING},	    {"status", CMD_STATUS}, {"start", CMD_START},
+	    {"stop", CMD_STOP},	    {"backup", CMD_BACKUP}, {"list", CMD_LIST},
+	    {"verify", CMD_VERIFY}, {"prune", CMD_PRUNE},   {"reload", CMD_RELOAD},
 	};
 
 	(void)state;
@@ -88,7 +88,7 @@ test_simple_commands(void **state)
 static void
 test_game_commands(void **state)
 {
-	static const char *const cmds[] = { "status", "start", "stop", "backup", "list", "prune" };
+	static const char *const cmds[] = {"status", "start", "stop", "backup", "list", "prune"};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
@@ -192,10 +192,10 @@ test_text_errors(void **state)
 	parse_bad("ping\x1b[2J", "request is not text");
 	parse_bad("ping \x7f", "request is not text");
 	parse_bad("status \xff\xfe", "request is not text");
-	parse_bad("status \xc0\xaf", "request is not text");         /* overlong '/' */
+	parse_bad("status \xc0\xaf", "request is not text");	     /* overlong '/' */
 	parse_bad("status \xed\xa0\x80", "request is not text");     /* a surrogate */
 	parse_bad("status \xf4\x90\x80\x80", "request is not text"); /* above U+10FFFF */
-	parse_bad("status \xe2\x82", "request is not text");         /* cut short */
+	parse_bad("status \xe2\x82", "request is not text");	     /* cut short */
 	/* Valid UTF-8 is text, but not a game name. */
 	parse_bad("status caf\xc3\xa9", "bad game name 'caf\xc3\xa9'");
 	memset(big, 'a', sizeof(big));
@@ -227,7 +227,8 @@ test_grammar_errors(void **state)
 	parse_bad("#0123456789012345678901234567890123 ping", "bad tag");
 	/* The limit the message and docs/protocol.md give: 31 characters, and not one more. */
 	parse_bad("#0123456789012345678901234567890A ping", "use up to 31 letters");
-	assert_string_equal(parse_ok("#012345678901234567890123456789A ping").tag, "012345678901234567890123456789A");
+	assert_string_equal(parse_ok("#012345678901234567890123456789A ping").tag,
+			    "012345678901234567890123456789A");
 }
 
 static void
@@ -249,11 +250,27 @@ static void
 test_format_round_trip(void **state)
 {
 	static const char *const lines[] = {
-		"ping", "#7 status sod", "backup sod --wait", "backup", "verify sod all",
-		"verify " ID1, "restore sod " ID1 " --dry-run", "restore --undo", "restore sod",
-		"prune --dry-run", "pin sod " ID1, "unpin " ID1, "reload", "session sod begin",
-		"session end", "list x", "verify all all", "restore latest latest --undo",
-		"restore 20261126Tx latest", "session begin end", "pin end " ID1,
+	    "ping",
+	    "#7 status sod",
+	    "backup sod --wait",
+	    "backup",
+	    "verify sod all",
+	    "verify " ID1,
+	    "restore sod " ID1 " --dry-run",
+	    "restore --undo",
+	    "restore sod",
+	    "prune --dry-run",
+	    "pin sod " ID1,
+	    "unpin " ID1,
+	    "reload",
+	    "session sod begin",
+	    "session end",
+	    "list x",
+	    "verify all all",
+	    "restore latest latest --undo",
+	    "restore 20261126Tx latest",
+	    "session begin end",
+	    "pin end " ID1,
 	};
 	char buf[256], small[6];
 
@@ -340,13 +357,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_simple_commands), cmocka_unit_test(test_game_commands),
-		cmocka_unit_test(test_tag_and_spaces),  cmocka_unit_test(test_verify),
-		cmocka_unit_test(test_restore),         cmocka_unit_test(test_prune),
-		cmocka_unit_test(test_pin_unpin),       cmocka_unit_test(test_session),
-		cmocka_unit_test(test_text_errors),     cmocka_unit_test(test_grammar_errors),
-		cmocka_unit_test(test_long_game_name),  cmocka_unit_test(test_format_round_trip),
-		cmocka_unit_test(test_cmd_names),       cmocka_unit_test(test_line_reader),
+	    cmocka_unit_test(test_simple_commands), cmocka_unit_test(test_game_commands),
+	    cmocka_unit_test(test_tag_and_spaces),  cmocka_unit_test(test_verify),
+	    cmocka_unit_test(test_restore),	    cmocka_unit_test(test_prune),
+	    cmocka_unit_test(test_pin_unpin),	    cmocka_unit_test(test_session),
+	    cmocka_unit_test(test_text_errors),	    cmocka_unit_test(test_grammar_errors),
+	    cmocka_unit_test(test_long_game_name),  cmocka_unit_test(test_format_round_trip),
+	    cmocka_unit_test(test_cmd_names),	    cmocka_unit_test(test_line_reader),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

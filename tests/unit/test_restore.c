@@ -59,7 +59,7 @@ static void
 put(const char *rel, const char *text, mode_t mode, long nsec)
 {
 	char path[256];
-	struct timespec ts[2] = { { 1700000000, nsec }, { 1700000000, nsec } };
+	struct timespec ts[2] = {{1700000000, nsec}, {1700000000, nsec}};
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", save, rel);
@@ -164,9 +164,13 @@ listing(const char *root)
 static int
 snapshot(char *id)
 {
-	struct job_spec spec = { .kind = JOB_SNAPSHOT, .game = "demo", .save_dir = save, .game_dir = games,
-				 .level = 1, .threads = 1 };
-	struct job_result r = { 0 };
+	struct job_spec spec = {.kind = JOB_SNAPSHOT,
+				.game = "demo",
+				.save_dir = save,
+				.game_dir = games,
+				.level = 1,
+				.threads = 1};
+	struct job_result r = {0};
 	int k = snap_create(&spec, NULL, &r);
 
 	if (k < 0)
@@ -179,8 +183,15 @@ snapshot(char *id)
 static int
 restore(char *id, bool dry_run, bool undo, struct job_result *r)
 {
-	struct job_spec spec = { .kind = JOB_RESTORE, .game = "demo", .save_dir = save, .game_dir = games,
-				 .id = id, .dry_run = dry_run, .undo = undo, .level = 1, .threads = 1 };
+	struct job_spec spec = {.kind = JOB_RESTORE,
+				.game = "demo",
+				.save_dir = save,
+				.game_dir = games,
+				.id = id,
+				.dry_run = dry_run,
+				.undo = undo,
+				.level = 1,
+				.threads = 1};
 
 	memset(r, 0, sizeof(*r));
 	return restore_run(&spec, NULL, r);
@@ -282,7 +293,7 @@ test_dry_run(void **state)
 	_cleanup_free_ char *messed = NULL, *archives = NULL, *after = NULL, *archives_after = NULL;
 	struct job_result r;
 	char path[256];
-	struct timespec ts[2] = { { 1600000000, 0 }, { 1600000000, 0 } };
+	struct timespec ts[2] = {{1600000000, 0}, {1600000000, 0}};
 
 	(void)state;
 	make_tricky_tree();
@@ -346,34 +357,55 @@ struct hostile {
 static char abs_path[128];
 
 static const struct hostile hostiles[] = {
-	{ "dot-dot", { { 'f', "ok.sav", "fine", 0, 0644, 0 }, { 'f', "../x", "pwned", 0, 0644, 0 } }, 2,
-	  "entry '../x' has an unsafe path" },
-	{ "absolute", { { 'f', "ok.sav", "fine", 0, 0644, 0 }, { 'f', abs_path, "pwned", 0, 0644, 0 } }, 2,
-	  "has an unsafe path" },
-	{ "symlink out then through",
-	  { { 'l', "esc", "../outside", 0, 0777, 0 }, { 'f', "esc/secret", "pwned", 0, 0644, 0 } }, 2,
-	  "entry 'esc/secret' lies under 'esc', which is not a directory" },
-	{ "symlink in then through",
-	  { { 'd', "sub", NULL, 0, 0755, 0 }, { 'l', "in", "sub", 0, 0777, 0 }, { 'f', "in/x", "x", 0, 0644, 0 } }, 3,
-	  "entry 'in/x' lies under 'in'" },
-	{ "symlink chain out, then through",
-	  { { 'd', "a", NULL, 0, 0755, 0 }, { 'l', "a/up", "..", 0, 0777, 0 }, { 'l', "b", "a/up/..", 0, 0777, 0 },
-	    { 'f', "b/x", "pwned", 0, 0644, 0 } }, 4,
-	  "entry 'b/x' lies under 'b'" },
-	{ "a file before its folder",
-	  { { 'f', "ok.sav", "fine", 0, 0644, 0 }, { 'f', "later/x", "x", 0, 0644, 0 }, { 'd', "later", NULL, 0, 0755, 0 } }, 3,
-	  "entry 'later/x' lies under 'later', which is not a directory before it" },
-	{ "hard link out",
-	  { { 'f', "ok.sav", "fine", 0, 0644, 0 }, { 'h', "hl", "../outside/secret", 0, 0644, 0 } }, 2,
-	  "entry 'hl' is a hard link to '../outside/secret', outside the tree" },
-	{ "hard link absolute", { { 'f', "ok.sav", "fine", 0, 0644, 0 }, { 'h', "hl", "/etc/passwd", 0, 0644, 0 } }, 2,
-	  "entry 'hl' is a hard link to '/etc/passwd'" },
-	{ "device", { { 'f', "ok.sav", "fine", 0, 0644, 0 }, { 'c', "null", NULL, 0, 0666, 0 } }, 2,
-	  "entry 'null' is a device" },
-	{ "fifo", { { 'f', "ok.sav", "fine", 0, 0644, 0 }, { 'p', "pipe", NULL, 0, 0644, 0 } }, 2,
-	  "entry 'pipe' is a device, FIFO" },
-	{ "twice", { { 'f', "ok.sav", "fine", 0, 0644, 0 }, { 'f', "ok.sav", "fine", 0, 0644, 0 } }, 2,
-	  "entry 'ok.sav' appears twice" },
+    {"dot-dot",
+     {{'f', "ok.sav", "fine", 0, 0644, 0}, {'f', "../x", "pwned", 0, 0644, 0}},
+     2,
+     "entry '../x' has an unsafe path"},
+    {"absolute",
+     {{'f', "ok.sav", "fine", 0, 0644, 0}, {'f', abs_path, "pwned", 0, 0644, 0}},
+     2,
+     "has an unsafe path"},
+    {"symlink out then through",
+     {{'l', "esc", "../outside", 0, 0777, 0}, {'f', "esc/secret", "pwned", 0, 0644, 0}},
+     2,
+     "entry 'esc/secret' lies under 'esc', which is not a directory"},
+    {"symlink in then through",
+     {{'d', "sub", NULL, 0, 0755, 0}, {'l', "in", "sub", 0, 0777, 0}, {'f', "in/x", "x", 0, 0644, 0}},
+     3,
+     "entry 'in/x' lies under 'in'"},
+    {"symlink chain out, then through",
+     {{'d', "a", NULL, 0, 0755, 0},
+      {'l', "a/up", "..", 0, 0777, 0},
+      {'l', "b", "a/up/..", 0, 0777, 0},
+      {'f', "b/x", "pwned", 0, 0644, 0}},
+     4,
+     "entry 'b/x' lies under 'b'"},
+    {"a file before its folder",
+     {{'f', "ok.sav", "fine", 0, 0644, 0},
+      {'f', "later/x", "x", 0, 0644, 0},
+      {'d', "later", NULL, 0, 0755, 0}},
+     3,
+     "entry 'later/x' lies under 'later', which is not a directory before it"},
+    {"hard link out",
+     {{'f', "ok.sav", "fine", 0, 0644, 0}, {'h', "hl", "../outside/secret", 0, 0644, 0}},
+     2,
+     "entry 'hl' is a hard link to '../outside/secret', outside the tree"},
+    {"hard link absolute",
+     {{'f', "ok.sav", "fine", 0, 0644, 0}, {'h', "hl", "/etc/passwd", 0, 0644, 0}},
+     2,
+     "entry 'hl' is a hard link to '/etc/passwd'"},
+    {"device",
+     {{'f', "ok.sav", "fine", 0, 0644, 0}, {'c', "null", NULL, 0, 0666, 0}},
+     2,
+     "entry 'null' is a device"},
+    {"fifo",
+     {{'f', "ok.sav", "fine", 0, 0644, 0}, {'p', "pipe", NULL, 0, 0644, 0}},
+     2,
+     "entry 'pipe' is a device, FIFO"},
+    {"twice",
+     {{'f', "ok.sav", "fine", 0, 0644, 0}, {'f', "ok.sav", "fine", 0, 0644, 0}},
+     2,
+     "entry 'ok.sav' appears twice"},
 };
 
 static void
@@ -425,8 +457,8 @@ test_hostile_archives(void **state)
 }
 
 static const struct craft damaged[] = {
-	{ 'f', "ok.sav", "fine", 0, 0644, false },
-	{ 'f', "big.bin", NULL, 400000, 0600, true },
+    {'f', "ok.sav", "fine", 0, 0644, false},
+    {'f', "big.bin", NULL, 400000, 0600, true},
 };
 
 static void
@@ -488,8 +520,8 @@ static void
 test_enospc_while_staging(void **state)
 {
 	static const struct craft huge[] = {
-		{ 'f', "ok.sav", "fine", 0, 0644, false },
-		{ 'f', "zeros.bin", NULL, 3 << 20, 0644, true },
+	    {'f', "ok.sav", "fine", 0, 0644, false},
+	    {'f', "zeros.bin", NULL, 3 << 20, 0644, true},
 	};
 	const char *id = "20240301T000000Z";
 	_cleanup_free_ char *before = NULL, *after = NULL;
@@ -659,7 +691,8 @@ test_sweep_pending_restore(void **state)
 	assert_int_equal(mkdir(text, 0700), 0);
 	assert_int_equal(stat(text, &st), 0);
 	f = fopen(path, "we");
-	fprintf(f, "%s\n%u:%u %llu\n", pre, major(st.st_dev), minor(st.st_dev), (unsigned long long)st.st_ino);
+	fprintf(f, "%s\n%u:%u %llu\n", pre, major(st.st_dev), minor(st.st_dev),
+		(unsigned long long)st.st_ino);
 	fclose(f);
 	assert_int_equal(restore_sweep_game(games, save), 0);
 	assert_no_leftovers();
@@ -675,7 +708,8 @@ test_sweep_pending_restore(void **state)
 	assert_int_equal(snapshot(pre), 0);
 	assert_int_equal(stat(save, &st), 0);
 	f = fopen(path, "we");
-	fprintf(f, "%s\n%u:%u %llu\n", pre, major(st.st_dev), minor(st.st_dev), (unsigned long long)st.st_ino);
+	fprintf(f, "%s\n%u:%u %llu\n", pre, major(st.st_dev), minor(st.st_dev),
+		(unsigned long long)st.st_ino);
 	fclose(f);
 	assert_int_equal(restore_sweep_game(games, save), 0);
 	assert_int_equal(access(path, F_OK), -1);
@@ -817,8 +851,11 @@ test_mount_points_refused(void **state)
 static int
 verify(const char *id, struct job_result *r)
 {
-	struct job_spec spec = { .kind = JOB_VERIFY, .game = "demo", .save_dir = save, .game_dir = games,
-				 .id = (char *)(uintptr_t)id };
+	struct job_spec spec = {.kind = JOB_VERIFY,
+				.game = "demo",
+				.save_dir = save,
+				.game_dir = games,
+				.id = (char *)(uintptr_t)id};
 
 	memset(r, 0, sizeof(*r));
 	return store_verify(&spec, NULL, r);
@@ -964,7 +1001,7 @@ static void
 coro_job_body(void *arg)
 {
 	struct coro_job *j = arg;
-	const struct job_hooks hooks = { .yield = coro_job_yield };
+	const struct job_hooks hooks = {.yield = coro_job_yield};
 
 	j->ret = j->fn(&j->spec, &hooks, &j->r);
 }
@@ -972,15 +1009,21 @@ coro_job_body(void *arg)
 static int
 on_coro(job_work_fn *fn, const char *id, bool dry_run, struct job_result *ret)
 {
-	struct coro_job j = { .fn = fn, .spec = { .game = "demo", .save_dir = save, .game_dir = games,
-						   .id = (char *)(uintptr_t)id, .dry_run = dry_run, .level = 1,
-						   .threads = 1 } };
+	struct coro_job j = {.fn = fn,
+			     .spec = {.game = "demo",
+				      .save_dir = save,
+				      .game_dir = games,
+				      .id = (char *)(uintptr_t)id,
+				      .dry_run = dry_run,
+				      .level = 1,
+				      .threads = 1}};
 	struct coro *c = coro_new(coro_job_body, &j, CORO_STACK_DEFAULT);
 
 	assert_non_null(c);
 	while (coro_resume(c))
 		;
-	print_message("# %s: %s (stack used: %zu bytes)\n", id ? id : "snapshot", j.r.message, coro_stack_used(c));
+	print_message("# %s: %s (stack used: %zu bytes)\n", id ? id : "snapshot", j.r.message,
+		      coro_stack_used(c));
 	coro_free(c);
 	*ret = j.r;
 	return j.ret;
@@ -1015,7 +1058,7 @@ test_deep_tree_on_a_coroutine_stack(void **state)
 static void
 test_fifo_and_socket_kept(void **state)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char id[64], fifo[256], sock[256];
 	struct stat fst, sst, st;
 	struct job_result r;
@@ -1079,7 +1122,8 @@ test_sparse_file_stays_sparse(void **state)
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(restore(id, false, false, &r), 0);
 	assert_int_equal(stat(path, &st), 0);
-	print_message("# %lld bytes restored in %lld blocks\n", (long long)st.st_size, (long long)st.st_blocks);
+	print_message("# %lld bytes restored in %lld blocks\n", (long long)st.st_size,
+		      (long long)st.st_blocks);
 	assert_int_equal(st.st_size, 48 << 20);
 	assert_true(st.st_blocks * 512 < 1 << 20);
 	assert_int_equal(craft_file_sha256(path, after, &size), 0);
@@ -1090,23 +1134,23 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_round_trip_and_undo, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sweep_after_crash, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_archives, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_damaged_archives, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_enospc_while_staging, setup_small, teardown),
-		cmocka_unit_test_setup_teardown(test_failed_restore_leaves_no_trace, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_full_disk_at_pre_restore, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sweep_pending_restore, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_symlinked_save_folder, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_archives_inside_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mount_points_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_symlinks_leaving_the_tree, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_path_longer_than_path_max, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fifo_and_socket_kept, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_deep_tree_on_a_coroutine_stack, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sparse_file_stays_sparse, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trip_and_undo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_after_crash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_archives, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_damaged_archives, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_enospc_while_staging, setup_small, teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_restore_leaves_no_trace, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_full_disk_at_pre_restore, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_pending_restore, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_symlinked_save_folder, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_archives_inside_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mount_points_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_symlinks_leaving_the_tree, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_path_longer_than_path_max, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fifo_and_socket_kept, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deep_tree_on_a_coroutine_stack, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sparse_file_stays_sparse, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -78,7 +78,7 @@ on_done(const struct job_result *r, void *data)
 static void
 wait_init(struct wait *wt, struct fx *f)
 {
-	*wt = (struct wait){ .w = { .done = on_done, .data = wt }, .f = f };
+	*wt = (struct wait){.w = {.done = on_done, .data = wt}, .f = f};
 }
 
 static void
@@ -117,7 +117,7 @@ config_for(struct fx *f, const char *game, const char *save, bool autostart)
 static int
 setup(void **state)
 {
-	struct core_settings cs = { 0 };
+	struct core_settings cs = {0};
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
@@ -171,7 +171,7 @@ static void
 test_reload_retires_busy_game(void **state)
 {
 	struct fx *f = *state;
-	struct job_spec backup = { .kind = JOB_SNAPSHOT }, verify = { .kind = JOB_VERIFY };
+	struct job_spec backup = {.kind = JOB_SNAPSHOT}, verify = {.kind = JOB_VERIFY};
 	struct sk_config *old = config_for(f, "a", f->save, true);
 	struct wait w1, w2;
 	char other[128], file[128];
@@ -224,8 +224,8 @@ static void
 test_backup_after_running_tick(void **state)
 {
 	struct fx *f = *state;
-	struct job_spec tick = { .kind = JOB_SNAPSHOT, .if_changed = true };
-	struct job_spec backup = { .kind = JOB_SNAPSHOT };
+	struct job_spec tick = {.kind = JOB_SNAPSHOT, .if_changed = true};
+	struct job_spec backup = {.kind = JOB_SNAPSHOT};
 	struct wait w0, w1, w2;
 	bool joined = true;
 
@@ -251,7 +251,7 @@ static void
 test_free_space_guard(void **state)
 {
 	struct fx *f = *state;
-	struct job_spec backup = { .kind = JOB_SNAPSHOT };
+	struct job_spec backup = {.kind = JOB_SNAPSHOT};
 	struct wait w;
 
 	f->cfg = config_for(f, "a", f->save, false);
@@ -274,8 +274,8 @@ static void
 test_pin_queues_list_does_not(void **state)
 {
 	struct fx *f = *state;
-	struct job_spec backup = { .kind = JOB_SNAPSHOT }, list = { .kind = JOB_LIST };
-	struct job_spec pin = { .kind = JOB_PIN, .id = (char *)"20240101T000000.000Z" };
+	struct job_spec backup = {.kind = JOB_SNAPSHOT}, list = {.kind = JOB_LIST};
+	struct job_spec pin = {.kind = JOB_PIN, .id = (char *)"20240101T000000.000Z"};
 	struct wait w0, w1, w2;
 
 	start_paused(f, &w0, &w1, &w2);
@@ -301,10 +301,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reload_retires_busy_game, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backup_after_running_tick, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_free_space_guard, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pin_queues_list_does_not, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reload_retires_busy_game, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_backup_after_running_tick, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_free_space_guard, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pin_queues_list_does_not, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

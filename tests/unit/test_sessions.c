@@ -24,9 +24,10 @@ static void
 test_cmdline(void **state)
 {
 	(void)state;
-	assert_int_equal(sessions_app_of_cmdline(CMD("/home/p/.local/share/Steam/ubuntu12_32/reaper\0SteamLaunch\0"
-						     "AppId=489830\0--\0/x/steam-launch-wrapper\0--\0game.exe\0")),
-			 489830);
+	assert_int_equal(
+	    sessions_app_of_cmdline(CMD("/home/p/.local/share/Steam/ubuntu12_32/reaper\0SteamLaunch\0"
+					"AppId=489830\0--\0/x/steam-launch-wrapper\0--\0game.exe\0")),
+	    489830);
 	assert_int_equal(sessions_app_of_cmdline(CMD("reaper\0SteamLaunch\0AppId=7\0")), 7);
 	/* Not reaper, no SteamLaunch, the id after "--" (the game's own arguments), a bad id. */
 	assert_int_equal(sessions_app_of_cmdline(CMD("/usr/bin/reaperx\0SteamLaunch\0AppId=7\0")), 0);
@@ -90,8 +91,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cmdline),
-		cmocka_unit_test(test_scan),
+	    cmocka_unit_test(test_cmdline),
+	    cmocka_unit_test(test_scan),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,8 +37,7 @@ struct fx {
 	bool mounted;
 };
 
-static int __attribute__((format(printf, 1, 2)))
-sh(const char *fmt, ...)
+static int __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
 {
 	char cmd[2048];
 	va_list ap;
@@ -106,8 +105,12 @@ static struct job_spec
 spec_of(struct fx *f)
 {
 	return (struct job_spec){
-		.kind = JOB_SNAPSHOT, .game = "demo", .save_dir = f->save, .game_dir = f->game,
-		.level = 6, .threads = 1,
+	    .kind = JOB_SNAPSHOT,
+	    .game = "demo",
+	    .save_dir = f->save,
+	    .game_dir = f->game,
+	    .level = 6,
+	    .threads = 1,
 	};
 }
 
@@ -139,7 +142,8 @@ listing(const char *dir)
 	FILE *p, *m = open_memstream(&buf, &len);
 	int c;
 
-	snprintf(cmd, sizeof(cmd), "cd '%s' 2>/dev/null && find . -mindepth 1 -printf '%%p %%s %%m %%T@\\n' | sort", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' 2>/dev/null && find . -mindepth 1 -printf '%%p %%s %%m %%T@\\n' | sort", dir);
 	p = popen(cmd, "r");
 	while ((c = fgetc(p)) != EOF)
 		fputc(c, m);
@@ -205,22 +209,29 @@ test_tricky_tree_round_trip(void **state)
 	snprintf(game_list, sizeof(game_list), "%s.manifest 600\n%s.tar.gz 600\n", res.id, res.id);
 	assert_int_equal(sh("cd '%s' && [ \"$(stat -c %%a .)\" = 700 ] && "
 			    "[ \"$(stat -c '%%n %%a' * | sort)\" = \"$(printf '%s')\" ]",
-			    f->game, game_list), 0);
+			    f->game, game_list),
+			 0);
 
 	/* GNU tar reproduces the tree: types, modes, mtimes, link targets, contents. */
 	assert_int_equal(mkdir(f->out, 0755), 0);
 	assert_int_equal(sh("tar -xzf '%s' -C '%s'", tar, f->out), 0);
-	assert_int_equal(sh("diff <(cd '%s' && find . -mindepth 1 ! -type p -printf '%%y %%m %%T@ %%l %%p\\n' | LC_ALL=C sort) "
-			    "<(cd '%s' && find . -mindepth 1 -printf '%%y %%m %%T@ %%l %%p\\n' | LC_ALL=C sort) >&2 && "
-			    "diff -r --no-dereference -x fifo '%s' '%s' >&2",
-			    f->save, f->out, f->save, f->out), 0);
-	assert_int_equal(sh("[ $(stat -c %%i '%s/hard-a') = $(stat -c %%i '%s/sub/hard-b') ]", f->out, f->out), 0);
+	assert_int_equal(
+	    sh("diff <(cd '%s' && find . -mindepth 1 ! -type p -printf '%%y %%m %%T@ %%l %%p\\n' | LC_ALL=C "
+	       "sort) "
+	       "<(cd '%s' && find . -mindepth 1 -printf '%%y %%m %%T@ %%l %%p\\n' | LC_ALL=C sort) >&2 && "
+	       "diff -r --no-dereference -x fifo '%s' '%s' >&2",
+	       f->save, f->out, f->save, f->out),
+	    0);
+	assert_int_equal(
+	    sh("[ $(stat -c %%i '%s/hard-a') = $(stat -c %%i '%s/sub/hard-b') ]", f->out, f->out), 0);
 
 	/* Other readers of multi-member gzip. */
 	assert_int_equal(sh("gzip -t '%s'", tar), 0);
 	assert_int_equal(sh("[ \"$(bsdtar -tzf '%s' | wc -l)\" = 29 ]", tar), 0);
-	assert_int_equal(sh("python3 -c 'import sys, tarfile; sys.exit(len(tarfile.open(sys.argv[1]).getnames()) != 29)' '%s'",
-			    tar), 0);
+	assert_int_equal(sh("python3 -c 'import sys, tarfile; "
+			    "sys.exit(len(tarfile.open(sys.argv[1]).getnames()) != 29)' '%s'",
+			    tar),
+			 0);
 
 	/* The manifest. */
 	m = read_manifest(f, res.id);
@@ -254,7 +265,8 @@ test_same_output_any_threads(void **state)
 	struct manifest *ma, *mb;
 
 	assert_int_equal(sh("%s --no-fifo '%s' && head -c 3000000 /dev/urandom >'%s/more.bin'",
-			    mktree_script(), f->save, f->save), 0);
+			    mktree_script(), f->save, f->save),
+			 0);
 	a = snap_ok(&spec);
 	spec.threads = 3;
 	b = snap_ok(&spec);
@@ -294,13 +306,15 @@ test_exclude(void **state)
 {
 	struct fx *f = *state;
 	struct job_spec spec = spec_of(f);
-	char *globs[] = { "*.tmp", "sub/*.log", "/cache" };
+	char *globs[] = {"*.tmp", "sub/*.log", "/cache"};
 	struct job_result res;
 	struct manifest *m;
 
-	assert_int_equal(sh("cd '%s' && mkdir -p sub/deeper cache other/cache && touch a.tmp sub/b.tmp "
-			    "sub/deeper/c.tmp sub/c.log sub/deeper/d.log d.log cache/x other/cache/y keep.sav",
-			    f->save), 0);
+	assert_int_equal(
+	    sh("cd '%s' && mkdir -p sub/deeper cache other/cache && touch a.tmp sub/b.tmp "
+	       "sub/deeper/c.tmp sub/c.log sub/deeper/d.log d.log cache/x other/cache/y keep.sav",
+	       f->save),
+	    0);
 	spec.exclude = globs;
 	spec.n_exclude = 3;
 	res = snap_ok(&spec);
@@ -483,8 +497,8 @@ test_full_disk(void **state)
 	before = listing(f->game);
 	for (unsigned t = 1; t <= 2; t++) {
 		/* Small enough to reach the end, too big to fit: close or finish meets ENOSPC. */
-		assert_int_equal(sh("head -c %u /dev/urandom >'%s/big.bin'", t == 1 ? 3000000 : 1100000,
-				    f->save), 0);
+		assert_int_equal(
+		    sh("head -c %u /dev/urandom >'%s/big.bin'", t == 1 ? 3000000 : 1100000, f->save), 0);
 		spec.threads = t;
 		assert_int_equal(snap(&spec, NULL, &res), -ENOSPC);
 		snprintf(want, sizeof(want), "cannot write '%s/", f->game);
@@ -509,8 +523,9 @@ test_unreadable_file(void **state)
 
 	write_file(f->save, "a.sav", "a");
 	write_file(f->save, "slot1.sav", "secret");
-	assert_int_equal(sh("chmod 0755 '%s' && chmod 0000 '%s/slot1.sav' && mkdir -p '%s/archives'",
-			    f->root, f->save, f->root), 0);
+	assert_int_equal(sh("chmod 0755 '%s' && chmod 0000 '%s/slot1.sav' && mkdir -p '%s/archives'", f->root,
+			    f->save, f->root),
+			 0);
 	/* Root reads everything: its child drops to nobody, where permissions apply. */
 	if (geteuid() == 0)
 		assert_int_equal(sh("chown 65534:65534 '%s/archives'", f->root), 0);
@@ -578,8 +593,9 @@ touch_settled(const char *path)
 static void
 assert_archived_equals_file(struct fx *f, const char *id, const char *name)
 {
-	assert_int_equal(sh("mkdir -p '%s' && tar -xzf '%s/%s.tar.gz' -C '%s' && cmp '%s/%s' '%s/%s'",
-			    f->out, f->game, id, f->out, f->out, name, f->save, name), 0);
+	assert_int_equal(sh("mkdir -p '%s' && tar -xzf '%s/%s.tar.gz' -C '%s' && cmp '%s/%s' '%s/%s'", f->out,
+			    f->game, id, f->out, f->out, name, f->save, name),
+			 0);
 }
 
 static void
@@ -587,8 +603,8 @@ test_large_file_changes_then_settles(void **state)
 {
 	struct fx *f = *state;
 	struct job_spec spec = spec_of(f);
-	struct disturb d = { .from = 3, .to = 5 };
-	struct job_hooks hooks = { .yield = disturb_yield, .ctx = &d, .cancel = &d.cancel };
+	struct disturb d = {.from = 3, .to = 5};
+	struct job_hooks hooks = {.yield = disturb_yield, .ctx = &d, .cancel = &d.cancel};
 	struct job_result res;
 	struct manifest *m;
 
@@ -608,8 +624,8 @@ test_large_file_shrinks(void **state)
 {
 	struct fx *f = *state;
 	struct job_spec spec = spec_of(f);
-	struct disturb d = { .from = 4, .to = 4, .shrink = true };
-	struct job_hooks hooks = { .yield = disturb_yield, .ctx = &d, .cancel = &d.cancel };
+	struct disturb d = {.from = 4, .to = 4, .shrink = true};
+	struct job_hooks hooks = {.yield = disturb_yield, .ctx = &d, .cancel = &d.cancel};
 	struct job_result res;
 
 	big_file(f, &d);
@@ -623,8 +639,8 @@ test_large_file_keeps_changing(void **state)
 {
 	struct fx *f = *state;
 	struct job_spec spec = spec_of(f);
-	struct disturb d = { .from = 1, .to = 1000000 };
-	struct job_hooks hooks = { .yield = disturb_yield, .ctx = &d, .cancel = &d.cancel };
+	struct disturb d = {.from = 1, .to = 1000000};
+	struct job_hooks hooks = {.yield = disturb_yield, .ctx = &d, .cancel = &d.cancel};
 	struct job_result first;
 
 	big_file(f, &d);
@@ -672,8 +688,9 @@ snap_young(struct fx *f, const struct job_spec *spec, const struct job_hooks *ho
 		if (snap(spec, hooks, res) == want && rw->calls >= want_sleeps)
 			return;
 	}
-	fail_msg("50 snapshots of a file rewritten while they waited: none returned %d after %u sleeps (last: %s)",
-		 want, want_sleeps, res->message);
+	fail_msg(
+	    "50 snapshots of a file rewritten while they waited: none returned %d after %u sleeps (last: %s)",
+	    want, want_sleeps, res->message);
 }
 
 static void
@@ -681,16 +698,18 @@ test_small_file_settles(void **state)
 {
 	struct fx *f = *state;
 	struct job_spec spec = spec_of(f);
-	struct rewriter rw = { .last = 3 };
-	struct job_hooks hooks = { .sleep = rewrite_sleep, .ctx = &rw, .cancel = &rw.cancel };
+	struct rewriter rw = {.last = 3};
+	struct job_hooks hooks = {.sleep = rewrite_sleep, .ctx = &rw, .cancel = &rw.cancel};
 	struct job_result res;
 	char *before = NULL, *after;
 
 	snprintf(rw.dir, sizeof(rw.dir), "%s", f->save);
 	/* Just written: the snapshot waits for it, meanwhile it changes three times. */
 	snap_young(f, &spec, &hooks, &rw, 0, 4, &res, &before);
-	assert_int_equal(sh("mkdir '%s' && tar -xzf '%s/%s.tar.gz' -C '%s' && [ \"$(cat '%s/slot1.sav')\" = 'version 3' ]",
-			    f->out, f->game, res.id, f->out, f->out), 0);
+	assert_int_equal(
+	    sh("mkdir '%s' && tar -xzf '%s/%s.tar.gz' -C '%s' && [ \"$(cat '%s/slot1.sav')\" = 'version 3' ]",
+	       f->out, f->game, res.id, f->out, f->out),
+	    0);
 
 	/* Changing all the time: refused, naming the file, and nothing published. */
 	rw.last = 1000000;
@@ -716,8 +735,8 @@ test_cancel(void **state)
 {
 	struct fx *f = *state;
 	struct job_spec spec = spec_of(f);
-	struct disturb d = { 0 };
-	struct job_hooks hooks = { .yield = cancel_yield, .ctx = &d, .cancel = &d.cancel };
+	struct disturb d = {0};
+	struct job_hooks hooks = {.yield = cancel_yield, .ctx = &d, .cancel = &d.cancel};
 
 	big_file(f, &d);
 	snap_ok(&spec);
@@ -756,7 +775,6 @@ test_path_too_long_for_a_manifest(void **state)
 	assert_null(strstr(left, ".tar.gz"));
 }
 
-
 /* Incremental snapshots. */
 
 /* n files of about 1.2 MiB (each one group of its own), half compressible text, half random;
@@ -765,8 +783,10 @@ static void
 big_files(struct fx *f, unsigned n)
 {
 	assert_int_equal(sh("cd '%s' && for i in $(seq 1 %u); do if [ $((i %% 2)) = 0 ]; then "
-			    "head -c 1200000 /dev/urandom >f$i.sav; else yes \"save $i line\" | head -c 1200000 >f$i.sav; fi; done",
-			    f->save, n), 0);
+			    "head -c 1200000 /dev/urandom >f$i.sav; else yes \"save $i line\" | head -c "
+			    "1200000 >f$i.sav; fi; done",
+			    f->save, n),
+			 0);
 	usleep(120000);
 }
 
@@ -781,7 +801,9 @@ rewrite_same_size_same_mtime(struct fx *f, const char *name)
 
 	snprintf(path, sizeof(path), "%s/%s", f->save, name);
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(sh("head -c %lld /dev/urandom | dd of='%s' conv=notrunc status=none", (long long)st.st_size, path), 0);
+	assert_int_equal(sh("head -c %lld /dev/urandom | dd of='%s' conv=notrunc status=none",
+			    (long long)st.st_size, path),
+			 0);
 	ts[0] = st.st_atim;
 	ts[1] = st.st_mtim;
 	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
@@ -802,11 +824,15 @@ assert_standalone(struct fx *f, const char *id)
 	assert_int_equal(sh("[ \"$(sha256sum <'%s' | cut -c1-64)\" = %s ]", path, hex), 0);
 	assert_int_equal(sh("[ $(stat -c %%s '%s') = %llu ]", path, (unsigned long long)m->archive_size), 0);
 	manifest_free(m);
-	assert_int_equal(sh("rm -rf '%s' && mkdir '%s' && tar -xzf '%s' -C '%s' && diff -r --no-dereference '%s' '%s'",
-			    f->out, f->out, path, f->out, f->save, f->out), 0);
+	assert_int_equal(
+	    sh("rm -rf '%s' && mkdir '%s' && tar -xzf '%s' -C '%s' && diff -r --no-dereference '%s' '%s'",
+	       f->out, f->out, path, f->out, f->save, f->out),
+	    0);
 	assert_int_equal(sh("gzip -t '%s' && bsdtar -tzf '%s' >/dev/null", path, path), 0);
-	assert_int_equal(sh("python3 -c 'import sys, tarfile; t = tarfile.open(sys.argv[1]); [t.extractfile(m).read() for m in t if m.isfile()]' '%s'",
-			    path), 0);
+	assert_int_equal(sh("python3 -c 'import sys, tarfile; t = tarfile.open(sys.argv[1]); "
+			    "[t.extractfile(m).read() for m in t if m.isfile()]' '%s'",
+			    path),
+			 0);
 }
 
 static void
@@ -839,8 +865,10 @@ test_incremental_reads_only_changed(void **state)
 	spec.game_dir = full;
 	d = snap_ok(&spec);
 	assert_int_equal(d.files_read, 12);
-	assert_int_equal(sh("[ \"$(gzip -dc '%s/%s.tar.gz' | sha256sum)\" = \"$(gzip -dc '%s/%s.tar.gz' | sha256sum)\" ]",
-			    f->game, c.id, full, d.id), 0);
+	assert_int_equal(
+	    sh("[ \"$(gzip -dc '%s/%s.tar.gz' | sha256sum)\" = \"$(gzip -dc '%s/%s.tar.gz' | sha256sum)\" ]",
+	       f->game, c.id, full, d.id),
+	    0);
 }
 
 static void
@@ -912,12 +940,17 @@ test_incremental_series_with_deletions(void **state)
 	char prev[64] = "";
 
 	big_files(f, 4);
-	assert_int_equal(sh("cd '%s' && mkdir -p d/e && for i in $(seq 1 60); do echo small $i >d/e/s$i.txt; done && ln -s f1.sav link", f->save), 0);
+	assert_int_equal(sh("cd '%s' && mkdir -p d/e && for i in $(seq 1 60); do echo small $i >d/e/s$i.txt; "
+			    "done && ln -s f1.sav link",
+			    f->save),
+			 0);
 	usleep(120000);
 	for (unsigned i = 0; i < 6; i++) {
 		struct job_result r;
 		assert_int_equal(sh("cd '%s' && case %u in 1) printf x >>f2.sav;; 2) rm d/e/s7.txt;; "
-				    "3) echo new >d/new.txt;; 4) rm -r d;; 5) mv f1.sav f9.sav;; esac", f->save, i), 0);
+				    "3) echo new >d/new.txt;; 4) rm -r d;; 5) mv f1.sav f9.sav;; esac",
+				    f->save, i),
+				 0);
 		usleep(120000);
 		r = snap_ok(&spec);
 		assert_standalone(f, r.id);
@@ -947,7 +980,9 @@ test_incremental_reflink_xfs(void **state)
 	if (sh("command -v mkfs.xfs >/dev/null") != 0)
 		skip_because("no mkfs.xfs (xfsprogs; scripts/deps.sh test installs it)");
 	assert_int_equal(sh("mkdir -p '%s' && truncate -s 512M '%s/xfs.img' && mkfs.xfs -q '%s/xfs.img' && "
-			    "mount -o loop '%s/xfs.img' '%s'", f->mnt, f->root, f->root, f->root, f->mnt), 0);
+			    "mount -o loop '%s/xfs.img' '%s'",
+			    f->mnt, f->root, f->root, f->root, f->mnt),
+			 0);
 	f->mounted = true;
 	snprintf(f->game, sizeof(f->game), "%s/archives", f->mnt);
 	spec = spec_of(f);
@@ -990,28 +1025,28 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_tricky_tree_round_trip),
-		T(test_same_output_any_threads),
-		T(test_ids_grow),
-		T(test_exclude),
-		T(test_pin_tag_and_if_changed),
-		T(test_archive_folder_inside_save_is_skipped),
-		T(test_bad_save_folder),
-		T(test_symlink_at_archive_folder),
-		T(test_read_only_archive_folder),
-		T(test_full_disk),
-		T(test_unreadable_file),
-		T(test_large_file_changes_then_settles),
-		T(test_large_file_shrinks),
-		T(test_large_file_keeps_changing),
-		T(test_small_file_settles),
-		T(test_cancel),
-		T(test_path_too_long_for_a_manifest),
-		T(test_incremental_reads_only_changed),
-		T(test_incremental_same_tick_rewrite_is_caught),
-		T(test_incremental_damaged_base_not_propagated),
-		T(test_incremental_series_with_deletions),
-		T(test_incremental_reflink_xfs),
+	    T(test_tricky_tree_round_trip),
+	    T(test_same_output_any_threads),
+	    T(test_ids_grow),
+	    T(test_exclude),
+	    T(test_pin_tag_and_if_changed),
+	    T(test_archive_folder_inside_save_is_skipped),
+	    T(test_bad_save_folder),
+	    T(test_symlink_at_archive_folder),
+	    T(test_read_only_archive_folder),
+	    T(test_full_disk),
+	    T(test_unreadable_file),
+	    T(test_large_file_changes_then_settles),
+	    T(test_large_file_shrinks),
+	    T(test_large_file_keeps_changing),
+	    T(test_small_file_settles),
+	    T(test_cancel),
+	    T(test_path_too_long_for_a_manifest),
+	    T(test_incremental_reads_only_changed),
+	    T(test_incremental_same_tick_rewrite_is_caught),
+	    T(test_incremental_damaged_base_not_propagated),
+	    T(test_incremental_series_with_deletions),
+	    T(test_incremental_reflink_xfs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,41 +62,45 @@ present(const char *name)
 /* Times are UTC in the IDs; local time is CET-1 (UTC+1, no DST), so some archives fall on
  * another day, week or month locally than in UTC. */
 static const char *const history[] = {
-	"20240101T100000Z",     /*  0: local Mon 01-01 11:00, ISO week 1 */
-	"20240115T090000Z",     /*  1: local Mon 01-15 10:00, week 3 */
-	"20240131T233000Z",     /*  2: local Thu 02-01 00:30, week 5: February locally */
-	"20240201T120000Z",     /*  3: local Thu 02-01 13:00, week 5 */
-	"20240205T080000Z",     /*  4: local Mon 02-05 09:00, week 6 */
-	"20240210T100000Z",     /*  5: local Sat 02-10 11:00, week 6 */
-	"20240211T225959Z",     /*  6: local Sun 02-11 23:59:59, week 6 */
-	"20240211T230000Z",     /*  7: local Mon 02-12 00:00, week 7 */
-	"20240212T100000.250Z", /*  8: local Mon 02-12 11:00, week 7 */
-	"20240212T101500Z",     /*  9: 11:15 */
-	"20240212T104500Z",     /* 10: 11:45 */
-	"20240212T110500Z",     /* 11: 12:05 */
+    "20240101T100000Z",	    /*  0: local Mon 01-01 11:00, ISO week 1 */
+    "20240115T090000Z",	    /*  1: local Mon 01-15 10:00, week 3 */
+    "20240131T233000Z",	    /*  2: local Thu 02-01 00:30, week 5: February locally */
+    "20240201T120000Z",	    /*  3: local Thu 02-01 13:00, week 5 */
+    "20240205T080000Z",	    /*  4: local Mon 02-05 09:00, week 6 */
+    "20240210T100000Z",	    /*  5: local Sat 02-10 11:00, week 6 */
+    "20240211T225959Z",	    /*  6: local Sun 02-11 23:59:59, week 6 */
+    "20240211T230000Z",	    /*  7: local Mon 02-12 00:00, week 7 */
+    "20240212T100000.250Z", /*  8: local Mon 02-12 11:00, week 7 */
+    "20240212T101500Z",	    /*  9: 11:15 */
+    "20240212T104500Z",	    /* 10: 11:45 */
+    "20240212T110500Z",	    /* 11: 12:05 */
 };
 #define N_HISTORY ARRAY_SIZE(history)
 
 struct retention_case {
 	const char *name;
 	struct sk_keep keep;
-	int pinned;             /* -1: none */
-	const char *expect;     /* a character per archive, oldest first: '.' goes, 'K' stays */
-	int probe;              /* an archive whose reasons are checked */
+	int pinned;	    /* -1: none */
+	const char *expect; /* a character per archive, oldest first: '.' goes, 'K' stays */
+	int probe;	    /* an archive whose reasons are checked */
 	const char *probe_why;
 };
 
 static const struct retention_case cases[] = {
-	{ "last 3", { .last = 3 }, -1, ".........KKK", 9, "last" },
-	{ "hourly 3", { .hourly = 3 }, -1, ".......K..KK", 11, "hourly, newest" },
-	{ "daily 3", { .daily = 3 }, -1, ".....KK....K", 6, "daily" },
-	{ "weekly 2", { .weekly = 2 }, -1, "......K....K", 6, "weekly" },
-	{ "monthly 2", { .monthly = 2 }, -1, ".K.........K", 1, "monthly" },
-	{ "daily 2 + weekly 3 + pinned", { .daily = 2, .weekly = 3 }, 0, "K..K..K....K", 11,
-	  "daily, weekly, newest" },
-	{ "last 1 + pinned", { .last = 1 }, 4, "....K......K", 4, "pinned" },
-	{ "empty policy", { 0 }, -1, "KKKKKKKKKKKK", 0, "no policy" },
-	{ "monthly 5 (more than there are)", { .monthly = 5 }, -1, ".K.........K", 11, "monthly, newest" },
+    {"last 3", {.last = 3}, -1, ".........KKK", 9, "last"},
+    {"hourly 3", {.hourly = 3}, -1, ".......K..KK", 11, "hourly, newest"},
+    {"daily 3", {.daily = 3}, -1, ".....KK....K", 6, "daily"},
+    {"weekly 2", {.weekly = 2}, -1, "......K....K", 6, "weekly"},
+    {"monthly 2", {.monthly = 2}, -1, ".K.........K", 1, "monthly"},
+    {"daily 2 + weekly 3 + pinned",
+     {.daily = 2, .weekly = 3},
+     0,
+     "K..K..K....K",
+     11,
+     "daily, weekly, newest"},
+    {"last 1 + pinned", {.last = 1}, 4, "....K......K", 4, "pinned"},
+    {"empty policy", {0}, -1, "KKKKKKKKKKKK", 0, "no policy"},
+    {"monthly 5 (more than there are)", {.monthly = 5}, -1, ".K.........K", 11, "monthly, newest"},
 };
 
 static void
@@ -240,7 +244,7 @@ test_sweep(void **state)
 static void
 test_prune(void **state)
 {
-	struct sk_keep keep = { .last = 2 };
+	struct sk_keep keep = {.last = 2};
 	struct job_archive *report = NULL;
 	size_t n = 0;
 
@@ -275,17 +279,17 @@ test_prune(void **state)
 }
 
 static const struct craft good[] = {
-	{ 'd', "saves", NULL, 0, 0755, false },
-	{ 'f', "saves/slot1.sav", "first slot", 0, 0644, false },
-	{ 'f', "saves/big.bin", NULL, 300000, 0600, true },
-	{ 'h', "saves/slot1.bak", "saves/slot1.sav", 0, 0644, false },
-	{ 'l', "current", "saves/slot1.sav", 0, 0777, false },
+    {'d', "saves", NULL, 0, 0755, false},
+    {'f', "saves/slot1.sav", "first slot", 0, 0644, false},
+    {'f', "saves/big.bin", NULL, 300000, 0600, true},
+    {'h', "saves/slot1.bak", "saves/slot1.sav", 0, 0644, false},
+    {'l', "current", "saves/slot1.sav", 0, 0777, false},
 };
 
 static int
 verify(const char *id, struct job_result *r)
 {
-	struct job_spec spec = { .kind = JOB_VERIFY, .game_dir = tmp, .id = (char *)(uintptr_t)id };
+	struct job_spec spec = {.kind = JOB_VERIFY, .game_dir = tmp, .id = (char *)(uintptr_t)id};
 
 	memset(r, 0, sizeof(*r));
 	return store_verify(&spec, NULL, r);
@@ -350,9 +354,9 @@ test_verify_cancel(void **state)
 {
 	atomic_bool cancel = true;
 	int yields = 0;
-	struct job_hooks hooks = { .yield = cancel_yield, .ctx = &yields, .cancel = &cancel };
-	struct job_spec spec = { .kind = JOB_VERIFY, .game_dir = tmp };
-	struct job_result r = { 0 };
+	struct job_hooks hooks = {.yield = cancel_yield, .ctx = &yields, .cancel = &cancel};
+	struct job_spec spec = {.kind = JOB_VERIFY, .game_dir = tmp};
+	struct job_result r = {0};
 
 	(void)state;
 	assert_int_equal(craft_archive(tmp, "20240101T000000Z", good, ARRAY_SIZE(good)), 0);
@@ -389,14 +393,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_retention_table),
-		cmocka_unit_test(test_id_time),
-		cmocka_unit_test_setup_teardown(test_list_pin_latest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sweep_orphan_pin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_verify_cancel, setup, teardown),
+	    cmocka_unit_test(test_retention_table),
+	    cmocka_unit_test(test_id_time),
+	    cmocka_unit_test_setup_teardown(test_list_pin_latest, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sweep_orphan_pin, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_cancel, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

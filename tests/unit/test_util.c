@@ -60,7 +60,8 @@ test_msg_fit(void **state)
 	msg_fit(out, sizeof(out), msg);
 	for (const char *p = out; *p; p++)
 		if (p[0] == '.')
-			assert_true(((unsigned char)p[-1] & 0xc0) != 0xc0 && ((unsigned char)p[1] & 0xc0) != 0x80);
+			assert_true(((unsigned char)p[-1] & 0xc0) != 0xc0 &&
+				    ((unsigned char)p[1] & 0xc0) != 0x80);
 	msg_fit(small, sizeof(small), "a message far longer than sixteen bytes");
 	assert_int_equal(strlen(small), sizeof(small) - 1);
 }
@@ -69,9 +70,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_counts),
-		cmocka_unit_test(test_durations),
-		cmocka_unit_test(test_msg_fit),
+	    cmocka_unit_test(test_counts),
+	    cmocka_unit_test(test_durations),
+	    cmocka_unit_test(test_msg_fit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,9 +42,10 @@ parse_fails(const char *text, const char *want)
 static void
 test_libraryfolders(void **state)
 {
-	static const char text[] = "\"libraryfolders\"\n{\n\t\"0\"\n\t{\n\t\t\"path\"\t\t\"/home/p/.local/share/Steam\"\n"
-				   "\t\t\"apps\"\n\t\t{\n\t\t\t\"228980\"\t\t\"123\"\n\t\t}\n\t}\n"
-				   "\t\"1\" { \"path\" \"/mnt/Games Disk/SteamLibrary\" }\n}\n";
+	static const char text[] =
+	    "\"libraryfolders\"\n{\n\t\"0\"\n\t{\n\t\t\"path\"\t\t\"/home/p/.local/share/Steam\"\n"
+	    "\t\t\"apps\"\n\t\t{\n\t\t\t\"228980\"\t\t\"123\"\n\t\t}\n\t}\n"
+	    "\t\"1\" { \"path\" \"/mnt/Games Disk/SteamLibrary\" }\n}\n";
 	struct vdf_node *n = parse_ok(text);
 	const struct vdf_node *lf = vdf_child(n, "LibraryFolders");
 
@@ -125,10 +126,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_libraryfolders),
-		cmocka_unit_test(test_appmanifest_and_syntax),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_load),
+	    cmocka_unit_test(test_libraryfolders),
+	    cmocka_unit_test(test_appmanifest_and_syntax),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,7 +64,8 @@ on_timeout(struct loop *loop, struct loop_timer *t, void *data)
 /* Writes a file at path (relative to the folder dirfd), then runs the loop until a change is
  * reported or wait_usec passes. */
 static unsigned
-changes_after_writing(struct seen *s, struct loop_timer *timeout, int dirfd, const char *path, uint64_t wait_usec)
+changes_after_writing(struct seen *s, struct loop_timer *timeout, int dirfd, const char *path,
+		      uint64_t wait_usec)
 {
 	int fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
@@ -81,7 +82,7 @@ static void
 test_symlinked_save_folder(void **state)
 {
 	char drive[96], link[96], outside[96], path[160];
-	struct seen s = { 0 };
+	struct seen s = {0};
 	struct watch *w = NULL;
 	struct loop_timer *timeout;
 
@@ -117,7 +118,7 @@ static void
 test_deep_tree(void **state)
 {
 	char save[96];
-	struct seen s = { 0 };
+	struct seen s = {0};
 	struct watch *w = NULL;
 	struct loop_timer *timeout;
 	int deepest;
@@ -126,7 +127,8 @@ test_deep_tree(void **state)
 	snprintf(save, sizeof(save), "%s/save", T);
 	assert_int_equal(mkdir(save, 0700), 0);
 	/* 3,000 levels of 24-byte names: a path of 75,000 bytes. */
-	deepest = nested_dirs(open(save, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "level-of-a-deep-save-dir", 3000);
+	deepest =
+	    nested_dirs(open(save, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "level-of-a-deep-save-dir", 3000);
 	assert_true(deepest >= 0);
 	s.loop = loop_new();
 	assert_non_null(s.loop);
@@ -147,8 +149,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_symlinked_save_folder, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_symlinked_save_folder, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
