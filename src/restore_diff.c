@@ -101,7 +101,8 @@ symlink_differs(int dirfd, const char *name, const struct stat *st, const char *
 	_cleanup_free_ char *buf = target ? malloc(cap) : NULL;
 	ssize_t n = buf ? readlinkat(dirfd, name, buf, cap) : -1;
 
-	return n < 0 || (size_t)n >= cap || strlen(target) != (size_t)n || memcmp(buf, target, (size_t)n) != 0;
+	return n < 0 || (size_t)n >= cap || strlen(target) != (size_t)n ||
+	       memcmp(buf, target, (size_t)n) != 0;
 }
 
 /* 1 when restoring me would change the live entry name in dirfd (of stat st), 0 when not, or

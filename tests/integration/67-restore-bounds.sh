@@ -12,6 +12,8 @@
 # The moments come from tests/preload/rename_hook.c: the chosen rename stops its process.
 source "$(dirname "$0")/../lib.sh"
 HOOK_SO=$SK_BUILD/rename_hook.so
+# The shim is preloaded before the ASan runtime in the ASAN=1 pass; the order does not matter to it.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 CRAFT=$SK_BUILD/sk-craft
 CFG=$T/savekeeper.ini
 [ -f "$HOOK_SO" ] && [ -x "$CRAFT" ] || { fail "rename_hook.so and sk-craft are built"; done_testing; }
