@@ -52,6 +52,18 @@ silent() {
 done_testing() { echo "1..$_tap_n"; exit $((_tap_fail > 0)); }
 diag() { echo "# $*"; }
 
+# run ARGS...: savekeeperctl with stdout in $out, stderr in $err and the exit status in $rc.
+run() {
+	"$SKCTL" "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	out=$(cat "$T/out")
+	err=$(cat "$T/err")
+}
+# expect RC NAME: the last run exited RC (its output is shown when not).
+expect() {
+	if [ "$rc" -eq "$1" ]; then ok "$2: exit $1"; else
+		fail "$2: exit $1 (got $rc)"; diag "stdout: $out"; diag "stderr: $err"; fi
+}
 # wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds; false on timeout.
 wait_for() {
 	local deadline=$(($(date +%s%N) + $1 * 1000000000)); shift

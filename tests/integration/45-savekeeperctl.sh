@@ -5,18 +5,6 @@ CFG=$T/savekeeper.ini
 GD=$T/archives/demo
 ID_RE='[0-9]{8}T[0-9]{6}\.[0-9]{3}Z'
 
-# run ARGS...: savekeeperctl with stdout in $out, stderr in $err and the exit status in $rc.
-run() {
-	"$SKCTL" "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	out=$(cat "$T/out")
-	err=$(cat "$T/err")
-}
-# expect RC NAME: the last run exited RC (its output is shown when not).
-expect() {
-	if [ "$rc" -eq "$1" ]; then ok "$2: exit $1"; else
-		fail "$2: exit $1 (got $rc)"; diag "stdout: $out"; diag "stderr: $err"; fi
-}
 # aligned WORD: in the table on stdin, every row has a cell starting in WORD's column.
 aligned() {
 	awk -v w="$1" 'NR == 1 { c = index($0, w); if (!c) exit 1; next }

@@ -8,17 +8,6 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CFG=$XDG_CONFIG_HOME/savekeeper/savekeeper.ini
 PFX=$HOME/games/SteamLibrary/steamapps/compatdata/900001/pfx/drive_c/users/steamuser
 
-run() {
-	"$SKCTL" "$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	out=$(cat "$T/out")
-	err=$(cat "$T/err")
-}
-expect() {
-	if [ "$rc" -eq "$1" ]; then ok "$2: exit $1"; else
-		fail "$2: exit $1 (got $rc)"; diag "stdout: $out"; diag "stderr: $err"; fi
-}
-
 bash "$ROOT/tests/fake-steam.sh" "$HOME" || { fail "fake Steam home"; done_testing; }
 
 # --- discover, no daemon anywhere.
