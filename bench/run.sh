@@ -58,11 +58,11 @@ mkdir -p "$LOGS"
 log() { printf '%s\n' "$*" >&2; }
 # The run uses copies of the programs, so that a rebuild (or `make clean`) while it runs does
 # not pull them away.
-for p in gentree echo load timeit manifest sessions savekeeperd savekeeperctl; do
+for p in gentree echo load timeit bench_manifest bench_sessions savekeeperd savekeeperctl; do
 	cp -p "$BUILD/$p" "$S/bin/" 2>/dev/null
 done
 BIN=$S/bin SKD=$S/bin/savekeeperd SKCTL=$S/bin/savekeeperctl
-for p in gentree echo load timeit manifest sessions; do
+for p in gentree echo load timeit bench_manifest bench_sessions; do
 	[[ -x $BIN/$p ]] || { log "bench: $BUILD/$p is missing (make $B/$p)"; exit 1; }
 done
 HAVE_DAEMON=1

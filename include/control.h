@@ -39,7 +39,14 @@ void ctl_close(struct ctl *ctl);
  * replies were still unread (then nothing is sent). May close c: hold a reference across a call made outside
  * its handler. */
 int ctl_reply(struct ctl_client *c, const char *re, struct json_object *obj);
-/* Shortcut for {"ok":false,"error":msg}, the reply to a request that could not be parsed. */
+/* Sends a reply of fixed shape, {"re":RE,"cmd":CMD,"ok":OK,"KEY":VALUE} (cmd NULL: no "cmd";
+ * key or value NULL: no last member), formatted in place without building a json-c object:
+ * the same bytes ctl_reply would send, at a fraction of the cost (ping, failures). Returns as
+ * ctl_reply. */
+int ctl_reply_fixed(struct ctl_client *c, const char *re, const char *cmd, bool ok, const char *key,
+		    const char *value);
+/* Shortcut for {"re":RE,"ok":false,"error":msg}, the reply to a request that could not be
+ * parsed. */
 int ctl_reply_error(struct ctl_client *c, const char *re, const char *msg);
 /* A new reply object {"re":TAG,"cmd":NAME,"ok":ok} for req, to fill and pass to ctl_reply();
  * with "re" already first, ctl_reply sends it as it is. NULL when out of memory. */

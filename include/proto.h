@@ -82,6 +82,12 @@ int proto_lines_next(struct proto_lines *l, bool eof, char **ret_line, size_t *r
 /* Frees the buffer; the reader can be used again. */
 void proto_lines_free(struct proto_lines *l);
 
+/* Writes s as a JSON string, quotes included, escaped byte for byte as json-c writes it with
+ * JSON_C_TO_STRING_NOSLASHESCAPE (the replies' format): '"' and '\\' as \" and \\\\, \b \f \n
+ * \r \t by name, other bytes below 0x20 as \u00xx; UTF-8 and DEL pass as they are. Writes at
+ * most len bytes, NUL included, and returns the length the whole string needs (as snprintf). */
+size_t proto_json_string(char *out, size_t len, const char *s);
+
 const char *proto_cmd_name(enum proto_cmd cmd);
 int proto_cmd_from_name(const char *name, enum proto_cmd *ret);
 

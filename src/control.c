@@ -60,41 +60,67 @@ fail(char *err, size_t errlen, int r, const char *fmt, ...)
 	return r;
 }
 
-/* Formats obj as one reply line (malloc'd, with its newline); NULL when out of memory. */
-static char *
-reply_line(struct json_object *obj)
+/* Appends the n bytes of p at *pos of buf (len bytes) while they fit before the NUL; *pos
+ * counts them either way. */
+static void
+put_text(char *buf, size_t len, size_t *pos, const char *p, size_t n)
 {
-	char *line;
-
-	if (asprintf(&line, "%s\n",
-		     json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-							     JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
-		return NULL;
-	return line;
+	if (*pos + n < len)
+		memcpy(buf + *pos, p, n);
+	*pos += n;
 }
 
-static struct json_object *
-error_object(const char *msg)
+/* Appends s as a JSON string (proto_json_string, the one escaper of reply text). */
+static void
+put_string(char *buf, size_t len, size_t *pos, const char *s)
 {
-	struct json_object *obj = json_object_new_object();
+	*pos += proto_json_string(*pos < len ? buf + *pos : NULL, *pos < len ? len - *pos : 0, s);
+}
 
-	if (!obj)
-		return NULL;
-	json_object_object_add(obj, "ok", json_object_new_boolean(false));
-	json_object_object_add(obj, "error", json_object_new_string(msg));
-	return obj;
+/* Formats {"re":RE,"cmd":CMD,"ok":OK,"KEY":VALUE} into buf, leaving out re, cmd and the last
+ * member when they are NULL: the bytes json-c would write for that object. Returns the length
+ * it needs, without the NUL, as snprintf does; buf holds it whole only when that is < len. */
+static size_t
+fixed_line(char *buf, size_t len, const char *re, const char *cmd, bool ok, const char *key,
+	   const char *value)
+{
+	size_t pos = 0;
+
+	put_text(buf, len, &pos, "{", 1);
+	if (re) {
+		put_text(buf, len, &pos, "\"re\":", 5);
+		put_string(buf, len, &pos, re);
+		put_text(buf, len, &pos, ",", 1);
+	}
+	if (cmd) {
+		put_text(buf, len, &pos, "\"cmd\":", 6);
+		put_string(buf, len, &pos, cmd);
+		put_text(buf, len, &pos, ",", 1);
+	}
+	put_text(buf, len, &pos, ok ? "\"ok\":true" : "\"ok\":false", ok ? 9 : 10);
+	if (key && value) {
+		put_text(buf, len, &pos, ",", 1);
+		put_string(buf, len, &pos, key);
+		put_text(buf, len, &pos, ":", 1);
+		put_string(buf, len, &pos, value);
+	}
+	put_text(buf, len, &pos, "}", 1);
+	if (pos < len)
+		buf[pos] = '\0';
+	return pos;
 }
 
 /* Writes one line to a socket that is about to be closed; best effort, never blocks. */
 static void
 send_refusal(int fd, const char *msg)
 {
-	struct json_object *obj = error_object(msg);
-	_cleanup_free_ char *line = obj ? reply_line(obj) : NULL;
+	char line[512];
+	size_t n = fixed_line(line, sizeof(line) - 1, NULL, NULL, false, "error", msg);
 
-	json_object_put(obj);
-	if (line)
-		(void)send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n >= sizeof(line) - 1)
+		return;
+	line[n++] = '\n';
+	(void)send(fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 static void
@@ -286,13 +312,29 @@ ctl_reply(struct ctl_client *c, const char *re, struct json_object *obj)
 }
 
 int
+ctl_reply_fixed(struct ctl_client *c, const char *re, const char *cmd, bool ok, const char *key,
+		const char *value)
+{
+	char stack[512];
+	_cleanup_free_ char *heap = NULL;
+	size_t n;
+
+	if (!c->ctl)
+		return -EPIPE;
+	n = fixed_line(stack, sizeof(stack), re, cmd, ok, key, value);
+	if (n < sizeof(stack))
+		return client_send_line(c, stack, n);
+	heap = malloc(n + 1);
+	if (!heap)
+		return -ENOMEM;
+	fixed_line(heap, n + 1, re, cmd, ok, key, value);
+	return client_send_line(c, heap, n);
+}
+
+int
 ctl_reply_error(struct ctl_client *c, const char *re, const char *msg)
 {
-	struct json_object *obj = error_object(msg);
-
-	if (!obj)
-		return -ENOMEM;
-	return ctl_reply(c, re, obj);
+	return ctl_reply_fixed(c, re, NULL, false, "error", msg);
 }
 
 struct json_object *
@@ -309,6 +351,22 @@ ctl_result_new(const struct proto_request *req, bool ok)
 	return obj;
 }
 
+/* Writes n in decimal with its NUL into buf (at least 21 bytes): every request needs it, and
+ * snprintf cost more than the rest of a ping's parse. */
+static void
+format_seq(char *buf, uint64_t n)
+{
+	char digits[20];
+	size_t i = 0;
+
+	do
+		digits[i++] = (char)('0' + n % 10);
+	while ((n /= 10) > 0);
+	for (size_t j = 0; j < i; j++)
+		buf[j] = digits[i - 1 - j];
+	buf[i] = '\0';
+}
+
 /* Parses one line and hands it on, or answers it with the reason it was refused. */
 static void
 client_line(struct ctl_client *c, const char *line, size_t len)
@@ -317,7 +375,7 @@ client_line(struct ctl_client *c, const char *line, size_t len)
 	char err[256], seq[24];
 
 	c->seq++;
-	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)c->seq);
+	format_seq(seq, c->seq);
 	if (proto_parse(line, len, &req, err, sizeof(err)) < 0) {
 		ctl_reply_error(c, seq, err);
 		return;

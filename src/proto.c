@@ -429,6 +429,90 @@ proto_format(const struct proto_request *req, char *buf, size_t len)
 	return ok ? (int)pos : -ENOSPC;
 }
 
+/* The escape of byte c inside a JSON string into esc (at most 6 bytes); its length, or 0 when
+ * c stands for itself. */
+static size_t
+json_escape_byte(unsigned char c, char esc[6])
+{
+	static const char hex[] = "0123456789abcdef";
+	char name = 0;
+
+	switch (c) {
+	case '"':
+	case '\\':
+		name = (char)c;
+		break;
+	case '\b':
+		name = 'b';
+		break;
+	case '\f':
+		name = 'f';
+		break;
+	case '\n':
+		name = 'n';
+		break;
+	case '\r':
+		name = 'r';
+		break;
+	case '\t':
+		name = 't';
+		break;
+	default:
+		if (c >= 0x20)
+			return 0;
+		memcpy(esc, "\\u00", 4);
+		esc[4] = hex[c >> 4], esc[5] = hex[c & 0xf];
+		return 6;
+	}
+	esc[0] = '\\', esc[1] = name;
+	return 2;
+}
+
+/* A bounded output: bytes are copied while they fit before the NUL, and counted always. */
+struct json_out {
+	char *buf;
+	size_t len, need, written;
+};
+
+/* Once a piece does not fit, no later one does either (need only grows): what is written
+ * stays one unbroken prefix. */
+static void
+put_bytes(struct json_out *o, const void *p, size_t n)
+{
+	if (o->need + n < o->len) {
+		if (n == 1) /* quotes: no call for one byte */
+			o->buf[o->need] = *(const char *)p;
+		else
+			memcpy(o->buf + o->need, p, n);
+		o->written = o->need + n;
+	}
+	o->need += n;
+}
+
+size_t
+proto_json_string(char *out, size_t len, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	struct json_out o = {.buf = out, .len = len};
+
+	put_bytes(&o, "\"", 1);
+	while (*p) {
+		char esc[6];
+		size_t run = 0, n;
+		/* Bytes that stand for themselves go in one copy. */
+		while (p[run] >= 0x20 && p[run] != '"' && p[run] != '\\')
+			run++;
+		put_bytes(&o, p, run);
+		p += run;
+		if (*p && (n = json_escape_byte(*p++, esc)) > 0)
+			put_bytes(&o, esc, n);
+	}
+	put_bytes(&o, "\"", 1);
+	if (len > 0)
+		out[o.written] = '\0';
+	return o.need;
+}
+
 const char *
 proto_cmd_name(enum proto_cmd cmd)
 {

@@ -25,6 +25,9 @@
 #include "util.h"
 
 #define BLOB_SIZE (64 * 1024)
+/* A message with every kind of byte a reply must escape or pass: quotes, backslashes, '/',
+ * control bytes, DEL and UTF-8. */
+#define ODD_MESSAGE "game \"q\" at C:\\saves/slot\t1\n\x01\x1b[0m \x7f caf\xc3\xa9 \xf0\x9f\x8e\xae"
 #define BIG_REPLY (16 * CTL_MAX_OUTPUT)
 
 struct fixture {
@@ -42,9 +45,22 @@ static void
 handler(struct ctl_client *c, const struct proto_request *req, void *data)
 {
 	struct fixture *f = data;
-	struct json_object *o = ctl_result_new(req, true);
+	struct json_object *o;
 
+	/* prune and reload answer the same object, formatted in place and by json-c. */
+	if (req->cmd == CMD_PRUNE) {
+		ctl_reply_fixed(c, req->tag, "prune", false, "error", ODD_MESSAGE);
+		return;
+	}
+	o = ctl_result_new(req, req->cmd != CMD_RELOAD);
 	switch (req->cmd) {
+	case CMD_RELOAD:
+		json_object_object_del(o, "cmd");
+		json_object_object_add(o, "cmd", json_object_new_string("prune"));
+		json_object_object_del(o, "ok");
+		json_object_object_add(o, "ok", json_object_new_boolean(false));
+		json_object_object_add(o, "error", json_object_new_string(ODD_MESSAGE));
+		break;
 	case CMD_STATUS:
 		json_object_object_add(o, "clients", json_object_new_int((int)ctl_clients(f->ctl)));
 		break;
@@ -195,23 +211,32 @@ send_str(int fd, const char *s)
 	assert_int_equal(write_all(fd, s, strlen(s)), 0);
 }
 
-/* Reads one reply line (byte by byte: replies here are short) and parses it. */
-static struct json_object *
-read_reply(int fd)
+/* Reads one reply line into buf (byte by byte: replies here are short), without its newline;
+ * false at end of file. */
+static bool
+read_line(int fd, char *buf, size_t len)
 {
-	char buf[BLOB_SIZE + 256];
 	size_t n = 0;
 
-	while (n + 1 < sizeof(buf)) {
+	while (n + 1 < len) {
 		ssize_t r = read(fd, buf + n, 1);
 		if (r <= 0)
-			return NULL;
+			return false;
 		if (buf[n] == '\n')
 			break;
 		n++;
 	}
 	buf[n] = '\0';
-	return json_tokener_parse(buf);
+	return true;
+}
+
+/* Reads one reply line and parses it. */
+static struct json_object *
+read_reply(int fd)
+{
+	static char buf[BLOB_SIZE + 256];
+
+	return read_line(fd, buf, sizeof(buf)) ? json_tokener_parse(buf) : NULL;
 }
 
 static const char *
@@ -285,6 +310,30 @@ test_ping_round_trip(void **state)
 	ask_put(fd, "#mine ping\n", "mine", true, NULL);
 	/* Untagged requests are numbered per connection, counting tagged ones. */
 	ask_put(fd, "ping\r\n", "3", true, NULL);
+	close(fd);
+}
+
+/* Replies of fixed shape (ping, failures) are formatted without json-c: their bytes are those
+ * json-c writes for the same object, as docs/protocol.md shows them. */
+static void
+test_fixed_replies_bytes(void **state)
+{
+	struct fixture *f = *state;
+	int fd = connect_to(f->path);
+	char fixed[1024], tree[1024];
+
+	send_str(fd, "#same prune\n#same reload\n");
+	assert_true(read_line(fd, fixed, sizeof(fixed)));
+	assert_true(read_line(fd, tree, sizeof(tree)));
+	assert_string_equal(fixed, tree);
+	assert_string_equal(fixed,
+			    "{\"re\":\"same\",\"cmd\":\"prune\",\"ok\":false,\"error\":\"game \\\"q\\\" at "
+			    "C:\\\\saves/slot\\t1\\n\\u0001\\u001b[0m \x7f caf\xc3\xa9 \xf0\x9f\x8e\xae\"}");
+	/* A refused request: no "cmd", and the quoted word escaped. */
+	send_str(fd, "x\"\\\xc3\xa9\n");
+	assert_true(read_line(fd, fixed, sizeof(fixed)));
+	assert_string_equal(fixed,
+			    "{\"re\":\"3\",\"ok\":false,\"error\":\"unknown command 'x\\\"\\\\\xc3\xa9'\"}");
 	close(fd);
 }
 
@@ -641,6 +690,7 @@ main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_ping_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fixed_replies_bytes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_requests_answered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_last_line_without_newline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reader_that_never_reads_is_dropped, setup, teardown),

@@ -1,7 +1,9 @@
 /* The request parser: every command, every option, every kind of refusal, and the formatter
  * that the client uses (which must produce what the parser reads back). */
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -353,17 +355,110 @@ test_line_reader(void **state)
 	assert_string_equal(got, "ping\nstatus\n0123456789abcdefgh\nlist\n\nlast\n");
 }
 
+/* proto_json_string into a buffer of exactly the size it asks for; checks the length. */
+static char *
+json_string(const char *s)
+{
+	size_t need = proto_json_string(NULL, 0, s);
+	char *out = malloc(need + 1);
+
+	assert_non_null(out);
+	assert_int_equal(proto_json_string(out, need + 1, s), need);
+	assert_int_equal(strlen(out), need);
+	return out;
+}
+
+/* The bytes docs/protocol.md promises: quotes and backslashes escaped, control bytes by name
+ * or as \u00xx, '/' and UTF-8 (valid or not) and DEL as they are. */
+static void
+test_json_string_escapes(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+	    {"", "\"\""},
+	    {"plain-game_1.0", "\"plain-game_1.0\""},
+	    {"say \"hi\"", "\"say \\\"hi\\\"\""},
+	    {"C:\\Users\\me", "\"C:\\\\Users\\\\me\""},
+	    {"a/b", "\"a/b\""},
+	    {"\b\f\n\r\t", "\"\\b\\f\\n\\r\\t\""},
+	    {"\x01\x1f\x7f", "\"\\u0001\\u001f\x7f\""},
+	    {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xae", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xae\""},
+	    {"\xff\xc3", "\"\xff\xc3\""},
+	    {"'x\"\\\x1b[0m'", "\"'x\\\"\\\\\\u001b[0m'\""},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = json_string(cases[i].in);
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("case %zu: got %s, want %s", i, got, cases[i].want);
+		free(got);
+	}
+}
+
+/* Every byte value, alone and in a run, is written as json-c writes it in a reply. */
+static void
+test_json_string_as_json_c(void **state)
+{
+	char all[256], one[2] = "";
+
+	(void)state;
+	for (int b = 1; b < 256; b++)
+		all[b - 1] = (char)b;
+	all[255] = '\0';
+	for (int b = 0; b < 257; b++) {
+		const char *in = b < 256 ? one : all;
+		struct json_object *o;
+		char *got;
+		one[0] = (char)b;
+		o = json_object_new_string(in);
+		got = json_string(in);
+		assert_string_equal(got, json_object_to_json_string_ext(
+					     o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+		free(got);
+	}
+}
+
+/* A buffer too small gets an unbroken prefix and its NUL; the length needed is returned. */
+static void
+test_json_string_bounded(void **state)
+{
+	char buf[8];
+
+	(void)state;
+	memset(buf, 'x', sizeof(buf));
+	assert_int_equal(proto_json_string(buf, sizeof(buf), "ab\ncd"), 8);
+	assert_string_equal(buf, "\"ab\\ncd");
+	memset(buf, 'x', sizeof(buf));
+	assert_int_equal(proto_json_string(buf, 5, "ab\ncd"), 8);
+	assert_string_equal(buf, "\"ab");
+	assert_int_equal(proto_json_string(buf, 1, "ab"), 4);
+	assert_string_equal(buf, "");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_simple_commands), cmocka_unit_test(test_game_commands),
-	    cmocka_unit_test(test_tag_and_spaces),  cmocka_unit_test(test_verify),
-	    cmocka_unit_test(test_restore),	    cmocka_unit_test(test_prune),
-	    cmocka_unit_test(test_pin_unpin),	    cmocka_unit_test(test_session),
-	    cmocka_unit_test(test_text_errors),	    cmocka_unit_test(test_grammar_errors),
-	    cmocka_unit_test(test_long_game_name),  cmocka_unit_test(test_format_round_trip),
-	    cmocka_unit_test(test_cmd_names),	    cmocka_unit_test(test_line_reader),
+	    cmocka_unit_test(test_simple_commands),
+	    cmocka_unit_test(test_game_commands),
+	    cmocka_unit_test(test_tag_and_spaces),
+	    cmocka_unit_test(test_verify),
+	    cmocka_unit_test(test_restore),
+	    cmocka_unit_test(test_prune),
+	    cmocka_unit_test(test_pin_unpin),
+	    cmocka_unit_test(test_session),
+	    cmocka_unit_test(test_text_errors),
+	    cmocka_unit_test(test_grammar_errors),
+	    cmocka_unit_test(test_long_game_name),
+	    cmocka_unit_test(test_format_round_trip),
+	    cmocka_unit_test(test_cmd_names),
+	    cmocka_unit_test(test_line_reader),
+	    cmocka_unit_test(test_json_string_escapes),
+	    cmocka_unit_test(test_json_string_as_json_c),
+	    cmocka_unit_test(test_json_string_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
