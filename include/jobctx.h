@@ -43,6 +43,11 @@ struct job_hooks {
 	/* Waits until fd is ready for events (POLLIN, POLLOUT); returns 0, or -EINTR when woken
 	 * early (the caller checks its condition again). May be NULL (poll). */
 	int (*wait_fd)(int fd, uint32_t events, void *ctx);
+	/* Called on each helper thread the work starts (the gzip stream's compression threads),
+	 * first thing. A core whose work shares the loop's thread lowers the helper's priority
+	 * here, so that the loop wins the CPU from it; elsewhere helpers keep the job thread's
+	 * (already lowered) priority. Must be safe on any thread. May be NULL. */
+	void (*helper_start)(void *ctx);
 	/* Called when progress moves, at most a few times a second. May be NULL. */
 	void (*progress)(const struct job_progress *p, void *ctx);
 	void *ctx;
@@ -139,6 +144,8 @@ bool job_sleep(const struct job_hooks *hooks, uint64_t usec);
 /* Waits until fd is ready for events in the core's way (a coroutine parks on the loop);
  * returns 0, -EINTR when woken early, or -errno. */
 int job_wait_fd(const struct job_hooks *hooks, int fd, uint32_t events);
+/* Called by a helper thread of the work as it starts: the core's helper_start, if any. */
+void job_helper_start(const struct job_hooks *hooks);
 /* Reports progress to the core, if it listens. */
 void job_report(const struct job_hooks *hooks, const struct job_progress *p);
 

@@ -4,6 +4,7 @@
 #ifndef SK_LOOP_H
 #define SK_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 
@@ -43,6 +44,10 @@ void loop_timer_free(struct loop_timer *t);
 int loop_defer(struct loop *loop, loop_defer_fn *fn, void *data);
 /* Drops the queued calls of fn(data) that have not run yet. */
 void loop_defer_cancel(struct loop *loop, loop_defer_fn *fn, void *data);
+
+/* True when a watched fd is ready now, so a round would serve it: one poll of the epoll fd,
+ * which consumes no event. Lets work that shares the loop's thread give it back early. */
+bool loop_fds_ready(struct loop *loop);
 
 /* Runs until loop_stop(); returns 0, or -errno if epoll_wait fails. A stop asked for before
  * the call makes it return at once; each return uses the stop up, so a later call runs again. */

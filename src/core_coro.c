@@ -1,18 +1,23 @@
 /* The coroutine core: each job runs as a stackful coroutine on the loop thread. The work's
- * yield hook switches back to the loop once a slice of time is used up, so the loop serves
- * ready fds between slices; regular files never block in the epoll sense, so slices are
- * measured in time, not readiness. A job that waits (job_sleep, job_wait_fd) parks: a loop
- * timer or an fd registration marks it ready again, and meanwhile the loop sleeps in
+ * yield hook switches back to the loop once a slice of time is used up, or earlier (after
+ * SLICE_MIN_USEC) when one of the loop's fds is ready: a waiting request is served after the
+ * piece of work under way (a 64 KiB gzip chunk, a 256 KiB read or hash), not after the rest
+ * of the slice. Regular files never block in the epoll sense, so the work is cut by time and
+ * by the loop's readiness, not its own. A job that waits (job_sleep, job_wait_fd) parks: a
+ * loop timer or an fd registration marks it ready again, and meanwhile the loop sleeps in
  * epoll_wait like an idle one, neither spinning nor blocking.
  *
  * A job that wants the CPU again is marked ready and a deferred call is queued on the loop.
  * Deferred calls run after the round's ready fds are served, so a request that arrived during
- * a slice is answered before the next slice starts: a client waits at most one slice. Progress
- * is kept (latest wins) and delivered after the coroutine switches back, on the loop's own
- * stack, so callbacks never run on a job's stack.
- * The coroutine is never niced: it shares the loop thread, which must stay responsive. */
+ * a slice is answered before the next slice starts: a client waits at most one piece of work,
+ * never more than a slice. Progress is kept (latest wins) and delivered after the coroutine
+ * switches back, on the loop's own stack, so callbacks never run on a job's stack.
+ * The coroutine is never niced: it shares the loop thread, which must stay responsive. Its
+ * compression threads are lowered like a thread core's worker, so that the loop thread wins a
+ * CPU from them. */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "coro.h"
 #include "core_internal.h"
@@ -26,6 +31,9 @@
  * pages never touched cost no memory. */
 #define CORO_JOB_STACK (256u * 1024u)
 #define SLICE_DEFAULT_USEC (5 * USEC_PER_MSEC)
+/* The least a job runs before a waiting request makes it yield: the switches then cost the
+ * job a few percent under a flood of requests, not half its speed. */
+#define SLICE_MIN_USEC 200
 
 struct coro_job {
 	struct core_job *job;
@@ -54,14 +62,29 @@ poke(struct core *core)
 		cc->queued = loop_defer(core->loop, on_ready, core) == 0;
 }
 
+/* Whether the job should give the loop back now: its slice is used up, or a request (any
+ * ready fd) waits and the job has run for SLICE_MIN_USEC at least. A client then waits for the
+ * piece of work under way, not for the rest of the slice; with nobody waiting the slice runs
+ * whole, without switches it does not need. */
+static bool
+slice_over(struct coro_job *c)
+{
+	struct core *core = c->job->core;
+	uint64_t slice = core->s.slice_usec ? core->s.slice_usec : SLICE_DEFAULT_USEC;
+	uint64_t used = now_usec() - c->slice_start;
+
+	if (used >= slice)
+		return true;
+	return used >= SLICE_MIN_USEC && loop_fds_ready(core->loop);
+}
+
 static void
 job_yield_hook(void *ctx)
 {
 	struct coro_job *c = ctx;
 	struct core *core = c->job->core;
-	uint64_t slice = core->s.slice_usec ? core->s.slice_usec : SLICE_DEFAULT_USEC;
 
-	if (now_usec() - c->slice_start < slice)
+	if (!slice_over(c))
 		return;
 	c->ready = true;
 	poke(core);
@@ -142,6 +165,16 @@ job_wait_fd_hook(int fd, uint32_t events, void *ctx)
 	return -EINTR;
 }
 
+/* Runs on a compression thread of the job: lowered like a thread core's worker, so that the
+ * loop thread, which the coroutine shares, is served first when they compete for a CPU. */
+static void
+helper_start_hook(void *ctx)
+{
+	struct coro_job *c = ctx;
+
+	core_lower_priority(gettid(), &c->job->core->s);
+}
+
 static void
 job_progress_hook(const struct job_progress *p, void *ctx)
 {
@@ -158,6 +191,7 @@ job_body(void *arg)
 	struct job_hooks hooks = {.yield = job_yield_hook,
 				  .sleep = job_sleep_hook,
 				  .wait_fd = job_wait_fd_hook,
+				  .helper_start = helper_start_hook,
 				  .progress = job_progress_hook,
 				  .ctx = c,
 				  .cancel = &c->job->cancel,

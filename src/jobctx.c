@@ -83,6 +83,13 @@ job_wait_fd(const struct job_hooks *hooks, int fd, uint32_t events)
 }
 
 void
+job_helper_start(const struct job_hooks *hooks)
+{
+	if (hooks && hooks->helper_start)
+		hooks->helper_start(hooks->ctx);
+}
+
+void
 job_report(const struct job_hooks *hooks, const struct job_progress *p)
 {
 	if (hooks && hooks->progress)

@@ -3,6 +3,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -365,6 +366,14 @@ loop_iterate(struct loop *loop)
 	dispatch_fds(loop, evs, n);
 	run_deferred(loop, batch);
 	return 0;
+}
+
+bool
+loop_fds_ready(struct loop *loop)
+{
+	struct pollfd p = {.fd = loop->epfd, .events = POLLIN};
+
+	return poll(&p, 1, 0) > 0;
 }
 
 int

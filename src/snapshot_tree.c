@@ -265,6 +265,28 @@ read_full(int fd, unsigned char *buf, size_t len)
 	return (ssize_t)got;
 }
 
+/* read_full in SNAP_IO pieces with a yield point after each, so that reading a file of
+ * SNAP_BUFFER_MAX bytes does not hold a coroutine's loop either. Returns the count, -ECANCELED
+ * (the snapshot failed with its message) or -errno. */
+static ssize_t
+read_pieces(struct snap *s, int fd, unsigned char *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		size_t want = len - got < SNAP_IO ? len - got : SNAP_IO;
+		ssize_t n = read_full(fd, buf + got, want);
+		if (n < 0)
+			return n;
+		got += (size_t)n;
+		if ((size_t)n < want)
+			break;
+		if (job_yield(s->hooks))
+			return snap_fail(s, -ECANCELED, "snapshot cancelled");
+	}
+	return (ssize_t)got;
+}
+
 static bool
 same_file(const struct stat *a, const struct stat *b)
 {
@@ -317,10 +339,23 @@ grow_buffer(struct snap *s, size_t need)
 	return 0;
 }
 
+/* Hashes len bytes in SNAP_IO pieces with a yield point after each: the SHA-256 of a 4 MiB
+ * file takes milliseconds, more than a coroutine may hold its loop. */
 static int
 hash(struct snap *s, const void *buf, size_t len)
 {
-	return EVP_DigestUpdate(s->sha, buf, len) == 1 ? 0 : snap_fail(s, -ENOMEM, "SHA-256 failed");
+	const unsigned char *p = buf;
+
+	do {
+		size_t n = len < SNAP_IO ? len : SNAP_IO;
+		if (EVP_DigestUpdate(s->sha, p, n) != 1)
+			return snap_fail(s, -ENOMEM, "SHA-256 failed");
+		p += n;
+		len -= n;
+		if (job_yield(s->hooks))
+			return snap_fail(s, -ECANCELED, "snapshot cancelled");
+	} while (len > 0);
+	return 0;
 }
 
 /* Starts a file's manifest entry and its hash. */
@@ -346,7 +381,9 @@ add_small_file(struct snap *s, int dirfd, const char *name, int fd, const struct
 
 	if ((r = grow_buffer(s, (size_t)st->st_size + 1)) < 0)
 		return r;
-	n = read_full(fd, s->buf, (size_t)st->st_size + 1); /* one more: did it grow? */
+	n = read_pieces(s, fd, s->buf, (size_t)st->st_size + 1); /* one more: did it grow? */
+	if (n == -ECANCELED)
+		return (int)n;
 	if (n < 0)
 		return fail_read(s, (int)n);
 	r = read_was_stable(s, dirfd, name, fd, st, (uint64_t)n);

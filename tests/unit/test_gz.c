@@ -238,6 +238,34 @@ count_yield(void *ctx)
 }
 
 static void
+count_helper(void *ctx)
+{
+	atomic_uint *n = ctx;
+
+	atomic_fetch_add(n, 1);
+}
+
+/* Each compression thread tells the context it started, on itself, so that a core whose work
+ * shares the loop's thread can lower the helpers' priority below the loop's. */
+static void
+test_helper_threads_announced(void **state)
+{
+	atomic_uint started = 0;
+	struct job_hooks hooks = {.helper_start = count_helper, .ctx = &started};
+	struct blob in = make_stream(9, 2u << 20), gz;
+	(void)state;
+
+	gz = compress(&in, 6, 3, &hooks);
+	assert_int_equal(atomic_load(&started), 3);
+	free(gz.p);
+	atomic_store(&started, 0);
+	gz = compress(&in, 6, 1, &hooks); /* no helper: compressed on the caller's thread */
+	assert_int_equal(atomic_load(&started), 0);
+	free(gz.p);
+	free(in.p);
+}
+
+static void
 test_yield_and_cancel(void **state)
 {
 	struct yield_count y = {.cancel_after = 1000};
@@ -416,6 +444,7 @@ main(void)
 	    cmocka_unit_test(test_incompressible_is_stored),
 	    cmocka_unit_test(test_write_error_reaches_caller),
 	    cmocka_unit_test(test_yield_and_cancel),
+	    cmocka_unit_test(test_helper_threads_announced),
 	    cmocka_unit_test(test_waits_through_context),
 	    cmocka_unit_test(test_gzip_reads_members),
 	    cmocka_unit_test(test_groups_align_and_copy),

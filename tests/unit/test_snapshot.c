@@ -748,6 +748,63 @@ test_cancel(void **state)
 	snap_fails(f, &spec, &hooks, -ECANCELED, "snapshot cancelled");
 }
 
+/* Bytes this process has read so far (rchar of /proc/self/io). */
+static uint64_t
+bytes_read(void)
+{
+	unsigned long long v = 0;
+	FILE *fp = fopen("/proc/self/io", "r");
+
+	assert_non_null(fp);
+	assert_int_equal(fscanf(fp, "rchar: %llu", &v), 1);
+	fclose(fp);
+	return v;
+}
+
+struct piece_watch {
+	unsigned calls;
+	uint64_t last, max_between;
+	atomic_bool cancel;
+};
+
+static void
+watch_yield(void *ctx)
+{
+	struct piece_watch *w = ctx;
+	uint64_t now = bytes_read();
+
+	w->calls++;
+	if (now - w->last > w->max_between)
+		w->max_between = now - w->last;
+	w->last = bytes_read(); /* after this look, whose own bytes are not the snapshot's */
+}
+
+/* A save file of 4 MiB (read whole, then hashed) is read and hashed in 256 KiB pieces with a
+ * yield point after each, so a coroutine gives its loop back during the file, not only after
+ * it: the bytes read between two yields stay far below the file's size, and there are at least
+ * as many yields as pieces read and hashed (the gzip stream adds its own, one per 1 MiB chunk
+ * here). */
+static void
+test_large_read_yields_in_pieces(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct piece_watch w = {0};
+	struct job_hooks hooks = {.yield = watch_yield, .ctx = &w, .cancel = &w.cancel};
+	const unsigned size = 4u << 20, piece = 256u << 10;
+	struct job_result res;
+
+	assert_int_equal(sh("head -c %u /dev/urandom >'%s/big.sav'", size, f->save), 0);
+	usleep(120000); /* older than the settle time: read at once */
+	w.last = bytes_read();
+	assert_int_equal(snap(&spec, &hooks, &res), 0);
+	assert_int_equal(res.files_read, 1);
+	if (w.max_between > 2 * piece)
+		fail_msg("%llu bytes read between two yields", (unsigned long long)w.max_between);
+	assert_true(w.calls >= 2 * size / piece);
+	job_result_clear(&res);
+}
+
 /* A path longer than a manifest line holds fails the snapshot (verify and restore could not
  * take it), and the message keeps its start and its cause: the middle of the path goes. */
 static void
@@ -1041,6 +1098,7 @@ main(void)
 	    T(test_large_file_keeps_changing),
 	    T(test_small_file_settles),
 	    T(test_cancel),
+	    T(test_large_read_yields_in_pieces),
 	    T(test_path_too_long_for_a_manifest),
 	    T(test_incremental_reads_only_changed),
 	    T(test_incremental_same_tick_rewrite_is_caught),
