@@ -919,10 +919,11 @@ test_incremental_small_change_small_group(void **state)
 	struct job_result a, b;
 	uint64_t n;
 
-	assert_int_equal(sh("cd '%s' && for i in $(seq 10 99); do yes \"line $i\" | head -c 3000 >a$i.txt; done && "
-			    "head -c 1200000 /dev/urandom >b.sav && for i in 1 2 3; do echo $i >c$i.txt; done",
-			    f->save),
-			 0);
+	assert_int_equal(
+	    sh("cd '%s' && for i in $(seq 10 99); do yes \"line $i\" | head -c 3000 >a$i.txt; done && "
+	       "head -c 1200000 /dev/urandom >b.sav && for i in 1 2 3; do echo $i >c$i.txt; done",
+	       f->save),
+	    0);
 	usleep(120000);
 	a = snap_ok(&spec);
 	group_of(f, a.id, "b.sav", &n);
