@@ -34,7 +34,7 @@ struct snap {
 	EVP_MD_CTX *sha;
 	unsigned char *buf;
 	size_t buf_cap;
-	const char *path; /* the entry being visited, relative to the save folder */
+	const char *path;           /* the entry being visited, relative to the save folder */
 	struct job_progress prog;
 	uint64_t prog_usec;
 	/* if_changed: the newest manifest and how much of it the tree matched */
@@ -50,21 +50,21 @@ struct snap {
 	struct archive_entry_linkresolver *links;
 	struct gz_writer *gz;
 	struct manifest *mf;
-	int out_err;   /* first error of the output path */
-	bool discard;  /* the attempt failed: drop further output */
-	bool unstable; /* a streamed file changed: try the whole snapshot again */
+	int out_err;                /* first error of the output path */
+	bool discard;               /* the attempt failed: drop further output */
+	bool unstable;              /* a streamed file changed: try the whole snapshot again */
 	uint64_t skipped;
 	char *skipped_first;
 	/* incremental: the newest archive (manifest in archive order) and its groups */
 	char latest[SNAP_ID_LEN + 1];
 	struct manifest *base;
 	int base_fd;
-	struct mf_member *base_sorted; /* its members sorted by first path */
-	bool no_reuse;		       /* reuse went wrong once: write everything */
-	const struct mf_member *take;  /* a taken group whose entries the walk still meets */
-	uint64_t take_next;	       /* the next of them (index in base) */
+	struct mf_member *base_sorted;  /* its members sorted by first path */
+	bool no_reuse;                  /* reuse went wrong once: write everything */
+	const struct mf_member *take;   /* a taken group whose entries the walk still meets */
+	uint64_t take_next;             /* the next of them (index in base) */
 	/* the groups of this archive: entries of each, in order (offsets come from gz) */
-	uint64_t group_ulen; /* tar bytes of the group being written afresh */
+	uint64_t group_ulen;            /* tar bytes of the group being written afresh */
 	size_t group_first;
 	struct mf_member *groups;
 	size_t n_groups, cap_groups;
