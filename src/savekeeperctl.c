@@ -281,6 +281,23 @@ print_status_game(struct table *t, struct json_object *g)
 	table_add(t, jstr(g, "name"), state, result ? result : "none", last, jstr(g, "last_archive"), next);
 }
 
+/* One line on what a game's archives cost on disk, once the daemon knows: du counts a block
+ * shared by reflinked archives in each of them, their own bytes once. */
+static void
+print_status_disk(struct json_object *g)
+{
+	struct json_object *d;
+	char size[32], own[32], shared[32];
+
+	if (!json_object_object_get_ex(g, "disk", &d) || !json_object_is_type(d, json_type_object))
+		return;
+	printf("%s: %lld archive(s), %s on disk: %s their own, %s in blocks shared between them\n",
+	       jtext(g, "name"), (long long)jint(d, "archives"),
+	       fmt_size((uint64_t)jint(d, "size"), size, sizeof(size)),
+	       fmt_size((uint64_t)(jint(d, "size") - jint(d, "shared")), own, sizeof(own)),
+	       fmt_size((uint64_t)jint(d, "shared"), shared, sizeof(shared)));
+}
+
 /* One line on a game's copies to its remote, when it has one. */
 static void
 print_status_remote(struct json_object *g)
@@ -331,6 +348,7 @@ print_status(struct json_object *o)
 		    (!jstr(g, "last_archive") ||
 		     strcmp(jstr(g, "unchanged_since"), jstr(g, "last_archive")) != 0))
 			printf("%s: unchanged since %s\n", jtext(g, "name"), jtext(g, "unchanged_since"));
+		print_status_disk(g);
 		print_status_remote(g);
 	}
 }
