@@ -528,12 +528,13 @@ gz_writer_new(int fd, int level, unsigned threads, const struct job_hooks *hooks
 		r = -errno;
 	if (r >= 0)
 		r = alloc_slots(w, threads > 1 ? threads * SLOTS_PER_THREAD : 1);
-	if (r >= 0 && threads > 1)
+	if (r >= 0 && threads > 1) {
 		r = start_workers(w, threads);
-	if (r >= 0 && threads > 1)
-		r = start_hasher(w);
-	else if (r >= 0)
+		if (r >= 0)
+			r = start_hasher(w);
+	} else if (r >= 0) {
 		r = codec_init(&w->codec, w->level);
+	}
 	if (r < 0) {
 		gz_writer_free(w);
 		errno = -r;
