@@ -113,7 +113,7 @@ incr_table() {
 			printf "\nIncremental snapshots over %d rounds: wall %.3f-%.3f s (median %.3f s), %.1f-%.1fx faster than tar -czf (median %.1fx; target >= 30x), %.2f-%.2fx the tar -cf of their round (target <= 1x); peak RSS up to %.1f MiB.\n", k, lo, hi, m, tz / hi, tz / lo, tz / m, rlo, rhi, mr / 1024
 		}
 		if (reuse != "") printf "\nFiles read and taken per round: %s.\n", reuse
-		if (xused != "") printf "\nOn XFS (loop-mounted image, groups cloned with FICLONERANGE): the incremental snapshot added %d bytes of used space; the changed files alone snapshot to %d bytes: %.3fx (target <= 1.05x).\n", xused, xalone, xalone > 0 ? xused / xalone : 0
+		if (xused != "") printf "\nOn XFS (loop-mounted image, groups cloned with FICLONERANGE): the incremental snapshot added %d bytes of used space; the changed files alone snapshot to %d bytes: %.3fx (target <= 1.05x).\n", xused, xalone, (xalone > 0 ? xused / xalone : 0)
 	}' "$RES/incr.tsv"
 }
 

@@ -339,9 +339,10 @@ incr_row() {
 
 # incr_run NAME CMD...: runs CMD under timeit; prints the timeit file.
 incr_run() {
-	local t
+	local t name=$1
+	shift
 	t=$(mktemp "$S/time.XXXXXX")
-	timeout 600 "$BIN/timeit" "$t" "$@" >>"$LOGS/incr.log" 2>&1 || { log "bench: $1 failed"; return 1; }
+	timeout 600 "$BIN/timeit" "$t" "$@" >>"$LOGS/incr.log" 2>&1 || { log "bench: $name failed"; return 1; }
 	echo "$t"
 }
 

@@ -22,7 +22,7 @@ struct mf_member;
 
 /* Tar bytes after which a group of members is ended; a file at least this big starts a group
  * of its own (see snapshot_reuse.c). */
-#define SNAP_GROUP ((uint64_t)64 << 10)
+#define SNAP_GROUP ((uint64_t)16 << 10)
 
 struct snap {
 	const struct job_spec *spec;

@@ -1,8 +1,8 @@
 /* The snapshot engine, part three: incremental snapshots. The archive is cut into groups of
  * whole gzip members holding whole tar entries, recorded in the manifest: a file of at least
  * SNAP_GROUP bytes is a group of its own, smaller entries are gathered into groups of about
- * SNAP_GROUP bytes of tar, so a changed save file drags at most a few dozen KiB of unchanged
- * neighbours to be read and compressed again. The next snapshot takes a group of the newest archive as it is
+ * SNAP_GROUP bytes of tar, so a changed save file drags at most about SNAP_GROUP bytes of
+ * unchanged neighbours to be read and compressed again. The next snapshot takes a group of the newest archive as it is
  * (cloned by FICLONERANGE where the archive folder shares extents, else copied), without reading its files,
  * when every entry it holds is unchanged: same type, mode, size, mtime and ctime in nanoseconds, device and
  * inode. ctime moves on every write, chmod and chown and cannot be set back, so a file rewritten within the
