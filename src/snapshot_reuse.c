@@ -2,12 +2,13 @@
  * whole gzip members holding whole tar entries, recorded in the manifest: a file of at least
  * SNAP_GROUP bytes is a group of its own, smaller entries are gathered into groups of about
  * SNAP_GROUP bytes of tar, so a changed save file drags at most about SNAP_GROUP bytes of
- * unchanged neighbours to be read and compressed again. The next snapshot takes a group of the newest archive as it is
- * (cloned by FICLONERANGE where the archive folder shares extents, else copied), without reading its files,
- * when every entry it holds is unchanged: same type, mode, size, mtime and ctime in nanoseconds, device and
- * inode. ctime moves on every write, chmod and chown and cannot be set back, so a file rewritten within the
- * same mtime tick and set back by utimensat is still caught; the header bytes inside the group (name, mode,
- * owner, mtime, size, link target) are then exactly those a fresh write would give.
+ * unchanged neighbours to be read and compressed again. The next snapshot takes a group of the
+ * newest archive as it is (cloned by FICLONERANGE where the archive folder shares extents, else
+ * copied), without reading its files, when every entry it holds is unchanged: same type, mode,
+ * size, mtime and ctime in nanoseconds, device and inode. ctime moves on every write, chmod and
+ * chown and cannot be set back, so a file rewritten within the same mtime tick and set back by
+ * utimensat is still caught; the header bytes inside the group (name, mode, owner, mtime, size,
+ * link target) are then exactly those a fresh write would give.
  *
  * The taken bytes are hashed as they pass (a clone is read back) and checked against the
  * group's SHA-256 from the manifest; a group that differs is written afresh from the files,
