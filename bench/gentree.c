@@ -2,6 +2,7 @@
  *
  *   gentree small DIR    ~5 MiB in 50 files
  *   gentree large DIR    ~500 MiB in 2000 files
+ *   gentree compressible DIR   the large tree's sizes, every file compressible
  *   gentree FILES MIB DIR
  *
  * About half of the bytes are incompressible (already-compressed world chunks, screenshots),
@@ -107,9 +108,10 @@ by_size_desc(const void *a, const void *b)
 }
 
 /* Kinds chosen largest file first, each to the lighter side, so that incompressible bytes
- * come out near half even when one big file dominates a small tree. */
+ * come out near half even when one big file dominates a small tree; with no_random, none
+ * are (a tree of text and records only, where compression does all the work). */
 static int
-assign_kinds(struct plan *p, unsigned n, struct rng *r)
+assign_kinds(struct plan *p, unsigned n, struct rng *r, bool no_random)
 {
 	_cleanup_free_ struct plan **order = calloc(n, sizeof(*order));
 	uint64_t rnd = 0, cmp = 0;
@@ -121,7 +123,7 @@ assign_kinds(struct plan *p, unsigned n, struct rng *r)
 	qsort(order, n, sizeof(*order), by_size_desc);
 	for (unsigned i = 0; i < n; i++) {
 		struct plan *f = order[i];
-		if (rnd <= cmp) {
+		if (rnd <= cmp && !no_random) {
 			f->kind = K_RANDOM;
 			rnd += f->size;
 		} else {
@@ -134,7 +136,7 @@ assign_kinds(struct plan *p, unsigned n, struct rng *r)
 
 /* Sizes drawn, then scaled so they add up to total exactly. */
 static struct plan *
-make_plan(unsigned n, uint64_t total)
+make_plan(unsigned n, uint64_t total, bool no_random)
 {
 	_cleanup_free_ struct plan *p = calloc(n, sizeof(*p));
 	_cleanup_free_ double *w = calloc(n, sizeof(*w));
@@ -159,7 +161,7 @@ make_plan(unsigned n, uint64_t total)
 		p[i].size = i + 1 < n ? (uint64_t)(w[i] / sum * (double)total) : total - given;
 		given += p[i].size;
 	}
-	if (assign_kinds(p, n, &r) < 0)
+	if (assign_kinds(p, n, &r, no_random) < 0)
 		return NULL;
 	return TAKE_PTR(p);
 }
@@ -372,7 +374,7 @@ dir_empty_or_missing(const char *path)
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: gentree small|large DIR\n       gentree FILES MIB DIR\n");
+	fprintf(stderr, "usage: gentree small|large|compressible DIR\n       gentree FILES MIB DIR\n");
 	return 2;
 }
 
@@ -382,10 +384,11 @@ main(int argc, char **argv)
 	unsigned files;
 	uint64_t bytes, rnd = 0;
 	const char *dir;
+	bool no_random = argc == 3 && strcmp(argv[1], "compressible") == 0;
 
 	if (argc == 3 && strcmp(argv[1], "small") == 0)
 		files = 50, bytes = 5 * MIB, dir = argv[2];
-	else if (argc == 3 && strcmp(argv[1], "large") == 0)
+	else if (argc == 3 && (strcmp(argv[1], "large") == 0 || no_random))
 		files = 2000, bytes = 500 * MIB, dir = argv[2];
 	else if (argc == 4 && atoi(argv[1]) > 0 && atoi(argv[2]) > 0)
 		files = (unsigned)atoi(argv[1]), bytes = (uint64_t)atoi(argv[2]) * MIB, dir = argv[3];
@@ -395,7 +398,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "gentree: '%s' exists and is not an empty folder\n", dir);
 		return 1;
 	}
-	_cleanup_free_ struct plan *p = make_plan(files, bytes);
+	_cleanup_free_ struct plan *p = make_plan(files, bytes, no_random);
 	if (!p || generate(dir, p, files) < 0)
 		return 1;
 	for (unsigned i = 0; i < files; i++)

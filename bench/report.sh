@@ -1,7 +1,7 @@
 #!/bin/bash
 # Turns the raw results of bench/run.sh (RESULTS/*.tsv) into tables on stdout, charts made with
 # gnuplot, and a Markdown report: docs/benchmarks.md with docs/bench/*.png after a full run,
-# RESULTS/benchmarks.md with RESULTS/*.png after a quick one. Can be run again on old results.
+# RESULTS/benchmarks.md with RESULTS/*.png after a quick or partial (PARTIAL=1) one. Can be run again on old results.
 #
 #   bench/report.sh RESULTS
 set -u
@@ -9,7 +9,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RES=$(cd "${1:?usage: report.sh RESULTS}" && pwd)
 cd "$ROOT" || exit 1
 QUICK=${QUICK:-$(grep -q '^mode	quick' "$RES/machine.tsv" && echo 1 || echo 0)}
-if ((QUICK)); then
+PARTIAL=${PARTIAL:-0}
+if ((QUICK || PARTIAL)); then
 	MD=$RES/benchmarks.md IMGDIR=$RES IMGREF=.
 else
 	MD=docs/benchmarks.md IMGDIR=docs/bench IMGREF=bench
@@ -79,19 +80,41 @@ snap_table() {
 		"$RES/snap.tsv"
 }
 
-# The incremental run (incr.tsv): each row against tar -czf and tar -cf of the same tree.
+# The incremental run (incr.tsv): each row against tar -czf and, for round i, the tar -cf of
+# the same round; then the spread over the rounds and the XFS figure.
 incr_table() {
 	[[ -s $RES/incr.tsv ]] || { echo "(not measured)"; return; }
-	echo "| step | wall s | CPU s | peak RSS MiB | archive MiB | wall: tar -czf / this | wall vs tar -cf |"
+	echo "| step | wall s | CPU s | peak RSS MiB | archive MiB | wall: tar -czf / this | wall vs tar -cf of its round |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 	awk -F'\t' '
-	$1 == "reuse" { reuse = $2; next }
+	function med(a, n,   i, j, t) {
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	$1 == "reuse" { reuse = reuse (reuse == "" ? "" : "; ") $2; next }
+	$1 == "xfs" { xused = $2; xalone = $3; next }
 	{ n++; name[n] = $1; w[n] = $2; c[n] = $3; r[n] = $4; s[n] = $5
-	  if ($1 == "tar -czf") tz = $2; if ($1 == "tar -cf") tc = $2 }
-	END { for (i = 1; i <= n; i++)
-		printf "| %s | %.3f | %.3f | %.1f | %.1f | %s | %s |\n", name[i], w[i], c[i], r[i] / 1024, s[i] / 1048576,
-			((w[i] > 0 && tz > 0) ? sprintf("%.1fx", tz / w[i]) : "-"), (tc > 0 ? sprintf("%.2fx", w[i] / tc) : "-")
-	      if (reuse != "") printf "\nThe incremental snapshot: %s files.\n", reuse }' "$RES/incr.tsv"
+	  if ($1 == "tar -czf") tz = $2
+	  if ($1 ~ /^tar -cf [0-9]+$/) { split($1, p, " "); tc[p[3]] = $2 } }
+	END {
+		for (i = 1; i <= n; i++) {
+			round = ""
+			if (name[i] ~ /^(incremental snapshot|tar -cf) [0-9]+/) { split(name[i], p, " "); round = p[3] }
+			printf "| %s | %.3f | %.3f | %.1f | %.1f | %s | %s |\n", name[i], w[i], c[i], r[i] / 1024, s[i] / 1048576,
+				((w[i] > 0 && tz > 0) ? sprintf("%.1fx", tz / w[i]) : "-"),
+				(round != "" && tc[round] > 0 ? sprintf("%.2fx", w[i] / tc[round]) : "-")
+			if (name[i] ~ /^incremental snapshot [0-9]+/) { k++; iw[k] = w[i]; rr[k] = w[i] / tc[round]; ir[k] = r[i] }
+		}
+		if (k) {
+			lo = hi = iw[1]; rlo = rhi = rr[1]; mr = ir[1]
+			for (i = 2; i <= k; i++) { if (iw[i] < lo) lo = iw[i]; if (iw[i] > hi) hi = iw[i]
+				if (rr[i] < rlo) rlo = rr[i]; if (rr[i] > rhi) rhi = rr[i]; if (ir[i] > mr) mr = ir[i] }
+			m = med(iw, k)
+			printf "\nIncremental snapshots over %d rounds: wall %.3f-%.3f s (median %.3f s), %.1f-%.1fx faster than tar -czf (median %.1fx; target >= 30x), %.2f-%.2fx the tar -cf of their round (target <= 1x); peak RSS up to %.1f MiB.\n", k, lo, hi, m, tz / hi, tz / lo, tz / m, rlo, rhi, mr / 1024
+		}
+		if (reuse != "") printf "\nFiles read and taken per round: %s.\n", reuse
+		if (xused != "") printf "\nOn XFS (loop-mounted image, groups cloned with FICLONERANGE): the incremental snapshot added %d bytes of used space; the changed files alone snapshot to %d bytes: %.3fx (target <= 1.05x).\n", xused, xalone, (xalone > 0 ? xused / xalone : 0)
+	}' "$RES/incr.tsv"
 }
 
 idle_table() {
@@ -225,6 +248,11 @@ targets() {
 			row("large tree: CPU <= 1/3 of tar -czf", c, sprintf("1/%.1f", tc / sc["large", t]), sc["large", t] * 3 <= tc)
 			row("large tree: output <= 1.01x tar -czf", c, sprintf("%.3fx", ss["large", t] / ts), ss["large", t] <= 1.01 * ts)
 			row("large tree: peak RSS < 32 MiB", c, sprintf("%.1f MiB", sr["large", t] / 1024), sr["large", t] < 32768)
+			if (!(("compressible", t) in sw)) continue
+			tw = sw["compressible", "tar -czf"]; ts = ss["compressible", "tar -czf"]
+			row("compressible tree: wall <= 1/5 of tar -czf", c, sprintf("1/%.1f", tw / sw["compressible", t]), sw["compressible", t] * 5 <= tw)
+			row("compressible tree: output <= tar -czf", c, sprintf("%.3fx", ss["compressible", t] / ts), ss["compressible", t] <= ts)
+			row("compressible tree: peak RSS < 32 MiB", c, sprintf("%.1f MiB", sr["compressible", t] / 1024), sr["compressible", t] < 32768)
 		}
 	}' "$RES/load.tsv" "$RES/mem.tsv" "$RES/idle.tsv" "$RES/snap.tsv"
 }
@@ -366,7 +394,7 @@ body() {
 
 	## Commands
 
-	- Generator: \`build/gentree small|large DIR\` (50 files / 5 MiB, 2000 files / 500 MiB, half incompressible).
+	- Generator: \`build/gentree small|large|compressible DIR\` (50 files / 5 MiB, 2000 files / 500 MiB, half incompressible; the large tree's sizes with every file compressible).
 	- Snapshot: \`savekeeperd --once --save-dir TREE --game bench --archive-dir SCRATCH --core C\` against
 	  \`tar -I 'gzip -6' -cf OUT -C TREE .\` (the same level, 6) and \`tar -cf\` (no compression, the floor),
 	  each under \`build/timeit\` (wall clock, rusage CPU and peak RSS); the page cache is warm. Median of the runs.

@@ -21,9 +21,11 @@ struct gz_writer;
 #define GZ_CHUNK_YIELD ((size_t)64 << 10)
 
 /* Creates a writer that appends members to fd. level 0-12 (0 stores), threads >= 1 (0 counts
- * as 1). hooks may be NULL; with hooks, job_yield() runs between chunks, and the writer waits
- * for its compression threads with job_wait_fd(), so a coroutine never blocks its loop. Worker
- * threads inherit the caller's nice value and I/O priority. NULL with errno set on failure. */
+ * as 1); with threads > 1 one more thread takes the group's SHA-256 of big written pieces
+ * beside the writer's archive SHA-256. hooks may be NULL; with hooks, job_yield() runs between
+ * chunks, and the writer waits for its threads with job_wait_fd(), so a coroutine never blocks
+ * its loop. Worker threads inherit the caller's nice value and I/O priority. NULL with errno
+ * set on failure. */
 struct gz_writer *gz_writer_new(int fd, int level, unsigned threads, const struct job_hooks *hooks);
 /* Buffers and compresses len bytes; returns 0 or -errno (e.g. -ENOSPC from write, -ECANCELED
  * when the job was cancelled). After an error every call returns that error. */

@@ -83,6 +83,7 @@ struct job_spec {
 	char *remote_bwlimit; /* rclone --bwlimit VALUE; NULL: none */
 	char *device;	      /* snapshot: recorded in the manifest; restore: this device */
 	bool force;	      /* restore: pass the stale-over-newer guard */
+	bool want_disk;	      /* snapshot: report disk use (disk_*) even when nothing changed */
 };
 
 /* One archive of a game, as list and prune report it. */
@@ -126,6 +127,11 @@ struct job_result {
 	struct job_change *changes; /* restore's dry run: malloc'd, sorted by path */
 	unsigned n_changes;
 	unsigned pending; /* copy: archives still queued (id: the oldest of them) */
+	/* What the game's archives cost on disk after the job, when disk_known (set by list,
+	 * prune, restore, pull and a snapshot that made an archive or was asked to): their
+	 * count, bytes, and of those the bytes in blocks shared with other files. */
+	bool disk_known;
+	uint64_t disk_archives, disk_size, disk_shared;
 };
 
 /* The work of one job kind: fills ret and returns ret->err. */

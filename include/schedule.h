@@ -42,6 +42,9 @@ struct sched_game_info {
 	const char *copy_oldest;    /* the oldest of them, NULL if none */
 	int64_t copy_failing_since; /* wall clock of the first failure in a row, 0 if copies work */
 	const char *copy_error;	    /* rclone's message of the last failure, NULL if none */
+	/* The archives' disk use as the game's last job that could change it saw it */
+	bool disk_known;
+	uint64_t disk_archives, disk_size, disk_shared;
 };
 
 /* Called on the loop after every finished job, for notifications and sd_notify STATUS. */

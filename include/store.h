@@ -44,6 +44,11 @@ int store_list(const char *game_dir, struct job_archive **ret, size_t *ret_n);
  * member groups), 0 where unknown: for listings, not for the scheduler's look at the newest
  * archive. Returns 0 or -errno. */
 int store_fill_shared(const char *game_dir, struct job_archive *v, size_t n);
+/* Sets ret's disk_* from the archives v[0..n) with their shared bytes filled. */
+void store_sum_disk(const struct job_archive *v, size_t n, struct job_result *ret);
+/* Lists the game's archives with their shared bytes and sets ret's disk_*. Returns 0 or
+ * -errno (ret untouched). */
+int store_disk_usage(const char *game_dir, struct job_result *ret);
 
 /* The newest archive's ID into buf; -ENOENT if there is none. */
 int store_latest(const char *game_dir, char *buf, size_t len);

@@ -396,6 +396,18 @@ remote_status(const struct sched_game_info *gi)
 	return r;
 }
 
+/* What the game's archives cost on disk: size - shared is what they alone hold. */
+static struct json_object *
+disk_status(const struct sched_game_info *gi)
+{
+	struct json_object *d = json_object_new_object();
+
+	add_int(d, "archives", (int64_t)gi->disk_archives);
+	add_int(d, "size", (int64_t)gi->disk_size);
+	add_int(d, "shared", (int64_t)gi->disk_shared);
+	return d;
+}
+
 static struct json_object *
 game_status(const struct sched_game_info *gi)
 {
@@ -415,6 +427,7 @@ game_status(const struct sched_game_info *gi)
 			       gi->next_due_usec ? json_object_new_int64(gi->next_due_usec / 1000000) : NULL);
 	add_str(g, "unchanged_since", gi->unchanged_since);
 	json_object_object_add(g, "remote", gi->remote ? remote_status(gi) : NULL);
+	json_object_object_add(g, "disk", gi->disk_known ? disk_status(gi) : NULL);
 	if (gi->busy) {
 		struct json_object *p = json_object_new_object();
 		add_str(p, "job", job_kind_name(gi->busy_kind));

@@ -47,6 +47,8 @@
 #define WRITEBACK_EVERY ((uint64_t)1 << 20)
 /* Chunks in flight per compression thread: one being compressed, one waiting. */
 #define SLOTS_PER_THREAD 2
+/* Written pieces at least this big have their group's hash taken on the hasher thread. */
+#define HASH_SPLIT_MIN ((size_t)32 << 10)
 
 enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
 
@@ -68,6 +70,19 @@ struct gz_worker {
 	struct gz_codec codec;
 	pthread_t thread;
 	bool started;
+};
+
+/* Every byte written is hashed twice, into the archive's SHA-256 and its group's; with
+ * compression threads, a thread of its own takes the group's hash of big pieces (a taken
+ * group is nearly all of an incremental snapshot's work) while the writer takes the
+ * archive's, so the two passes over the same bytes run side by side. */
+struct gz_hasher {
+	pthread_t thread;
+	bool started, busy;
+	const unsigned char *buf;
+	size_t len;
+	int ok;
+	int done_fd;
 };
 
 struct gz_writer {
@@ -98,6 +113,8 @@ struct gz_writer {
 	 * so a coroutine parks on the loop instead of blocking the loop's thread. */
 	int done_fd;
 	bool stop;
+	struct gz_hasher hasher;
+	pthread_cond_t hash_work;
 };
 
 static size_t
@@ -233,12 +250,67 @@ worker_main(void *arg)
 	return NULL;
 }
 
+static void *
+hasher_main(void *arg)
+{
+	struct gz_writer *w = arg;
+	struct gz_hasher *h = &w->hasher;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->stop && !h->busy)
+			pthread_cond_wait(&w->hash_work, &w->lock);
+		if (w->stop)
+			break;
+		pthread_mutex_unlock(&w->lock);
+		h->ok = EVP_DigestUpdate(w->group_sha, h->buf, h->len);
+		pthread_mutex_lock(&w->lock);
+		h->busy = false;
+		(void)eventfd_write(h->done_fd, 1);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Both hashes of buf: the group's on the hasher thread, the archive's here. */
+static int
+hash_split(struct gz_writer *w, const unsigned char *buf, size_t len)
+{
+	struct gz_hasher *h = &w->hasher;
+	int ok;
+	bool busy;
+
+	pthread_mutex_lock(&w->lock);
+	h->buf = buf;
+	h->len = len;
+	h->busy = true;
+	pthread_cond_signal(&w->hash_work);
+	pthread_mutex_unlock(&w->lock);
+	ok = EVP_DigestUpdate(w->sha, buf, len);
+	for (;;) {
+		eventfd_t n;
+		pthread_mutex_lock(&w->lock);
+		busy = h->busy;
+		pthread_mutex_unlock(&w->lock);
+		if (!busy)
+			break;
+		/* A coroutine parks on its loop meanwhile; a wake-up before the wait is counted. */
+		(void)job_wait_fd(w->hooks, h->done_fd, POLLIN);
+		(void)eventfd_read(h->done_fd, &n);
+	}
+	return ok == 1 && h->ok == 1 ? 0 : -ENOMEM;
+}
+
 /* Counts bytes that reached fd into the archive's and the group's hashes. */
 static int
 account(struct gz_writer *w, const unsigned char *buf, size_t len)
 {
-	if (EVP_DigestUpdate(w->sha, buf, len) != 1 || EVP_DigestUpdate(w->group_sha, buf, len) != 1)
+	if (w->hasher.started && len >= HASH_SPLIT_MIN) {
+		if (hash_split(w, buf, len) < 0)
+			return -ENOMEM;
+	} else if (EVP_DigestUpdate(w->sha, buf, len) != 1 || EVP_DigestUpdate(w->group_sha, buf, len) != 1) {
 		return -ENOMEM;
+	}
 	if ((w->bytes_out + len) / WRITEBACK_EVERY != w->bytes_out / WRITEBACK_EVERY)
 		(void)sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	w->bytes_out += len;
@@ -402,6 +474,21 @@ start_workers(struct gz_writer *w, unsigned n)
 }
 
 static int
+start_hasher(struct gz_writer *w)
+{
+	int r;
+
+	w->hasher.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->hasher.done_fd < 0)
+		return -errno;
+	r = pthread_create(&w->hasher.thread, NULL, hasher_main, w);
+	if (r != 0)
+		return -r;
+	w->hasher.started = true;
+	return 0;
+}
+
+static int
 alloc_slots(struct gz_writer *w, unsigned n)
 {
 	w->slots = calloc(n, sizeof(*w->slots));
@@ -431,6 +518,8 @@ gz_writer_new(int fd, int level, unsigned threads, const struct job_hooks *hooks
 	w->chunk = hooks && hooks->short_slices ? GZ_CHUNK_YIELD : GZ_CHUNK;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->work, NULL);
+	pthread_cond_init(&w->hash_work, NULL);
+	w->hasher.done_fd = -EBADF;
 	w->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->sha = EVP_MD_CTX_new();
 	w->group_sha = EVP_MD_CTX_new();
@@ -442,10 +531,13 @@ gz_writer_new(int fd, int level, unsigned threads, const struct job_hooks *hooks
 		r = -errno;
 	if (r >= 0)
 		r = alloc_slots(w, threads > 1 ? threads * SLOTS_PER_THREAD : 1);
-	if (r >= 0 && threads > 1)
+	if (r >= 0 && threads > 1) {
 		r = start_workers(w, threads);
-	else if (r >= 0)
+		if (r >= 0)
+			r = start_hasher(w);
+	} else if (r >= 0) {
 		r = codec_init(&w->codec, w->level);
+	}
 	if (r < 0) {
 		gz_writer_free(w);
 		errno = -r;
@@ -694,7 +786,10 @@ gz_writer_free(struct gz_writer *w)
 	pthread_mutex_lock(&w->lock);
 	w->stop = true;
 	pthread_cond_broadcast(&w->work);
+	pthread_cond_broadcast(&w->hash_work);
 	pthread_mutex_unlock(&w->lock);
+	if (w->hasher.started)
+		pthread_join(w->hasher.thread, NULL);
 	for (unsigned i = 0; i < w->n_workers; i++) {
 		if (w->workers[i].started)
 			pthread_join(w->workers[i].thread, NULL);
@@ -712,6 +807,8 @@ gz_writer_free(struct gz_writer *w)
 	free(w->groups);
 	free(w->copy_buf);
 	pthread_cond_destroy(&w->work);
+	pthread_cond_destroy(&w->hash_work);
+	safe_close(w->hasher.done_fd);
 	safe_close(w->done_fd);
 	pthread_mutex_destroy(&w->lock);
 	free(w);

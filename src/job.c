@@ -139,6 +139,7 @@ static const struct field spec_fields[] = {
     FIELD(struct job_spec, remote_bwlimit, F_STRING),
     FIELD(struct job_spec, device, F_STRING),
     FIELD(struct job_spec, force, F_BOOL),
+    FIELD(struct job_spec, want_disk, F_BOOL),
 };
 
 static const struct field result_fields[] = {
@@ -157,6 +158,10 @@ static const struct field result_fields[] = {
     FIELD(struct job_result, files_read, F_U64),
     FIELD(struct job_result, files_reused, F_U64),
     FIELD(struct job_result, groups_damaged, F_U64),
+    FIELD(struct job_result, disk_known, F_BOOL),
+    FIELD(struct job_result, disk_archives, F_U64),
+    FIELD(struct job_result, disk_size, F_U64),
+    FIELD(struct job_result, disk_shared, F_U64),
 };
 
 static const struct field archive_fields[] = {

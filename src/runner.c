@@ -307,6 +307,36 @@ after_snapshot(const struct job_spec *spec, struct job_result *ret)
 		ret->pruned = store_prune(spec->game_dir, &spec->keep, false, NULL, NULL);
 }
 
+/* What the game's archives cost on disk, after a job that may have changed them (status shows
+ * it; an unchanged tick leaves it alone unless the scheduler does not know it yet). */
+static void
+after_change(const struct job_spec *spec, struct job_result *ret)
+{
+	bool changed;
+
+	if (ret->err != 0 || !spec->game_dir)
+		return;
+	switch (spec->kind) {
+	case JOB_SNAPSHOT:
+		changed = !ret->unchanged || spec->want_disk;
+		break;
+	case JOB_PRUNE:
+	case JOB_RESTORE:
+		changed = !spec->dry_run;
+		break;
+	case JOB_PULL:
+		changed = true;
+		break;
+	case JOB_LIST:
+		store_sum_disk(ret->archives, ret->n_archives, ret);
+		return;
+	default:
+		changed = false;
+	}
+	if (changed)
+		(void)store_disk_usage(spec->game_dir, ret);
+}
+
 int
 runner_execute(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
@@ -340,6 +370,7 @@ runner_execute(const struct job_spec *spec, const struct job_hooks *hooks, struc
 	if (ret->err < 0 && !ret->message[0])
 		snprintf(ret->message, sizeof(ret->message), "%s", strerror(-ret->err));
 	after_snapshot(spec, ret);
+	after_change(spec, ret);
 	ret->usec = now_usec() - start;
 	safe_close(lock);
 	return ret->err;

@@ -211,7 +211,7 @@ fmt_local(int64_t t, char *buf, size_t len)
 }
 
 /* A table printed with each column as wide as its widest cell. */
-#define TABLE_COLS 8
+#define TABLE_COLS 9
 struct table {
 	size_t ncols, nrows;
 	char **cells; /* nrows * ncols, malloc'd strings */
@@ -269,8 +269,17 @@ table_print(struct table *t)
 static void
 print_status_game(struct table *t, struct json_object *g)
 {
-	char last[64] = "-", next[64] = "-", state[64];
+	char last[64] = "-", next[64] = "-", state[64], n[32] = "-", size[32] = "-", own[32] = "-";
 	const char *result = jstr(g, "last_result");
+	struct json_object *d;
+
+	/* What the archives cost on disk, once the daemon knows: SIZE as du counts it (a block
+	 * shared by reflinked archives in each of them), OWN what they alone hold. */
+	if (json_object_object_get_ex(g, "disk", &d) && json_object_is_type(d, json_type_object)) {
+		snprintf(n, sizeof(n), "%lld", (long long)jint(d, "archives"));
+		fmt_size((uint64_t)jint(d, "size"), size, sizeof(size));
+		fmt_size((uint64_t)(jint(d, "size") - jint(d, "shared")), own, sizeof(own));
+	}
 
 	snprintf(state, sizeof(state), "%s%s%s", jtext(g, "state"), jbool(g, "busy") ? ", busy" : "",
 		 jbool(g, "playing") ? ", playing" : "");
@@ -278,7 +287,8 @@ print_status_game(struct table *t, struct json_object *g)
 		fmt_relative(jint(g, "last_time"), last, sizeof(last));
 	if (jstr(g, "next_due"))
 		fmt_relative(jint(g, "next_due"), next, sizeof(next));
-	table_add(t, jstr(g, "name"), state, result ? result : "none", last, jstr(g, "last_archive"), next);
+	table_add(t, jstr(g, "name"), state, result ? result : "none", last, jstr(g, "last_archive"), next, n,
+		  size, own);
 }
 
 /* One line on a game's copies to its remote, when it has one. */
@@ -308,7 +318,7 @@ static void
 print_status(struct json_object *o)
 {
 	struct json_object *games = jarr(o, "games");
-	struct table t = {.ncols = 6};
+	struct table t = {.ncols = 9};
 	int64_t up = jint(o, "uptime_sec");
 
 	printf("savekeeperd %s, pid %lld, up %lldh %02lldm, core %s\n", jtext(o, "version"),
@@ -318,7 +328,7 @@ print_status(struct json_object *o)
 		printf("no games configured\n");
 		return;
 	}
-	table_add(&t, "GAME", "STATE", "LAST", "WHEN", "ARCHIVE", "NEXT");
+	table_add(&t, "GAME", "STATE", "LAST", "WHEN", "ARCHIVE", "NEXT", "ARCHIVES", "SIZE", "OWN");
 	for (size_t i = 0; i < json_object_array_length(games); i++)
 		print_status_game(&t, json_object_array_get_idx(games, i));
 	table_print(&t);

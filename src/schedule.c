@@ -51,6 +51,8 @@ struct game {
 	unsigned copy_failures;	       /* failed tries in a row */
 	int64_t copy_failing_since;    /* wall clock, 0 while copies work */
 	char *copy_error;	       /* rclone's message of the last failure */
+	bool disk_known;	       /* the archives' disk use, from the last job that saw it */
+	uint64_t disk_archives, disk_size, disk_shared;
 };
 
 struct sched {
@@ -500,6 +502,12 @@ on_job_done(struct core_job *cj, const struct job_result *r, void *data)
 	g->queue = j->next;
 	memset(&g->progress, 0, sizeof(g->progress));
 	game_record(g, j, r);
+	if (r->disk_known) {
+		g->disk_known = true;
+		g->disk_archives = r->disk_archives;
+		g->disk_size = r->disk_size;
+		g->disk_shared = r->disk_shared;
+	}
 	if (j->spec.kind == JOB_SNAPSHOT && r->err == 0 && r->pending && !g->retired) {
 		g->copy_pending += r->pending;
 		if (!g->copy_oldest[0])
@@ -555,6 +563,7 @@ game_run_next(struct game *g)
 	j->spec.keep = s->cfg->keep;
 	j->spec.prune = j->spec.kind == JOB_SNAPSHOT && !j->spec.pin;
 	j->spec.threads = compress_threads(s->cfg);
+	j->spec.want_disk = !g->disk_known;
 	r = j->spec.save_dir && j->spec.game_dir ? 0 : -ENOMEM;
 	if (r == 0)
 		r = spec_set_remote(s, g, &j->spec);
@@ -979,6 +988,10 @@ sched_game_info(const struct sched *s, size_t i, struct sched_game_info *ret)
 	    .copy_oldest = g->copy_oldest[0] ? g->copy_oldest : NULL,
 	    .copy_failing_since = g->copy_failing_since,
 	    .copy_error = g->copy_error,
+	    .disk_known = g->disk_known,
+	    .disk_archives = g->disk_archives,
+	    .disk_size = g->disk_size,
+	    .disk_shared = g->disk_shared,
 	};
 }
 

@@ -20,8 +20,9 @@ struct manifest;
 struct mf_entry;
 struct mf_member;
 
-/* Tar bytes after which a group of members is ended (see snapshot_reuse.c). */
-#define SNAP_GROUP ((uint64_t)256 << 10)
+/* Tar bytes after which a group of members is ended; a file at least this big starts a group
+ * of its own (see snapshot_reuse.c). */
+#define SNAP_GROUP ((uint64_t)16 << 10)
 
 struct snap {
 	const struct job_spec *spec;
@@ -99,6 +100,9 @@ size_t snap_reflink_block(struct snap *s);
 int snap_reuse_entry(struct snap *s, const struct stat *st);
 /* After the walk: an error when a taken group's entries were not all met. */
 int snap_reuse_end(struct snap *s);
+/* Before an entry is written afresh: ends the group being written when st is a file big
+ * enough to be a group of its own. Returns 0 or an error. */
+int snap_group_before(struct snap *s, const struct stat *st);
 /* After an entry was written: finishes it and ends the group once it is big enough. */
 int snap_entry_done(struct snap *s);
 /* Ends the group being written afresh, if it holds anything. */

@@ -1,12 +1,14 @@
 /* The snapshot engine, part three: incremental snapshots. The archive is cut into groups of
- * whole gzip members holding whole tar entries (about SNAP_GROUP bytes of tar each), recorded
- * in the manifest. The next snapshot takes a group of the newest archive as it is (cloned by
- * FICLONERANGE where the archive folder shares extents, else copied), without reading its
- * files, when every entry it holds is unchanged: same type, mode, size, mtime and ctime in
- * nanoseconds, device and inode. ctime moves on every write, chmod and chown and cannot be set
- * back, so a file rewritten within the same mtime tick and set back by utimensat is still
- * caught; the header bytes inside the group (name, mode, owner, mtime, size, link target) are
- * then exactly those a fresh write would give.
+ * whole gzip members holding whole tar entries, recorded in the manifest: a file of at least
+ * SNAP_GROUP bytes is a group of its own, smaller entries are gathered into groups of about
+ * SNAP_GROUP bytes of tar, so a changed save file drags at most about SNAP_GROUP bytes of
+ * unchanged neighbours to be read and compressed again. The next snapshot takes a group of the
+ * newest archive as it is (cloned by FICLONERANGE where the archive folder shares extents, else
+ * copied), without reading its files, when every entry it holds is unchanged: same type, mode,
+ * size, mtime and ctime in nanoseconds, device and inode. ctime moves on every write, chmod and
+ * chown and cannot be set back, so a file rewritten within the same mtime tick and set back by
+ * utimensat is still caught; the header bytes inside the group (name, mode, owner, mtime, size,
+ * link target) are then exactly those a fresh write would give.
  *
  * The taken bytes are hashed as they pass (a clone is read back) and checked against the
  * group's SHA-256 from the manifest; a group that differs is written afresh from the files,
@@ -149,6 +151,14 @@ snap_end_group(struct snap *s)
 	r = add_group(s, s->group_first, s->mf->n_entries - s->group_first);
 	s->group_first = s->mf->n_entries;
 	return r;
+}
+
+int
+snap_group_before(struct snap *s, const struct stat *st)
+{
+	/* A large file alone in its group: a change to a small neighbour never drags it to be
+	 * read and compressed again, nor does its change drag the neighbours. */
+	return S_ISREG(st->st_mode) && (uint64_t)st->st_size >= SNAP_GROUP ? snap_end_group(s) : 0;
 }
 
 int

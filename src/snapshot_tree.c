@@ -573,6 +573,8 @@ snap_add_entry(struct snap *s, int dirfd, const char *name, const struct stat *s
 
 	if (r != 0)
 		return r < 0 ? r : job_yield(s->hooks) ? snap_fail(s, -ECANCELED, "snapshot cancelled") : 0;
+	if ((r = snap_group_before(s, st)) < 0)
+		return r;
 	if (S_ISREG(st->st_mode))
 		r = add_file(s, dirfd, name, st);
 	else if (S_ISDIR(st->st_mode))

@@ -218,6 +218,32 @@ store_fill_shared(const char *game_dir, struct job_archive *v, size_t n)
 	return 0;
 }
 
+void
+store_sum_disk(const struct job_archive *v, size_t n, struct job_result *ret)
+{
+	ret->disk_known = true;
+	ret->disk_archives = n;
+	ret->disk_size = ret->disk_shared = 0;
+	for (size_t i = 0; i < n; i++) {
+		ret->disk_size += v[i].size;
+		ret->disk_shared += v[i].shared;
+	}
+}
+
+int
+store_disk_usage(const char *game_dir, struct job_result *ret)
+{
+	_cleanup_free_ struct job_archive *v = NULL;
+	size_t n = 0;
+	int r = store_list(game_dir, &v, &n);
+
+	if (r >= 0)
+		r = store_fill_shared(game_dir, v, n);
+	if (r >= 0)
+		store_sum_disk(v, n, ret);
+	return r;
+}
+
 int
 store_latest(const char *game_dir, char *buf, size_t len)
 {

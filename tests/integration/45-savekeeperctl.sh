@@ -77,8 +77,8 @@ check "ping: human line" grep -qE '^savekeeperd [0-9.]+ is running$' <<<"$out"
 run status
 expect 0 "status"
 check "status: the daemon line" grep -qE "^savekeeperd [0-9.]+, pid $SKD_PID, up [0-9]+h [0-9]{2}m, core thread$" <<<"$out"
-check "status: the table header" grep -qE '^GAME +STATE +LAST +WHEN +ARCHIVE +NEXT$' <<<"$(sed -n 2p <<<"$out")"
-check "status: paused, no result yet" grep -qE '^demo +paused +none +- +- +-$' <<<"$out"
+check "status: the table header" grep -qE '^GAME +STATE +LAST +WHEN +ARCHIVE +NEXT +ARCHIVES +SIZE +OWN$' <<<"$(sed -n 2p <<<"$out")"
+check "status: paused, no result yet" grep -qE '^demo +paused +none +- +- +- +- +- +-$' <<<"$out"
 run stop
 expect 0 "stop"
 check "stop: names the games" test "$out" = "stopped: demo"
@@ -240,7 +240,7 @@ done
 run status
 expect 0 "status of two games"
 check "status: both games" test "$(grep -cE '^(demo|second-game) +paused' <<<"$out")" -eq 2
-for col in STATE LAST WHEN ARCHIVE NEXT; do
+for col in STATE LAST WHEN ARCHIVE NEXT ARCHIVES SIZE OWN; do
 	check "status: column $col aligned" aligned "$col" < <(sed 1d <<<"$out")
 done
 run backup second-game --wait

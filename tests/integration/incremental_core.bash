@@ -1,7 +1,8 @@
 # Incremental snapshots through the daemon under the core in $CORE (issue 16): a backup after
 # one of many files changed reads only that file (the reply counts files read and reused), a
 # file rewritten with the same size and its mtime set back is still read, and every archive
-# stays a standalone tar.gz that GNU tar restores alone, after older ones are deleted.
+# stays a standalone tar.gz that GNU tar restores alone, after older ones are deleted; status
+# tells what the game's archives cost on disk.
 # Sourced by 55-incremental-thread.sh, 56-incremental-coroutine.sh, 57-incremental-process.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 CFG=$T/savekeeper.ini
@@ -34,6 +35,15 @@ check "incremental backup reads only the two changed files" \
 	test "$(jget '(r["files_read"], r["files_reused"])' <<<"$out")" = "(2, 7)"
 check "... and restores alone through GNU tar" restores_alone "$b"
 check "... and verifies" test "$(ctl verify demo "$b" | jget 'r["ok"]')" = True
+# disk_is N: status says the game's N archives take the bytes they hold, shared ones included.
+disk_is() {
+	local sizes
+	sizes=$(stat -c %s "$T/archives/demo/"*.tar.gz | awk '{ s += $1 } END { print s }')
+	test "$(ctl status demo | jget '(r["games"][0]["disk"]["archives"], r["games"][0]["disk"]["size"],
+		r["games"][0]["disk"]["size"] >= r["games"][0]["disk"]["shared"] >= 0)')" = "($1, $sizes, True)"
+}
+check "status tells what the two archives cost on disk" disk_is 2
+check "... and says it in text" eval '"$SKCTL" status | grep -qE "^demo .* 2 +[0-9.]+ MiB +[0-9.]+ MiB$"'
 
 rm "$T/archives/demo/$a".*
 echo "more" >>"$T/save/options.ini"
@@ -42,6 +52,7 @@ out=$(ctl backup --wait demo)
 c=$(jget 'r["id"]' <<<"$out")
 check "after the oldest archive is deleted, the next takes from the newest" \
 	test "$(jget '(r["files_read"], r["files_reused"])' <<<"$out")" = "(1, 8)"
+check "status follows the deletion by hand at the next backup" disk_is 2
 rm "$T/archives/demo/$b".*
 check "... and restores alone once every older archive is gone" restores_alone "$c"
 check "... and verifies" test "$(ctl verify demo "$c" | jget 'r["ok"]')" = True

@@ -948,6 +948,58 @@ test_incremental_same_tick_rewrite_is_caught(void **state)
 	(void)a;
 }
 
+/* The member group of archive id that holds path: its entry count in *ret_count. */
+static void
+group_of(struct fx *f, const char *id, const char *path, uint64_t *ret_count)
+{
+	char mpath[256];
+	struct manifest *m = NULL;
+
+	snprintf(mpath, sizeof(mpath), "%s/%s" SNAP_MANIFEST_SUFFIX, f->game, id);
+	assert_int_equal(manifest_read(mpath, &m, NULL, 0), 0);
+	*ret_count = 0;
+	for (size_t i = 0; i < m->n_members; i++)
+		for (uint64_t e = m->members[i].first; e < m->members[i].first + m->members[i].count; e++)
+			if (strcmp(m->entries[e].path, path) == 0)
+				*ret_count = m->members[i].count;
+	manifest_free(m);
+	assert_true(*ret_count > 0);
+}
+
+/* A change to a small file next to a large one rereads neither the large file nor more than a
+ * small group: a large file is a group of its own, small files form groups of about 16 KiB. */
+static void
+test_incremental_small_change_small_group(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result a, b;
+	uint64_t n;
+
+	assert_int_equal(
+	    sh("cd '%s' && for i in $(seq 10 99); do yes \"line $i\" | head -c 3000 >a$i.txt; done && "
+	       "head -c 1200000 /dev/urandom >b.sav && for i in 1 2 3; do echo $i >c$i.txt; done",
+	       f->save),
+	    0);
+	usleep(120000);
+	a = snap_ok(&spec);
+	group_of(f, a.id, "b.sav", &n);
+	assert_int_equal(n, 1);
+	group_of(f, a.id, "a99.txt", &n);
+	/* 90 files of 3 KB: groups of a few, and the one of a99.txt ends before b.sav. */
+	assert_true(n <= 8);
+	rewrite_same_size_same_mtime(f, "a99.txt");
+	b = snap_ok(&spec);
+	assert_int_equal(b.files_read, n);
+	assert_int_equal(b.files_reused, 94 - n);
+	assert_standalone(f, b.id);
+	group_of(f, a.id, "a55.txt", &n);
+	rewrite_same_size_same_mtime(f, "a55.txt");
+	b = snap_ok(&spec);
+	assert_int_equal(b.files_read, n);
+	assert_standalone(f, b.id);
+}
+
 /* Flips one byte inside the n-th member group of an archive. */
 static void
 damage_group(struct fx *f, const char *id, size_t n)
@@ -1102,6 +1154,7 @@ main(void)
 	    T(test_path_too_long_for_a_manifest),
 	    T(test_incremental_reads_only_changed),
 	    T(test_incremental_same_tick_rewrite_is_caught),
+	    T(test_incremental_small_change_small_group),
 	    T(test_incremental_damaged_base_not_propagated),
 	    T(test_incremental_series_with_deletions),
 	    T(test_incremental_reflink_xfs),
