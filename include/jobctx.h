@@ -54,7 +54,8 @@ struct job_hooks {
 	/* Set (from any thread) to ask the job to stop; checked at every yield point. */
 	atomic_bool *cancel;
 	/* The core runs the work on the loop's thread: long computations are cut into short
-	 * pieces (the gzip stream uses 64 KiB chunks instead of 1 MiB) so that yield comes often. */
+	 * pieces (the gzip stream compressing on this thread uses 64 KiB chunks instead of 1 MiB)
+	 * so that yield comes often. */
 	bool short_slices;
 };
 

@@ -515,7 +515,10 @@ gz_writer_new(int fd, int level, unsigned threads, const struct job_hooks *hooks
 	w->fd = fd;
 	w->level = level < 0 ? 0 : level > 12 ? 12 : level;
 	w->hooks = hooks;
-	w->chunk = hooks && hooks->short_slices ? GZ_CHUNK_YIELD : GZ_CHUNK;
+	/* Short slices matter only when the compression runs here, on the caller's thread: with
+	 * helper threads the caller waits instead, and large chunks keep the output as small as
+	 * any other core's. */
+	w->chunk = threads <= 1 && hooks && hooks->short_slices ? GZ_CHUNK_YIELD : GZ_CHUNK;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->work, NULL);
 	pthread_cond_init(&w->hash_work, NULL);

@@ -291,6 +291,30 @@ test_yield_and_cancel(void **state)
 	free(in.p);
 }
 
+/* Short slices cut only the work done on the caller's thread: with helper threads the
+ * stream is the one the other cores write, so its size does not depend on the core. */
+static void
+test_short_slices_only_inline(void **state)
+{
+	struct yield_count y = {.cancel_after = 1000};
+	struct job_hooks plain = {0},
+			 coro = {.yield = count_yield, .ctx = &y, .cancel = &y.cancel, .short_slices = true};
+	struct blob in = make_stream(11, 3u << 20), a, b;
+	(void)state;
+
+	plain.cancel = &y.cancel;
+	a = compress(&in, 6, 2, &plain);
+	b = compress(&in, 6, 2, &coro);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.p, b.p, a.len);
+	free(b.p);
+	b = compress(&in, 6, 1, &coro);
+	assert_int_not_equal(a.len, b.len); /* inline: 64 KiB members */
+	free(a.p);
+	free(b.p);
+	free(in.p);
+}
+
 struct wait_count {
 	unsigned waits;
 };
@@ -444,6 +468,7 @@ main(void)
 	    cmocka_unit_test(test_incompressible_is_stored),
 	    cmocka_unit_test(test_write_error_reaches_caller),
 	    cmocka_unit_test(test_yield_and_cancel),
+	    cmocka_unit_test(test_short_slices_only_inline),
 	    cmocka_unit_test(test_helper_threads_announced),
 	    cmocka_unit_test(test_waits_through_context),
 	    cmocka_unit_test(test_gzip_reads_members),
