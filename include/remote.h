@@ -8,35 +8,44 @@
 
 #include "jobctx.h"
 
-/* The journal in <archive_dir>/<game>: one archive ID per line, oldest first. */
+struct rclone_opts;
+
+/* The journals in <archive_dir>/<game>, one archive ID per line, oldest first: the archives
+ * still to upload, and those this machine uploaded (and its remote retention has not removed
+ * since), which tells this device's copies on the remote from other devices'. */
 #define REMOTE_QUEUE_FILE "remote-queue"
+#define REMOTE_UPLOADED_FILE "remote-uploaded"
 /* The folder in <archive_dir>/<game> a pull downloads into before its check; emptied by the
  * next pull if a stopped one left something there. */
 #define REMOTE_STAGING "pull.partial"
 
-/* Reads the game's queue into a malloc'd array of malloc'd IDs (*ret_n may be 0; a missing
- * file is an empty queue). Returns 0 or -errno. */
-int remote_queue_read(const char *game_dir, char ***ret_ids, size_t *ret_n);
+/* Reads the game's journal file (REMOTE_QUEUE_FILE or REMOTE_UPLOADED_FILE) into a malloc'd
+ * array of malloc'd IDs (*ret_n may be 0; a missing file is an empty journal). Returns 0 or
+ * -errno. */
+int remote_journal_read(const char *game_dir, const char *file, char ***ret_ids, size_t *ret_n);
 
-/* Adds id to the end of the queue (nothing if it is there), or removes it; the file is
+/* Adds id to the end of the journal (nothing if it is there), or removes it; the file is
  * replaced by a complete new one (write, fsync, rename, fsync of the folder), so a crash
- * leaves either the old queue or the new. Call under the game's lock. Returns 0 or -errno. */
-int remote_queue_add(const char *game_dir, const char *id);
-int remote_queue_remove(const char *game_dir, const char *id);
+ * leaves either the old journal or the new. Call under the game's lock. Returns 0 or -errno. */
+int remote_journal_add(const char *game_dir, const char *file, const char *id);
+int remote_journal_remove(const char *game_dir, const char *file, const char *id);
 
-/* Frees what remote_queue_read returned. */
-void remote_queue_free(char **ids, size_t n);
+/* Frees what remote_journal_read returned. */
+void remote_journal_free(char **ids, size_t n);
+
+/* How the spec says to run rclone (binary, config, bandwidth). */
+void remote_rclone_opts(const struct job_spec *spec, struct rclone_opts *o);
 
 /* Uploads archive id of the game to spec->remote (NAME:PATH/<game>): the archive first, then
  * its manifest, each through a .partial name, so a manifest on the remote always has its
- * archive. Returns 0, 1 when the archive is no longer here (retention removed it first), or
- * -errno as rclone_run, with the message in err. */
+ * archive; then its pin, if it is pinned here. Returns 0, 1 when the archive is no longer here (retention
+ * removed it first), or -errno as rclone_run, with the message in err. */
 int remote_upload(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, char *err,
 		  size_t errlen);
 
 /* The remote-list job: the archives the remote holds for the game (NAME.tar.gz with a valid
- * ID), oldest first, in ret->archives with ID, time and size. A remote without the game's
- * folder lists nothing. */
+ * ID), oldest first, in ret->archives with ID, time, size, and pinned when <ID>.pin is there. A remote
+ * without the game's folder lists nothing. */
 int remote_list(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
 
 /* The pull job, under the game's lock: downloads archive spec->id (NULL: the remote's newest)
@@ -45,5 +54,14 @@ int remote_list(const struct job_spec *spec, const struct job_hooks *hooks, stru
  * every entry), and publishes them as a snapshot does (manifest, then archive); a check that
  * fails leaves nothing behind. An archive already here is left as it is. ret->id names it. */
 int remote_pull(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+
+/* The remote-prune job, under the game's lock: applies spec->keep to the game's archives on
+ * the remote that this device uploaded (all of them with spec->prune_foreign), keeping those
+ * pinned here or on the remote. It removes each one's manifest before its archive, so a remote
+ * manifest always has its archive, and then its entry in the record of uploads; it changes
+ * nothing else here. ret->archives lists every archive of the remote with why it stays
+ * (KEEP_FOREIGN: another device's), 0 for one that goes; ret->pruned counts them. With
+ * spec->dry_run it removes nothing. */
+int remote_prune(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
 
 #endif

@@ -208,6 +208,7 @@ add_job_detail(struct json_object *o, const struct waiter *wt, const struct job_
 	}
 	case CMD_PRUNE:
 		json_object_object_add(o, "dry_run", json_object_new_boolean(wt->flags & PF_DRY_RUN));
+		json_object_object_add(o, "remote", json_object_new_boolean(wt->flags & PF_REMOTE));
 		add_prune(o, r);
 		break;
 	default:
@@ -517,7 +518,7 @@ cmd_job(struct daemon *d, struct ctl_client *c, const struct proto_request *req,
 		tmpl.kind = JOB_PULL;
 		break;
 	case CMD_PRUNE:
-		tmpl.kind = JOB_PRUNE;
+		tmpl.kind = req->flags & PF_REMOTE ? JOB_REMOTE_PRUNE : JOB_PRUNE;
 		tmpl.dry_run = req->flags & PF_DRY_RUN;
 		break;
 	case CMD_PIN:

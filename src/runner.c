@@ -201,15 +201,18 @@ restore_from(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 	return restore_run(spec, hooks, ret);
 }
 
-/* Changes the copy queue under the game's lock (drop or add one ID). */
+/* Under the game's lock, records an uploaded ID as this device's on the remote (when it was
+ * uploaded: uploaded is false for one that retention removed here first) and takes it off
+ * the copy queue. A crash between the two uploads it again, which changes nothing. */
 static int
-queue_change(const struct job_spec *spec, const struct job_hooks *hooks, const char *drop, const char *add)
+queue_done(const struct job_spec *spec, const struct job_hooks *hooks, const char *id, bool uploaded)
 {
 	_cleanup_close_ int lock = runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC);
+	int r = lock < 0 ? lock : 0;
 
-	if (lock < 0)
-		return lock;
-	return drop ? remote_queue_remove(spec->game_dir, drop) : remote_queue_add(spec->game_dir, add);
+	if (r == 0 && uploaded)
+		r = remote_journal_add(spec->game_dir, REMOTE_UPLOADED_FILE, id);
+	return r < 0 ? r : remote_journal_remove(spec->game_dir, REMOTE_QUEUE_FILE, id);
 }
 
 static int
@@ -222,7 +225,7 @@ queue_read(const struct job_spec *spec, const struct job_hooks *hooks, char ***r
 		*ret_n = 0;
 		return 0;
 	}
-	return lock < 0 ? lock : remote_queue_read(spec->game_dir, ret_ids, ret_n);
+	return lock < 0 ? lock : remote_journal_read(spec->game_dir, REMOTE_QUEUE_FILE, ret_ids, ret_n);
 }
 
 /* The copy job drains the game's queue, oldest first. Its lock rule: the game's lock is held
@@ -245,7 +248,7 @@ run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 			? -ECANCELED
 			: remote_upload(spec, ids[i], hooks, ret->message, sizeof(ret->message));
 		if (r >= 0)
-			r = queue_change(spec, hooks, ids[i], NULL);
+			r = queue_done(spec, hooks, ids[i], r == 0);
 		if (r < 0)
 			break;
 		ret->files++;
@@ -256,7 +259,7 @@ run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 	}
 	if (r >= 0)
 		ret->message[0] = '\0';
-	remote_queue_free(ids, n);
+	remote_journal_free(ids, n);
 	return r < 0 ? r : 0;
 }
 
@@ -283,6 +286,8 @@ runner_work(enum job_kind kind)
 		return remote_list;
 	case JOB_PULL:
 		return remote_pull;
+	case JOB_REMOTE_PRUNE:
+		return remote_prune;
 	}
 	return NULL;
 }
@@ -296,7 +301,7 @@ after_snapshot(const struct job_spec *spec, struct job_result *ret)
 	if (ret->err != 0 || spec->kind != JOB_SNAPSHOT || ret->unchanged)
 		return;
 	if (spec->remote) {
-		int r = remote_queue_add(spec->game_dir, ret->id);
+		int r = remote_journal_add(spec->game_dir, REMOTE_QUEUE_FILE, ret->id);
 		ret->pending = r < 0 ? 0 : 1;
 		if (r < 0)
 			snprintf(ret->message, sizeof(ret->message),

@@ -233,6 +233,19 @@ copy_failed(struct game *g, const struct job_result *r)
 	loop_timer_arm(g->copy_timer, copy_backoff(g));
 }
 
+/* After copies, the remote's retention runs as a job of the game's queue, under its lock like
+ * a local prune; one already waiting there covers these copies too. */
+static void
+remote_prune_queue(struct game *g)
+{
+	struct job_spec tmpl = {.kind = JOB_REMOTE_PRUNE};
+
+	for (struct sched_job *j = g->queue; j; j = j->next)
+		if (j->spec.kind == JOB_REMOTE_PRUNE && j != g->queue)
+			return;
+	(void)sched_submit(g->s, g->name, &tmpl, NULL, NULL);
+}
+
 static void
 copy_done(struct game *g, const struct job_result *r)
 {
@@ -247,6 +260,8 @@ copy_done(struct game *g, const struct job_result *r)
 	g->copy_error = NULL;
 	if (recovered && s->event)
 		s->event(g->name, JOB_COPY, r, s->data);
+	if (r->files > 0)
+		remote_prune_queue(g);
 }
 
 static void
@@ -313,11 +328,11 @@ game_read_queue(struct game *g)
 	char **ids = NULL;
 	size_t n = 0;
 
-	if (remote_queue_read(g->game_dir, &ids, &n) < 0 || n == 0)
+	if (remote_journal_read(g->game_dir, REMOTE_QUEUE_FILE, &ids, &n) < 0 || n == 0)
 		return;
 	g->copy_pending = (unsigned)n;
 	snprintf(g->copy_oldest, sizeof(g->copy_oldest), "%s", ids[0]);
-	remote_queue_free(ids, n);
+	remote_journal_free(ids, n);
 }
 
 static struct game *
@@ -508,7 +523,11 @@ on_job_done(struct core_job *cj, const struct job_result *r, void *data)
 		if (!g->copy_failing_since)
 			game_copy_start(g);
 	}
-	if (r->pruned < 0)
+	if (j->spec.kind == JOB_REMOTE_PRUNE && r->err < 0)
+		log_warn("game '%s': %s", g->name, r->message);
+	else if (j->spec.kind == JOB_REMOTE_PRUNE && r->pruned > 0)
+		log_info("game '%s': retention removed %d archive(s) from the remote", g->name, r->pruned);
+	else if (r->pruned < 0)
 		log_errno(LOG_WARNING, r->pruned, "game '%s': cannot apply retention in %s", g->name,
 			  g->game_dir);
 	else if (r->pruned > 0)
@@ -553,6 +572,9 @@ game_run_next(struct game *g)
 	j->spec.n_exclude = (unsigned)g->cfg->n_exclude;
 	j->spec.level = s->cfg->compression;
 	j->spec.keep = s->cfg->keep;
+	if (j->spec.kind == JOB_REMOTE_PRUNE)
+		config_remote_keep(s->cfg, g->cfg, &j->spec.keep);
+	j->spec.prune_foreign = s->cfg->remote_prune_foreign;
 	j->spec.prune = j->spec.kind == JOB_SNAPSHOT && !j->spec.pin;
 	j->spec.threads = compress_threads(s->cfg);
 	r = j->spec.save_dir && j->spec.game_dir ? 0 : -ENOMEM;
@@ -652,7 +674,7 @@ sched_submit(struct sched *s, const char *game, const struct job_spec *tmpl, str
 			*ret_joined = false;
 		return run_beside(s, g, tmpl->kind, w);
 	}
-	if (tmpl->kind == JOB_PULL && !config_game_remote(s->cfg, g->cfg))
+	if ((tmpl->kind == JOB_PULL || tmpl->kind == JOB_REMOTE_PRUNE) && !config_game_remote(s->cfg, g->cfg))
 		return -ENOLINK;
 	j = find_joinable(g, tmpl);
 	if (ret_joined)

@@ -38,11 +38,11 @@ assert_queue(const char *const *want, size_t n_want)
 	char **ids = NULL;
 	size_t n = 99;
 
-	assert_int_equal(remote_queue_read(dir, &ids, &n), 0);
+	assert_int_equal(remote_journal_read(dir, REMOTE_QUEUE_FILE, &ids, &n), 0);
 	assert_int_equal(n, n_want);
 	for (size_t i = 0; i < n; i++)
 		assert_string_equal(ids[i], want[i]);
-	remote_queue_free(ids, n);
+	remote_journal_free(ids, n);
 }
 
 static void
@@ -52,12 +52,12 @@ test_queue(void **state)
 
 	(void)state;
 	assert_queue(NULL, 0);
-	assert_int_equal(remote_queue_add(dir, "20261201T050000.000Z"), 0);
-	assert_int_equal(remote_queue_add(dir, "20261201T060000.000Z"), 0);
-	assert_int_equal(remote_queue_add(dir, "20261201T050000.000Z"), 0);
+	assert_int_equal(remote_journal_add(dir, REMOTE_QUEUE_FILE, "20261201T050000.000Z"), 0);
+	assert_int_equal(remote_journal_add(dir, REMOTE_QUEUE_FILE, "20261201T060000.000Z"), 0);
+	assert_int_equal(remote_journal_add(dir, REMOTE_QUEUE_FILE, "20261201T050000.000Z"), 0);
 	assert_queue((const char *const[]){"20261201T050000.000Z", "20261201T060000.000Z"}, 2);
-	assert_int_equal(remote_queue_remove(dir, "20261201T050000.000Z"), 0);
-	assert_int_equal(remote_queue_remove(dir, "20261201T070000.000Z"), 0);
+	assert_int_equal(remote_journal_remove(dir, REMOTE_QUEUE_FILE, "20261201T050000.000Z"), 0);
+	assert_int_equal(remote_journal_remove(dir, REMOTE_QUEUE_FILE, "20261201T070000.000Z"), 0);
 	assert_queue((const char *const[]){"20261201T060000.000Z"}, 1);
 	snprintf(path, sizeof(path), "%s/" REMOTE_QUEUE_FILE ".partial", dir);
 	assert_int_equal(access(path, F_OK), -1);
@@ -85,9 +85,10 @@ test_unreadable_folder(void **state)
 	size_t n = 0;
 
 	(void)state;
-	assert_int_equal(remote_queue_read("/nonexistent/game", &ids, &n), 0);
+	assert_int_equal(remote_journal_read("/nonexistent/game", REMOTE_QUEUE_FILE, &ids, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(remote_queue_add("/nonexistent/game", "20261201T080000.000Z"), -ENOENT);
+	assert_int_equal(remote_journal_add("/nonexistent/game", REMOTE_QUEUE_FILE, "20261201T080000.000Z"),
+			 -ENOENT);
 }
 
 int

@@ -1,0 +1,135 @@
+/* The remote's own retention: the game's policy applied to the copies this device uploaded,
+ * as the record of uploads (REMOTE_UPLOADED_FILE) names them, so that another device's
+ * archives on the same remote are never counted or removed unless the config says so. */
+#include "remote.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rclone.h"
+#include "snapshot.h"
+#include "store.h"
+#include "util.h"
+
+/* The list of names one rclone delete removes; a .partial name, so a crash leaves it to the
+ * start-up sweep. */
+#define REMOTE_DELETE_LIST "remote-delete" SNAP_TMP_SUFFIX
+
+static bool
+listed(char **ids, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
+			return true;
+	return false;
+}
+
+/* Applies spec->keep to the archives that count (this device's, or all with prune_foreign),
+ * each pinned here or on the remote kept; the others get KEEP_FOREIGN. */
+static int
+decide(const struct job_spec *spec, struct job_archive *a, size_t n)
+{
+	_cleanup_free_ struct job_archive *mine = NULL;
+	_cleanup_free_ unsigned *why = NULL;
+	_cleanup_free_ size_t *at = NULL;
+	char **ids = NULL, pin[4096];
+	size_t k = 0, m = 0;
+	int r = remote_journal_read(spec->game_dir, REMOTE_UPLOADED_FILE, &ids, &k);
+
+	if (r < 0)
+		return r;
+	mine = calloc(n + 1, sizeof(*mine));
+	why = calloc(n + 1, sizeof(*why));
+	at = calloc(n + 1, sizeof(*at));
+	for (size_t i = 0; mine && why && at && i < n; i++) {
+		snprintf(pin, sizeof(pin), "%s/%s%s", spec->game_dir, a[i].id, SNAP_PIN_SUFFIX);
+		a[i].pinned = a[i].pinned || access(pin, F_OK) == 0;
+		a[i].keep = KEEP_FOREIGN;
+		if (spec->prune_foreign || listed(ids, k, a[i].id)) {
+			at[m] = i;
+			mine[m++] = a[i];
+		}
+	}
+	remote_journal_free(ids, k);
+	if (!mine || !why || !at)
+		return -ENOMEM;
+	store_retention(mine, m, &spec->keep, why);
+	for (size_t j = 0; j < m; j++)
+		a[at[j]].keep = why[j];
+	return 0;
+}
+
+/* Writes the names "<ID><suffix>" of the archives that go into the list file. */
+static int
+write_list(const char *path, const struct job_archive *a, size_t n, const char *suffix)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0)
+		return -errno;
+	for (size_t i = 0; i < n; i++)
+		if (!a[i].keep && dprintf(fd, "%s%s\n", a[i].id, suffix) < 0)
+			return -EIO;
+	return 0;
+}
+
+/* One rclone delete of the listed names with the suffix. */
+static int
+delete_listed(const struct job_spec *spec, const char *list, const struct job_archive *a, size_t n,
+	      const char *suffix, const struct job_hooks *hooks, struct job_result *ret)
+{
+	struct rclone_opts o;
+	int r = write_list(list, a, n, suffix);
+
+	if (r < 0) {
+		snprintf(ret->message, sizeof(ret->message), "cannot write '%s': %s", list, strerror(-r));
+		return r;
+	}
+	remote_rclone_opts(spec, &o);
+	return rclone_run(&o, (const char *const[]){"delete", spec->remote, "--files-from-raw", list, NULL},
+			  hooks, NULL, 0, ret->message, sizeof(ret->message));
+}
+
+/* Removes what goes from the remote: every manifest first, then the archives, then their
+ * entries in the record. A crash or failure between the steps leaves archives without their
+ * manifest (never a manifest without its archive), still recorded, so the next run removes
+ * them; nothing here is touched but the record. */
+static int
+apply(const struct job_spec *spec, const struct job_archive *a, size_t n, const struct job_hooks *hooks,
+      struct job_result *ret)
+{
+	_cleanup_free_ char *list = path_join(spec->game_dir, REMOTE_DELETE_LIST);
+	int r = list ? 0 : -ENOMEM;
+
+	if (r == 0)
+		r = delete_listed(spec, list, a, n, SNAP_MANIFEST_SUFFIX, hooks, ret);
+	if (r == 0)
+		r = delete_listed(spec, list, a, n, SNAP_SUFFIX, hooks, ret);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (!a[i].keep)
+			r = remote_journal_remove(spec->game_dir, REMOTE_UPLOADED_FILE, a[i].id);
+	if (list)
+		(void)unlink(list);
+	return r;
+}
+
+int
+remote_prune(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	int r = remote_list(spec, hooks, ret), going = 0;
+
+	if (r == 0 && (r = decide(spec, ret->archives, ret->n_archives)) < 0)
+		snprintf(ret->message, sizeof(ret->message), "cannot read the record of uploads in '%s': %s",
+			 spec->game_dir, strerror(-r));
+	for (unsigned i = 0; r == 0 && i < ret->n_archives; i++)
+		going += !ret->archives[i].keep;
+	if (r == 0 && going && !spec->dry_run)
+		r = apply(spec, ret->archives, ret->n_archives, hooks, ret);
+	if (r < 0 && !ret->message[0])
+		snprintf(ret->message, sizeof(ret->message), "cannot apply retention on %s: %s", spec->remote,
+			 strerror(-r));
+	ret->pruned = r < 0 ? 0 : going;
+	ret->dry_run = spec->dry_run;
+	return r;
+}
