@@ -15,8 +15,8 @@ struct rclone_opts;
  * since), which tells this device's copies on the remote from other devices'. */
 #define REMOTE_QUEUE_FILE "remote-queue"
 #define REMOTE_UPLOADED_FILE "remote-uploaded"
-/* The folder in <archive_dir>/<game> a pull downloads into before its check; emptied by the
- * next pull if a stopped one left something there. */
+/* The folder in <archive_dir>/<game> a pull downloads into before its check; removed by the
+ * start-up sweep (remote_sweep) and emptied by the next pull if a stopped one left it. */
 #define REMOTE_STAGING "pull.partial"
 
 /* Reads the game's journal file (REMOTE_QUEUE_FILE or REMOTE_UPLOADED_FILE) into a malloc'd
@@ -54,6 +54,10 @@ int remote_list(const struct job_spec *spec, const struct job_hooks *hooks, stru
  * every entry), and publishes them as a snapshot does (manifest, then archive); a check that
  * fails leaves nothing behind. An archive already here is left as it is. ret->id names it. */
 int remote_pull(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+
+/* Removes the pull's staging folder with what a pull that was killed left in it (files only:
+ * nothing else is ever put there). Call under the game's lock. Returns 0 or -errno. */
+int remote_sweep(const char *game_dir);
 
 /* The remote-prune job, under the game's lock: applies spec->keep to the game's archives on
  * the remote that this device uploaded (all of them with spec->prune_foreign), keeping those

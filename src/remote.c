@@ -256,15 +256,18 @@ parse_listing(const char *json, struct job_result *ret)
 }
 
 /* Empties a folder of ours: the pull's staging (left over by a pull that was stopped), or a
- * listing's copy of the remote's manifests. */
+ * listing's copy of the remote's manifests. A symlink in its place is not followed. */
 static void
 clear_staging(const char *staging)
 {
-	DIR *d = opendir(staging);
+	int fd = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 
+	if (fd >= 0 && !d)
+		close(fd);
 	while (d && (de = readdir(d)))
-		if (de->d_name[0] != '.')
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
 			(void)unlinkat(dirfd(d), de->d_name, 0);
 	if (d)
 		closedir(d);
@@ -406,6 +409,19 @@ fetch_checked(const struct job_spec *spec, const char *staging, const char *id, 
 		r = store_walk(staging, m, NULL, hooks, ret);
 	manifest_free(m);
 	return r;
+}
+
+int
+remote_sweep(const char *game_dir)
+{
+	_cleanup_free_ char *staging = path_join(game_dir, REMOTE_STAGING);
+
+	if (!staging)
+		return -ENOMEM;
+	clear_staging(staging);
+	if (rmdir(staging) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
 }
 
 int

@@ -42,12 +42,15 @@ int
 runner_sweep(const char *game_dir, const char *save_dir, uint64_t wait_usec)
 {
 	_cleanup_close_ int lock = runner_lock_game(game_dir, NULL, wait_usec);
+	int r;
 
 	/* No archive folder yet is nothing to share; what a crash left beside the save folder
 	 * still goes. */
 	if (lock < 0 && lock != -ENOENT)
 		return lock;
-	return save_dir ? restore_sweep_game(game_dir, save_dir) : store_sweep(game_dir);
+	r = save_dir ? restore_sweep_game(game_dir, save_dir) : store_sweep(game_dir);
+	/* A pull that was killed leaves its staging folder, which store_sweep (files only) keeps. */
+	return lock < 0 || r < 0 ? r : remote_sweep(game_dir);
 }
 
 /* Applies retention (spec->keep) and lists every archive with why it stays. */

@@ -161,7 +161,8 @@ check "remote_keep_last = 2 removes only device B's oldest unpinned archive" \
 check "its manifest went with it" test ! -e "$RR/demo/$b2.manifest"
 check "every remote manifest has its archive" manifests_have_archives
 check "the local archives all stay" test "$(archives "$GD" | wc -l)" = 4
-check "the record of uploads no longer names the removed one" bash -c "! grep -q '$b2' '$GD/remote-uploaded'"
+check "the record of uploads no longer names the removed one" \
+	wait_for 30 bash -c "! grep -q '$b2' '$GD/remote-uploaded'"
 check "prune --remote --dry-run keeps device A's as another device's" bash -c \
 	"'$SKCTL' prune --remote --dry-run | grep -q '$a1  another device'"
 check "and would remove nothing" bash -c "'$SKCTL' prune --remote --dry-run | grep -q 'would remove from the remote: 0'"
@@ -194,6 +195,25 @@ serve
 check "the copy completes once the server is back" wait_for 120 state_is "in sync"
 check "webdav copies match the local bytes" same_bytes "$SRV/saves"
 stop_daemon
+
+# A pull killed half-way, with its rclone, as a power cut would: the next start removes the
+# pull's staging folder.
+mv "$T/archives" "$T/kept"
+start_daemon -c "$CFG"
+"$SKCTL" pull latest >/dev/null 2>&1 &
+PULL_PID=$!
+check "the rate-limited pull downloads into pull.partial" wait_for 30 bash -c "ls -A '$GD/pull.partial' | grep -q ."
+kill -9 "$SKD_PID"
+for p in $(own_processes rclone); do [ "$p" = "$SRV_PID" ] || kill -9 "$p"; done
+wait "$SKD_PID" "$PULL_PID" 2>/dev/null
+check "the kill left the staging folder" test -d "$GD/pull.partial"
+start_daemon -c "$CFG"
+check "the restarted daemon answers" "$SKCTL" ping
+check "start-up removed the pull's staging folder" test ! -e "$GD/pull.partial"
+check "and published nothing" test -z "$(archives "$GD")"
+stop_daemon
+rm -rf "$T/archives"
+mv "$T/kept" "$T/archives"
 
 # Refused auth: failing with rclone's message, retried, then recovered when fixed.
 rm -f "$T/save/big.sav"
