@@ -9,6 +9,7 @@
 #include "jobctx.h"
 
 struct rclone_opts;
+struct rclone_rc;
 
 /* The journals in <archive_dir>/<game>, one archive ID per line, oldest first: the archives
  * still to upload, and those this machine uploaded (and its remote retention has not removed
@@ -38,10 +39,12 @@ void remote_rclone_opts(const struct job_spec *spec, struct rclone_opts *o);
 
 /* Uploads archive id of the game to spec->remote (NAME:PATH/<game>): the archive first, then
  * its manifest, each through a .partial name, so a manifest on the remote always has its
- * archive; then its pin, if it is pinned here. Returns 0, 1 when the archive is no longer here (retention
- * removed it first), or -errno as rclone_run, with the message in err. */
-int remote_upload(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, char *err,
-		  size_t errlen);
+ * archive; then its pin, if it is pinned here. The uploads go through *rc, the job's rclone
+ * rcd, started here on first use (the caller stops it with rclone_rc_stop). Returns 0, 1 when
+ * the archive is no longer here (retention removed it first), or -errno as rclone_rc_upload,
+ * with the message in err. */
+int remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id,
+		  const struct job_hooks *hooks, char *err, size_t errlen);
 
 /* The remote-list job: the archives the remote holds for the game (NAME.tar.gz with a valid
  * ID), oldest first, in ret->archives with ID, time, size, and pinned when <ID>.pin is there. A remote

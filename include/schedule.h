@@ -42,6 +42,8 @@ struct sched_game_info {
 	const char *copy_oldest;    /* the oldest of them, NULL if none */
 	int64_t copy_failing_since; /* wall clock of the first failure in a row, 0 if copies work */
 	const char *copy_error;	    /* rclone's message of the last failure, NULL if none */
+	uint64_t copy_last_usec;    /* wall time of the last copy job that uploaded, 0 if none */
+	unsigned copy_last_files;   /* archives it uploaded */
 };
 
 /* Called on the loop after every finished job, for notifications and sd_notify STATUS. */

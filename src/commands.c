@@ -397,6 +397,9 @@ remote_status(const struct sched_game_info *gi)
 	    r, "failing_since",
 	    gi->copy_failing_since ? json_object_new_int64(gi->copy_failing_since / 1000000) : NULL);
 	add_str(r, "error", gi->copy_error);
+	/* How long the last round of uploads took (make bench reads it). */
+	add_int(r, "last_copy_us", (int64_t)gi->copy_last_usec);
+	add_int(r, "last_copy_archives", gi->copy_last_files);
 	return r;
 }
 

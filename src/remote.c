@@ -147,13 +147,16 @@ remote_rclone_opts(const struct job_spec *spec, struct rclone_opts *o)
 	};
 }
 
-/* Uploads <id><suffix> from the game's folder; 1 when it is gone here. */
+/* Uploads <id><suffix> from the game's folder through the job's rcd, started here on first
+ * use; 1 when the file is gone here. */
 static int
-upload_file(const struct rclone_opts *o, const struct job_spec *spec, const char *id, const char *suffix,
+upload_file(struct rclone_rc **rc, const struct job_spec *spec, const char *id, const char *suffix,
 	    const struct job_hooks *hooks, char *err, size_t errlen)
 {
 	char name[128], local[4096];
+	struct rclone_opts o;
 	struct stat st;
+	int r = 0;
 
 	snprintf(name, sizeof(name), "%s%s", id, suffix);
 	if ((size_t)snprintf(local, sizeof(local), "%s/%s", spec->game_dir, name) >= sizeof(local))
@@ -162,7 +165,10 @@ upload_file(const struct rclone_opts *o, const struct job_spec *spec, const char
 		snprintf(err, errlen, "cannot copy '%s': %s", local, strerror(errno));
 		return errno == ENOENT ? 1 : -errno;
 	}
-	return rclone_upload(o, local, spec->remote, name, hooks, err, errlen);
+	remote_rclone_opts(spec, &o);
+	if (!*rc)
+		r = rclone_rc_start(&o, hooks, rc, err, errlen);
+	return r < 0 ? r : rclone_rc_upload(*rc, local, spec->remote, name, hooks, err, errlen);
 }
 
 static bool
@@ -175,20 +181,17 @@ pinned_here(const struct job_spec *spec, const char *id)
 }
 
 int
-remote_upload(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, char *err,
-	      size_t errlen)
+remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id, const struct job_hooks *hooks,
+	      char *err, size_t errlen)
 {
-	struct rclone_opts o;
-	int r;
+	int r = upload_file(rc, spec, id, SNAP_SUFFIX, hooks, err, errlen);
 
-	remote_rclone_opts(spec, &o);
-	r = upload_file(&o, spec, id, SNAP_SUFFIX, hooks, err, errlen);
 	if (r == 0)
-		r = upload_file(&o, spec, id, SNAP_MANIFEST_SUFFIX, hooks, err, errlen);
+		r = upload_file(rc, spec, id, SNAP_MANIFEST_SUFFIX, hooks, err, errlen);
 	/* A pin goes with its archive, so that the remote's retention keeps it wherever it runs;
 	 * one that is gone (unpinned meanwhile) is no failure. */
 	if (r == 0 && pinned_here(spec, id) &&
-	    (r = upload_file(&o, spec, id, SNAP_PIN_SUFFIX, hooks, err, errlen)) > 0)
+	    (r = upload_file(rc, spec, id, SNAP_PIN_SUFFIX, hooks, err, errlen)) > 0)
 		r = 0;
 	return r;
 }

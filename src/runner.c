@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "manifest.h"
+#include "rclone.h"
 #include "remote.h"
 #include "restore.h"
 #include "snapshot.h"
@@ -239,6 +240,7 @@ queue_read(const struct job_spec *spec, const struct job_hooks *hooks, char ***r
 static int
 run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
+	struct rclone_rc *rc = NULL;
 	char **ids = NULL;
 	size_t n = 0, i = 0;
 	int r = queue_read(spec, hooks, &ids, &n);
@@ -249,7 +251,7 @@ run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 	for (; r >= 0 && i < n; i++) {
 		r = job_cancelled(hooks)
 			? -ECANCELED
-			: remote_upload(spec, ids[i], hooks, ret->message, sizeof(ret->message));
+			: remote_upload(spec, &rc, ids[i], hooks, ret->message, sizeof(ret->message));
 		if (r >= 0)
 			r = queue_done(spec, hooks, ids[i], r == 0);
 		if (r < 0)
@@ -260,6 +262,7 @@ run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 		ret->pending = (unsigned)(n - i);
 		snprintf(ret->id, sizeof(ret->id), "%s", ids[i]);
 	}
+	rclone_rc_stop(rc);
 	if (r >= 0)
 		ret->message[0] = '\0';
 	remote_journal_free(ids, n);

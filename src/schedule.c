@@ -47,6 +47,8 @@ struct game {
 	struct loop_timer *copy_timer; /* the next try after a failure */
 	bool copy_again;	       /* a new archive came while a copy ran */
 	unsigned copy_pending;	       /* archives queued, as the last job saw */
+	uint64_t copy_last_usec;       /* the last copy job that uploaded: its wall time */
+	unsigned copy_last_files;      /* and the archives it uploaded */
 	char copy_oldest[64];	       /* the oldest of them, "" if none */
 	unsigned copy_failures;	       /* failed tries in a row */
 	int64_t copy_failing_since;    /* wall clock, 0 while copies work */
@@ -260,8 +262,11 @@ copy_done(struct game *g, const struct job_result *r)
 	g->copy_error = NULL;
 	if (recovered && s->event)
 		s->event(g->name, JOB_COPY, r, s->data);
-	if (r->files > 0)
+	if (r->files > 0) {
+		g->copy_last_usec = r->usec;
+		g->copy_last_files = (unsigned)r->files;
 		remote_prune_queue(g);
+	}
 }
 
 static void
@@ -1001,6 +1006,8 @@ sched_game_info(const struct sched *s, size_t i, struct sched_game_info *ret)
 	    .copy_oldest = g->copy_oldest[0] ? g->copy_oldest : NULL,
 	    .copy_failing_since = g->copy_failing_since,
 	    .copy_error = g->copy_error,
+	    .copy_last_usec = g->copy_last_usec,
+	    .copy_last_files = g->copy_last_files,
 	};
 }
 

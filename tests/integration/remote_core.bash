@@ -222,7 +222,7 @@ write_config dav:saves
 start_daemon -c "$CFG"
 check "backup with a refused password" "$SKCTL" backup --wait
 check "refused auth shows as failing" wait_for 60 state_is failing
-check "the status carries rclone's message" bash -c "'$SKCTL' status | grep -q 'failing since.*rclone copyto failed'"
+check "the status carries rclone's message" bash -c "'$SKCTL' status | grep -q 'failing since.*rclone operations/copyfile failed'"
 pending=$(ctl status | jget 'r["games"][0]["remote"]["pending"]')
 check "one pending archive (got $pending)" test "$pending" = 1
 check "the local archives stay" test "$(archives "$GD" | wc -l)" -ge 2
