@@ -1,4 +1,4 @@
-/* rclone as a child process: never linked, run with posix_spawn under a time bound, its
+/* rclone as a child process: never linked, run under a time bound, its
  * stderr kept (bounded) for the message a failure reports. Above it sits the copy job
  * (remote.c); below it only jobctx's waiting, so it runs the same under every core. */
 #ifndef SK_RCLONE_H

@@ -1,6 +1,7 @@
-/* rclone as a child: spawned like the process core's worker (posix_spawn, default signal
- * dispositions, an empty mask), polled through jobctx so that a coroutine parks on the loop
- * while rclone works, stopped when it runs past its bound or the job is cancelled. */
+/* rclone as a child: forked with default signal dispositions, an empty mask and a parent-death
+ * signal, polled through jobctx so that a coroutine parks on the loop while rclone works,
+ * stopped when it runs past its bound or the job is cancelled. Uploads go through one rclone
+ * rcd per copy job, spoken to over HTTP on loopback. */
 #include "rclone.h"
 
 #include <arpa/inet.h>
@@ -327,8 +328,8 @@ rclone_run(const struct rclone_opts *o, const char *const *args, const struct jo
 struct rclone_rc {
 	struct rclone_child c;
 	uint64_t timeout_usec;
-	char addr[64];	 /* 127.0.0.1:PORT */
-	char auth[128];	 /* the Basic credentials, base64 */
+	char addr[64];	/* 127.0.0.1:PORT */
+	char auth[128]; /* the Basic credentials, base64 */
 	in_port_t port;
 };
 
@@ -415,8 +416,9 @@ rc_wait_ready(struct rclone_rc *rc, const struct job_hooks *hooks, char *err, si
 		if (waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED | WNOHANG) == 0 && si.si_pid == rc->c.pid) {
 			rc->c.pid = 0;
 			drain(&rc->c, &rc->c.err_fd, true);
-			return report(&rc->c, "rcd", si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status,
-				      err, errlen);
+			return report(&rc->c, "rcd",
+				      si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status, err,
+				      errlen);
 		}
 		if (job_cancelled(hooks) || now_usec() > deadline)
 			return report(&rc->c, "rcd", job_cancelled(hooks) ? -ECANCELED : -ETIMEDOUT, err,
@@ -502,10 +504,11 @@ static int
 rc_send(int fd, const char *path, const char *auth, const char *body, const struct job_hooks *hooks)
 {
 	_cleanup_free_ char *req = NULL;
-	int n = asprintf(&req,
-			 "POST /%s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic %s\r\n"
-			 "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-			 path, auth, strlen(body), body);
+	int n =
+	    asprintf(&req,
+		     "POST /%s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic %s\r\n"
+		     "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		     path, auth, strlen(body), body);
 	size_t off = 0;
 
 	if (n < 0)
@@ -590,7 +593,8 @@ rc_fail(struct rclone_rc *rc, const char *method, int r, char *err, size_t errle
 			      errlen);
 	if (r == -ETIMEDOUT || r == -ECANCELED)
 		return report(&rc->c, what, r, err, errlen);
-	snprintf(err, errlen, "rclone %s: cannot talk to rclone rcd at %s: %s", method, rc->addr, strerror(-r));
+	snprintf(err, errlen, "rclone %s: cannot talk to rclone rcd at %s: %s", method, rc->addr,
+		 strerror(-r));
 	return r;
 }
 
@@ -648,11 +652,11 @@ rclone_rc_upload(struct rclone_rc *rc, const char *local, const char *dir, const
 	const char *base = strrchr(local, '/');
 
 	if (!base || (size_t)(base - local) >= sizeof(folder) ||
-	    (size_t)snprintf(partial, sizeof(partial), "%s%s", name, RCLONE_PARTIAL_SUFFIX) >= sizeof(partial))
+	    (size_t)snprintf(partial, sizeof(partial), "%s%s", name, RCLONE_PARTIAL_SUFFIX) >=
+		sizeof(partial))
 		return -ENAMETOOLONG;
 	snprintf(folder, sizeof(folder), "%.*s", (int)(base - local), local);
-	int r = rc_file_op(rc, "copyfile", folder[0] ? folder : "/", base + 1, dir, partial, hooks, err,
-			   errlen);
+	int r =
+	    rc_file_op(rc, "copyfile", folder[0] ? folder : "/", base + 1, dir, partial, hooks, err, errlen);
 	return r < 0 ? r : rc_file_op(rc, "movefile", dir, partial, dir, name, hooks, err, errlen);
 }
-

@@ -181,8 +181,8 @@ pinned_here(const struct job_spec *spec, const char *id)
 }
 
 int
-remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id, const struct job_hooks *hooks,
-	      char *err, size_t errlen)
+remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id,
+	      const struct job_hooks *hooks, char *err, size_t errlen)
 {
 	int r = upload_file(rc, spec, id, SNAP_SUFFIX, hooks, err, errlen);
 

@@ -91,7 +91,7 @@ check "the first archive is copied" wait_for 120 queue_drained
 copy_us=$(ctl status demo | jget 'r["games"][0]["remote"]["last_copy_us"]')
 diag "a snapshot takes ${snap_us} us, a restore ${restore_us} us, a copy ${copy_us} us"
 
-bad=0 interrupted=0 cur=${cores[0]}
+bad=0 interrupted=0 copies=0 cur=${cores[0]}
 for ((i = 1; i <= KILLS; i++)); do
 	if (($(date +%s) > DEADLINE)); then
 		diag "out of time after $((i - 1)) kills"
@@ -126,6 +126,10 @@ for ((i = 1; i <= KILLS; i++)); do
 	fi
 	kill_all
 	[ -z "$req" ] || wait "$req" 2>/dev/null
+	if [ "$what" = copy ] && { [ -s "$GD/remote-queue" ] || ls "$RD"/*.partial >/dev/null 2>&1; }; then
+		copies=$((copies + 1))
+		diag "kill $i ($cur core) interrupted a copy"
+	fi
 	if [ -n "$(leftovers "$GD")" ] || ! no_staging; then
 		interrupted=$((interrupted + 1))
 		diag "kill $i ($cur core) interrupted a $what"
@@ -161,7 +165,7 @@ done
 stop_daemon
 check "$KILLS kills: archives verify, no temporaries, old archives intact, save folder whole, remote whole, copies drain ($bad bad)" \
 	test "$bad" -eq 0
-diag "$interrupted of $KILLS kills left a temporary or staging folder to clean up"
+diag "$interrupted of $KILLS kills left a temporary or staging folder to clean up, $copies a copy half-done"
 check "the kills caught jobs in the middle ($interrupted of $KILLS)" test "$interrupted" -ge 1
 check "no daemon or worker left behind" test -z "$(own_processes savekeeperd)"
 check "no rclone left behind" test -z "$(own_processes rclone)"

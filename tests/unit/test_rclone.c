@@ -28,7 +28,7 @@ setup(void **state)
 	FILE *f;
 
 	(void)state;
-	if (!mkdtemp(scratch_template(dir, sizeof(dir), "sk-rclone")))
+	if (scratch_dir_make(dir, sizeof(dir), "sk-rclone") < 0)
 		return -1;
 	snprintf(script, sizeof(script), "%s/fake-rclone", dir);
 	f = fopen(script, "w");
@@ -49,11 +49,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[512];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return scratch_dir_remove(dir);
 }
 
 static void
@@ -127,7 +124,9 @@ test_dies_with_parent(void **state)
 	runner = fork();
 	assert_true(runner >= 0);
 	if (runner == 0)
-		_exit(rclone_run(&o, (const char *const[]){"hang", NULL}, NULL, NULL, 0, err, sizeof(err)) ? 1 : 0);
+		_exit(rclone_run(&o, (const char *const[]){"hang", NULL}, NULL, NULL, 0, err, sizeof(err))
+			  ? 1
+			  : 0);
 	for (int i = 0; i < 500 && child <= 0; i++) {
 		usleep(10000);
 		f = fopen(pidfile, "r");
