@@ -62,13 +62,18 @@ int remote_pull(const struct job_spec *spec, const struct job_hooks *hooks, stru
  * nothing else is ever put there). Call under the game's lock. Returns 0 or -errno. */
 int remote_sweep(const char *game_dir);
 
-/* The remote-prune job, under the game's lock: applies spec->keep to the game's archives on
- * the remote that this device uploaded (all of them with spec->prune_foreign), keeping those
- * pinned here or on the remote. It removes each one's manifest before its archive, so a remote
- * manifest always has its archive, and then its entry in the record of uploads; it changes
- * nothing else here. ret->archives lists every archive of the remote with why it stays
- * (KEEP_FOREIGN: another device's), 0 for one that goes; ret->pruned counts them. With
- * spec->dry_run it removes nothing. */
-int remote_prune(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+/* The remote's retention, in three steps the runner takes (run_remote_prune), the game's lock
+ * held only around the two that read or change this machine's record, never over the network:
+ * remote_list first; then remote_prune_plan applies spec->keep to the listed archives (in
+ * ret->archives) that this device uploaded, as the record REMOTE_UPLOADED_FILE says (all of them
+ * with spec->prune_foreign), keeping those pinned here or on the remote; each gets why it stays
+ * in keep (KEEP_FOREIGN: another device's), 0 if it goes; returns how many go or -errno. Then
+ * remote_prune_delete removes them from the remote, all their manifests before all their
+ * archives (two rclone deletes), so a remote manifest always has its archive and a stop halfway
+ * leaves archives that are still recorded, for the next run; it changes nothing here. Last,
+ * remote_prune_forget takes them off the record. Each returns 0 or -errno with ret->message. */
+int remote_prune_plan(const struct job_spec *spec, struct job_result *ret);
+int remote_prune_delete(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+int remote_prune_forget(const struct job_spec *spec, struct job_result *ret);
 
 #endif

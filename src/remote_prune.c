@@ -60,6 +60,21 @@ decide(const struct job_spec *spec, struct job_archive *a, size_t n)
 	return 0;
 }
 
+int
+remote_prune_plan(const struct job_spec *spec, struct job_result *ret)
+{
+	int r = decide(spec, ret->archives, ret->n_archives), going = 0;
+
+	if (r < 0) {
+		snprintf(ret->message, sizeof(ret->message), "cannot read the record of uploads in '%s': %s",
+			 spec->game_dir, strerror(-r));
+		return r;
+	}
+	for (unsigned i = 0; i < ret->n_archives; i++)
+		going += !ret->archives[i].keep;
+	return going;
+}
+
 /* Writes the names "<ID><suffix>" of the archives that go into the list file. */
 static int
 write_list(const char *path, const struct job_archive *a, size_t n, const char *suffix)
@@ -91,45 +106,34 @@ delete_listed(const struct job_spec *spec, const char *list, const struct job_ar
 			  hooks, NULL, 0, ret->message, sizeof(ret->message));
 }
 
-/* Removes what goes from the remote: every manifest first, then the archives, then their
- * entries in the record. A crash or failure between the steps leaves archives without their
- * manifest (never a manifest without its archive), still recorded, so the next run removes
- * them; nothing here is touched but the record. */
-static int
-apply(const struct job_spec *spec, const struct job_archive *a, size_t n, const struct job_hooks *hooks,
-      struct job_result *ret)
+int
+remote_prune_delete(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
 	_cleanup_free_ char *list = path_join(spec->game_dir, REMOTE_DELETE_LIST);
 	int r = list ? 0 : -ENOMEM;
 
+	/* Every manifest first, then the archives: a stop between leaves archives without their
+	 * manifest, never a manifest without its archive, and they are still in the record. */
 	if (r == 0)
-		r = delete_listed(spec, list, a, n, SNAP_MANIFEST_SUFFIX, hooks, ret);
+		r = delete_listed(spec, list, ret->archives, ret->n_archives, SNAP_MANIFEST_SUFFIX, hooks,
+				  ret);
 	if (r == 0)
-		r = delete_listed(spec, list, a, n, SNAP_SUFFIX, hooks, ret);
-	for (size_t i = 0; r == 0 && i < n; i++)
-		if (!a[i].keep)
-			r = remote_journal_remove(spec->game_dir, REMOTE_UPLOADED_FILE, a[i].id);
+		r = delete_listed(spec, list, ret->archives, ret->n_archives, SNAP_SUFFIX, hooks, ret);
 	if (list)
 		(void)unlink(list);
 	return r;
 }
 
 int
-remote_prune(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+remote_prune_forget(const struct job_spec *spec, struct job_result *ret)
 {
-	int r = remote_list(spec, hooks, ret), going = 0;
+	int r = 0;
 
-	if (r == 0 && (r = decide(spec, ret->archives, ret->n_archives)) < 0)
-		snprintf(ret->message, sizeof(ret->message), "cannot read the record of uploads in '%s': %s",
-			 spec->game_dir, strerror(-r));
 	for (unsigned i = 0; r == 0 && i < ret->n_archives; i++)
-		going += !ret->archives[i].keep;
-	if (r == 0 && going && !spec->dry_run)
-		r = apply(spec, ret->archives, ret->n_archives, hooks, ret);
-	if (r < 0 && !ret->message[0])
-		snprintf(ret->message, sizeof(ret->message), "cannot apply retention on %s: %s", spec->remote,
-			 strerror(-r));
-	ret->pruned = r < 0 ? 0 : going;
-	ret->dry_run = spec->dry_run;
+		if (!ret->archives[i].keep)
+			r = remote_journal_remove(spec->game_dir, REMOTE_UPLOADED_FILE, ret->archives[i].id);
+	if (r < 0)
+		snprintf(ret->message, sizeof(ret->message),
+			 "cannot update the record of uploads in '%s': %s", spec->game_dir, strerror(-r));
 	return r;
 }

@@ -269,6 +269,40 @@ run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 	return r < 0 ? r : 0;
 }
 
+/* remote_prune_plan, then remote_prune_forget, under the game's lock: they read and change
+ * this machine's record of uploads (which the copy job changes too). */
+static int
+prune_locked(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret, bool forget)
+{
+	_cleanup_close_ int lock = runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC);
+
+	if (lock < 0 && lock != -ENOENT) {
+		snprintf(ret->message, sizeof(ret->message), "cannot lock '%s': %s", spec->game_dir,
+			 strerror(-lock));
+		return lock;
+	}
+	return forget ? remote_prune_forget(spec, ret) : remote_prune_plan(spec, ret);
+}
+
+/* The remote's retention. Its lock rule is the copy job's: the game's lock is held to read the
+ * record and pins and to change the record, never while rclone talks to the remote, so a slow
+ * remote never keeps a snapshot or a copy waiting for the lock. */
+static int
+run_remote_prune(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	int r = remote_list(spec, hooks, ret), going = 0;
+
+	if (r == 0)
+		r = going = prune_locked(spec, hooks, ret, false);
+	if (r > 0 && !spec->dry_run)
+		r = remote_prune_delete(spec, hooks, ret);
+	if (r == 0 && going && !spec->dry_run)
+		r = prune_locked(spec, hooks, ret, true);
+	ret->pruned = r < 0 ? 0 : going;
+	ret->dry_run = spec->dry_run;
+	return r < 0 ? r : 0;
+}
+
 static job_work_fn *
 runner_work(enum job_kind kind)
 {
@@ -293,7 +327,7 @@ runner_work(enum job_kind kind)
 	case JOB_PULL:
 		return remote_pull;
 	case JOB_REMOTE_PRUNE:
-		return remote_prune;
+		return run_remote_prune;
 	}
 	return NULL;
 }
@@ -329,9 +363,9 @@ runner_execute(const struct job_spec *spec, const struct job_hooks *hooks, struc
 	/* A pull may bring a game's first archive: its folder must exist to be locked. */
 	if (spec->game_dir && (spec->kind == JOB_PULL || (spec->kind == JOB_RESTORE && spec->remote)))
 		(void)mkdir_p(spec->game_dir, 0700);
-	/* A listing reads only; a copy locks for its queue alone; every other kind may change the
-	 * archive folder. */
-	lock = spec->game_dir && !reads_only && spec->kind != JOB_COPY
+	/* A listing reads only; a copy and the remote's retention lock for their journals alone;
+	 * every other kind may change the archive folder. */
+	lock = spec->game_dir && !reads_only && spec->kind != JOB_COPY && spec->kind != JOB_REMOTE_PRUNE
 		   ? runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC)
 		   : -EBADF;
 

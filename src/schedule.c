@@ -69,6 +69,7 @@ struct sched {
 };
 
 static void game_run_next(struct game *g);
+static void game_read_queue(struct game *g);
 static void game_copy_start(struct game *g);
 static void game_release_retired(struct sched *s, struct game *g);
 
@@ -258,6 +259,9 @@ copy_done(struct game *g, const struct job_result *r)
 	g->copy_failing_since = 0;
 	g->copy_pending = 0;
 	g->copy_oldest[0] = '\0';
+	/* Archives queued while this job ran are still to copy: status says so, not "in sync". */
+	if (g->copy_again)
+		game_read_queue(g);
 	free(g->copy_error);
 	g->copy_error = NULL;
 	if (recovered && s->event)

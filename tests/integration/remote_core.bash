@@ -144,7 +144,8 @@ manifests_have_archives() {
 write_config "loc:$RR" "device = deviceA"
 start_daemon -c "$CFG"
 backup_as a1 && backup_as a2
-check "device A's archives reach the remote" wait_for 60 bash -c "test \"\$(ls '$RR/demo' | grep -c 'tar.gz$')\" = 2"
+check "status says in sync" wait_for 60 state_is "in sync"
+check "only once both archives are on the remote" test "$(ls "$RR/demo" | grep -c 'tar.gz$')" = 2
 stop_daemon
 read -r a1 a2 <<<"$(remote_ids | tr '\n' ' ')"
 mv "$T/archives" "$T/deviceA"
@@ -196,14 +197,15 @@ check "the copy completes once the server is back" wait_for 120 state_is "in syn
 check "webdav copies match the local bytes" same_bytes "$SRV/saves"
 stop_daemon
 
-# A pull killed half-way, with its rclone, as a power cut would: the next start removes the
-# pull's staging folder.
+# A pull killed half-way, the daemon with its worker (process core) and rclone, as a power cut
+# would: the next start removes the pull's staging folder.
 mv "$T/archives" "$T/kept"
 start_daemon -c "$CFG"
 "$SKCTL" pull latest >/dev/null 2>&1 &
 PULL_PID=$!
 check "the rate-limited pull downloads into pull.partial" wait_for 30 bash -c "ls -A '$GD/pull.partial' | grep -q ."
-kill -9 "$SKD_PID"
+kids=$(pgrep -P "$SKD_PID")
+kill -9 "$SKD_PID" $kids
 for p in $(own_processes rclone); do [ "$p" = "$SRV_PID" ] || kill -9 "$p"; done
 wait "$SKD_PID" "$PULL_PID" 2>/dev/null
 check "the kill left the staging folder" test -d "$GD/pull.partial"
