@@ -3,6 +3,7 @@
 #ifndef SK_CONFIG_H
 #define SK_CONFIG_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,12 @@ enum sk_sessions { SK_SESSIONS_STEAM, SK_SESSIONS_OFF };
 struct sk_keep {
 	unsigned last, hourly, daily, weekly, monthly;
 };
+/* A remote_keep_* rule the file does not set: the next level's rule applies. */
+#define SK_KEEP_UNSET UINT_MAX
+#define SK_KEEP_UNSET_ALL                                                                                    \
+	{                                                                                                    \
+		SK_KEEP_UNSET, SK_KEEP_UNSET, SK_KEEP_UNSET, SK_KEEP_UNSET, SK_KEEP_UNSET                    \
+	}
 
 struct sk_game {
 	char *name;	    /* [A-Za-z0-9._-]+ */
@@ -37,6 +44,7 @@ struct sk_game {
 	unsigned steam_app_line;	/* the line of steam_app when it stood for the path, else 0 */
 	char *remote;			/* rclone NAME:PATH; NULL: the daemon's */
 	bool remote_off;		/* remote = off: no copies of this game */
+	struct sk_keep remote_keep;	/* remote_keep_*; SK_KEEP_UNSET: [daemon]'s */
 };
 
 /* The level "compression = auto" (the default) stands for: the lowest libdeflate level whose
@@ -60,6 +68,8 @@ struct sk_config {
 	bool autostart;
 	bool snapshot_on_change;
 	struct sk_keep keep;
+	struct sk_keep remote_keep; /* remote_keep_*; SK_KEEP_UNSET: keep_*'s rule */
+	bool remote_prune_foreign;  /* remote retention also removes other devices' archives */
 	uint64_t min_free_bytes;    /* 0: min_free_percent applies */
 	unsigned min_free_percent;  /* 0-99; both 0: no free-space check */
 	unsigned compress_threads;  /* 0: automatic */
@@ -110,6 +120,10 @@ char *config_default_path(void);
  * /run/user/UID/savekeeper/control.sock if /run/user/UID exists, else /tmp/savekeeper-UID/control.sock.
  * malloc'd, NULL on ENOMEM. */
 char *config_default_socket_path(void);
+
+/* The retention of a game's copies on its remote, rule by rule: the game's remote_keep_X if
+ * set, else [daemon]'s remote_keep_X, else keep_X. */
+void config_remote_keep(const struct sk_config *cfg, const struct sk_game *g, struct sk_keep *ret);
 
 /* The remote a game's archives are copied to (its own, else the daemon's); NULL: none. */
 const char *config_game_remote(const struct sk_config *cfg, const struct sk_game *g);

@@ -22,11 +22,12 @@ enum job_kind {
 	JOB_PIN,
 	JOB_UNPIN,
 	JOB_LIST,
-	JOB_COPY,	 /* uploads the game's copy queue */
-	JOB_REMOTE_LIST, /* lists the remote's archives of the game */
-	JOB_PULL,	 /* downloads an archive from the remote (id; NULL: the newest) */
+	JOB_COPY,	  /* uploads the game's copy queue */
+	JOB_REMOTE_LIST,  /* lists the remote's archives of the game */
+	JOB_PULL,	  /* downloads an archive from the remote (id; NULL: the newest) */
+	JOB_REMOTE_PRUNE, /* applies keep to this device's copies on the remote */
 };
-#define JOB_KIND_LAST JOB_PULL
+#define JOB_KIND_LAST JOB_REMOTE_PRUNE
 
 struct job_progress {
 	uint64_t files_done, files_total;
@@ -85,6 +86,7 @@ struct job_spec {
 	char *device;	      /* snapshot: recorded in the manifest; restore: this device */
 	bool force;	      /* restore: pass the stale-over-newer guard */
 	bool want_disk;	      /* snapshot: report disk use (disk_*) even when nothing changed */
+	bool prune_foreign;   /* remote prune: other devices' archives count and may go too */
 };
 
 /* One archive of a game, as list and prune report it. */

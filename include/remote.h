@@ -8,35 +8,47 @@
 
 #include "jobctx.h"
 
-/* The journal in <archive_dir>/<game>: one archive ID per line, oldest first. */
+struct rclone_opts;
+struct rclone_rc;
+
+/* The journals in <archive_dir>/<game>, one archive ID per line, oldest first: the archives
+ * still to upload, and those this machine uploaded (and its remote retention has not removed
+ * since), which tells this device's copies on the remote from other devices'. */
 #define REMOTE_QUEUE_FILE "remote-queue"
-/* The folder in <archive_dir>/<game> a pull downloads into before its check; emptied by the
- * next pull if a stopped one left something there. */
+#define REMOTE_UPLOADED_FILE "remote-uploaded"
+/* The folder in <archive_dir>/<game> a pull downloads into before its check; removed by the
+ * start-up sweep (remote_sweep) and emptied by the next pull if a stopped one left it. */
 #define REMOTE_STAGING "pull.partial"
 
-/* Reads the game's queue into a malloc'd array of malloc'd IDs (*ret_n may be 0; a missing
- * file is an empty queue). Returns 0 or -errno. */
-int remote_queue_read(const char *game_dir, char ***ret_ids, size_t *ret_n);
+/* Reads the game's journal file (REMOTE_QUEUE_FILE or REMOTE_UPLOADED_FILE) into a malloc'd
+ * array of malloc'd IDs (*ret_n may be 0; a missing file is an empty journal). Returns 0 or
+ * -errno. */
+int remote_journal_read(const char *game_dir, const char *file, char ***ret_ids, size_t *ret_n);
 
-/* Adds id to the end of the queue (nothing if it is there), or removes it; the file is
+/* Adds id to the end of the journal (nothing if it is there), or removes it; the file is
  * replaced by a complete new one (write, fsync, rename, fsync of the folder), so a crash
- * leaves either the old queue or the new. Call under the game's lock. Returns 0 or -errno. */
-int remote_queue_add(const char *game_dir, const char *id);
-int remote_queue_remove(const char *game_dir, const char *id);
+ * leaves either the old journal or the new. Call under the game's lock. Returns 0 or -errno. */
+int remote_journal_add(const char *game_dir, const char *file, const char *id);
+int remote_journal_remove(const char *game_dir, const char *file, const char *id);
 
-/* Frees what remote_queue_read returned. */
-void remote_queue_free(char **ids, size_t n);
+/* Frees what remote_journal_read returned. */
+void remote_journal_free(char **ids, size_t n);
+
+/* How the spec says to run rclone (binary, config, bandwidth). */
+void remote_rclone_opts(const struct job_spec *spec, struct rclone_opts *o);
 
 /* Uploads archive id of the game to spec->remote (NAME:PATH/<game>): the archive first, then
  * its manifest, each through a .partial name, so a manifest on the remote always has its
- * archive. Returns 0, 1 when the archive is no longer here (retention removed it first), or
- * -errno as rclone_run, with the message in err. */
-int remote_upload(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, char *err,
-		  size_t errlen);
+ * archive; then its pin, if it is pinned here. The uploads go through *rc, the job's rclone
+ * rcd, started here on first use (the caller stops it with rclone_rc_stop). Returns 0, 1 when
+ * the archive is no longer here (retention removed it first), or -errno as rclone_rc_upload,
+ * with the message in err. */
+int remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id,
+		  const struct job_hooks *hooks, char *err, size_t errlen);
 
 /* The remote-list job: the archives the remote holds for the game (NAME.tar.gz with a valid
- * ID), oldest first, in ret->archives with ID, time and size. A remote without the game's
- * folder lists nothing. */
+ * ID), oldest first, in ret->archives with ID, time, size, and pinned when <ID>.pin is there. A remote
+ * without the game's folder lists nothing. */
 int remote_list(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
 
 /* The pull job, under the game's lock: downloads archive spec->id (NULL: the remote's newest)
@@ -45,5 +57,23 @@ int remote_list(const struct job_spec *spec, const struct job_hooks *hooks, stru
  * every entry), and publishes them as a snapshot does (manifest, then archive); a check that
  * fails leaves nothing behind. An archive already here is left as it is. ret->id names it. */
 int remote_pull(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+
+/* Removes the pull's staging folder with what a pull that was killed left in it (files only:
+ * nothing else is ever put there). Call under the game's lock. Returns 0 or -errno. */
+int remote_sweep(const char *game_dir);
+
+/* The remote's retention, in three steps the runner takes (run_remote_prune), the game's lock
+ * held only around the two that read or change this machine's record, never over the network:
+ * remote_list first; then remote_prune_plan applies spec->keep to the listed archives (in
+ * ret->archives) that this device uploaded, as the record REMOTE_UPLOADED_FILE says (all of them
+ * with spec->prune_foreign), keeping those pinned here or on the remote; each gets why it stays
+ * in keep (KEEP_FOREIGN: another device's), 0 if it goes; returns how many go or -errno. Then
+ * remote_prune_delete removes them from the remote, all their manifests before all their
+ * archives (two rclone deletes), so a remote manifest always has its archive and a stop halfway
+ * leaves archives that are still recorded, for the next run; it changes nothing here. Last,
+ * remote_prune_forget takes them off the record. Each returns 0 or -errno with ret->message. */
+int remote_prune_plan(const struct job_spec *spec, struct job_result *ret);
+int remote_prune_delete(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret);
+int remote_prune_forget(const struct job_spec *spec, struct job_result *ret);
 
 #endif

@@ -45,6 +45,8 @@ struct sched_game_info {
 	/* The archives' disk use as the game's last job that could change it saw it */
 	bool disk_known;
 	uint64_t disk_archives, disk_size, disk_shared;
+	uint64_t copy_last_usec;  /* wall time of the last copy job that uploaded, 0 if none */
+	unsigned copy_last_files; /* archives it uploaded */
 };
 
 /* Called on the loop after every finished job, for notifications and sd_notify STATUS. */

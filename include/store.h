@@ -26,6 +26,7 @@ enum store_why {
 	KEEP_PINNED = 1 << 5,
 	KEEP_NEWEST = 1 << 6,
 	KEEP_NO_POLICY = 1 << 7, /* every rule is 0: everything stays */
+	KEEP_FOREIGN = 1 << 8,	 /* on a remote: another device uploaded it */
 };
 
 /* <archive_dir>/<game>, malloc'd; NULL on ENOMEM. */

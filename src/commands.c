@@ -205,6 +205,7 @@ add_job_detail(struct json_object *o, const struct waiter *wt, const struct job_
 	}
 	case CMD_PRUNE:
 		json_object_object_add(o, "dry_run", json_object_new_boolean(wt->flags & PF_DRY_RUN));
+		json_object_object_add(o, "remote", json_object_new_boolean(wt->flags & PF_REMOTE));
 		add_prune(o, r);
 		break;
 	default:
@@ -393,6 +394,9 @@ remote_status(const struct sched_game_info *gi)
 	    r, "failing_since",
 	    gi->copy_failing_since ? json_object_new_int64(gi->copy_failing_since / 1000000) : NULL);
 	add_str(r, "error", gi->copy_error);
+	/* How long the last round of uploads took (make bench reads it). */
+	add_int(r, "last_copy_us", (int64_t)gi->copy_last_usec);
+	add_int(r, "last_copy_archives", gi->copy_last_files);
 	return r;
 }
 
@@ -527,7 +531,7 @@ cmd_job(struct daemon *d, struct ctl_client *c, const struct proto_request *req,
 		tmpl.kind = JOB_PULL;
 		break;
 	case CMD_PRUNE:
-		tmpl.kind = JOB_PRUNE;
+		tmpl.kind = req->flags & PF_REMOTE ? JOB_REMOTE_PRUNE : JOB_PRUNE;
 		tmpl.dry_run = req->flags & PF_DRY_RUN;
 		break;
 	case CMD_PIN:

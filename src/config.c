@@ -53,7 +53,12 @@ struct key {
 	{                                                                                                    \
 		n, K_UINT, offsetof(struct sk_config, f), lo, hi, "a whole number from " #lo " to " #hi      \
 	}
-#define KEEP(n, f) UNS(n, keep.f, 0, 1000000)
+#define KEEP(n, f) UNS(n, f, 0, 1000000)
+/* A game's own remote_keep_*: the same rule as [daemon]'s, into struct sk_game. */
+#define GAME_KEEP(n, f)                                                                                      \
+	{                                                                                                    \
+		n, K_UINT, offsetof(struct sk_game, f), 0, 1000000, "a whole number from 0 to 1000000"       \
+	}
 #define BOOLEAN(n, f)                                                                                        \
 	{                                                                                                    \
 		n, K_BOOL, offsetof(struct sk_config, f), 0, 1, "true or false"                              \
@@ -74,11 +79,17 @@ static const struct key daemon_keys[] = {
     DUR("settle", settle_usec, 0, USEC_PER_DAY, "up to 1d, such as 3s"),
     DUR("settle_max", settle_max_usec, 0, USEC_PER_DAY, "up to 1d, such as 60s"),
     BOOLEAN("snapshot_on_change", snapshot_on_change),
-    KEEP("keep_last", last),
-    KEEP("keep_hourly", hourly),
-    KEEP("keep_daily", daily),
-    KEEP("keep_weekly", weekly),
-    KEEP("keep_monthly", monthly),
+    KEEP("keep_last", keep.last),
+    KEEP("keep_hourly", keep.hourly),
+    KEEP("keep_daily", keep.daily),
+    KEEP("keep_weekly", keep.weekly),
+    KEEP("keep_monthly", keep.monthly),
+    KEEP("remote_keep_last", remote_keep.last),
+    KEEP("remote_keep_hourly", remote_keep.hourly),
+    KEEP("remote_keep_daily", remote_keep.daily),
+    KEEP("remote_keep_weekly", remote_keep.weekly),
+    KEEP("remote_keep_monthly", remote_keep.monthly),
+    BOOLEAN("remote_prune_foreign", remote_prune_foreign),
     {"min_free", K_MIN_FREE, 0, 0, 99, "a size such as 500M or 2G, or a share of the disk such as 5%"},
     DUR("slice", slice_usec, 100, USEC_PER_SEC, "from 100us to 1s, such as 5ms"),
     UNS("compress_threads", compress_threads, 0, 256),
@@ -107,6 +118,11 @@ static const struct key game_keys[] = {
     {"steam_app", K_UINT, offsetof(struct sk_game, steam_app), 1, UINT_MAX, "a Steam app id such as 489830"},
     {"remote", K_REMOTE, offsetof(struct sk_game, remote), 1, 0,
      "an rclone remote such as nas:saves, or off"},
+    GAME_KEEP("remote_keep_last", remote_keep.last),
+    GAME_KEEP("remote_keep_hourly", remote_keep.hourly),
+    GAME_KEEP("remote_keep_daily", remote_keep.daily),
+    GAME_KEEP("remote_keep_weekly", remote_keep.weekly),
+    GAME_KEEP("remote_keep_monthly", remote_keep.monthly),
 };
 
 #define N_KEYS_MAX ARRAY_SIZE(daemon_keys)
@@ -269,6 +285,7 @@ config_new_default(struct sk_config **ret)
 	    .notify = SK_NOTIFY_ALL,
 	    .autostart = true,
 	    .keep = {.last = 50},
+	    .remote_keep = SK_KEEP_UNSET_ALL,
 	    .min_free_bytes = 500ULL << 20,
 	    .nice = 19,
 	    .io_idle = true,
@@ -322,6 +339,27 @@ config_game_remote(const struct sk_config *cfg, const struct sk_game *g)
 	return g->remote ? g->remote : cfg->remote;
 }
 
+/* One rule: the game's remote_keep_X, else [daemon]'s remote_keep_X, else keep_X. */
+static unsigned
+remote_rule(unsigned game, unsigned daemon, unsigned local)
+{
+	return game != SK_KEEP_UNSET ? game : daemon != SK_KEEP_UNSET ? daemon : local;
+}
+
+void
+config_remote_keep(const struct sk_config *cfg, const struct sk_game *g, struct sk_keep *ret)
+{
+	const struct sk_keep *gk = &g->remote_keep, *dk = &cfg->remote_keep, *k = &cfg->keep;
+
+	*ret = (struct sk_keep){
+	    .last = remote_rule(gk->last, dk->last, k->last),
+	    .hourly = remote_rule(gk->hourly, dk->hourly, k->hourly),
+	    .daily = remote_rule(gk->daily, dk->daily, k->daily),
+	    .weekly = remote_rule(gk->weekly, dk->weekly, k->weekly),
+	    .monthly = remote_rule(gk->monthly, dk->monthly, k->monthly),
+	};
+}
+
 const struct sk_game *
 config_find_game(const struct sk_config *cfg, const char *name)
 {
@@ -351,7 +389,7 @@ game_append(struct sk_config *cfg, const char *name)
 	if (!games)
 		return -ENOMEM;
 	cfg->games = games;
-	games[cfg->n_games] = (struct sk_game){.name = strdup(name)};
+	games[cfg->n_games] = (struct sk_game){.name = strdup(name), .remote_keep = SK_KEEP_UNSET_ALL};
 	if (!games[cfg->n_games].name)
 		return -ENOMEM;
 	return (ssize_t)cfg->n_games++;

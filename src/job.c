@@ -140,6 +140,7 @@ static const struct field spec_fields[] = {
     FIELD(struct job_spec, device, F_STRING),
     FIELD(struct job_spec, force, F_BOOL),
     FIELD(struct job_spec, want_disk, F_BOOL),
+    FIELD(struct job_spec, prune_foreign, F_BOOL),
 };
 
 static const struct field result_fields[] = {

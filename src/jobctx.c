@@ -118,10 +118,17 @@ const char *
 job_kind_name(enum job_kind kind)
 {
 	static const char *const names[] = {
-	    [JOB_SNAPSHOT] = "snapshot", [JOB_VERIFY] = "verify", [JOB_RESTORE] = "restore",
-	    [JOB_PRUNE] = "prune",	 [JOB_PIN] = "pin",	  [JOB_UNPIN] = "unpin",
-	    [JOB_LIST] = "list",	 [JOB_COPY] = "copy",	  [JOB_REMOTE_LIST] = "remote-list",
+	    [JOB_SNAPSHOT] = "snapshot",
+	    [JOB_VERIFY] = "verify",
+	    [JOB_RESTORE] = "restore",
+	    [JOB_PRUNE] = "prune",
+	    [JOB_PIN] = "pin",
+	    [JOB_UNPIN] = "unpin",
+	    [JOB_LIST] = "list",
+	    [JOB_COPY] = "copy",
+	    [JOB_REMOTE_LIST] = "remote-list",
 	    [JOB_PULL] = "pull",
+	    [JOB_REMOTE_PRUNE] = "remote-prune",
 	};
 
 	return (unsigned)kind <= JOB_KIND_LAST ? names[kind] : "unknown";

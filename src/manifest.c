@@ -16,7 +16,12 @@
  *   entries 15                     number of entry lines that follow
  *
  * device and based-on came with off-machine copies (issue 17); a manifest without them reads
- * as device and based-on unknown.
+ * as device and based-on unknown. Builds before them refuse a manifest that has them; this
+ * reader passes over header lines it does not know (a key of a-z, 0-9 and '-', a space, a
+ * value), before or between the known ones, up to MF_MAX_UNKNOWN of them: a later version may
+ * add such lines only when an older reader can ignore them (everything is still checked by the
+ * archive's and every entry's SHA-256); a change in the meaning of the rest raises the
+ * version, which this reader refuses.
  *
  * then one line per archive entry, in archive order:
  *
@@ -63,6 +68,8 @@
 
 #define MF_MAGIC "savekeeper-manifest"
 #define MF_FIELDS 10
+/* Header lines of a later version passed over, at most. */
+#define MF_MAX_UNKNOWN 64
 /* A manifest larger than this is not one of ours. */
 #define MF_MAX_FILE ((size_t)1 << 30)
 
@@ -315,6 +322,7 @@ struct mf_parser {
 	unsigned line;
 	char *err;
 	size_t errlen;
+	unsigned unknown; /* header lines passed over so far */
 };
 
 static int __attribute__((format(printf, 2, 3))) bad(struct mf_parser *ps, const char *fmt, ...)
@@ -455,12 +463,58 @@ unescape(struct mf_parser *ps, const char *s, char **ret)
 	return 0;
 }
 
-/* Reads the header line "key VALUE" into *ret (a pointer into the text). */
+/* The header keys this reader knows; any other is a later version's addition. */
+static bool
+known_key(const char *s, size_t len)
+{
+	static const char *const keys[] = {MF_MAGIC,   "id",	  "tag",	  "device",
+					   "based-on", "created", "archive-size", "archive-sha256",
+					   "files",    "bytes",	  "entries"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (strlen(keys[i]) == len && strncmp(keys[i], s, len) == 0)
+			return true;
+	return false;
+}
+
+/* Passes over header lines "key VALUE" whose key this reader does not know: what a later
+ * savekeeper may add without changing the meaning of the rest, since a change that does
+ * would raise the version on the first line, which is refused. The key has the grammar of
+ * ours (two or more of a-z, 0-9 and '-', starting with a letter), so an entry line or a cut
+ * or damaged header is never passed over. At most MF_MAX_UNKNOWN of them. */
+static int
+skip_unknown(struct mf_parser *ps)
+{
+	for (;;) {
+		size_t len = 0, left = (size_t)(ps->end - ps->next);
+		char *nl;
+
+		while (len < left && ((ps->next[len] >= 'a' && ps->next[len] <= 'z') ||
+				      (ps->next[len] >= '0' && ps->next[len] <= '9') || ps->next[len] == '-'))
+			len++;
+		if (len < 2 || len >= left || ps->next[len] != ' ' || ps->next[0] < 'a' ||
+		    ps->next[0] > 'z' || known_key(ps->next, len))
+			return 0;
+		nl = memchr(ps->next, '\n', left);
+		if (!nl)
+			return 0; /* a cut line: the caller reports it */
+		if (++ps->unknown > MF_MAX_UNKNOWN)
+			return bad(ps, "too many unknown header lines");
+		(void)next_line(ps);
+	}
+}
+
+/* Reads the header line "key VALUE" into *ret (a pointer into the text), after any header
+ * lines of a later version. */
 static int
 header(struct mf_parser *ps, const char *key, char **ret)
 {
-	char *line = next_line(ps), *f[2];
-	int r;
+	char *line, *f[2];
+	int r = strcmp(key, MF_MAGIC) == 0 ? 0 : skip_unknown(ps);
+
+	if (r < 0)
+		return r;
+	line = next_line(ps);
 
 	if (!line)
 		return bad(ps, "file ends before '%s'", key);
@@ -478,7 +532,10 @@ static int
 optional_header(struct mf_parser *ps, const char *key, char **ret)
 {
 	size_t n = strlen(key);
+	int r = skip_unknown(ps);
 
+	if (r < 0)
+		return r;
 	if ((size_t)(ps->end - ps->next) <= n || strncmp(ps->next, key, n) != 0 || ps->next[n] != ' ')
 		return 1;
 	return header(ps, key, ret);

@@ -41,7 +41,7 @@ static const struct proto_spec specs[CMD__COUNT] = {
     [CMD_VERIFY] = {"verify", ARGS_VERIFY, 0, "verify [GAME] [ID|all|latest]"},
     [CMD_RESTORE] = {"restore", ARGS_RESTORE, PF_DRY_RUN | PF_UNDO | PF_FORCE,
 		     "restore [GAME] [ID|latest] [--dry-run] [--force] | restore [GAME] --undo"},
-    [CMD_PRUNE] = {"prune", ARGS_GAME, PF_DRY_RUN, "prune [GAME] [--dry-run]"},
+    [CMD_PRUNE] = {"prune", ARGS_GAME, PF_DRY_RUN | PF_REMOTE, "prune [GAME] [--remote] [--dry-run]"},
     [CMD_PIN] = {"pin", ARGS_ID, 0, "pin [GAME] ID"},
     [CMD_UNPIN] = {"unpin", ARGS_ID, 0, "unpin [GAME] ID"},
     [CMD_RELOAD] = {"reload", ARGS_NONE, 0, "reload"},

@@ -1,13 +1,20 @@
-/* rclone as a child: spawned like the process core's worker (posix_spawn, default signal
- * dispositions, an empty mask), polled through jobctx so that a coroutine parks on the loop
- * while rclone works, stopped when it runs past its bound or the job is cancelled. */
+/* rclone as a child: forked with default signal dispositions, an empty mask and a parent-death
+ * signal, polled through jobctx so that a coroutine parks on the loop while rclone works,
+ * stopped when it runs past its bound or the job is cancelled. Uploads go through one rclone
+ * rcd per copy job, spoken to over HTTP on loopback. */
 #include "rclone.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "util.h"
@@ -82,21 +89,61 @@ child_pipe(int *ret_read, int *ret_write)
 	return 0;
 }
 
-/* rclone's stdin is /dev/null; its stdout and stderr go to our pipes. */
-static int
-spawn_child(const char **argv, int out_w, int err_w, pid_t *ret_pid)
+/* In the child, between fork and exec: only async-signal-safe calls. The parent's death (a
+ * killed daemon, or a worker) kills rclone too, so no rclone rcd serves on for ever; signals
+ * are as a new program expects them (the daemon blocks its own for signalfd). An exec that
+ * fails sends its errno up the report pipe. */
+static void __attribute__((noreturn))
+child_exec(const char **argv, char *const *envp, int out_w, int err_w, int report_w, pid_t parent)
 {
-	posix_spawn_file_actions_t fa;
-	int r;
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+	int fd, e;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out_w, STDOUT_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, err_w, STDERR_FILENO);
-	/* A name without a slash is looked up in PATH, as a shell would. */
-	r = spawn_clean(ret_pid, argv[0], !strchr(argv[0], '/'), &fa, (char *const *)(uintptr_t)argv);
-	posix_spawn_file_actions_destroy(&fa);
-	return r;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(127);
+	for (int sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && dup2(fd, STDIN_FILENO) >= 0 && dup2(out_w, STDOUT_FILENO) >= 0 &&
+	    dup2(err_w, STDERR_FILENO) >= 0)
+		/* A name without a slash is looked up in PATH, as a shell would. */
+		execvpe(argv[0], (char *const *)(uintptr_t)argv, envp);
+	e = errno;
+	(void)!write(report_w, &e, sizeof(e));
+	_exit(127);
+}
+
+/* rclone's stdin is /dev/null; its stdout and stderr go to our pipes. envp NULL: ours.
+ * fork, not posix_spawn, for the parent-death signal. Returns 0 or -errno (-ENOENT: no such
+ * program). */
+static int
+spawn_child(const char **argv, char *const *envp, int out_w, int err_w, pid_t *ret_pid)
+{
+	extern char **environ;
+	pid_t parent = getpid(), pid;
+	int p[2], e = 0;
+	ssize_t n;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid == 0)
+		child_exec(argv, envp ? envp : environ, out_w, err_w, p[1], parent);
+	e = pid < 0 ? errno : 0;
+	close(p[1]);
+	while (pid > 0 && (n = read(p[0], &e, sizeof(e))) < 0 && errno == EINTR)
+		;
+	close(p[0]);
+	if (pid > 0 && e)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	if (e)
+		return -e;
+	*ret_pid = pid;
+	return 0;
 }
 
 /* Keeps the tail of stderr (the last error is what explains a failure) and the head of
@@ -226,7 +273,7 @@ child_clear(struct rclone_child *c)
 
 /* Starts the child with its pipes; fills err when rclone cannot even start. */
 static int
-child_start(struct rclone_child *c, const char **argv, char *err, size_t errlen)
+child_start(struct rclone_child *c, const char **argv, char *const *envp, char *err, size_t errlen)
 {
 	_cleanup_close_ int out_w = -EBADF, err_w = -EBADF;
 	int r = child_pipe(&c->out_fd, &out_w);
@@ -234,7 +281,7 @@ child_start(struct rclone_child *c, const char **argv, char *err, size_t errlen)
 	if (r == 0)
 		r = child_pipe(&c->err_fd, &err_w);
 	if (r == 0)
-		r = spawn_child(argv, out_w, err_w, &c->pid);
+		r = spawn_child(argv, envp, out_w, err_w, &c->pid);
 	if (r < 0)
 		snprintf(err, errlen, "cannot run %s: %s%s", argv[0], strerror(-r),
 			 r == -ENOENT ? " (install the rclone package or set rclone = PATH)" : "");
@@ -255,7 +302,7 @@ rclone_run(const struct rclone_opts *o, const char *const *args, const struct jo
 		snprintf(err, errlen, "cannot run rclone %s: %s", args[0], strerror(-r));
 		return r;
 	}
-	r = child_start(&c, argv, err, errlen);
+	r = child_start(&c, argv, NULL, err, errlen);
 	if (r < 0) {
 		child_clear(&c);
 		return r;
@@ -275,19 +322,341 @@ rclone_run(const struct rclone_opts *o, const char *const *args, const struct jo
 	return 0;
 }
 
-int
-rclone_upload(const struct rclone_opts *o, const char *local, const char *dir, const char *name,
-	      const struct job_hooks *hooks, char *err, size_t errlen)
+/* One `rclone rcd` serves every upload of a copy job through its remote control (HTTP on a
+ * loopback port it picks, with a user and password of 128 random bits that reach it through its
+ * environment, never its command line): one rclone start per job instead of two per file. */
+struct rclone_rc {
+	struct rclone_child c;
+	uint64_t timeout_usec;
+	char addr[64];	/* 127.0.0.1:PORT */
+	char auth[128]; /* the Basic credentials, base64 */
+	in_port_t port;
+};
+
+#define RC_READY_USEC (30 * USEC_PER_SEC)
+#define RC_REPLY_MAX (64 * 1024)
+#define RC_READY_LINE "Serving remote control on http://"
+
+static void
+base64(const char *in, char *out)
 {
-	char final[4096], partial[4096 + sizeof(RCLONE_PARTIAL_SUFFIX)];
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(in), o = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned char)in[i] << 16 | (i + 1 < n ? (unsigned char)in[i + 1] << 8 : 0) |
+			     (i + 2 < n ? (unsigned char)in[i + 2] : 0);
+		out[o++] = t[v >> 18 & 63];
+		out[o++] = t[v >> 12 & 63];
+		out[o++] = i + 1 < n ? t[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? t[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+/* Our environment with RCLONE_RC_USER and RCLONE_RC_PASS added (malloc'd, the strings with
+ * it); the Basic credentials into auth. */
+static char **
+rc_environment(char *auth)
+{
+	extern char **environ;
+	unsigned char key[16];
+	char pass[33], cred[64], **env;
+	size_t n = 0;
+
+	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+		return NULL;
+	for (size_t i = 0; i < sizeof(key); i++)
+		snprintf(pass + 2 * i, 3, "%02x", key[i]);
+	snprintf(cred, sizeof(cred), "savekeeper:%s", pass);
+	base64(cred, auth);
+	while (environ[n])
+		n++;
+	env = calloc(n + 3, sizeof(*env));
+	if (!env)
+		return NULL;
+	memcpy(env, environ, n * sizeof(*env));
+	if (asprintf(&env[n], "RCLONE_RC_USER=savekeeper") < 0 ||
+	    asprintf(&env[n + 1], "RCLONE_RC_PASS=%s", pass) < 0) {
+		free(env);
+		return NULL;
+	}
+	return env;
+}
+
+static void
+rc_environment_free(char **env)
+{
+	size_t n = 0;
+
+	while (env && env[n] && strncmp(env[n], "RCLONE_RC_USER=", 15) != 0)
+		n++;
+	if (env && env[n]) {
+		free(env[n]);
+		free(env[n + 1]);
+	}
+	free(env);
+}
+
+/* Waits for rcd to say where it listens; fills rc->addr. */
+static int
+rc_wait_ready(struct rclone_rc *rc, const struct job_hooks *hooks, char *err, size_t errlen)
+{
+	uint64_t deadline = now_usec() + RC_READY_USEC;
+	siginfo_t si;
+	char *p;
+
+	for (;;) {
+		drain(&rc->c, &rc->c.err_fd, true);
+		rc->c.err[rc->c.err_len] = '\0';
+		p = strstr(rc->c.err, RC_READY_LINE);
+		if (p && sscanf(p + strlen(RC_READY_LINE), "%63[0-9.:]", rc->addr) == 1)
+			return 0;
+		si.si_pid = 0;
+		if (waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED | WNOHANG) == 0 && si.si_pid == rc->c.pid) {
+			rc->c.pid = 0;
+			drain(&rc->c, &rc->c.err_fd, true);
+			return report(&rc->c, "rcd",
+				      si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status, err,
+				      errlen);
+		}
+		if (job_cancelled(hooks) || now_usec() > deadline)
+			return report(&rc->c, "rcd", job_cancelled(hooks) ? -ECANCELED : -ETIMEDOUT, err,
+				      errlen);
+		job_sleep(hooks, 5 * USEC_PER_MSEC);
+	}
+}
+
+void
+rclone_rc_stop(struct rclone_rc *rc)
+{
+	siginfo_t si;
+
+	if (!rc)
+		return;
+	if (rc->c.pid > 0) {
+		/* Between calls rcd holds nothing of ours; in one, this is how it is stopped. */
+		kill(rc->c.pid, SIGKILL);
+		while (waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED) < 0 && errno == EINTR)
+			;
+	}
+	child_clear(&rc->c);
+	free(rc);
+}
+
+int
+rclone_rc_start(const struct rclone_opts *o, const struct job_hooks *hooks, struct rclone_rc **ret, char *err,
+		size_t errlen)
+{
+	const char *argv[RCLONE_ARGS_MAX];
+	struct rclone_rc *rc = calloc(1, sizeof(*rc));
+	char **env = rc ? rc_environment(rc->auth) : NULL;
+	int r = env ? build_argv(o, (const char *const[]){"rcd", "--rc-addr", "127.0.0.1:0", NULL}, argv)
+		    : -ENOMEM;
+
+	if (rc)
+		rc->c = (struct rclone_child){.out_fd = -EBADF, .err_fd = -EBADF};
+	if (r < 0)
+		snprintf(err, errlen, "cannot run rclone rcd: %s", strerror(-r));
+	if (r == 0)
+		r = child_start(&rc->c, argv, env, err, errlen);
+	rc_environment_free(env);
+	if (r == 0) {
+		lower_priority(rc->c.pid, 19, true);
+		rc->timeout_usec = o->timeout_usec ? o->timeout_usec : RCLONE_TIMEOUT_USEC;
+		r = rc_wait_ready(rc, hooks, err, errlen);
+	}
+	if (r < 0) {
+		rclone_rc_stop(rc);
+		return r;
+	}
+	*ret = rc;
+	return 0;
+}
+/* A connected, non-blocking socket to rcd. */
+static int
+rc_connect(const struct rclone_rc *rc, const struct job_hooks *hooks)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	char host[64], *colon;
+	int e = 0;
+	socklen_t len = sizeof(e);
+
+	snprintf(host, sizeof(host), "%s", rc->addr);
+	colon = strrchr(host, ':');
+	if (fd < 0 || !colon)
+		return fd < 0 ? -errno : -EINVAL;
+	*colon = '\0';
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return -EINVAL;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+		return -errno;
+	(void)job_wait_fd(hooks, fd, POLLOUT);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0 || e)
+		return e ? -e : -errno;
+	return TAKE_FD(fd);
+}
+
+/* Sends the whole request; the socket buffer takes a request of this size at once. */
+static int
+rc_send(int fd, const char *path, const char *auth, const char *body, const struct job_hooks *hooks)
+{
+	_cleanup_free_ char *req = NULL;
+	int n =
+	    asprintf(&req,
+		     "POST /%s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic %s\r\n"
+		     "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		     path, auth, strlen(body), body);
+	size_t off = 0;
+
+	if (n < 0)
+		return -ENOMEM;
+	while (off < (size_t)n) {
+		ssize_t k = send(fd, req + off, (size_t)n - off, MSG_NOSIGNAL);
+		if (k < 0 && errno == EAGAIN)
+			(void)job_wait_fd(hooks, fd, POLLOUT);
+		else if (k < 0 && errno != EINTR)
+			return -errno;
+		else if (k > 0)
+			off += (size_t)k;
+	}
+	return 0;
+}
+
+/* Reads the reply to its end. Polls like wait_child, first every millisecond (a rename takes a
+ * few), then up to every 20 ms; stops rcd past the deadline or on cancel, and notices when it
+ * dies. Returns the bytes read or -errno. */
+static ssize_t
+rc_receive(struct rclone_rc *rc, int fd, char *buf, size_t max, const struct job_hooks *hooks)
+{
+	uint64_t deadline = now_usec() + rc->timeout_usec, nap = USEC_PER_MSEC;
+	size_t len = 0;
+	siginfo_t si;
+
+	for (;;) {
+		ssize_t k = recv(fd, buf + len, max - len, 0);
+		if (k == 0 || (k > 0 && (len += (size_t)k) == max))
+			return (ssize_t)len;
+		if (k < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (k > 0)
+			continue;
+		drain(&rc->c, &rc->c.err_fd, true);
+		si.si_pid = 0;
+		if (waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
+			return -EPIPE;
+		if (job_cancelled(hooks))
+			return -ECANCELED;
+		if (now_usec() > deadline)
+			return -ETIMEDOUT;
+		job_sleep(hooks, nap);
+		nap = nap * 2 > RCLONE_POLL_USEC ? RCLONE_POLL_USEC : nap * 2;
+	}
+}
+
+/* The -errno and message of a reply: its HTTP status and rc's "error". */
+static int
+rc_reply(const char *method, char *reply, char *err, size_t errlen)
+{
+	int status = 0, r;
+	char *body = strstr(reply, "\r\n\r\n"), *brace = body ? strchr(body, '{') : NULL;
+	struct json_object *o = brace ? json_tokener_parse(brace) : NULL, *e;
+	const char *why = o && json_object_object_get_ex(o, "error", &e) ? json_object_get_string(e) : NULL;
+
+	if (sscanf(reply, "HTTP/1.%*d %d", &status) != 1)
+		status = 0;
+	r = status == 200 ? 0 : status == 404 ? -ENODATA : status == 401 ? -EACCES : -EIO;
+	if (r < 0)
+		snprintf(err, errlen, "rclone %s failed (HTTP %d): %s", method, status,
+			 why ? why : "no reason given");
+	json_object_put(o);
+	return r;
+}
+
+/* Stops rcd after a call it could not finish (its transfer ends with it) and says why. */
+static int
+rc_fail(struct rclone_rc *rc, const char *method, int r, char *err, size_t errlen)
+{
+	char what[64];
+	siginfo_t si;
+
+	kill(rc->c.pid, SIGKILL);
+	while (waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED) < 0 && errno == EINTR)
+		;
+	rc->c.pid = 0;
+	drain(&rc->c, &rc->c.err_fd, true);
+	snprintf(what, sizeof(what), "%s", method);
+	if (r == -EPIPE)
+		return report(&rc->c, what, si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status, err,
+			      errlen);
+	if (r == -ETIMEDOUT || r == -ECANCELED)
+		return report(&rc->c, what, r, err, errlen);
+	snprintf(err, errlen, "rclone %s: cannot talk to rclone rcd at %s: %s", method, rc->addr,
+		 strerror(-r));
+	return r;
+}
+
+/* Calls rc method (such as "operations/copyfile") with the JSON object in. */
+static int
+rc_call(struct rclone_rc *rc, const char *method, struct json_object *in, const struct job_hooks *hooks,
+	char *err, size_t errlen)
+{
+	_cleanup_free_ char *reply = malloc(RC_REPLY_MAX + 1);
+	_cleanup_close_ int fd = -EBADF;
+	ssize_t n;
 	int r;
 
-	if ((size_t)snprintf(final, sizeof(final), "%s/%s", dir, name) >= sizeof(final))
-		return -ENAMETOOLONG;
-	snprintf(partial, sizeof(partial), "%s%s", final, RCLONE_PARTIAL_SUFFIX);
-	r = rclone_run(o, (const char *const[]){"copyto", local, partial, NULL}, hooks, NULL, 0, err, errlen);
-	if (r == 0)
-		r = rclone_run(o, (const char *const[]){"moveto", partial, final, NULL}, hooks, NULL, 0, err,
-			       errlen);
+	if (!reply || !in)
+		return -ENOMEM;
+	if (rc->c.pid <= 0) {
+		snprintf(err, errlen, "rclone %s: rclone rcd is not running", method);
+		return -EIO;
+	}
+	fd = rc_connect(rc, hooks);
+	r = fd < 0 ? fd : rc_send(fd, method, rc->auth, json_object_to_json_string(in), hooks);
+	n = r < 0 ? r : rc_receive(rc, fd, reply, RC_REPLY_MAX, hooks);
+	if (n < 0)
+		return rc_fail(rc, method, (int)n, err, errlen);
+	reply[n] = '\0';
+	return rc_reply(method, reply, err, errlen);
+}
+
+/* operations/copyfile or movefile of srcFs/srcRemote to dstFs/dstRemote. */
+static int
+rc_file_op(struct rclone_rc *rc, const char *op, const char *src_fs, const char *src, const char *dst_fs,
+	   const char *dst, const struct job_hooks *hooks, char *err, size_t errlen)
+{
+	struct json_object *in = json_object_new_object();
+	char method[64];
+	int r;
+
+	snprintf(method, sizeof(method), "operations/%s", op);
+	if (in) {
+		json_object_object_add(in, "srcFs", json_object_new_string(src_fs));
+		json_object_object_add(in, "srcRemote", json_object_new_string(src));
+		json_object_object_add(in, "dstFs", json_object_new_string(dst_fs));
+		json_object_object_add(in, "dstRemote", json_object_new_string(dst));
+	}
+	r = rc_call(rc, method, in, hooks, err, errlen);
+	json_object_put(in);
 	return r;
+}
+
+int
+rclone_rc_upload(struct rclone_rc *rc, const char *local, const char *dir, const char *name,
+		 const struct job_hooks *hooks, char *err, size_t errlen)
+{
+	char folder[4096], partial[256];
+	const char *base = strrchr(local, '/');
+
+	if (!base || (size_t)(base - local) >= sizeof(folder) ||
+	    (size_t)snprintf(partial, sizeof(partial), "%s%s", name, RCLONE_PARTIAL_SUFFIX) >=
+		sizeof(partial))
+		return -ENAMETOOLONG;
+	snprintf(folder, sizeof(folder), "%.*s", (int)(base - local), local);
+	int r =
+	    rc_file_op(rc, "copyfile", folder[0] ? folder : "/", base + 1, dir, partial, hooks, err, errlen);
+	return r < 0 ? r : rc_file_op(rc, "movefile", dir, partial, dir, name, hooks, err, errlen);
 }

@@ -20,7 +20,7 @@
 #define REMOTE_LIST_MAX (16 * 1024 * 1024)
 
 void
-remote_queue_free(char **ids, size_t n)
+remote_journal_free(char **ids, size_t n)
 {
 	for (size_t i = 0; ids && i < n; i++)
 		free(ids[i]);
@@ -39,7 +39,7 @@ parse_queue(char *text, char ***ret_ids, size_t *ret_n)
 		if (!*line || strlen(line) >= 64 || strchr(line, '/') || line[0] == '.')
 			continue;
 		if (array_grow(&ids, &cap, n, sizeof(*ids)) < 0 || !(ids[n] = strdup(line))) {
-			remote_queue_free(ids, n);
+			remote_journal_free(ids, n);
 			return -ENOMEM;
 		}
 		n++;
@@ -50,9 +50,9 @@ parse_queue(char *text, char ***ret_ids, size_t *ret_n)
 }
 
 int
-remote_queue_read(const char *game_dir, char ***ret_ids, size_t *ret_n)
+remote_journal_read(const char *game_dir, const char *file, char ***ret_ids, size_t *ret_n)
 {
-	_cleanup_free_ char *path = path_join(game_dir, REMOTE_QUEUE_FILE), *text = NULL;
+	_cleanup_free_ char *path = path_join(game_dir, file), *text = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	size_t len = 0;
 	ssize_t k;
@@ -80,9 +80,9 @@ remote_queue_read(const char *game_dir, char ***ret_ids, size_t *ret_n)
 
 /* Replaces the journal with ids (skipping drop), crash-safely. */
 static int
-write_queue(const char *game_dir, char **ids, size_t n, const char *drop, const char *add)
+write_journal(const char *game_dir, const char *file, char **ids, size_t n, const char *drop, const char *add)
 {
-	_cleanup_free_ char *path = path_join(game_dir, REMOTE_QUEUE_FILE), *tmp = NULL;
+	_cleanup_free_ char *path = path_join(game_dir, file), *tmp = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	int r = 0;
 
@@ -107,38 +107,38 @@ write_queue(const char *game_dir, char **ids, size_t n, const char *drop, const 
 	return fsync_path_dir(game_dir);
 }
 
-/* Reads the queue, then rewrites it without drop and with add at its end. */
+/* Reads the journal, then rewrites it without drop and with add at its end. */
 static int
-change_queue(const char *game_dir, const char *drop, const char *add)
+change_journal(const char *game_dir, const char *file, const char *drop, const char *add)
 {
 	char **ids = NULL;
 	size_t n = 0;
 	bool found = false;
-	int r = remote_queue_read(game_dir, &ids, &n);
+	int r = remote_journal_read(game_dir, file, &ids, &n);
 
 	for (size_t i = 0; r == 0 && i < n; i++)
 		found = found || strcmp(ids[i], drop ? drop : add) == 0;
 	/* Nothing to do: the ID to add is there already, or the one to drop is not. */
 	if (r == 0 && (drop ? found : !found))
-		r = write_queue(game_dir, ids, n, drop, add);
-	remote_queue_free(ids, n);
+		r = write_journal(game_dir, file, ids, n, drop, add);
+	remote_journal_free(ids, n);
 	return r;
 }
 
 int
-remote_queue_add(const char *game_dir, const char *id)
+remote_journal_add(const char *game_dir, const char *file, const char *id)
 {
-	return change_queue(game_dir, NULL, id);
+	return change_journal(game_dir, file, NULL, id);
 }
 
 int
-remote_queue_remove(const char *game_dir, const char *id)
+remote_journal_remove(const char *game_dir, const char *file, const char *id)
 {
-	return change_queue(game_dir, id, NULL);
+	return change_journal(game_dir, file, id, NULL);
 }
 
-static void
-rclone_opts_of(const struct job_spec *spec, struct rclone_opts *o)
+void
+remote_rclone_opts(const struct job_spec *spec, struct rclone_opts *o)
 {
 	*o = (struct rclone_opts){
 	    .binary = spec->rclone,
@@ -147,13 +147,16 @@ rclone_opts_of(const struct job_spec *spec, struct rclone_opts *o)
 	};
 }
 
-/* Uploads <id><suffix> from the game's folder; 1 when it is gone here. */
+/* Uploads <id><suffix> from the game's folder through the job's rcd, started here on first
+ * use; 1 when the file is gone here. */
 static int
-upload_file(const struct rclone_opts *o, const struct job_spec *spec, const char *id, const char *suffix,
+upload_file(struct rclone_rc **rc, const struct job_spec *spec, const char *id, const char *suffix,
 	    const struct job_hooks *hooks, char *err, size_t errlen)
 {
 	char name[128], local[4096];
+	struct rclone_opts o;
 	struct stat st;
+	int r = 0;
 
 	snprintf(name, sizeof(name), "%s%s", id, suffix);
 	if ((size_t)snprintf(local, sizeof(local), "%s/%s", spec->game_dir, name) >= sizeof(local))
@@ -162,26 +165,63 @@ upload_file(const struct rclone_opts *o, const struct job_spec *spec, const char
 		snprintf(err, errlen, "cannot copy '%s': %s", local, strerror(errno));
 		return errno == ENOENT ? 1 : -errno;
 	}
-	return rclone_upload(o, local, spec->remote, name, hooks, err, errlen);
+	remote_rclone_opts(spec, &o);
+	if (!*rc)
+		r = rclone_rc_start(&o, hooks, rc, err, errlen);
+	return r < 0 ? r : rclone_rc_upload(*rc, local, spec->remote, name, hooks, err, errlen);
+}
+
+static bool
+pinned_here(const struct job_spec *spec, const char *id)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s%s", spec->game_dir, id, SNAP_PIN_SUFFIX);
+	return access(path, F_OK) == 0;
 }
 
 int
-remote_upload(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, char *err,
-	      size_t errlen)
+remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id,
+	      const struct job_hooks *hooks, char *err, size_t errlen)
 {
-	struct rclone_opts o;
-	int r;
+	int r = upload_file(rc, spec, id, SNAP_SUFFIX, hooks, err, errlen);
 
-	rclone_opts_of(spec, &o);
-	r = upload_file(&o, spec, id, SNAP_SUFFIX, hooks, err, errlen);
-
-	return r != 0 ? r : upload_file(&o, spec, id, SNAP_MANIFEST_SUFFIX, hooks, err, errlen);
+	if (r == 0)
+		r = upload_file(rc, spec, id, SNAP_MANIFEST_SUFFIX, hooks, err, errlen);
+	/* A pin goes with its archive, so that the remote's retention keeps it wherever it runs;
+	 * one that is gone (unpinned meanwhile) is no failure. */
+	if (r == 0 && pinned_here(spec, id) &&
+	    (r = upload_file(rc, spec, id, SNAP_PIN_SUFFIX, hooks, err, errlen)) > 0)
+		r = 0;
+	return r;
 }
 
 static int
 by_id(const void *a, const void *b)
 {
 	return strcmp(((const struct job_archive *)a)->id, ((const struct job_archive *)b)->id);
+}
+
+/* Marks each listed archive whose <ID>.pin the listing holds too. */
+static void
+mark_pins(struct json_object *a, struct job_result *ret)
+{
+	size_t n = json_object_array_length(a), k = strlen(SNAP_PIN_SUFFIX);
+
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *name;
+		const char *nm = json_object_object_get_ex(json_object_array_get_idx(a, i), "Name", &name)
+				     ? json_object_get_string(name)
+				     : "";
+		size_t len = strlen(nm);
+
+		if (len <= k || strcmp(nm + len - k, SNAP_PIN_SUFFIX) != 0)
+			continue;
+		for (unsigned j = 0; j < ret->n_archives; j++)
+			if (strlen(ret->archives[j].id) == len - k &&
+			    !strncmp(ret->archives[j].id, nm, len - k))
+				ret->archives[j].pinned = true;
+	}
 }
 
 /* Takes the archives out of rclone lsjson's array: names <ID>.tar.gz with a valid ID. */
@@ -210,6 +250,8 @@ parse_listing(const char *json, struct job_result *ret)
 		if (r == 0)
 			ret->archives[ret->n_archives++] = ar;
 	}
+	if (r == 0 && n)
+		mark_pins(a, ret);
 	json_object_put(a);
 	if (ret->n_archives)
 		qsort(ret->archives, ret->n_archives, sizeof(*ret->archives), by_id);
@@ -217,15 +259,18 @@ parse_listing(const char *json, struct job_result *ret)
 }
 
 /* Empties a folder of ours: the pull's staging (left over by a pull that was stopped), or a
- * listing's copy of the remote's manifests. */
+ * listing's copy of the remote's manifests. A symlink in its place is not followed. */
 static void
 clear_staging(const char *staging)
 {
-	DIR *d = opendir(staging);
+	int fd = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 
+	if (fd >= 0 && !d)
+		close(fd);
 	while (d && (de = readdir(d)))
-		if (de->d_name[0] != '.')
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
 			(void)unlinkat(dirfd(d), de->d_name, 0);
 	if (d)
 		closedir(d);
@@ -263,7 +308,7 @@ remote_manifests(const struct job_spec *spec, const struct job_hooks *hooks, str
 	snprintf(dir, sizeof(dir), "%s/savekeeper-list.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
 		return;
-	rclone_opts_of(spec, &o);
+	remote_rclone_opts(spec, &o);
 	if (rclone_run(
 		&o,
 		(const char *const[]){"copy", spec->remote, dir, "--include", "*" SNAP_MANIFEST_SUFFIX, NULL},
@@ -280,7 +325,7 @@ remote_list(const struct job_spec *spec, const struct job_hooks *hooks, struct j
 	_cleanup_free_ char *out = NULL;
 	int r;
 
-	rclone_opts_of(spec, &o);
+	remote_rclone_opts(spec, &o);
 	r = rclone_run(&o, (const char *const[]){"lsjson", "--files-only", spec->remote, NULL}, hooks, &out,
 		       REMOTE_LIST_MAX, ret->message, sizeof(ret->message));
 	if (r == -ENODATA) {
@@ -303,7 +348,7 @@ download(const struct job_spec *spec, const char *staging, const char *id, const
 	struct rclone_opts o;
 	char from[4096], to[4096];
 
-	rclone_opts_of(spec, &o);
+	remote_rclone_opts(spec, &o);
 	snprintf(from, sizeof(from), "%s/%s%s", spec->remote, id, suffix);
 	snprintf(to, sizeof(to), "%s/%s%s", staging, id, suffix);
 	return rclone_run(&o, (const char *const[]){"copyto", from, to, NULL}, hooks, NULL, 0, ret->message,
@@ -367,6 +412,19 @@ fetch_checked(const struct job_spec *spec, const char *staging, const char *id, 
 		r = store_walk(staging, m, NULL, hooks, ret);
 	manifest_free(m);
 	return r;
+}
+
+int
+remote_sweep(const char *game_dir)
+{
+	_cleanup_free_ char *staging = path_join(game_dir, REMOTE_STAGING);
+
+	if (!staging)
+		return -ENOMEM;
+	clear_staging(staging);
+	if (rmdir(staging) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
 }
 
 int

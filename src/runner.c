@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "manifest.h"
+#include "rclone.h"
 #include "remote.h"
 #include "restore.h"
 #include "snapshot.h"
@@ -42,12 +43,15 @@ int
 runner_sweep(const char *game_dir, const char *save_dir, uint64_t wait_usec)
 {
 	_cleanup_close_ int lock = runner_lock_game(game_dir, NULL, wait_usec);
+	int r;
 
 	/* No archive folder yet is nothing to share; what a crash left beside the save folder
 	 * still goes. */
 	if (lock < 0 && lock != -ENOENT)
 		return lock;
-	return save_dir ? restore_sweep_game(game_dir, save_dir) : store_sweep(game_dir);
+	r = save_dir ? restore_sweep_game(game_dir, save_dir) : store_sweep(game_dir);
+	/* A pull that was killed leaves its staging folder, which store_sweep (files only) keeps. */
+	return lock < 0 || r < 0 ? r : remote_sweep(game_dir);
 }
 
 /* Applies retention (spec->keep) and lists every archive with why it stays. */
@@ -201,15 +205,18 @@ restore_from(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 	return restore_run(spec, hooks, ret);
 }
 
-/* Changes the copy queue under the game's lock (drop or add one ID). */
+/* Under the game's lock, records an uploaded ID as this device's on the remote (when it was
+ * uploaded: uploaded is false for one that retention removed here first) and takes it off
+ * the copy queue. A crash between the two uploads it again, which changes nothing. */
 static int
-queue_change(const struct job_spec *spec, const struct job_hooks *hooks, const char *drop, const char *add)
+queue_done(const struct job_spec *spec, const struct job_hooks *hooks, const char *id, bool uploaded)
 {
 	_cleanup_close_ int lock = runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC);
+	int r = lock < 0 ? lock : 0;
 
-	if (lock < 0)
-		return lock;
-	return drop ? remote_queue_remove(spec->game_dir, drop) : remote_queue_add(spec->game_dir, add);
+	if (r == 0 && uploaded)
+		r = remote_journal_add(spec->game_dir, REMOTE_UPLOADED_FILE, id);
+	return r < 0 ? r : remote_journal_remove(spec->game_dir, REMOTE_QUEUE_FILE, id);
 }
 
 static int
@@ -222,7 +229,7 @@ queue_read(const struct job_spec *spec, const struct job_hooks *hooks, char ***r
 		*ret_n = 0;
 		return 0;
 	}
-	return lock < 0 ? lock : remote_queue_read(spec->game_dir, ret_ids, ret_n);
+	return lock < 0 ? lock : remote_journal_read(spec->game_dir, REMOTE_QUEUE_FILE, ret_ids, ret_n);
 }
 
 /* The copy job drains the game's queue, oldest first. Its lock rule: the game's lock is held
@@ -233,6 +240,7 @@ queue_read(const struct job_spec *spec, const struct job_hooks *hooks, char ***r
 static int
 run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
+	struct rclone_rc *rc = NULL;
 	char **ids = NULL;
 	size_t n = 0, i = 0;
 	int r = queue_read(spec, hooks, &ids, &n);
@@ -243,9 +251,9 @@ run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 	for (; r >= 0 && i < n; i++) {
 		r = job_cancelled(hooks)
 			? -ECANCELED
-			: remote_upload(spec, ids[i], hooks, ret->message, sizeof(ret->message));
+			: remote_upload(spec, &rc, ids[i], hooks, ret->message, sizeof(ret->message));
 		if (r >= 0)
-			r = queue_change(spec, hooks, ids[i], NULL);
+			r = queue_done(spec, hooks, ids[i], r == 0);
 		if (r < 0)
 			break;
 		ret->files++;
@@ -254,9 +262,44 @@ run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 		ret->pending = (unsigned)(n - i);
 		snprintf(ret->id, sizeof(ret->id), "%s", ids[i]);
 	}
+	rclone_rc_stop(rc);
 	if (r >= 0)
 		ret->message[0] = '\0';
-	remote_queue_free(ids, n);
+	remote_journal_free(ids, n);
+	return r < 0 ? r : 0;
+}
+
+/* remote_prune_plan, then remote_prune_forget, under the game's lock: they read and change
+ * this machine's record of uploads (which the copy job changes too). */
+static int
+prune_locked(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret, bool forget)
+{
+	_cleanup_close_ int lock = runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC);
+
+	if (lock < 0 && lock != -ENOENT) {
+		snprintf(ret->message, sizeof(ret->message), "cannot lock '%s': %s", spec->game_dir,
+			 strerror(-lock));
+		return lock;
+	}
+	return forget ? remote_prune_forget(spec, ret) : remote_prune_plan(spec, ret);
+}
+
+/* The remote's retention. Its lock rule is the copy job's: the game's lock is held to read the
+ * record and pins and to change the record, never while rclone talks to the remote, so a slow
+ * remote never keeps a snapshot or a copy waiting for the lock. */
+static int
+run_remote_prune(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
+{
+	int r = remote_list(spec, hooks, ret), going = 0;
+
+	if (r == 0)
+		r = going = prune_locked(spec, hooks, ret, false);
+	if (r > 0 && !spec->dry_run)
+		r = remote_prune_delete(spec, hooks, ret);
+	if (r == 0 && going && !spec->dry_run)
+		r = prune_locked(spec, hooks, ret, true);
+	ret->pruned = r < 0 ? 0 : going;
+	ret->dry_run = spec->dry_run;
 	return r < 0 ? r : 0;
 }
 
@@ -283,6 +326,8 @@ runner_work(enum job_kind kind)
 		return remote_list;
 	case JOB_PULL:
 		return remote_pull;
+	case JOB_REMOTE_PRUNE:
+		return run_remote_prune;
 	}
 	return NULL;
 }
@@ -296,7 +341,7 @@ after_snapshot(const struct job_spec *spec, struct job_result *ret)
 	if (ret->err != 0 || spec->kind != JOB_SNAPSHOT || ret->unchanged)
 		return;
 	if (spec->remote) {
-		int r = remote_queue_add(spec->game_dir, ret->id);
+		int r = remote_journal_add(spec->game_dir, REMOTE_QUEUE_FILE, ret->id);
 		ret->pending = r < 0 ? 0 : 1;
 		if (r < 0)
 			snprintf(ret->message, sizeof(ret->message),
@@ -348,9 +393,9 @@ runner_execute(const struct job_spec *spec, const struct job_hooks *hooks, struc
 	/* A pull may bring a game's first archive: its folder must exist to be locked. */
 	if (spec->game_dir && (spec->kind == JOB_PULL || (spec->kind == JOB_RESTORE && spec->remote)))
 		(void)mkdir_p(spec->game_dir, 0700);
-	/* A listing reads only; a copy locks for its queue alone; every other kind may change the
-	 * archive folder. */
-	lock = spec->game_dir && !reads_only && spec->kind != JOB_COPY
+	/* A listing reads only; a copy and the remote's retention lock for their journals alone;
+	 * every other kind may change the archive folder. */
+	lock = spec->game_dir && !reads_only && spec->kind != JOB_COPY && spec->kind != JOB_REMOTE_PRUNE
 		   ? runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC)
 		   : -EBADF;
 

@@ -429,10 +429,14 @@ print_ids_why(struct json_object *o, const char *key, const char *heading)
 static void
 print_prune(struct json_object *o)
 {
-	bool dry = jbool(o, "dry_run");
+	bool dry = jbool(o, "dry_run"), remote = jbool(o, "remote");
 
-	print_ids_why(o, "removed", dry ? "would remove" : "removed");
-	print_ids_why(o, "kept", dry ? "would keep" : "kept");
+	print_ids_why(o, "removed",
+		      remote ? (dry ? "would remove from the remote" : "removed from the remote")
+			     : (dry ? "would remove" : "removed"));
+	print_ids_why(o, "kept",
+		      remote ? (dry ? "would keep on the remote" : "kept on the remote")
+			     : (dry ? "would keep" : "kept"));
 }
 
 static void
@@ -1023,12 +1027,16 @@ usage(FILE *f)
 	      "  status [GAME]                     games, last and next snapshots, the core\n"
 	      "  start [GAME] | stop [GAME]        resume or pause the schedule\n"
 	      "  backup [GAME] [--wait]            take a snapshot now (--wait: until done)\n"
-	      "  list [GAME]                       archives: ID, time, age, size, files\n"
+	      "  list [GAME] [--remote]            archives: ID, time, age, size, files\n"
+	      "                                    (--remote: what the remote holds)\n"
+	      "  pull [GAME] [ID|latest]           download an archive from the remote\n"
 	      "  verify [GAME] [ID|all|latest]     check archives against their SHA-256 lists\n"
 	      "  restore [GAME] [ID|latest] [--dry-run]\n"
 	      "                                    put a snapshot back (undoable)\n"
 	      "  restore [GAME] --undo             go back to before the last restore\n"
-	      "  prune [GAME] [--dry-run]          apply retention; show what goes and why\n"
+	      "  prune [GAME] [--remote] [--dry-run]\n"
+	      "                                    apply retention (here, or on the remote);\n"
+	      "                                    show what goes and why\n"
 	      "  pin [GAME] ID | unpin [GAME] ID   keep an archive for ever, or not\n"
 	      "  reload                            re-read the configuration\n"
 	      "  wrap [GAME] -- COMMAND...         run a game between two snapshots\n"

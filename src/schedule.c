@@ -47,6 +47,8 @@ struct game {
 	struct loop_timer *copy_timer; /* the next try after a failure */
 	bool copy_again;	       /* a new archive came while a copy ran */
 	unsigned copy_pending;	       /* archives queued, as the last job saw */
+	uint64_t copy_last_usec;       /* the last copy job that uploaded: its wall time */
+	unsigned copy_last_files;      /* and the archives it uploaded */
 	char copy_oldest[64];	       /* the oldest of them, "" if none */
 	unsigned copy_failures;	       /* failed tries in a row */
 	int64_t copy_failing_since;    /* wall clock, 0 while copies work */
@@ -69,6 +71,7 @@ struct sched {
 };
 
 static void game_run_next(struct game *g);
+static void game_read_queue(struct game *g);
 static void game_copy_start(struct game *g);
 static void game_release_retired(struct sched *s, struct game *g);
 
@@ -235,6 +238,19 @@ copy_failed(struct game *g, const struct job_result *r)
 	loop_timer_arm(g->copy_timer, copy_backoff(g));
 }
 
+/* After copies, the remote's retention runs as a job of the game's queue, under its lock like
+ * a local prune; one already waiting there covers these copies too. */
+static void
+remote_prune_queue(struct game *g)
+{
+	struct job_spec tmpl = {.kind = JOB_REMOTE_PRUNE};
+
+	for (struct sched_job *j = g->queue; j; j = j->next)
+		if (j->spec.kind == JOB_REMOTE_PRUNE && j != g->queue)
+			return;
+	(void)sched_submit(g->s, g->name, &tmpl, NULL, NULL);
+}
+
 static void
 copy_done(struct game *g, const struct job_result *r)
 {
@@ -245,10 +261,18 @@ copy_done(struct game *g, const struct job_result *r)
 	g->copy_failing_since = 0;
 	g->copy_pending = 0;
 	g->copy_oldest[0] = '\0';
+	/* Archives queued while this job ran are still to copy: status says so, not "in sync". */
+	if (g->copy_again)
+		game_read_queue(g);
 	free(g->copy_error);
 	g->copy_error = NULL;
 	if (recovered && s->event)
 		s->event(g->name, JOB_COPY, r, s->data);
+	if (r->files > 0) {
+		g->copy_last_usec = r->usec;
+		g->copy_last_files = (unsigned)r->files;
+		remote_prune_queue(g);
+	}
 }
 
 static void
@@ -315,11 +339,11 @@ game_read_queue(struct game *g)
 	char **ids = NULL;
 	size_t n = 0;
 
-	if (remote_queue_read(g->game_dir, &ids, &n) < 0 || n == 0)
+	if (remote_journal_read(g->game_dir, REMOTE_QUEUE_FILE, &ids, &n) < 0 || n == 0)
 		return;
 	g->copy_pending = (unsigned)n;
 	snprintf(g->copy_oldest, sizeof(g->copy_oldest), "%s", ids[0]);
-	remote_queue_free(ids, n);
+	remote_journal_free(ids, n);
 }
 
 static struct game *
@@ -516,7 +540,11 @@ on_job_done(struct core_job *cj, const struct job_result *r, void *data)
 		if (!g->copy_failing_since)
 			game_copy_start(g);
 	}
-	if (r->pruned < 0)
+	if (j->spec.kind == JOB_REMOTE_PRUNE && r->err < 0)
+		log_warn("game '%s': %s", g->name, r->message);
+	else if (j->spec.kind == JOB_REMOTE_PRUNE && r->pruned > 0)
+		log_info("game '%s': retention removed %d archive(s) from the remote", g->name, r->pruned);
+	else if (r->pruned < 0)
 		log_errno(LOG_WARNING, r->pruned, "game '%s': cannot apply retention in %s", g->name,
 			  g->game_dir);
 	else if (r->pruned > 0)
@@ -561,6 +589,9 @@ game_run_next(struct game *g)
 	j->spec.n_exclude = (unsigned)g->cfg->n_exclude;
 	j->spec.level = s->cfg->compression;
 	j->spec.keep = s->cfg->keep;
+	if (j->spec.kind == JOB_REMOTE_PRUNE)
+		config_remote_keep(s->cfg, g->cfg, &j->spec.keep);
+	j->spec.prune_foreign = s->cfg->remote_prune_foreign;
 	j->spec.prune = j->spec.kind == JOB_SNAPSHOT && !j->spec.pin;
 	j->spec.threads = compress_threads(s->cfg);
 	j->spec.want_disk = !g->disk_known;
@@ -661,7 +692,7 @@ sched_submit(struct sched *s, const char *game, const struct job_spec *tmpl, str
 			*ret_joined = false;
 		return run_beside(s, g, tmpl->kind, w);
 	}
-	if (tmpl->kind == JOB_PULL && !config_game_remote(s->cfg, g->cfg))
+	if ((tmpl->kind == JOB_PULL || tmpl->kind == JOB_REMOTE_PRUNE) && !config_game_remote(s->cfg, g->cfg))
 		return -ENOLINK;
 	j = find_joinable(g, tmpl);
 	if (ret_joined)
@@ -992,6 +1023,8 @@ sched_game_info(const struct sched *s, size_t i, struct sched_game_info *ret)
 	    .disk_archives = g->disk_archives,
 	    .disk_size = g->disk_size,
 	    .disk_shared = g->disk_shared,
+	    .copy_last_usec = g->copy_last_usec,
+	    .copy_last_files = g->copy_last_files,
 	};
 }
 

@@ -397,8 +397,8 @@ store_retention(const struct job_archive *e, size_t n, const struct sk_keep *kee
 const char *
 store_why_str(unsigned why, char *buf, size_t len)
 {
-	static const char *const names[] = {"last",    "hourly", "daily",  "weekly",
-					    "monthly", "pinned", "newest", "no policy"};
+	static const char *const names[] = {"last",   "hourly", "daily",     "weekly",		"monthly",
+					    "pinned", "newest", "no policy", "another device's"};
 	size_t o = 0;
 
 	buf[0] = '\0';

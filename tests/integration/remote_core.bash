@@ -5,7 +5,9 @@
 # refused auth (failing status with rclone's message, retries, local archives untouched, then
 # recovery); a daemon restart with a queue pending; a second daemon with an empty archive folder
 # and the same remote lists, pulls and restores the first one's archives, past the
-# stale-over-newer guard only with --force while it holds unarchived progress; rclone missing.
+# stale-over-newer guard only with --force while it holds unarchived progress; the remote's
+# retention (only this device's archives, pins kept, manifests before archives, a failing
+# remote leaving everything here); rclone missing.
 # Sourced by 71-remote-thread.sh, 72-remote-coroutine.sh and 73-remote-process.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 CFG=$T/savekeeper.ini
@@ -125,6 +127,59 @@ check "no pull staging left" test -z "$(leftovers "$GD")"
 stop_daemon
 rm -rf "$T/archives" "$T/device1" "$T/original"
 
+# Remote retention on the local backend: device A's archives are never this device's to
+# remove, device B keeps its newest two there and its pinned one; then remote_prune_foreign.
+RR=$T/retained
+backup_as() { echo "$1" >"$T/save/slot1.sav" && "$SKCTL" backup --wait >/dev/null; }
+remote_ids() { ls "$RR/demo" 2>/dev/null | sed -n 's/\.tar\.gz$//p'; }
+remote_has() { test "$(remote_ids | paste -sd ' ')" = "$*"; }
+# every manifest on the remote has its archive
+manifests_have_archives() {
+	local m
+	for m in "$RR"/demo/*.manifest; do
+		[[ -e $m ]] || continue
+		[[ -e ${m%.manifest}.tar.gz ]] || { echo "no archive for $m"; return 1; }
+	done
+}
+write_config "loc:$RR" "device = deviceA"
+start_daemon -c "$CFG"
+backup_as a1 && backup_as a2
+check "status says in sync" wait_for 60 state_is "in sync"
+check "only once both archives are on the remote" test "$(ls "$RR/demo" | grep -c 'tar.gz$')" = 2
+stop_daemon
+read -r a1 a2 <<<"$(remote_ids | tr '\n' ' ')"
+mv "$T/archives" "$T/deviceA"
+write_config "loc:$RR" "device = deviceB
+remote_keep_last = 2"
+start_daemon -c "$CFG"
+backup_as b1
+b1=$(archives "$GD" | head -1); b1=${b1%.tar.gz}
+check "pin device B's first archive" "$SKCTL" pin "$b1"
+backup_as b2 && backup_as b3 && backup_as b4
+read -r _ b2 b3 b4 <<<"$(archives "$GD" | sed 's/\.tar\.gz$//' | tr '\n' ' ')"
+check "remote_keep_last = 2 removes only device B's oldest unpinned archive" \
+	wait_for 60 remote_has "$a1" "$a2" "$b1" "$b3" "$b4"
+check "its manifest went with it" test ! -e "$RR/demo/$b2.manifest"
+check "every remote manifest has its archive" manifests_have_archives
+check "the local archives all stay" test "$(archives "$GD" | wc -l)" = 4
+check "the record of uploads no longer names the removed one" \
+	wait_for 30 bash -c "! grep -q '$b2' '$GD/remote-uploaded'"
+check "prune --remote --dry-run keeps device A's as another device's" bash -c \
+	"'$SKCTL' prune --remote --dry-run | grep -q '$a1  another device'"
+check "and would remove nothing" bash -c "'$SKCTL' prune --remote --dry-run | grep -q 'would remove from the remote: 0'"
+write_config "loc:$RR" "device = deviceB
+remote_keep_last = 2
+remote_prune_foreign = yes"
+"$SKCTL" reload >/dev/null
+check "with remote_prune_foreign the dry run would remove device A's" bash -c \
+	"'$SKCTL' prune --remote --dry-run | grep -A2 'would remove from the remote: 2' | grep -q '$a2'"
+check "the dry run removed nothing" remote_has "$a1" "$a2" "$b1" "$b3" "$b4"
+check "prune --remote with remote_prune_foreign" "$SKCTL" prune --remote
+check "device A's archives are gone, the pinned one stays" remote_has "$b1" "$b3" "$b4"
+check "no delete list is left behind" test -z "$(leftovers "$GD")"
+stop_daemon
+rm -rf "$T/archives" "$T/deviceA"
+
 # WebDAV on loopback: a large, slow upload killed half-way.
 serve
 head -c $((6 << 20)) /dev/urandom >"$T/save/big.sav"
@@ -142,6 +197,26 @@ check "the copy completes once the server is back" wait_for 120 state_is "in syn
 check "webdav copies match the local bytes" same_bytes "$SRV/saves"
 stop_daemon
 
+# A pull killed half-way, the daemon with its worker (process core) and rclone, as a power cut
+# would: the next start removes the pull's staging folder.
+mv "$T/archives" "$T/kept"
+start_daemon -c "$CFG"
+"$SKCTL" pull latest >/dev/null 2>&1 &
+PULL_PID=$!
+check "the rate-limited pull downloads into pull.partial" wait_for 30 bash -c "ls -A '$GD/pull.partial' | grep -q ."
+kids=$(pgrep -P "$SKD_PID")
+kill -9 "$SKD_PID" $kids
+for p in $(own_processes rclone); do [ "$p" = "$SRV_PID" ] || kill -9 "$p"; done
+wait "$SKD_PID" "$PULL_PID" 2>/dev/null
+check "the kill left the staging folder" test -d "$GD/pull.partial"
+start_daemon -c "$CFG"
+check "the restarted daemon answers" "$SKCTL" ping
+check "start-up removed the pull's staging folder" test ! -e "$GD/pull.partial"
+check "and published nothing" test -z "$(archives "$GD")"
+stop_daemon
+rm -rf "$T/archives"
+mv "$T/kept" "$T/archives"
+
 # Refused auth: failing with rclone's message, retried, then recovered when fixed.
 rm -f "$T/save/big.sav"
 rclone_config wrong
@@ -149,7 +224,7 @@ write_config dav:saves
 start_daemon -c "$CFG"
 check "backup with a refused password" "$SKCTL" backup --wait
 check "refused auth shows as failing" wait_for 60 state_is failing
-check "the status carries rclone's message" bash -c "'$SKCTL' status | grep -q 'failing since.*rclone copyto failed'"
+check "the status carries rclone's message" bash -c "'$SKCTL' status | grep -q 'failing since.*rclone operations/copyfile failed'"
 pending=$(ctl status | jget 'r["games"][0]["remote"]["pending"]')
 check "one pending archive (got $pending)" test "$pending" = 1
 check "the local archives stay" test "$(archives "$GD" | wc -l)" -ge 2
@@ -168,6 +243,27 @@ serve
 start_daemon -c "$CFG"
 check "the restarted daemon copies the queue" wait_for 60 state_is "in sync"
 check "copies match after the restart" same_bytes "$SRV/saves"
+stop_daemon
+
+# Remote retention over WebDAV: remote_keep_last = 1 leaves this device's newest there, and a
+# refused password fails the remote prune without touching anything here.
+write_config dav:saves "remote_keep_last = 1"
+start_daemon -c "$CFG"
+echo again >>"$T/save/slot1.sav"
+"$SKCTL" backup --wait >/dev/null
+newest=$(archives "$GD" | tail -1)
+only_newest() { test "$(ls "$SRV/saves/demo" | grep -c '\.tar\.gz$')" = 1 && test -e "$SRV/saves/demo/$newest"; }
+check "remote_keep_last = 1 on webdav keeps only the newest there" wait_for 60 only_newest
+check "its manifest stays with it" test -e "$SRV/saves/demo/${newest%.tar.gz}.manifest"
+check "webdav: one manifest on the remote" test "$(ls "$SRV/saves/demo" | grep -c '\.manifest$')" = 1
+here=$(archives "$GD" | wc -l)
+check "the local archives all stay ($here)" test "$here" -ge 4
+rclone_config wrong
+check "prune --remote with a refused password fails with rclone's message" bash -c \
+	"! '$SKCTL' prune --remote 2>'$T/prune.err' && grep -q 'rclone' '$T/prune.err'"
+check "the failed remote prune left the local archives" test "$(archives "$GD" | wc -l)" = "$here"
+check "and the record of uploads" grep -q "${newest%.tar.gz}" "$GD/remote-uploaded"
+rclone_config right
 stop_daemon
 
 # rclone missing.

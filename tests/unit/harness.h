@@ -22,20 +22,38 @@ scratch_template(char *buf, size_t size, const char *name)
 	return buf;
 }
 
+/* A scratch folder of a test group: made (mkdtemp of scratch_template) into buf by setup,
+ * removed with all it holds by teardown. Each returns 0, or -1 as a cmocka group fixture. */
+static inline int
+scratch_dir_make(char *buf, size_t size, const char *name)
+{
+	return mkdtemp(scratch_template(buf, size, name)) ? 0 : -1;
+}
+
+static inline int
+scratch_dir_remove(const char *dir)
+{
+	char cmd[4200];
+
+	if ((size_t)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir) >= sizeof(cmd))
+		return -1;
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 /* Skips the running test; the reason, printed as a `# ` line right before cmocka's
  * `not ok N # SKIP name`, is what tests/run.sh shows as the skip's reason. */
-#define skip_because(...)                          \
-	do {                                       \
-		print_message("# " __VA_ARGS__);   \
-		print_message("\n");               \
-		skip();                            \
+#define skip_because(...)                                                                                    \
+	do {                                                                                                 \
+		print_message("# " __VA_ARGS__);                                                             \
+		print_message("\n");                                                                         \
+		skip();                                                                                      \
 	} while (0)
 
 /* Skips the running test unless it runs as root; WHY names what needs root. */
-#define skip_unless_root(why)                                  \
-	do {                                                   \
-		if (geteuid() != 0)                            \
-			skip_because("needs root (%s)", why);  \
+#define skip_unless_root(why)                                                                                \
+	do {                                                                                                 \
+		if (geteuid() != 0)                                                                          \
+			skip_because("needs root (%s)", why);                                                \
 	} while (0)
 
 #endif

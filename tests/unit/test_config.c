@@ -310,6 +310,37 @@ test_remote_keys(void **state)
 		   "remote_bwlimit: bad value '' (expected an rclone --bwlimit such as 1M)");
 }
 
+/* The remote's retention, rule by rule: the game's remote_keep_X, else [daemon]'s, else keep_X. */
+static void
+test_remote_keep(void **state)
+{
+	struct sk_config *cfg;
+	struct sk_keep k;
+
+	(void)state;
+	cfg = load_ok("[daemon]\nkeep_last = 20\nkeep_daily = 7\nremote_keep_last = 5\n"
+		      "remote_prune_foreign = yes\n"
+		      "[game \"a\"]\npath = /a\n[game \"b\"]\npath = /b\nremote_keep_daily = 0\n"
+		      "remote_keep_monthly = 12\n");
+	assert_true(cfg->remote_prune_foreign);
+	config_remote_keep(cfg, config_find_game(cfg, "a"), &k);
+	assert_int_equal(k.last, 5);
+	assert_int_equal(k.daily, 7);
+	assert_int_equal(k.monthly, 0);
+	config_remote_keep(cfg, config_find_game(cfg, "b"), &k);
+	assert_int_equal(k.last, 5);
+	assert_int_equal(k.daily, 0);
+	assert_int_equal(k.monthly, 12);
+	config_free(cfg);
+	cfg = load_ok("[game \"a\"]\npath = /a\n");
+	assert_false(cfg->remote_prune_foreign);
+	config_remote_keep(cfg, &cfg->games[0], &k);
+	assert_int_equal(k.last, 50);
+	config_free(cfg);
+	load_fails("[game \"a\"]\npath = /a\nremote_keep_last = -1\n", 3,
+		   "remote_keep_last: bad value '-1' (expected a whole number from 0 to 1000000)");
+}
+
 /* DESIGN.md's example, inline comments and all, loads as written. */
 static void
 test_design_example(void **state)
@@ -862,6 +893,7 @@ main(void)
 	    cmocka_unit_test(test_every_daemon_key),
 	    cmocka_unit_test(test_game_keys),
 	    cmocka_unit_test(test_remote_keys),
+	    cmocka_unit_test(test_remote_keep),
 	    cmocka_unit_test(test_design_example),
 	    cmocka_unit_test(test_tilde),
 	    cmocka_unit_test(test_parse_duration),

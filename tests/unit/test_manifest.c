@@ -351,6 +351,31 @@ test_origin(void **state)
 	manifest_free(back);
 }
 
+/* Header lines of a later version are passed over, before or between the known ones; a line
+ * that does not have a header's form, or a later version number, is still refused. */
+static void
+test_future_headers(void **state)
+{
+	static const char head[] =
+	    "savekeeper-manifest 1\nid X\nsync-state 7 of 9\ntag -\ndevice deck\ncipher-hint none\n"
+	    "created 1\narchive-size 2\narchive-sha256 "
+	    "0000000000000000000000000000000000000000000000000000000000000000\nfiles 1\nbytes 3\n"
+	    "x-later 1\n";
+	struct manifest *m = NULL;
+	char text[1024];
+	(void)state;
+
+	snprintf(text, sizeof(text), "%sentries 0\nend\n", head);
+	assert_int_equal(manifest_parse("later", text, strlen(text), &m, NULL, 0), 0);
+	assert_string_equal(m->id, "X");
+	assert_string_equal(m->device, "deck");
+	assert_int_equal(m->bytes, 3);
+	manifest_free(m);
+	snprintf(text, sizeof(text), "%sX-Later 1\nentries 0\nend\n", good_head);
+	refused(text, strlen(text), 9, "expected 'entries'");
+	refused("savekeeper-manifest 2\nlater 1\n", 30, 1, "unsupported manifest version");
+}
+
 static void
 test_mutations(void **state)
 {
@@ -427,12 +452,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),	 cmocka_unit_test(test_read_header),
-	    cmocka_unit_test(test_written_form), cmocka_unit_test(test_corrupt),
-	    cmocka_unit_test(test_long_line),	 cmocka_unit_test(test_members),
-	    cmocka_unit_test(test_read_errors),	 cmocka_unit_test(test_origin),
-	    cmocka_unit_test(test_mutations),	 cmocka_unit_test(test_sha256_hex),
-	    cmocka_unit_test(test_entry_check),
+	    cmocka_unit_test(test_round_trip),	   cmocka_unit_test(test_read_header),
+	    cmocka_unit_test(test_written_form),   cmocka_unit_test(test_corrupt),
+	    cmocka_unit_test(test_long_line),	   cmocka_unit_test(test_members),
+	    cmocka_unit_test(test_read_errors),	   cmocka_unit_test(test_origin),
+	    cmocka_unit_test(test_future_headers), cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_sha256_hex),	   cmocka_unit_test(test_entry_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

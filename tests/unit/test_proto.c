@@ -151,7 +151,8 @@ test_prune(void **state)
 {
 	(void)state;
 	expect("prune sod --dry-run", CMD_PRUNE, "sod", "", PF_DRY_RUN);
-	parse_bad("prune sod " ID1, "too many arguments: prune [GAME] [--dry-run]");
+	expect("prune sod --remote --dry-run", CMD_PRUNE, "sod", "", PF_REMOTE | PF_DRY_RUN);
+	parse_bad("prune sod " ID1, "too many arguments: prune [GAME] [--remote] [--dry-run]");
 }
 
 static void

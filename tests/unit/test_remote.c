@@ -1,5 +1,6 @@
 /* The copy queue: a journal of IDs next to the archives, kept in order, without duplicates,
- * replaced whole (no temporary left behind), read back after a "restart" (a new read). */
+ * replaced whole (no temporary left behind), read back after a "restart" (a new read); the
+ * record of uploads beside it; the start-up sweep of a pull's staging folder. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "remote.h"
 #include "util.h"
@@ -19,17 +22,14 @@ static int
 setup(void **state)
 {
 	(void)state;
-	return mkdtemp(scratch_template(dir, sizeof(dir), "sk-remote")) ? 0 : -1;
+	return scratch_dir_make(dir, sizeof(dir), "sk-remote");
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[512];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return scratch_dir_remove(dir);
 }
 
 static void
@@ -38,11 +38,11 @@ assert_queue(const char *const *want, size_t n_want)
 	char **ids = NULL;
 	size_t n = 99;
 
-	assert_int_equal(remote_queue_read(dir, &ids, &n), 0);
+	assert_int_equal(remote_journal_read(dir, REMOTE_QUEUE_FILE, &ids, &n), 0);
 	assert_int_equal(n, n_want);
 	for (size_t i = 0; i < n; i++)
 		assert_string_equal(ids[i], want[i]);
-	remote_queue_free(ids, n);
+	remote_journal_free(ids, n);
 }
 
 static void
@@ -52,12 +52,12 @@ test_queue(void **state)
 
 	(void)state;
 	assert_queue(NULL, 0);
-	assert_int_equal(remote_queue_add(dir, "20261201T050000.000Z"), 0);
-	assert_int_equal(remote_queue_add(dir, "20261201T060000.000Z"), 0);
-	assert_int_equal(remote_queue_add(dir, "20261201T050000.000Z"), 0);
+	assert_int_equal(remote_journal_add(dir, REMOTE_QUEUE_FILE, "20261201T050000.000Z"), 0);
+	assert_int_equal(remote_journal_add(dir, REMOTE_QUEUE_FILE, "20261201T060000.000Z"), 0);
+	assert_int_equal(remote_journal_add(dir, REMOTE_QUEUE_FILE, "20261201T050000.000Z"), 0);
 	assert_queue((const char *const[]){"20261201T050000.000Z", "20261201T060000.000Z"}, 2);
-	assert_int_equal(remote_queue_remove(dir, "20261201T050000.000Z"), 0);
-	assert_int_equal(remote_queue_remove(dir, "20261201T070000.000Z"), 0);
+	assert_int_equal(remote_journal_remove(dir, REMOTE_QUEUE_FILE, "20261201T050000.000Z"), 0);
+	assert_int_equal(remote_journal_remove(dir, REMOTE_QUEUE_FILE, "20261201T070000.000Z"), 0);
 	assert_queue((const char *const[]){"20261201T060000.000Z"}, 1);
 	snprintf(path, sizeof(path), "%s/" REMOTE_QUEUE_FILE ".partial", dir);
 	assert_int_equal(access(path, F_OK), -1);
@@ -85,9 +85,59 @@ test_unreadable_folder(void **state)
 	size_t n = 0;
 
 	(void)state;
-	assert_int_equal(remote_queue_read("/nonexistent/game", &ids, &n), 0);
+	assert_int_equal(remote_journal_read("/nonexistent/game", REMOTE_QUEUE_FILE, &ids, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(remote_queue_add("/nonexistent/game", "20261201T080000.000Z"), -ENOENT);
+	assert_int_equal(remote_journal_add("/nonexistent/game", REMOTE_QUEUE_FILE, "20261201T080000.000Z"),
+			 -ENOENT);
+}
+
+/* The record of uploads is a journal of its own: the queue's changes leave it alone. */
+static void
+test_record_apart(void **state)
+{
+	char **ids = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(remote_journal_add(dir, REMOTE_UPLOADED_FILE, "20261201T090000.000Z"), 0);
+	assert_int_equal(remote_journal_add(dir, REMOTE_QUEUE_FILE, "20261201T100000.000Z"), 0);
+	assert_int_equal(remote_journal_remove(dir, REMOTE_QUEUE_FILE, "20261201T100000.000Z"), 0);
+	assert_int_equal(remote_journal_read(dir, REMOTE_UPLOADED_FILE, &ids, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], "20261201T090000.000Z");
+	remote_journal_free(ids, n);
+	assert_int_equal(remote_journal_remove(dir, REMOTE_UPLOADED_FILE, "20261201T090000.000Z"), 0);
+}
+
+/* The start-up sweep removes a pull's staging folder with what is in it, and does not follow
+ * a symlink put in its place. */
+static void
+test_sweep_staging(void **state)
+{
+	char staging[256], path[300], outside[256];
+	FILE *f;
+
+	(void)state;
+	snprintf(staging, sizeof(staging), "%s/" REMOTE_STAGING, dir);
+	assert_int_equal(mkdir(staging, 0700), 0);
+	snprintf(path, sizeof(path), "%s/20261201T090000.000Z.tar.gz.abc123.partial", staging);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(remote_sweep(dir), 0);
+	assert_int_equal(access(staging, F_OK), -1);
+	assert_int_equal(remote_sweep(dir), 0); /* nothing there: nothing to do */
+
+	snprintf(outside, sizeof(outside), "%s/outside", dir);
+	assert_int_equal(mkdir(outside, 0700), 0);
+	snprintf(path, sizeof(path), "%s/keep", outside);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(symlink(outside, staging), 0);
+	(void)remote_sweep(dir);
+	assert_int_equal(access(path, F_OK), 0);
+	unlink(staging);
 }
 
 int
@@ -97,6 +147,8 @@ main(void)
 	    cmocka_unit_test(test_queue),
 	    cmocka_unit_test(test_hand_edited),
 	    cmocka_unit_test(test_unreadable_folder),
+	    cmocka_unit_test(test_record_apart),
+	    cmocka_unit_test(test_sweep_staging),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
