@@ -123,7 +123,8 @@ check "with the progress archived, the guard lets the restore through" "$SKCTL" 
 check "pull latest downloads the newest" "$SKCTL" pull latest
 check "the newest is here now" test -e "$GD/$(archives "$GD1" | tail -1)"
 check "pull of an ID the remote lacks fails" bash -c "! '$SKCTL' pull 20200101T000000.000Z"
-check "no pull staging left" test -z "$(leftovers "$GD")"
+# Only the pull's own folder: a copy job of the archives above may be writing its journal now.
+check "no pull staging left" test ! -e "$GD/pull.partial"
 stop_daemon
 rm -rf "$T/archives" "$T/device1" "$T/original"
 
@@ -176,8 +177,9 @@ check "with remote_prune_foreign the dry run would remove device A's" bash -c \
 check "the dry run removed nothing" remote_has "$a1" "$a2" "$b1" "$b3" "$b4"
 check "prune --remote with remote_prune_foreign" "$SKCTL" prune --remote
 check "device A's archives are gone, the pinned one stays" remote_has "$b1" "$b3" "$b4"
-check "no delete list is left behind" test -z "$(leftovers "$GD")"
 stop_daemon
+# Looked at once the daemon is stopped: a copy job writes its journal through a .partial.
+check "no delete list is left behind" test -z "$(leftovers "$GD")"
 rm -rf "$T/archives" "$T/deviceA"
 
 # WebDAV on loopback: a large, slow upload killed half-way.
@@ -273,6 +275,7 @@ start_daemon -c "$CFG"
 check "a missing rclone shows as failing" wait_for 60 state_is failing
 check "its message names the program" bash -c \
 	"'$SKCTL' status | grep -q 'cannot run /nonexistent/rclone: No such file or directory (install the rclone package'"
-check "no leftovers in the archive folder" test -z "$(leftovers "$GD")"
 stop_daemon
+# Looked at once the daemon is stopped: a copy job writes its journal through a .partial.
+check "no leftovers in the archive folder" test -z "$(leftovers "$GD")"
 done_testing
