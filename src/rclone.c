@@ -354,15 +354,23 @@ base64(const char *in, char *out)
 	out[o] = '\0';
 }
 
-/* Our environment with RCLONE_RC_USER and RCLONE_RC_PASS added (malloc'd, the strings with
- * it); the Basic credentials into auth. */
+/* Whether entry is NAME=... for one of the variables rc_environment sets itself. */
+static bool
+rc_credential(const char *entry)
+{
+	return strncmp(entry, "RCLONE_RC_USER=", 15) == 0 || strncmp(entry, "RCLONE_RC_PASS=", 15) == 0;
+}
+
+/* Our environment (malloc'd) with RCLONE_RC_USER and RCLONE_RC_PASS first, as its own strings,
+ * and any inherited values of the two left out: rcd must take these credentials, which go into
+ * auth (the Basic credentials), not a user's. */
 static char **
 rc_environment(char *auth)
 {
 	extern char **environ;
 	unsigned char key[16];
 	char pass[33], cred[64], **env;
-	size_t n = 0;
+	size_t n = 0, k = 2;
 
 	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
 		return NULL;
@@ -375,26 +383,26 @@ rc_environment(char *auth)
 	env = calloc(n + 3, sizeof(*env));
 	if (!env)
 		return NULL;
-	memcpy(env, environ, n * sizeof(*env));
-	if (asprintf(&env[n], "RCLONE_RC_USER=savekeeper") < 0 ||
-	    asprintf(&env[n + 1], "RCLONE_RC_PASS=%s", pass) < 0) {
+	if (asprintf(&env[0], "RCLONE_RC_USER=savekeeper") < 0 ||
+	    asprintf(&env[1], "RCLONE_RC_PASS=%s", pass) < 0) {
+		free(env[0]);
 		free(env);
 		return NULL;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (!rc_credential(environ[i]))
+			env[k++] = environ[i];
 	return env;
 }
 
+/* Frees what rc_environment made: its two strings and the array, never an inherited string. */
 static void
 rc_environment_free(char **env)
 {
-	size_t n = 0;
-
-	while (env && env[n] && strncmp(env[n], "RCLONE_RC_USER=", 15) != 0)
-		n++;
-	if (env && env[n]) {
-		free(env[n]);
-		free(env[n + 1]);
-	}
+	if (!env)
+		return;
+	free(env[0]);
+	free(env[1]);
 	free(env);
 }
 

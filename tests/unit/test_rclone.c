@@ -194,6 +194,36 @@ test_upload_local_backend(void **state)
 	rclone_rc_stop(rc);
 }
 
+/* Credentials a user exported for their own rcd do not reach savekeeper's: the upload still
+ * authenticates, and the user's variables are as they were. */
+static void
+test_rc_ignores_inherited_credentials(void **state)
+{
+	struct rclone_opts o = {0};
+	struct rclone_rc *rc = NULL;
+	char src[300], remote[300], err[512] = "";
+	FILE *f;
+
+	(void)state;
+	if (system("command -v rclone >/dev/null") != 0)
+		skip_because("rclone is not installed (apt-get install rclone)");
+	snprintf(src, sizeof(src), "%s/b.tar.gz", dir);
+	snprintf(remote, sizeof(remote), ":local:%s/remote/game", dir);
+	f = fopen(src, "w");
+	assert_non_null(f);
+	fputs("archive\n", f);
+	fclose(f);
+	assert_int_equal(setenv("RCLONE_RC_USER", "someone", 1), 0);
+	assert_int_equal(setenv("RCLONE_RC_PASS", "theirs", 1), 0);
+	assert_int_equal(rclone_rc_start(&o, NULL, &rc, err, sizeof(err)), 0);
+	assert_int_equal(rclone_rc_upload(rc, src, remote, "B.tar.gz", NULL, err, sizeof(err)), 0);
+	rclone_rc_stop(rc);
+	assert_string_equal(getenv("RCLONE_RC_USER"), "someone");
+	assert_string_equal(getenv("RCLONE_RC_PASS"), "theirs");
+	unsetenv("RCLONE_RC_USER");
+	unsetenv("RCLONE_RC_PASS");
+}
+
 /* rcd that cannot start says why, as any rclone command does. */
 static void
 test_rc_missing_program(void **state)
@@ -232,6 +262,7 @@ main(void)
 	    cmocka_unit_test(test_missing_program),
 	    cmocka_unit_test(test_dies_with_parent),
 	    cmocka_unit_test(test_upload_local_backend),
+	    cmocka_unit_test(test_rc_ignores_inherited_credentials),
 	    cmocka_unit_test(test_rc_missing_program),
 	    cmocka_unit_test(test_rc_dies_early),
 	};
