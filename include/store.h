@@ -94,6 +94,9 @@ int store_remove(const char *game_dir, const char *id);
 /* Marks or unmarks an archive as kept for ever (the marker <id>.pin); 0, -ENOENT, or -errno. */
 int store_pin(const char *game_dir, const char *id, bool pin);
 
+/* Whether the archive <id> is pinned here (its marker <id>.pin exists). */
+bool store_pinned(const char *game_dir, const char *id);
+
 /* Decides what retention keeps, like restic's forget: keep_last keeps the newest N; each of
  * keep_hourly/daily/weekly/monthly keeps the newest archive of each of the N most recent hours,
  * days, ISO weeks (Monday to Sunday) or months, in local time, that have archives. Rules add up;

@@ -171,15 +171,6 @@ upload_file(struct rclone_rc **rc, const struct job_spec *spec, const char *id, 
 	return r < 0 ? r : rclone_rc_upload(*rc, local, spec->remote, name, hooks, err, errlen);
 }
 
-static bool
-pinned_here(const struct job_spec *spec, const char *id)
-{
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/%s%s", spec->game_dir, id, SNAP_PIN_SUFFIX);
-	return access(path, F_OK) == 0;
-}
-
 int
 remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id,
 	      const struct job_hooks *hooks, char *err, size_t errlen)
@@ -190,7 +181,7 @@ remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id
 		r = upload_file(rc, spec, id, SNAP_MANIFEST_SUFFIX, hooks, err, errlen);
 	/* A pin goes with its archive, so that the remote's retention keeps it wherever it runs;
 	 * one that is gone (unpinned meanwhile) is no failure. */
-	if (r == 0 && pinned_here(spec, id) &&
+	if (r == 0 && store_pinned(spec->game_dir, id) &&
 	    (r = upload_file(rc, spec, id, SNAP_PIN_SUFFIX, hooks, err, errlen)) > 0)
 		r = 0;
 	return r;

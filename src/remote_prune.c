@@ -33,7 +33,7 @@ decide(const struct job_spec *spec, struct job_archive *a, size_t n)
 	_cleanup_free_ struct job_archive *mine = NULL;
 	_cleanup_free_ unsigned *why = NULL;
 	_cleanup_free_ size_t *at = NULL;
-	char **ids = NULL, pin[4096];
+	char **ids = NULL;
 	size_t k = 0, m = 0;
 	int r = remote_journal_read(spec->game_dir, REMOTE_UPLOADED_FILE, &ids, &k);
 
@@ -43,8 +43,7 @@ decide(const struct job_spec *spec, struct job_archive *a, size_t n)
 	why = calloc(n + 1, sizeof(*why));
 	at = calloc(n + 1, sizeof(*at));
 	for (size_t i = 0; mine && why && at && i < n; i++) {
-		snprintf(pin, sizeof(pin), "%s/%s%s", spec->game_dir, a[i].id, SNAP_PIN_SUFFIX);
-		a[i].pinned = a[i].pinned || access(pin, F_OK) == 0;
+		a[i].pinned = a[i].pinned || store_pinned(spec->game_dir, a[i].id);
 		a[i].keep = KEEP_FOREIGN;
 		if (spec->prune_foreign || listed(ids, k, a[i].id)) {
 			at[m] = i;

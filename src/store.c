@@ -261,6 +261,16 @@ store_latest(const char *game_dir, char *buf, size_t len)
 	return 0;
 }
 
+bool
+store_pinned(const char *game_dir, const char *id)
+{
+	char path[4096];
+
+	return (size_t)snprintf(path, sizeof(path), "%s/%s%s", game_dir, id, SNAP_PIN_SUFFIX) <
+		   sizeof(path) &&
+	       access(path, F_OK) == 0;
+}
+
 int
 store_pin(const char *game_dir, const char *id, bool pin)
 {
