@@ -88,6 +88,13 @@ void proto_lines_free(struct proto_lines *l);
  * most len bytes, NUL included, and returns the length the whole string needs (as snprintf). */
 size_t proto_json_string(char *out, size_t len, const char *s);
 
+/* Formats the reply {"re":RE,"cmd":CMD,"ok":OK,KEY:VALUE} into out (len bytes), leaving out re,
+ * cmd and the last member when they are NULL: the bytes json-c writes for that object, without
+ * building one. Returns the length it needs without the NUL, as snprintf does; out holds it
+ * whole only when that is < len. */
+size_t proto_reply_fixed(char *out, size_t len, const char *re, const char *cmd, bool ok, const char *key,
+			 const char *value);
+
 const char *proto_cmd_name(enum proto_cmd cmd);
 int proto_cmd_from_name(const char *name, enum proto_cmd *ret);
 

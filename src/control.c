@@ -60,62 +60,12 @@ fail(char *err, size_t errlen, int r, const char *fmt, ...)
 	return r;
 }
 
-/* Appends the n bytes of p at *pos of buf (len bytes) while they fit before the NUL; *pos
- * counts them either way. */
-static void
-put_text(char *buf, size_t len, size_t *pos, const char *p, size_t n)
-{
-	if (*pos + n < len)
-		memcpy(buf + *pos, p, n);
-	*pos += n;
-}
-
-/* Appends s as a JSON string (proto_json_string, the one escaper of reply text). */
-static void
-put_string(char *buf, size_t len, size_t *pos, const char *s)
-{
-	*pos += proto_json_string(*pos < len ? buf + *pos : NULL, *pos < len ? len - *pos : 0, s);
-}
-
-/* Formats {"re":RE,"cmd":CMD,"ok":OK,"KEY":VALUE} into buf, leaving out re, cmd and the last
- * member when they are NULL: the bytes json-c would write for that object. Returns the length
- * it needs, without the NUL, as snprintf does; buf holds it whole only when that is < len. */
-static size_t
-fixed_line(char *buf, size_t len, const char *re, const char *cmd, bool ok, const char *key,
-	   const char *value)
-{
-	size_t pos = 0;
-
-	put_text(buf, len, &pos, "{", 1);
-	if (re) {
-		put_text(buf, len, &pos, "\"re\":", 5);
-		put_string(buf, len, &pos, re);
-		put_text(buf, len, &pos, ",", 1);
-	}
-	if (cmd) {
-		put_text(buf, len, &pos, "\"cmd\":", 6);
-		put_string(buf, len, &pos, cmd);
-		put_text(buf, len, &pos, ",", 1);
-	}
-	put_text(buf, len, &pos, ok ? "\"ok\":true" : "\"ok\":false", ok ? 9 : 10);
-	if (key && value) {
-		put_text(buf, len, &pos, ",", 1);
-		put_string(buf, len, &pos, key);
-		put_text(buf, len, &pos, ":", 1);
-		put_string(buf, len, &pos, value);
-	}
-	put_text(buf, len, &pos, "}", 1);
-	if (pos < len)
-		buf[pos] = '\0';
-	return pos;
-}
-
 /* Writes one line to a socket that is about to be closed; best effort, never blocks. */
 static void
 send_refusal(int fd, const char *msg)
 {
 	char line[512];
-	size_t n = fixed_line(line, sizeof(line) - 1, NULL, NULL, false, "error", msg);
+	size_t n = proto_reply_fixed(line, sizeof(line) - 1, NULL, NULL, false, "error", msg);
 
 	if (n >= sizeof(line) - 1)
 		return;
@@ -321,13 +271,13 @@ ctl_reply_fixed(struct ctl_client *c, const char *re, const char *cmd, bool ok, 
 
 	if (!c->ctl)
 		return -EPIPE;
-	n = fixed_line(stack, sizeof(stack), re, cmd, ok, key, value);
+	n = proto_reply_fixed(stack, sizeof(stack), re, cmd, ok, key, value);
 	if (n < sizeof(stack))
 		return client_send_line(c, stack, n);
 	heap = malloc(n + 1);
 	if (!heap)
 		return -ENOMEM;
-	fixed_line(heap, n + 1, re, cmd, ok, key, value);
+	proto_reply_fixed(heap, n + 1, re, cmd, ok, key, value);
 	return client_send_line(c, heap, n);
 }
 

@@ -489,28 +489,71 @@ put_bytes(struct json_out *o, const void *p, size_t n)
 	o->need += n;
 }
 
-size_t
-proto_json_string(char *out, size_t len, const char *s)
+/* Appends s as a JSON string. */
+static void
+put_json_string(struct json_out *o, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	struct json_out o = {.buf = out, .len = len};
 
-	put_bytes(&o, "\"", 1);
+	put_bytes(o, "\"", 1);
 	while (*p) {
 		char esc[6];
 		size_t run = 0, n;
 		/* Bytes that stand for themselves go in one copy. */
 		while (p[run] >= 0x20 && p[run] != '"' && p[run] != '\\')
 			run++;
-		put_bytes(&o, p, run);
+		put_bytes(o, p, run);
 		p += run;
 		if (*p && (n = json_escape_byte(*p++, esc)) > 0)
-			put_bytes(&o, esc, n);
+			put_bytes(o, esc, n);
 	}
-	put_bytes(&o, "\"", 1);
-	if (len > 0)
-		out[o.written] = '\0';
-	return o.need;
+	put_bytes(o, "\"", 1);
+}
+
+/* Ends what o holds with its NUL and returns the length it needs. */
+static size_t
+json_out_end(struct json_out *o)
+{
+	if (o->len > 0)
+		o->buf[o->written] = '\0';
+	return o->need;
+}
+
+size_t
+proto_json_string(char *out, size_t len, const char *s)
+{
+	struct json_out o = {.buf = out, .len = len};
+
+	put_json_string(&o, s);
+	return json_out_end(&o);
+}
+
+size_t
+proto_reply_fixed(char *out, size_t len, const char *re, const char *cmd, bool ok, const char *key,
+		  const char *value)
+{
+	struct json_out o = {.buf = out, .len = len};
+
+	put_bytes(&o, "{", 1);
+	if (re) {
+		put_bytes(&o, "\"re\":", 5);
+		put_json_string(&o, re);
+		put_bytes(&o, ",", 1);
+	}
+	if (cmd) {
+		put_bytes(&o, "\"cmd\":", 6);
+		put_json_string(&o, cmd);
+		put_bytes(&o, ",", 1);
+	}
+	put_bytes(&o, ok ? "\"ok\":true" : "\"ok\":false", ok ? 9 : 10);
+	if (key && value) {
+		put_bytes(&o, ",", 1);
+		put_json_string(&o, key);
+		put_bytes(&o, ":", 1);
+		put_json_string(&o, value);
+	}
+	put_bytes(&o, "}", 1);
+	return json_out_end(&o);
 }
 
 const char *
