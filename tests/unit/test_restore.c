@@ -636,15 +636,11 @@ test_full_disk_at_pre_restore(void **state)
 	struct job_result r;
 
 	(void)state;
-	if (geteuid() != 0) {
-		print_message("# SKIP mounting a tmpfs needs root\n");
-		skip();
-	}
+	skip_unless_root("mounts a tmpfs");
 	snprintf(small, sizeof(small), "%s", games); /* the teardown unmounts it */
 	if (mount("tmpfs", games, "tmpfs", 0, "size=1m,mode=0700") < 0) {
 		small[0] = '\0';
-		print_message("# SKIP no tmpfs can be mounted here: %s\n", strerror(errno));
-		skip();
+		skip_because("no tmpfs can be mounted here: %s", strerror(errno));
 	}
 	put("slot1.sav", "the first slot", 0644, 0);
 	assert_int_equal(snapshot(id), 0);
@@ -812,17 +808,13 @@ test_mount_points_refused(void **state)
 	struct job_result r;
 
 	(void)state;
-	if (geteuid() != 0) {
-		print_message("# SKIP mounting a tmpfs needs root\n");
-		skip();
-	}
+	skip_unless_root("mounts a tmpfs");
 	put("slot1.sav", "the first slot", 0644, 0);
 	assert_int_equal(snapshot(id), 0);
 	snprintf(mnt, sizeof(mnt), "%s/save/mnt", T);
 	assert_int_equal(mkdir(mnt, 0755), 0);
 	if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m") < 0) {
-		print_message("# SKIP no tmpfs can be mounted here: %s\n", strerror(errno));
-		skip();
+		skip_because("no tmpfs can be mounted here: %s", strerror(errno));
 	}
 	snprintf(small, sizeof(small), "%s", mnt); /* the teardown unmounts it */
 	put("mnt/other-drive.dat", "not ours", 0644, 0);
