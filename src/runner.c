@@ -72,21 +72,34 @@ run_prune(const struct job_spec *spec, const struct job_hooks *hooks, struct job
 	return 0;
 }
 
+/* A pin or unpin here, then its entry in the copy queue when the game has a remote and the
+ * archive is this machine's there, so the remote's marker follows (ret->pending: the queue's
+ * length then). An ID that only the remote has is not pinned: pin works on archives here. */
 static int
 run_pin(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
-	int r = spec->id ? store_pin(spec->game_dir, spec->id, spec->kind == JOB_PIN) : -ENOENT;
+	bool pin = spec->kind == JOB_PIN;
+	int r = spec->id ? store_pin(spec->game_dir, spec->id, pin) : -ENOENT;
 
 	(void)hooks;
 	if (r == -ENOENT)
-		snprintf(ret->message, sizeof(ret->message), "game '%s' has no archive %s", spec->game,
-			 spec->id ? spec->id : "(none)");
+		snprintf(ret->message, sizeof(ret->message), "game '%s' has no archive %s%s", spec->game,
+			 spec->id ? spec->id : "(none)",
+			 spec->remote ? " here (pin works on archives here: pull brings one from the remote)"
+				      : "");
 	else if (r < 0)
 		snprintf(ret->message, sizeof(ret->message), "game '%s': cannot %s %s: %s", spec->game,
 			 job_kind_name(spec->kind), spec->id, strerror(-r));
-	else
-		snprintf(ret->id, sizeof(ret->id), "%s", spec->id);
-	return r;
+	if (r < 0)
+		return r;
+	snprintf(ret->id, sizeof(ret->id), "%s", spec->id);
+	r = spec->remote ? remote_queue_pin(spec->game_dir, spec->id, pin) : 0;
+	if (r < 0)
+		snprintf(ret->message, sizeof(ret->message),
+			 "%s %s here, but it cannot be queued for the remote: %s", pin ? "pinned" : "unpinned",
+			 spec->id, strerror(-r));
+	ret->pending = r < 0 ? 0 : (unsigned)r;
+	return 0;
 }
 
 /* Reads every archive's manifest header: one job, since a long history is many reads. */
@@ -205,18 +218,34 @@ restore_from(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 	return restore_run(spec, hooks, ret);
 }
 
-/* Under the game's lock, records an uploaded ID as this device's on the remote (when it was
- * uploaded: uploaded is false for one that retention removed here first) and takes it off
- * the copy queue. A crash between the two uploads it again, which changes nothing. */
+/* Under the game's lock, records an uploaded archive as this device's on the remote (when it
+ * was uploaded: not one that retention removed here first, nor a pin entry) and takes entry i
+ * off the copy queue. A crash between the two uploads it again, which changes nothing. */
 static int
-queue_done(const struct job_spec *spec, const struct job_hooks *hooks, const char *id, bool uploaded)
+queue_done(const struct job_spec *spec, const struct job_hooks *hooks, char **ids, size_t n, size_t i,
+	   bool uploaded)
 {
 	_cleanup_close_ int lock = runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC);
-	int r = lock < 0 ? lock : 0;
 
-	if (r == 0 && uploaded)
-		r = remote_journal_add(spec->game_dir, REMOTE_UPLOADED_FILE, id);
-	return r < 0 ? r : remote_journal_remove(spec->game_dir, REMOTE_QUEUE_FILE, id);
+	return lock < 0 ? lock : remote_queue_done(spec->game_dir, ids, n, i, uploaded);
+}
+
+/* Does one entry of the copy queue: uploads an archive, or makes its remote pin marker follow
+ * the one here. Returns 1 when an archive went up, 0 when there was nothing to upload or a
+ * marker was done, or -errno with the message. */
+static int
+copy_entry(const struct job_spec *spec, struct rclone_rc **rc, const char *entry, const struct job_hooks *hooks,
+	   struct job_result *ret)
+{
+	const char *id;
+	int r;
+
+	if (job_cancelled(hooks))
+		return -ECANCELED;
+	if (remote_entry_parse(entry, &id) != REMOTE_OP_UPLOAD)
+		return remote_pin_sync(spec, id, hooks, ret->message, sizeof(ret->message));
+	r = remote_upload(spec, rc, id, hooks, ret->message, sizeof(ret->message));
+	return r < 0 ? r : r == 0;
 }
 
 static int
@@ -249,18 +278,19 @@ run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 		snprintf(ret->message, sizeof(ret->message), "cannot read the copy queue of '%s': %s",
 			 spec->game, strerror(-r));
 	for (; r >= 0 && i < n; i++) {
-		r = job_cancelled(hooks)
-			? -ECANCELED
-			: remote_upload(spec, &rc, ids[i], hooks, ret->message, sizeof(ret->message));
-		if (r >= 0)
-			r = queue_done(spec, hooks, ids[i], r == 0);
+		int up = copy_entry(spec, &rc, ids[i], hooks, ret);
+
+		r = up < 0 ? up : queue_done(spec, hooks, ids, n, i, up > 0);
 		if (r < 0)
 			break;
-		ret->files++;
+		ret->files += up;
 	}
 	if (r < 0 && i < n) {
+		const char *id;
+
 		ret->pending = (unsigned)(n - i);
-		snprintf(ret->id, sizeof(ret->id), "%s", ids[i]);
+		(void)remote_entry_parse(ids[i], &id);
+		snprintf(ret->id, sizeof(ret->id), "%s", id);
 	}
 	rclone_rc_stop(rc);
 	if (r >= 0)
@@ -390,8 +420,10 @@ runner_execute(const struct job_spec *spec, const struct job_hooks *hooks, struc
 	bool reads_only = spec->kind == JOB_LIST || spec->kind == JOB_REMOTE_LIST;
 	int lock;
 
-	/* A pull may bring a game's first archive: its folder must exist to be locked. */
-	if (spec->game_dir && (spec->kind == JOB_PULL || (spec->kind == JOB_RESTORE && spec->remote)))
+	/* A pull may bring a game's first archive: its folder must exist to be locked. The
+	 * remote's retention writes its delete list there, on a device with no archive yet too. */
+	if (spec->game_dir && (spec->kind == JOB_PULL || spec->kind == JOB_REMOTE_PRUNE ||
+			       (spec->kind == JOB_RESTORE && spec->remote)))
 		(void)mkdir_p(spec->game_dir, 0700);
 	/* A listing reads only; a copy and the remote's retention lock for their journals alone;
 	 * every other kind may change the archive folder. */
