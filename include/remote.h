@@ -55,12 +55,6 @@ bool remote_journal_has(char **ids, size_t n, const char *entry);
  * machine's on the remote, or -errno. */
 int remote_queue_pin(const char *game_dir, const char *id, bool pin);
 
-/* Takes entry i of the queue as the copy job read it (ids, n) off the queue, and records an
- * archive it uploaded (uploaded true) as this device's. The upload covered the pin entries for
- * the same archive that the job read after it (they were made before it looked at the pin), so
- * they leave too. Call under the game's lock. Returns 0 or -errno. */
-int remote_queue_done(const char *game_dir, char **ids, size_t n, size_t i, bool uploaded);
-
 /* How the spec says to run rclone (binary, config, bandwidth). */
 void remote_rclone_opts(const struct job_spec *spec, struct rclone_opts *o);
 
@@ -73,12 +67,12 @@ void remote_rclone_opts(const struct job_spec *spec, struct rclone_opts *o);
 int remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id,
 		  const struct job_hooks *hooks, char *err, size_t errlen);
 
-/* Makes the remote's marker <id>.pin what it is here now (the queue's later entries for id
- * come after): copies it up when the archive is pinned here, removes it from the remote
- * otherwise (nothing to remove is no failure). Returns 0 or -errno as rclone_run, with the
- * message in err. */
-int remote_pin_sync(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, char *err,
-		    size_t errlen);
+/* Makes the remote's marker <id>.pin what it is here now: copies it up when the archive is
+ * pinned here (*ret_pinned true), removes it from the remote otherwise (nothing to remove is no
+ * failure). Returns 0 with *ret_pinned, 1 when the marker here went away during the copy (a
+ * later entry for id says what to do), or -errno as rclone_run with the message in err. */
+int remote_pin_sync(const struct job_spec *spec, const char *id, bool *ret_pinned, const struct job_hooks *hooks,
+		    char *err, size_t errlen);
 
 /* The remote-list job: the archives the remote holds for the game (NAME.tar.gz with a valid
  * ID), oldest first, in ret->archives with ID, time, size, and pinned when <ID>.pin is there. A remote

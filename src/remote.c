@@ -213,32 +213,8 @@ remote_queue_pin(const char *game_dir, const char *id, bool pin)
 }
 
 int
-remote_queue_done(const char *game_dir, char **done, size_t n, size_t i, bool uploaded)
-{
-	_cleanup_free_ char **drop = calloc(n, sizeof(*drop));
-	char **ids = NULL;
-	size_t k = 0, m = 0;
-	const char *id;
-	int r = drop ? 0 : -ENOMEM;
-
-	if (r == 0 && uploaded)
-		r = remote_journal_add(game_dir, REMOTE_UPLOADED_FILE, done[i]);
-	if (r == 0)
-		r = remote_journal_read(game_dir, REMOTE_QUEUE_FILE, &ids, &m);
-	if (r < 0)
-		return r;
-	drop[k++] = done[i];
-	for (size_t j = i + 1; uploaded && j < n; j++)
-		if (remote_entry_parse(done[j], &id) == REMOTE_OP_PIN && strcmp(id, done[i]) == 0)
-			drop[k++] = done[j];
-	r = write_journal(game_dir, REMOTE_QUEUE_FILE, ids, m, drop, k, NULL);
-	remote_journal_free(ids, m);
-	return r;
-}
-
-int
-remote_pin_sync(const struct job_spec *spec, const char *id, const struct job_hooks *hooks, char *err,
-		size_t errlen)
+remote_pin_sync(const struct job_spec *spec, const char *id, bool *ret_pinned, const struct job_hooks *hooks,
+		char *err, size_t errlen)
 {
 	char local[4096], to[4096], filter[128];
 	bool pinned = store_pinned(spec->game_dir, id);
@@ -255,8 +231,14 @@ remote_pin_sync(const struct job_spec *spec, const char *id, const struct job_ho
 	else
 		r = rclone_run(&o, (const char *const[]){"delete", spec->remote, "--include", filter, NULL}, hooks,
 			       NULL, 0, err, errlen);
-	/* Nothing to remove is no failure, nor a marker unpinned here meanwhile (its entry follows). */
-	return r == -ENODATA && (!pinned || !store_pinned(spec->game_dir, id)) ? 0 : r;
+	if (r == -ENODATA) {
+		/* copyto creates the remote's folders: its source went, unpinned meanwhile. A
+		 * delete found no folder, so no marker either. */
+		err[0] = '\0';
+		return pinned ? 1 : 0;
+	}
+	*ret_pinned = pinned;
+	return r;
 }
 
 void

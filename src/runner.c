@@ -219,33 +219,56 @@ restore_from(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 }
 
 /* Under the game's lock, records an uploaded archive as this device's on the remote (when it
- * was uploaded: not one that retention removed here first, nor a pin entry) and takes entry i
- * off the copy queue. A crash between the two uploads it again, which changes nothing. */
+ * was uploaded: uploaded is false for one that retention removed here first) and takes it off
+ * the copy queue. A crash between the two uploads it again, which changes nothing. */
 static int
-queue_done(const struct job_spec *spec, const struct job_hooks *hooks, char **ids, size_t n, size_t i,
-	   bool uploaded)
+queue_done(const struct job_spec *spec, const struct job_hooks *hooks, const char *id, bool uploaded)
+{
+	_cleanup_close_ int lock = runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC);
+	int r = lock < 0 ? lock : 0;
+
+	if (r == 0 && uploaded)
+		r = remote_journal_add(spec->game_dir, REMOTE_UPLOADED_FILE, id);
+	return r < 0 ? r : remote_journal_remove(spec->game_dir, REMOTE_QUEUE_FILE, id);
+}
+
+/* Under the game's lock, takes a pin entry off the queue when the pin here is still what the
+ * remote got: a pin or unpin made during the copy changed it, and its entry (the same text
+ * when it came back to what the entry says) waits for the next copy job. */
+static int
+pin_done(const struct job_spec *spec, const struct job_hooks *hooks, const char *entry, const char *id,
+	 bool pinned)
 {
 	_cleanup_close_ int lock = runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC);
 
-	return lock < 0 ? lock : remote_queue_done(spec->game_dir, ids, n, i, uploaded);
+	if (lock < 0)
+		return lock;
+	return store_pinned(spec->game_dir, id) == pinned
+		   ? remote_journal_remove(spec->game_dir, REMOTE_QUEUE_FILE, entry)
+		   : 0;
 }
 
-/* Does one entry of the copy queue: uploads an archive, or makes its remote pin marker follow
- * the one here. Returns 1 when an archive went up, 0 when there was nothing to upload or a
- * marker was done, or -errno with the message. */
+/* Does one entry of the copy queue and takes it off: uploads an archive, or makes its remote
+ * pin marker follow the one here. Returns 1 for an archive's entry (0 for a pin's), or -errno
+ * with the message. */
 static int
 copy_entry(const struct job_spec *spec, struct rclone_rc **rc, const char *entry, const struct job_hooks *hooks,
 	   struct job_result *ret)
 {
 	const char *id;
+	bool pinned = false;
 	int r;
 
 	if (job_cancelled(hooks))
 		return -ECANCELED;
-	if (remote_entry_parse(entry, &id) != REMOTE_OP_UPLOAD)
-		return remote_pin_sync(spec, id, hooks, ret->message, sizeof(ret->message));
-	r = remote_upload(spec, rc, id, hooks, ret->message, sizeof(ret->message));
-	return r < 0 ? r : r == 0;
+	if (remote_entry_parse(entry, &id) == REMOTE_OP_UPLOAD) {
+		r = remote_upload(spec, rc, id, hooks, ret->message, sizeof(ret->message));
+		if (r >= 0)
+			r = queue_done(spec, hooks, id, r == 0);
+		return r < 0 ? r : 1;
+	}
+	r = remote_pin_sync(spec, id, &pinned, hooks, ret->message, sizeof(ret->message));
+	return r != 0 ? (r < 0 ? r : 0) : pin_done(spec, hooks, entry, id, pinned);
 }
 
 static int
@@ -278,12 +301,10 @@ run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 		snprintf(ret->message, sizeof(ret->message), "cannot read the copy queue of '%s': %s",
 			 spec->game, strerror(-r));
 	for (; r >= 0 && i < n; i++) {
-		int up = copy_entry(spec, &rc, ids[i], hooks, ret);
-
-		r = up < 0 ? up : queue_done(spec, hooks, ids, n, i, up > 0);
+		r = copy_entry(spec, &rc, ids[i], hooks, ret);
 		if (r < 0)
 			break;
-		ret->files += up;
+		ret->files += r;
 	}
 	if (r < 0 && i < n) {
 		const char *id;
