@@ -71,8 +71,8 @@ int remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char
  * pinned here (*ret_pinned true), removes it from the remote otherwise (nothing to remove is no
  * failure). Returns 0 with *ret_pinned, 1 when the marker here went away during the copy (a
  * later entry for id says what to do), or -errno as rclone_run with the message in err. */
-int remote_pin_sync(const struct job_spec *spec, const char *id, bool *ret_pinned, const struct job_hooks *hooks,
-		    char *err, size_t errlen);
+int remote_pin_sync(const struct job_spec *spec, const char *id, bool *ret_pinned,
+		    const struct job_hooks *hooks, char *err, size_t errlen);
 
 /* The remote-list job: the archives the remote holds for the game (NAME.tar.gz with a valid
  * ID), oldest first, in ret->archives with ID, time, size, and pinned when <ID>.pin is there. A remote

@@ -183,7 +183,9 @@ ours_on_remote(const char *game_dir, char **queue, size_t n, const char *id)
 {
 	char **up = NULL;
 	size_t k = 0;
-	int r = remote_journal_has(queue, n, id) ? 1 : remote_journal_read(game_dir, REMOTE_UPLOADED_FILE, &up, &k);
+	int r = remote_journal_has(queue, n, id)
+		    ? 1
+		    : remote_journal_read(game_dir, REMOTE_UPLOADED_FILE, &up, &k);
 
 	if (r == 0)
 		r = remote_journal_has(up, k, id);
@@ -206,7 +208,8 @@ remote_queue_pin(const char *game_dir, const char *id, bool pin)
 	for (size_t i = 0; r > 0 && i < n; i++)
 		left += !remote_journal_has(drop, 2, ids[i]);
 	/* A pin or unpin of id still waiting is replaced: the remote needs only the last. */
-	if (r > 0 && (r = write_journal(game_dir, REMOTE_QUEUE_FILE, ids, n, drop, 2, entries[pin ? 0 : 1])) == 0)
+	if (r > 0 &&
+	    (r = write_journal(game_dir, REMOTE_QUEUE_FILE, ids, n, drop, 2, entries[pin ? 0 : 1])) == 0)
 		r = (int)left + 1;
 	remote_journal_free(ids, n);
 	return r;
@@ -227,10 +230,11 @@ remote_pin_sync(const struct job_spec *spec, const char *id, bool *ret_pinned, c
 	snprintf(filter, sizeof(filter), "/%s%s", id, SNAP_PIN_SUFFIX);
 	/* An empty marker needs no .partial name: it is whole as soon as it exists. */
 	if (pinned)
-		r = rclone_run(&o, (const char *const[]){"copyto", local, to, NULL}, hooks, NULL, 0, err, errlen);
+		r = rclone_run(&o, (const char *const[]){"copyto", local, to, NULL}, hooks, NULL, 0, err,
+			       errlen);
 	else
-		r = rclone_run(&o, (const char *const[]){"delete", spec->remote, "--include", filter, NULL}, hooks,
-			       NULL, 0, err, errlen);
+		r = rclone_run(&o, (const char *const[]){"delete", spec->remote, "--include", filter, NULL},
+			       hooks, NULL, 0, err, errlen);
 	if (r == -ENODATA) {
 		/* copyto creates the remote's folders: its source went, unpinned meanwhile. A
 		 * delete found no folder, so no marker either. */

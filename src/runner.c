@@ -96,8 +96,8 @@ run_pin(const struct job_spec *spec, const struct job_hooks *hooks, struct job_r
 	r = spec->remote ? remote_queue_pin(spec->game_dir, spec->id, pin) : 0;
 	if (r < 0)
 		snprintf(ret->message, sizeof(ret->message),
-			 "%s %s here, but it cannot be queued for the remote: %s", pin ? "pinned" : "unpinned",
-			 spec->id, strerror(-r));
+			 "%s %s here, but it cannot be queued for the remote: %s",
+			 pin ? "pinned" : "unpinned", spec->id, strerror(-r));
 	ret->pending = r < 0 ? 0 : (unsigned)r;
 	return 0;
 }
@@ -252,8 +252,8 @@ pin_done(const struct job_spec *spec, const struct job_hooks *hooks, const char 
  * pin marker follow the one here. Returns 1 for an archive's entry (0 for a pin's), or -errno
  * with the message. */
 static int
-copy_entry(const struct job_spec *spec, struct rclone_rc **rc, const char *entry, const struct job_hooks *hooks,
-	   struct job_result *ret)
+copy_entry(const struct job_spec *spec, struct rclone_rc **rc, const char *entry,
+	   const struct job_hooks *hooks, struct job_result *ret)
 {
 	const char *id;
 	bool pinned = false;
