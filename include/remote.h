@@ -24,15 +24,15 @@ struct rclone_rc;
 
 /* What an entry of the copy queue asks for. A line that is an archive ID asks for its upload
  * (the only kind a journal held before pins were mirrored, so those still load); "pin ID" and
- * "unpin ID" ask that the remote's marker <ID>.pin follow a pin or unpin made here. A line
- * an older build reads as an ID names no archive here, so it drops it without harm. */
+ * "unpin ID" ask that the remote's marker <ID>.pin follow a pin or unpin made here; an older
+ * build reads such a line as an ID with no archive here and drops it without harm. */
 enum remote_op { REMOTE_OP_UPLOAD, REMOTE_OP_PIN, REMOTE_OP_UNPIN };
 
 /* What the queue entry asks for, with the archive ID it names in *ret_id (a pointer into entry). */
 enum remote_op remote_entry_parse(const char *entry, const char **ret_id);
 
 /* Reads the game's journal file (REMOTE_QUEUE_FILE or REMOTE_UPLOADED_FILE) into a malloc'd
- * array of malloc'd IDs (*ret_n may be 0; a missing file is an empty journal). Returns 0 or
+ * array of malloc'd entries (*ret_n may be 0; a missing file is an empty journal). Returns 0 or
  * -errno. */
 int remote_journal_read(const char *game_dir, const char *file, char ***ret_ids, size_t *ret_n);
 
