@@ -4,6 +4,7 @@
 #ifndef SK_REMOTE_H
 #define SK_REMOTE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "jobctx.h"
@@ -11,17 +12,27 @@
 struct rclone_opts;
 struct rclone_rc;
 
-/* The journals in <archive_dir>/<game>, one archive ID per line, oldest first: the archives
- * still to upload, and those this machine uploaded (and its remote retention has not removed
- * since), which tells this device's copies on the remote from other devices'. */
+/* The journals in <archive_dir>/<game>, one entry per line, oldest first: the copy queue, and
+ * the archives this machine uploaded (and its remote retention has not removed since), which
+ * tells this device's copies on the remote from other devices'. A line of the record is an
+ * archive ID; a line of the queue is an entry (enum remote_op). */
 #define REMOTE_QUEUE_FILE "remote-queue"
 #define REMOTE_UPLOADED_FILE "remote-uploaded"
 /* The folder in <archive_dir>/<game> a pull downloads into before its check; removed by the
  * start-up sweep (remote_sweep) and emptied by the next pull if a stopped one left it. */
 #define REMOTE_STAGING "pull.partial"
 
+/* What an entry of the copy queue asks for. A line that is an archive ID asks for its upload
+ * (the only kind a journal held before pins were mirrored, so those still load); "pin ID" and
+ * "unpin ID" ask that the remote's marker <ID>.pin follow a pin or unpin made here; an older
+ * build reads such a line as an ID with no archive here and drops it without harm. */
+enum remote_op { REMOTE_OP_UPLOAD, REMOTE_OP_PIN, REMOTE_OP_UNPIN };
+
+/* What the queue entry asks for, with the archive ID it names in *ret_id (a pointer into entry). */
+enum remote_op remote_entry_parse(const char *entry, const char **ret_id);
+
 /* Reads the game's journal file (REMOTE_QUEUE_FILE or REMOTE_UPLOADED_FILE) into a malloc'd
- * array of malloc'd IDs (*ret_n may be 0; a missing file is an empty journal). Returns 0 or
+ * array of malloc'd entries (*ret_n may be 0; a missing file is an empty journal). Returns 0 or
  * -errno. */
 int remote_journal_read(const char *game_dir, const char *file, char ***ret_ids, size_t *ret_n);
 
@@ -34,6 +45,16 @@ int remote_journal_remove(const char *game_dir, const char *file, const char *id
 /* Frees what remote_journal_read returned. */
 void remote_journal_free(char **ids, size_t n);
 
+/* Whether the journal's entries (as read) hold entry. */
+bool remote_journal_has(char **ids, size_t n, const char *entry);
+
+/* Queues the remote's side of a pin (pin true) or unpin of archive id made here, when this
+ * machine uploaded the archive (the record) or has it queued: the entry takes the place of a
+ * pin or unpin of id still waiting, at the queue's end, so the last one wins. Call under the
+ * game's lock. Returns the queue's length when queued, 0 when the archive is not this
+ * machine's on the remote, or -errno. */
+int remote_queue_pin(const char *game_dir, const char *id, bool pin);
+
 /* How the spec says to run rclone (binary, config, bandwidth). */
 void remote_rclone_opts(const struct job_spec *spec, struct rclone_opts *o);
 
@@ -45,6 +66,13 @@ void remote_rclone_opts(const struct job_spec *spec, struct rclone_opts *o);
  * with the message in err. */
 int remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id,
 		  const struct job_hooks *hooks, char *err, size_t errlen);
+
+/* Makes the remote's marker <id>.pin what it is here now: copies it up when the archive is
+ * pinned here (*ret_pinned true), removes it from the remote otherwise (nothing to remove is no
+ * failure). Returns 0 with *ret_pinned, 1 when the marker here went away during the copy (a
+ * later entry for id says what to do), or -errno as rclone_run with the message in err. */
+int remote_pin_sync(const struct job_spec *spec, const char *id, bool *ret_pinned,
+		    const struct job_hooks *hooks, char *err, size_t errlen);
 
 /* The remote-list job: the archives the remote holds for the game (NAME.tar.gz with a valid
  * ID), oldest first, in ret->archives with ID, time, size, and pinned when <ID>.pin is there. A remote

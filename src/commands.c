@@ -208,6 +208,13 @@ add_job_detail(struct json_object *o, const struct waiter *wt, const struct job_
 		json_object_object_add(o, "remote", json_object_new_boolean(wt->flags & PF_REMOTE));
 		add_prune(o, r);
 		break;
+	case CMD_PIN:
+	case CMD_UNPIN:
+		/* Whether the remote's marker follows, through the copy queue; a message says why
+		 * not when queuing failed. */
+		json_object_object_add(o, "remote", json_object_new_boolean(r->pending > 0));
+		add_str(o, "message", r->message[0] ? r->message : NULL);
+		break;
 	default:
 		break;
 	}

@@ -27,8 +27,39 @@ remote_journal_free(char **ids, size_t n)
 	free(ids);
 }
 
-/* Splits the journal's text into IDs; lines that are not a plausible ID (a torn write cannot
- * happen, but a hand edit can) are skipped. */
+/* The prefixes of the queue's pin entries, by enum remote_op. */
+static const char *const op_prefix[] = {
+    [REMOTE_OP_UPLOAD] = "",
+    [REMOTE_OP_PIN] = "pin ",
+    [REMOTE_OP_UNPIN] = "unpin ",
+};
+
+enum remote_op
+remote_entry_parse(const char *entry, const char **ret_id)
+{
+	for (enum remote_op op = REMOTE_OP_PIN; op <= REMOTE_OP_UNPIN; op++)
+		if (!strncmp(entry, op_prefix[op], strlen(op_prefix[op]))) {
+			*ret_id = entry + strlen(op_prefix[op]);
+			return op;
+		}
+	*ret_id = entry;
+	return REMOTE_OP_UPLOAD;
+}
+
+/* Whether a journal line may be taken in: a torn write cannot happen, but a hand edit can. An
+ * archive's line is any plain name, as before pins; a pin entry must name a valid ID. */
+static bool
+plausible(const char *line)
+{
+	const char *id;
+	int64_t t;
+
+	if (!*line || strlen(line) >= 64 || strchr(line, '/') || line[0] == '.')
+		return false;
+	return remote_entry_parse(line, &id) == REMOTE_OP_UPLOAD || store_id_time(id, &t) == 0;
+}
+
+/* Splits the journal's text into its entries, skipping lines that are not plausible. */
 static int
 parse_queue(char *text, char ***ret_ids, size_t *ret_n)
 {
@@ -36,7 +67,7 @@ parse_queue(char *text, char ***ret_ids, size_t *ret_n)
 	size_t n = 0, cap = 0;
 
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!*line || strlen(line) >= 64 || strchr(line, '/') || line[0] == '.')
+		if (!plausible(line))
 			continue;
 		if (array_grow(&ids, &cap, n, sizeof(*ids)) < 0 || !(ids[n] = strdup(line))) {
 			remote_journal_free(ids, n);
@@ -78,9 +109,19 @@ remote_journal_read(const char *game_dir, const char *file, char ***ret_ids, siz
 	return parse_queue(text, ret_ids, ret_n);
 }
 
-/* Replaces the journal with ids (skipping drop), crash-safely. */
+bool
+remote_journal_has(char **ids, size_t n, const char *entry)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ids[i], entry) == 0)
+			return true;
+	return false;
+}
+
+/* Replaces the journal with ids (skipping those in drop) and add at its end, crash-safely. */
 static int
-write_journal(const char *game_dir, const char *file, char **ids, size_t n, const char *drop, const char *add)
+write_journal(const char *game_dir, const char *file, char **ids, size_t n, char **drop, size_t n_drop,
+	      const char *add)
 {
 	_cleanup_free_ char *path = path_join(game_dir, file), *tmp = NULL;
 	_cleanup_close_ int fd = -EBADF;
@@ -92,7 +133,7 @@ write_journal(const char *game_dir, const char *file, char **ids, size_t n, cons
 	if (fd < 0)
 		return -errno;
 	for (size_t i = 0; r == 0 && i < n; i++)
-		if (!drop || strcmp(ids[i], drop) != 0)
+		if (!remote_journal_has(drop, n_drop, ids[i]))
 			r = dprintf(fd, "%s\n", ids[i]) < 0 ? -EIO : 0;
 	if (r == 0 && add)
 		r = dprintf(fd, "%s\n", add) < 0 ? -EIO : 0;
@@ -112,15 +153,14 @@ static int
 change_journal(const char *game_dir, const char *file, const char *drop, const char *add)
 {
 	char **ids = NULL;
-	size_t n = 0;
-	bool found = false;
+	size_t n = 0, at = 0;
 	int r = remote_journal_read(game_dir, file, &ids, &n);
 
-	for (size_t i = 0; r == 0 && i < n; i++)
-		found = found || strcmp(ids[i], drop ? drop : add) == 0;
+	while (r == 0 && at < n && strcmp(ids[at], drop ? drop : add) != 0)
+		at++;
 	/* Nothing to do: the ID to add is there already, or the one to drop is not. */
-	if (r == 0 && (drop ? found : !found))
-		r = write_journal(game_dir, file, ids, n, drop, add);
+	if (r == 0 && (drop ? at < n : at == n))
+		r = write_journal(game_dir, file, ids, n, drop ? ids + at : NULL, drop ? 1 : 0, add);
 	remote_journal_free(ids, n);
 	return r;
 }
@@ -135,6 +175,74 @@ int
 remote_journal_remove(const char *game_dir, const char *file, const char *id)
 {
 	return change_journal(game_dir, file, id, NULL);
+}
+
+/* Whether the archive is this machine's on the remote: recorded as uploaded, or queued. */
+static int
+ours_on_remote(const char *game_dir, char **queue, size_t n, const char *id)
+{
+	char **up = NULL;
+	size_t k = 0;
+	int r = remote_journal_has(queue, n, id)
+		    ? 1
+		    : remote_journal_read(game_dir, REMOTE_UPLOADED_FILE, &up, &k);
+
+	if (r == 0)
+		r = remote_journal_has(up, k, id);
+	remote_journal_free(up, k);
+	return r;
+}
+
+int
+remote_queue_pin(const char *game_dir, const char *id, bool pin)
+{
+	char entries[2][96], *drop[2] = {entries[0], entries[1]};
+	char **ids = NULL;
+	size_t n = 0, left = 0;
+	int r = remote_journal_read(game_dir, REMOTE_QUEUE_FILE, &ids, &n);
+
+	snprintf(entries[0], sizeof(entries[0]), "%s%s", op_prefix[REMOTE_OP_PIN], id);
+	snprintf(entries[1], sizeof(entries[1]), "%s%s", op_prefix[REMOTE_OP_UNPIN], id);
+	if (r == 0)
+		r = ours_on_remote(game_dir, ids, n, id);
+	for (size_t i = 0; r > 0 && i < n; i++)
+		left += !remote_journal_has(drop, 2, ids[i]);
+	/* A pin or unpin of id still waiting is replaced: the remote needs only the last. */
+	if (r > 0 &&
+	    (r = write_journal(game_dir, REMOTE_QUEUE_FILE, ids, n, drop, 2, entries[pin ? 0 : 1])) == 0)
+		r = (int)left + 1;
+	remote_journal_free(ids, n);
+	return r;
+}
+
+int
+remote_pin_sync(const struct job_spec *spec, const char *id, bool *ret_pinned, const struct job_hooks *hooks,
+		char *err, size_t errlen)
+{
+	char local[4096], to[4096], filter[128];
+	bool pinned = store_pinned(spec->game_dir, id);
+	struct rclone_opts o;
+	int r;
+
+	remote_rclone_opts(spec, &o);
+	snprintf(local, sizeof(local), "%s/%s%s", spec->game_dir, id, SNAP_PIN_SUFFIX);
+	snprintf(to, sizeof(to), "%s/%s%s", spec->remote, id, SNAP_PIN_SUFFIX);
+	snprintf(filter, sizeof(filter), "/%s%s", id, SNAP_PIN_SUFFIX);
+	/* An empty marker needs no .partial name: it is whole as soon as it exists. */
+	if (pinned)
+		r = rclone_run(&o, (const char *const[]){"copyto", local, to, NULL}, hooks, NULL, 0, err,
+			       errlen);
+	else
+		r = rclone_run(&o, (const char *const[]){"delete", spec->remote, "--include", filter, NULL},
+			       hooks, NULL, 0, err, errlen);
+	if (r == -ENODATA) {
+		/* copyto creates the remote's folders: its source went, unpinned meanwhile. A
+		 * delete found no folder, so no marker either. */
+		err[0] = '\0';
+		return pinned ? 1 : 0;
+	}
+	*ret_pinned = pinned;
+	return r;
 }
 
 void

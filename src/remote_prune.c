@@ -16,15 +16,6 @@
  * start-up sweep. */
 #define REMOTE_DELETE_LIST "remote-delete" SNAP_TMP_SUFFIX
 
-static bool
-listed(char **ids, size_t n, const char *id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(ids[i], id) == 0)
-			return true;
-	return false;
-}
-
 /* Applies spec->keep to the archives that count (this device's, or all with prune_foreign),
  * each pinned here or on the remote kept; the others get KEEP_FOREIGN. */
 static int
@@ -45,7 +36,7 @@ decide(const struct job_spec *spec, struct job_archive *a, size_t n)
 	for (size_t i = 0; mine && why && at && i < n; i++) {
 		a[i].pinned = a[i].pinned || store_pinned(spec->game_dir, a[i].id);
 		a[i].keep = KEEP_FOREIGN;
-		if (spec->prune_foreign || listed(ids, k, a[i].id)) {
+		if (spec->prune_foreign || remote_journal_has(ids, k, a[i].id)) {
 			at[m] = i;
 			mine[m++] = a[i];
 		}

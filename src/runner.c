@@ -72,21 +72,34 @@ run_prune(const struct job_spec *spec, const struct job_hooks *hooks, struct job
 	return 0;
 }
 
+/* A pin or unpin here, then its entry in the copy queue when the game has a remote and the
+ * archive is this machine's there, so the remote's marker follows (ret->pending: the queue's
+ * length then). An ID that only the remote has is not pinned: pin works on archives here. */
 static int
 run_pin(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
-	int r = spec->id ? store_pin(spec->game_dir, spec->id, spec->kind == JOB_PIN) : -ENOENT;
+	bool pin = spec->kind == JOB_PIN;
+	int r = spec->id ? store_pin(spec->game_dir, spec->id, pin) : -ENOENT;
 
 	(void)hooks;
 	if (r == -ENOENT)
-		snprintf(ret->message, sizeof(ret->message), "game '%s' has no archive %s", spec->game,
-			 spec->id ? spec->id : "(none)");
+		snprintf(ret->message, sizeof(ret->message), "game '%s' has no archive %s%s", spec->game,
+			 spec->id ? spec->id : "(none)",
+			 spec->remote ? " here (pin works on archives here: pull brings one from the remote)"
+				      : "");
 	else if (r < 0)
 		snprintf(ret->message, sizeof(ret->message), "game '%s': cannot %s %s: %s", spec->game,
 			 job_kind_name(spec->kind), spec->id, strerror(-r));
-	else
-		snprintf(ret->id, sizeof(ret->id), "%s", spec->id);
-	return r;
+	if (r < 0)
+		return r;
+	snprintf(ret->id, sizeof(ret->id), "%s", spec->id);
+	r = spec->remote ? remote_queue_pin(spec->game_dir, spec->id, pin) : 0;
+	if (r < 0)
+		snprintf(ret->message, sizeof(ret->message),
+			 "%s %s here, but it cannot be queued for the remote: %s",
+			 pin ? "pinned" : "unpinned", spec->id, strerror(-r));
+	ret->pending = r < 0 ? 0 : (unsigned)r;
+	return 0;
 }
 
 /* Reads every archive's manifest header: one job, since a long history is many reads. */
@@ -205,8 +218,8 @@ restore_from(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 	return restore_run(spec, hooks, ret);
 }
 
-/* Under the game's lock, records an uploaded ID as this device's on the remote (when it was
- * uploaded: uploaded is false for one that retention removed here first) and takes it off
+/* Under the game's lock, records an uploaded archive as this device's on the remote (when it
+ * was uploaded: uploaded is false for one that retention removed here first) and takes it off
  * the copy queue. A crash between the two uploads it again, which changes nothing. */
 static int
 queue_done(const struct job_spec *spec, const struct job_hooks *hooks, const char *id, bool uploaded)
@@ -217,6 +230,45 @@ queue_done(const struct job_spec *spec, const struct job_hooks *hooks, const cha
 	if (r == 0 && uploaded)
 		r = remote_journal_add(spec->game_dir, REMOTE_UPLOADED_FILE, id);
 	return r < 0 ? r : remote_journal_remove(spec->game_dir, REMOTE_QUEUE_FILE, id);
+}
+
+/* Under the game's lock, takes a pin entry off the queue when the pin here is still what the
+ * remote got: a pin or unpin made during the copy changed it, and its entry (the same text
+ * when it came back to what the entry says) waits for the next copy job. */
+static int
+pin_done(const struct job_spec *spec, const struct job_hooks *hooks, const char *entry, const char *id,
+	 bool pinned)
+{
+	_cleanup_close_ int lock = runner_lock_game(spec->game_dir, hooks, RUNNER_LOCK_WAIT_USEC);
+
+	if (lock < 0)
+		return lock;
+	return store_pinned(spec->game_dir, id) == pinned
+		   ? remote_journal_remove(spec->game_dir, REMOTE_QUEUE_FILE, entry)
+		   : 0;
+}
+
+/* Does one entry of the copy queue and takes it off: uploads an archive, or makes its remote
+ * pin marker follow the one here. Returns 1 for an archive's entry (0 for a pin's), or -errno
+ * with the message. */
+static int
+copy_entry(const struct job_spec *spec, struct rclone_rc **rc, const char *entry,
+	   const struct job_hooks *hooks, struct job_result *ret)
+{
+	const char *id;
+	bool pinned = false;
+	int r;
+
+	if (job_cancelled(hooks))
+		return -ECANCELED;
+	if (remote_entry_parse(entry, &id) == REMOTE_OP_UPLOAD) {
+		r = remote_upload(spec, rc, id, hooks, ret->message, sizeof(ret->message));
+		if (r >= 0)
+			r = queue_done(spec, hooks, id, r == 0);
+		return r < 0 ? r : 1;
+	}
+	r = remote_pin_sync(spec, id, &pinned, hooks, ret->message, sizeof(ret->message));
+	return r != 0 ? (r < 0 ? r : 0) : pin_done(spec, hooks, entry, id, pinned);
 }
 
 static int
@@ -249,18 +301,17 @@ run_copy(const struct job_spec *spec, const struct job_hooks *hooks, struct job_
 		snprintf(ret->message, sizeof(ret->message), "cannot read the copy queue of '%s': %s",
 			 spec->game, strerror(-r));
 	for (; r >= 0 && i < n; i++) {
-		r = job_cancelled(hooks)
-			? -ECANCELED
-			: remote_upload(spec, &rc, ids[i], hooks, ret->message, sizeof(ret->message));
-		if (r >= 0)
-			r = queue_done(spec, hooks, ids[i], r == 0);
+		r = copy_entry(spec, &rc, ids[i], hooks, ret);
 		if (r < 0)
 			break;
-		ret->files++;
+		ret->files += r;
 	}
 	if (r < 0 && i < n) {
+		const char *id;
+
 		ret->pending = (unsigned)(n - i);
-		snprintf(ret->id, sizeof(ret->id), "%s", ids[i]);
+		(void)remote_entry_parse(ids[i], &id);
+		snprintf(ret->id, sizeof(ret->id), "%s", id);
 	}
 	rclone_rc_stop(rc);
 	if (r >= 0)
@@ -390,8 +441,10 @@ runner_execute(const struct job_spec *spec, const struct job_hooks *hooks, struc
 	bool reads_only = spec->kind == JOB_LIST || spec->kind == JOB_REMOTE_LIST;
 	int lock;
 
-	/* A pull may bring a game's first archive: its folder must exist to be locked. */
-	if (spec->game_dir && (spec->kind == JOB_PULL || (spec->kind == JOB_RESTORE && spec->remote)))
+	/* A pull may bring a game's first archive: its folder must exist to be locked. The
+	 * remote's retention writes its delete list there, on a device with no archive yet too. */
+	if (spec->game_dir && (spec->kind == JOB_PULL || spec->kind == JOB_REMOTE_PRUNE ||
+			       (spec->kind == JOB_RESTORE && spec->remote)))
 		(void)mkdir_p(spec->game_dir, 0700);
 	/* A listing reads only; a copy and the remote's retention lock for their journals alone;
 	 * every other kind may change the archive folder. */

@@ -528,8 +528,10 @@ print_reply(const struct proto_request *req, struct json_object *o)
 		break;
 	case CMD_PIN:
 	case CMD_UNPIN:
-		printf("%s: %s %s\n", jtext(o, "game"), cmd == CMD_PIN ? "pinned" : "unpinned",
-		       jtext(o, "id"));
+		printf("%s: %s %s%s\n", jtext(o, "game"), cmd == CMD_PIN ? "pinned" : "unpinned",
+		       jtext(o, "id"), jbool(o, "remote") ? " (the remote follows)" : "");
+		if (jstr(o, "message"))
+			fprintf(stderr, "savekeeperctl: %s\n", jstr(o, "message"));
 		break;
 	case CMD_RELOAD:
 		printf("reloaded: %s\n", fmt_count(jint(o, "games"), "game", NULL, n, sizeof(n)));

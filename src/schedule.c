@@ -337,12 +337,15 @@ static void
 game_read_queue(struct game *g)
 {
 	char **ids = NULL;
+	const char *id;
 	size_t n = 0;
 
 	if (remote_journal_read(g->game_dir, REMOTE_QUEUE_FILE, &ids, &n) < 0 || n == 0)
 		return;
 	g->copy_pending = (unsigned)n;
-	snprintf(g->copy_oldest, sizeof(g->copy_oldest), "%s", ids[0]);
+	/* A pin entry counts as pending too; the oldest is the archive the first entry names. */
+	(void)remote_entry_parse(ids[0], &id);
+	snprintf(g->copy_oldest, sizeof(g->copy_oldest), "%s", id);
 	remote_journal_free(ids, n);
 }
 
@@ -514,6 +517,24 @@ game_release_retired(struct sched *s, struct game *g)
 	}
 }
 
+/* A snapshot queued its archive for the remote, or a pin or unpin its marker (r->pending: the
+ * queue's length then, since it may replace a waiting entry). */
+static void
+copy_queued(struct game *g, enum job_kind kind, const struct job_result *r)
+{
+	if (kind == JOB_SNAPSHOT)
+		g->copy_pending += r->pending;
+	else if (kind == JOB_PIN || kind == JOB_UNPIN)
+		g->copy_pending = r->pending;
+	else
+		return;
+	if (!g->copy_oldest[0])
+		snprintf(g->copy_oldest, sizeof(g->copy_oldest), "%s", r->id);
+	/* While copies fail, the new entry waits for the next try of the backoff. */
+	if (!g->copy_failing_since)
+		game_copy_start(g);
+}
+
 static void
 on_job_done(struct core_job *cj, const struct job_result *r, void *data)
 {
@@ -532,14 +553,8 @@ on_job_done(struct core_job *cj, const struct job_result *r, void *data)
 		g->disk_size = r->disk_size;
 		g->disk_shared = r->disk_shared;
 	}
-	if (j->spec.kind == JOB_SNAPSHOT && r->err == 0 && r->pending && !g->retired) {
-		g->copy_pending += r->pending;
-		if (!g->copy_oldest[0])
-			snprintf(g->copy_oldest, sizeof(g->copy_oldest), "%s", r->id);
-		/* While copies fail, the new archive waits for the next try of the backoff. */
-		if (!g->copy_failing_since)
-			game_copy_start(g);
-	}
+	if (r->err == 0 && r->pending && !g->retired)
+		copy_queued(g, j->spec.kind, r);
 	if (j->spec.kind == JOB_REMOTE_PRUNE && r->err < 0)
 		log_warn("game '%s': %s", g->name, r->message);
 	else if (j->spec.kind == JOB_REMOTE_PRUNE && r->pruned > 0)

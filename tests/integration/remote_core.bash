@@ -182,6 +182,33 @@ stop_daemon
 check "no delete list is left behind" test -z "$(leftovers "$GD")"
 rm -rf "$T/archives" "$T/deviceA"
 
+# A pin made after the upload reaches the remote through the copy queue, so another device
+# sees it and its remote retention keeps the archive.
+RP=$T/pinned-remote
+write_config "loc:$RP" "device = deviceA"
+start_daemon -c "$CFG"
+backup_as p1 && backup_as p2 && backup_as p3
+check "three archives in sync" wait_for 60 state_is "in sync"
+read -r p1 p2 p3 <<<"$(archives "$GD" | sed 's/\.tar\.gz$//' | tr '\n' ' ')"
+check "pin after the upload" bash -c "'$SKCTL' pin '$p1' | grep -q 'the remote follows'"
+check "the pin's marker reaches the remote" wait_for 60 test -e "$RP/demo/$p1.pin"
+check "and the queue drains" wait_for 60 state_is "in sync"
+stop_daemon
+mv "$T/archives" "$T/deviceA"
+write_config "loc:$RP" "device = deviceB
+remote_keep_last = 1
+remote_prune_foreign = yes"
+start_daemon -c "$CFG"
+check "list --remote on another device shows the pin" test \
+	"$(ctl list --remote | jget '[a["id"] for a in r["archives"] if a["pinned"]]')" = "[\"$p1\"]"
+check "pin of an ID only the remote has fails, pointing to pull" bash -c \
+	"! '$SKCTL' pin '$p2' 2>'$T/pin.err' && grep -q 'pull' '$T/pin.err'"
+check "remote retention on another device" "$SKCTL" prune --remote
+check "keeps the archive pinned after its upload, and the newest" test \
+	"$(ls "$RP/demo" | sed -n 's/\.tar\.gz$//p' | paste -sd ' ')" = "$p1 $p3"
+stop_daemon
+rm -rf "$T/archives" "$T/deviceA"
+
 # WebDAV on loopback: a large, slow upload killed half-way.
 serve
 head -c $((6 << 20)) /dev/urandom >"$T/save/big.sav"
@@ -246,6 +273,54 @@ start_daemon -c "$CFG"
 check "the restarted daemon copies the queue" wait_for 60 state_is "in sync"
 check "copies match after the restart" same_bytes "$SRV/saves"
 stop_daemon
+
+# Pins and unpins over WebDAV: the remote's marker follows each, in order, through the copy
+# queue, while the server is down too and across a restart; in a folder of their own.
+mv "$T/archives" "$T/before-pins"
+PD=$SRV/pins/demo
+write_config dav:pins
+start_daemon -c "$CFG"
+pending_is() { test "$(ctl status | jget 'r["games"][0]["remote"]["pending"]')" = "$1"; }
+echo pins1 >>"$T/save/slot1.sav"
+"$SKCTL" backup --wait >/dev/null
+q1=$(archives "$GD" | tail -1); q1=${q1%.tar.gz}
+check "webdav: in sync before the pins" wait_for 60 state_is "in sync"
+check "webdav: pin after the upload" "$SKCTL" pin "$q1"
+check "webdav: the marker reaches the remote" wait_for 60 test -e "$PD/$q1.pin"
+check "webdav: unpin" "$SKCTL" unpin "$q1"
+check "webdav: unpin removes the marker from the remote" wait_for 60 test ! -e "$PD/$q1.pin"
+check "webdav: the archive stays there" test -e "$PD/$q1.tar.gz"
+unserve
+echo pins2 >>"$T/save/slot1.sav"
+"$SKCTL" backup --wait >/dev/null
+q2=$(archives "$GD" | tail -1); q2=${q2%.tar.gz}
+check "pin of an archive still queued (server down)" "$SKCTL" pin "$q2"
+check "status counts the archive and its pin as pending" wait_for 30 pending_is 2
+serve
+check "the queued pin goes up with its archive" wait_for 60 state_is "in sync"
+check "its marker is on the remote" test -e "$PD/$q2.pin"
+check "the queue is empty" test ! -s "$GD/remote-queue"
+unserve
+check "unpin while the server is down" "$SKCTL" unpin "$q2"
+check "pin again while down" "$SKCTL" pin "$q2"
+check "and unpin while down" "$SKCTL" unpin "$q2"
+check "the last one waits in the queue alone" test "$(cat "$GD/remote-queue")" = "unpin $q2"
+failing_with() { state_is failing && pending_is "$1"; }
+check "status counts it as pending, failing" wait_for 30 failing_with 1
+serve
+check "once the server is back the remote ends unpinned" wait_for 60 test ! -e "$PD/$q2.pin"
+check "in sync after the unpin" wait_for 60 state_is "in sync"
+unserve
+check "pin while the server is down, then stop" "$SKCTL" pin "$q1"
+stop_daemon
+check "the pending pin survives in the journal" grep -qx "pin $q1" "$GD/remote-queue"
+serve
+start_daemon -c "$CFG"
+check "the restarted daemon copies the pending pin" wait_for 60 test -e "$PD/$q1.pin"
+check "in sync after the restart" wait_for 60 state_is "in sync"
+stop_daemon
+rm -rf "$T/archives"
+mv "$T/before-pins" "$T/archives"
 
 # Remote retention over WebDAV: remote_keep_last = 1 leaves this device's newest there, and a
 # refused password fails the remote prune without touching anything here.

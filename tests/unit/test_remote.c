@@ -32,6 +32,20 @@ teardown(void **state)
 	return scratch_dir_remove(dir);
 }
 
+/* Each pin test starts with no journal, whatever the tests before it left. */
+static int
+no_journals(void **state)
+{
+	char path[512];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/" REMOTE_QUEUE_FILE, dir);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/" REMOTE_UPLOADED_FILE, dir);
+	(void)unlink(path);
+	return 0;
+}
+
 static void
 assert_queue(const char *const *want, size_t n_want)
 {
@@ -109,6 +123,52 @@ test_record_apart(void **state)
 	assert_int_equal(remote_journal_remove(dir, REMOTE_UPLOADED_FILE, "20261201T090000.000Z"), 0);
 }
 
+/* A journal from before pins (archive IDs alone) still loads as uploads; a pin entry names its
+ * archive; a pin entry that names no valid ID (a hand edit) is skipped. */
+static void
+test_entries(void **state)
+{
+	char path[512];
+	const char *id;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/" REMOTE_QUEUE_FILE, dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("20261201T080000.000Z\npin 20261201T080000.000Z\nunpin ../x\npin nonsense\n"
+	      "unpin 20261201T070000.000Z\n",
+	      f);
+	fclose(f);
+	assert_queue((const char *const[]){"20261201T080000.000Z", "pin 20261201T080000.000Z",
+					   "unpin 20261201T070000.000Z"},
+		     3);
+	assert_int_equal(remote_entry_parse("20261201T080000.000Z", &id), REMOTE_OP_UPLOAD);
+	assert_string_equal(id, "20261201T080000.000Z");
+	assert_int_equal(remote_entry_parse("pin 20261201T080000.000Z", &id), REMOTE_OP_PIN);
+	assert_string_equal(id, "20261201T080000.000Z");
+	assert_int_equal(remote_entry_parse("unpin 20261201T070000.000Z", &id), REMOTE_OP_UNPIN);
+	assert_string_equal(id, "20261201T070000.000Z");
+}
+
+/* A pin or unpin is queued only for this machine's archives on the remote (recorded or
+ * queued), and the last one for an archive takes the place of one still waiting. */
+static void
+test_queue_pin(void **state)
+{
+	(void)state;
+	assert_int_equal(remote_queue_pin(dir, "20261201T050000.000Z", true), 0);
+	assert_queue(NULL, 0);
+	assert_int_equal(remote_journal_add(dir, REMOTE_UPLOADED_FILE, "20261201T050000.000Z"), 0);
+	assert_int_equal(remote_journal_add(dir, REMOTE_QUEUE_FILE, "20261201T060000.000Z"), 0);
+	assert_int_equal(remote_queue_pin(dir, "20261201T050000.000Z", true), 2);
+	assert_int_equal(remote_queue_pin(dir, "20261201T060000.000Z", true), 3);
+	assert_int_equal(remote_queue_pin(dir, "20261201T050000.000Z", false), 3);
+	assert_queue((const char *const[]){"20261201T060000.000Z", "pin 20261201T060000.000Z",
+					   "unpin 20261201T050000.000Z"},
+		     3);
+}
+
 /* The start-up sweep removes a pull's staging folder with what is in it, and does not follow
  * a symlink put in its place. */
 static void
@@ -148,6 +208,8 @@ main(void)
 	    cmocka_unit_test(test_hand_edited),
 	    cmocka_unit_test(test_unreadable_folder),
 	    cmocka_unit_test(test_record_apart),
+	    cmocka_unit_test_setup(test_entries, no_journals),
+	    cmocka_unit_test_setup(test_queue_pin, no_journals),
 	    cmocka_unit_test(test_sweep_staging),
 	};
 
