@@ -21,6 +21,8 @@ struct rclone_rc;
 /* The folder in <archive_dir>/<game> a pull downloads into before its check; removed by the
  * start-up sweep (remote_sweep) and emptied by the next pull if a stopped one left it. */
 #define REMOTE_STAGING "pull.partial"
+/* A listing's copy of the remote's manifests: REMOTE_LIST_STAGING.XXXXXX in the game's folder. */
+#define REMOTE_LIST_STAGING "list.partial"
 
 /* What an entry of the copy queue asks for. A line that is an archive ID asks for its upload
  * (the only kind a journal held before pins were mirrored, so those still load); "pin ID" and

@@ -395,17 +395,17 @@ read_manifests(const char *dir, struct job_result *ret)
 	}
 }
 
-/* Copies the remote's manifests of the game (one rclone run) into a private folder under
- * $TMPDIR and reads them; a failure leaves the listing without them. */
+/* Copies the remote's manifests of the game (one rclone run) into a private folder in the
+ * game's folder, where the start-up sweep removes it if the daemon is killed meanwhile (under
+ * $TMPDIR nothing would); a failure leaves the listing without them. */
 static void
 remote_manifests(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
-	const char *tmp = getenv("TMPDIR");
+	_cleanup_free_ char *dir = path_join(spec->game_dir, REMOTE_LIST_STAGING ".XXXXXX");
 	struct rclone_opts o;
-	char dir[4096], err[256];
+	char err[256];
 
-	snprintf(dir, sizeof(dir), "%s/savekeeper-list.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir))
+	if (!dir || mkdir_p(spec->game_dir, 0700) < 0 || !mkdtemp(dir))
 		return;
 	remote_rclone_opts(spec, &o);
 	if (rclone_run(
@@ -513,10 +513,11 @@ fetch_checked(const struct job_spec *spec, const char *staging, const char *id, 
 	return r;
 }
 
-int
-remote_sweep(const char *game_dir)
+/* Removes the staging folder in dir named name, if it is one of ours. */
+static int
+sweep_staging(const char *dir, const char *name)
 {
-	_cleanup_free_ char *staging = path_join(game_dir, REMOTE_STAGING);
+	_cleanup_free_ char *staging = path_join(dir, name);
 
 	if (!staging)
 		return -ENOMEM;
@@ -524,6 +525,26 @@ remote_sweep(const char *game_dir)
 	if (rmdir(staging) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+int
+remote_sweep(const char *game_dir)
+{
+	static const char list_prefix[] = REMOTE_LIST_STAGING ".";
+	DIR *d = opendir(game_dir);
+	struct dirent *de;
+	int r = sweep_staging(game_dir, REMOTE_STAGING);
+
+	/* A listing does not lock the game: one running now may lose its copy of the manifests
+	 * to a sweep after a worker's crash, and shows its archives without devices. */
+	while (d && (de = readdir(d)))
+		if (strncmp(de->d_name, list_prefix, sizeof(list_prefix) - 1) == 0) {
+			int k = sweep_staging(game_dir, de->d_name);
+			r = r < 0 ? r : k;
+		}
+	if (d)
+		closedir(d);
+	return r;
 }
 
 int

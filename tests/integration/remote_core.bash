@@ -125,6 +125,7 @@ check "the newest is here now" test -e "$GD/$(archives "$GD1" | tail -1)"
 check "pull of an ID the remote lacks fails" bash -c "! '$SKCTL' pull 20200101T000000.000Z"
 # Only the pull's own folder: a copy job of the archives above may be writing its journal now.
 check "no pull staging left" test ! -e "$GD/pull.partial"
+check "no listing's copy of the manifests left" bash -c "! ls -d '$GD'/list.partial.* 2>/dev/null"
 stop_daemon
 rm -rf "$T/archives" "$T/device1" "$T/original"
 

@@ -200,6 +200,28 @@ test_sweep_staging(void **state)
 	unlink(staging);
 }
 
+/* The sweep removes what a listing killed meanwhile left in the game's folder, and only that. */
+static void
+test_sweep_listing(void **state)
+{
+	char listing[256], path[300], other[256];
+	FILE *f;
+
+	(void)state;
+	snprintf(listing, sizeof(listing), "%s/" REMOTE_LIST_STAGING ".Ab12Cd", dir);
+	assert_int_equal(mkdir(listing, 0700), 0);
+	snprintf(path, sizeof(path), "%s/20261201T090000.000Z.manifest", listing);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(other, sizeof(other), "%s/" REMOTE_LIST_STAGING "-not-ours", dir);
+	assert_int_equal(mkdir(other, 0700), 0);
+	assert_int_equal(remote_sweep(dir), 0);
+	assert_int_equal(access(listing, F_OK), -1);
+	assert_int_equal(access(other, F_OK), 0);
+	assert_int_equal(rmdir(other), 0);
+}
+
 int
 main(void)
 {
@@ -211,6 +233,7 @@ main(void)
 	    cmocka_unit_test_setup(test_entries, no_journals),
 	    cmocka_unit_test_setup(test_queue_pin, no_journals),
 	    cmocka_unit_test(test_sweep_staging),
+	    cmocka_unit_test(test_sweep_listing),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
