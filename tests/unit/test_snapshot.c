@@ -1041,6 +1041,85 @@ test_incremental_damaged_base_not_propagated(void **state)
 	assert_standalone(f, b.id);
 }
 
+/* Gives the n-th group's record in archive id's manifest the SHA-256 of the group's bytes as
+ * they are now, so that only its CRC-32 can tell they were damaged. */
+static void
+resum_group(struct fx *f, const char *id, size_t n)
+{
+	char path[256];
+	struct manifest *m = NULL;
+	unsigned char *buf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s" SNAP_MANIFEST_SUFFIX, f->game, id);
+	assert_int_equal(manifest_read(path, &m, NULL, 0), 0);
+	assert_true(m->n_members > n && m->members[n].has_crc32);
+	snprintf(path, sizeof(path), "%s/%s.tar.gz", f->game, id);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	buf = malloc(m->members[n].length);
+	assert_int_equal(pread(fd, buf, m->members[n].length, (off_t)m->members[n].offset),
+			 (ssize_t)m->members[n].length);
+	close(fd);
+	EVP_Digest(buf, m->members[n].length, m->members[n].sha256, NULL, EVP_sha256(), NULL);
+	free(buf);
+	snprintf(path, sizeof(path), "%s/%s" SNAP_MANIFEST_SUFFIX, f->game, id);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(manifest_write(m, fd), 0);
+	close(fd);
+	manifest_free(m);
+}
+
+/* A flipped byte in a taken group is caught by the group's CRC-32 as it is taken, even when
+ * the group's SHA-256 in the manifest matches the damage. */
+static void
+test_incremental_damage_caught_by_crc(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result a, b;
+
+	big_files(f, 6);
+	a = snap_ok(&spec);
+	damage_group(f, a.id, 3);
+	resum_group(f, a.id, 3);
+	b = snap_ok(&spec);
+	assert_int_equal(b.groups_damaged, 1);
+	assert_int_equal(b.files_read, 1);
+	assert_int_equal(b.files_reused, 5);
+	assert_standalone(f, b.id);
+}
+
+/* A base whose manifest has no group CRC-32s (written before them) is still taken, checked by
+ * the groups' SHA-256: the new manifest has CRC-32s, and damage to such a base is caught. */
+static void
+test_incremental_base_without_crcs(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result a, b, c;
+
+	big_files(f, 6);
+	a = snap_ok(&spec);
+	assert_int_equal(sh("grep -q '^group-crc32 ' '%s/%s.manifest' && sed -i '/^group-crc32 /d' '%s/%s.manifest'",
+			    f->game, a.id, f->game, a.id),
+			 0);
+	b = snap_ok(&spec);
+	assert_int_equal(b.files_read, 0);
+	assert_int_equal(b.files_reused, 6);
+	assert_standalone(f, b.id);
+	assert_int_equal(sh("grep -q '^group-crc32 ' '%s/%s.manifest' && sed -i '/^group-crc32 /d' '%s/%s.manifest'",
+			    f->game, b.id, f->game, b.id),
+			 0);
+	damage_group(f, b.id, 1);
+	c = snap_ok(&spec);
+	assert_int_equal(c.groups_damaged, 1);
+	assert_int_equal(c.files_read, 1);
+	assert_int_equal(c.files_reused, 5);
+	assert_standalone(f, c.id);
+}
+
 static void
 test_incremental_series_with_deletions(void **state)
 {
@@ -1156,6 +1235,8 @@ main(void)
 	    T(test_incremental_same_tick_rewrite_is_caught),
 	    T(test_incremental_small_change_small_group),
 	    T(test_incremental_damaged_base_not_propagated),
+	    T(test_incremental_damage_caught_by_crc),
+	    T(test_incremental_base_without_crcs),
 	    T(test_incremental_series_with_deletions),
 	    T(test_incremental_reflink_xfs),
 	};
