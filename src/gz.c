@@ -748,7 +748,8 @@ copy_range(struct gz_writer *w, int src_fd, const struct gz_group *g, bool by_cr
 		n = pread(src_fd, buf, want, (off_t)(g->offset + done));
 		if (n <= 0)
 			return -EBADMSG;
-		if ((r = write_all(w->fd, buf, (size_t)n)) < 0 || (r = account_taken(w, buf, (size_t)n, by_crc)) < 0)
+		if ((r = write_all(w->fd, buf, (size_t)n)) < 0 ||
+		    (r = account_taken(w, buf, (size_t)n, by_crc)) < 0)
 			return r;
 		done += (uint64_t)n;
 	}

@@ -13,6 +13,7 @@
  *   archive-sha256 <64 hex>        SHA-256 of <ID>.tar.gz
  *   files 12                       regular files (f and h entries)
  *   bytes 3565158                  content bytes stored (f entries)
+ *   group-crc32 0a1b2c3d9f8e7d6c   optional: CRC-32s of the member groups (see below)
  *   entries 15                     number of entry lines that follow
  *
  * device and based-on came with off-machine copies (issue 17); a manifest without them reads
@@ -46,6 +47,16 @@
  * lines above, from 0), and SHA256 is the hash of those compressed bytes. The archive's end
  * (the tar trailer) belongs to no group. A later snapshot takes a group as it is when all its
  * entries are unchanged (see docs/design.md, "Incremental snapshots").
+ *
+ * group-crc32 (since taken groups are checked by CRC-32) holds the CRC-32 (gzip's polynomial)
+ * of the compressed bytes of the first groups, in archive order, as 8 lower-case hex digits
+ * each with nothing between them: group i's are characters 8i .. 8i+7. It covers at most
+ * MF_MAX_GROUP_CRCS groups, so that the header stays within the MF_MAX_LINE bytes that
+ * manifest_read_header reads; the groups after them, and every group of a manifest without
+ * the line, have none and are checked by their SHA-256 when taken. It is a header line rather
+ * than a field of the m lines because readers before it refuse an m line with a seventh field
+ * but pass over a header line they do not know. A taken group's SHA-256 is carried over from
+ * the manifest it was taken from (its bytes passed the CRC-32 check), not computed again.
  *
  * Text fields (tag, PATH, TARGET) are percent-escaped: '%', bytes up to and including space,
  * and DEL are written as %XX (upper-case hex); a field that is exactly "-" is written "%2D".
@@ -345,7 +356,7 @@ struct mf_parser {
 	unsigned line;
 	char *err;
 	size_t errlen;
-	unsigned unknown; /* header lines passed over so far */
+	unsigned unknown;	/* header lines passed over so far */
 	const char *group_crcs; /* the group-crc32 line's value, checked; NULL when none */
 };
 
@@ -491,9 +502,9 @@ unescape(struct mf_parser *ps, const char *s, char **ret)
 static bool
 known_key(const char *s, size_t len)
 {
-	static const char *const keys[] = {MF_MAGIC,	 "id",	   "tag",	   "device",
-					   "based-on",	 "created", "archive-size", "archive-sha256",
-					   "files",	 "bytes",   "group-crc32",  "entries"};
+	static const char *const keys[] = {MF_MAGIC,   "id",	  "tag",	  "device",
+					   "based-on", "created", "archive-size", "archive-sha256",
+					   "files",    "bytes",	  "group-crc32",  "entries"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		if (strlen(keys[i]) == len && strncmp(keys[i], s, len) == 0)

@@ -301,8 +301,8 @@ static void
 test_group_crcs(void **state)
 {
 	struct manifest *m = sample(), *back = NULL;
-	struct mf_member mb = {.offset = 0, .length = 1, .first = 0, .count = 1, .crc32 = 0x0a0b0c0d,
-			       .has_crc32 = true};
+	struct mf_member mb = {
+	    .offset = 0, .length = 1, .first = 0, .count = 1, .crc32 = 0x0a0b0c0d, .has_crc32 = true};
 	char *path, text[2048];
 	ssize_t n;
 	int fd;
@@ -340,7 +340,8 @@ test_group_crcs(void **state)
 	refused(text, strlen(text), 9, "bad group-crc32");
 	snprintf(text, sizeof(text), "%sgroup-crc32 0123ABCD\n" ONE_ENTRY "end\n", good_head);
 	refused(text, strlen(text), 9, "bad group-crc32");
-	snprintf(text, sizeof(text), "%sgroup-crc32 0123abcd0123abcd\n" ONE_ENTRY "members 1\nm 0 2 0 1 " SHA "\nend\n",
+	snprintf(text, sizeof(text),
+		 "%sgroup-crc32 0123abcd0123abcd\n" ONE_ENTRY "members 1\nm 0 2 0 1 " SHA "\nend\n",
 		 good_head);
 	refused(text, strlen(text), 14, "more group CRC-32s than members");
 }
@@ -357,7 +358,11 @@ test_group_crcs_bounded(void **state)
 	for (uint64_t i = 0; i < 7000; i++) {
 		char name[32];
 		struct mf_entry e = {.type = MF_DIR, .path = name, .mode = 0755};
-		struct mf_member mb = {.offset = 0, .length = 1, .first = i, .count = 1, .crc32 = (uint32_t)i,
+		struct mf_member mb = {.offset = 0,
+				       .length = 1,
+				       .first = i,
+				       .count = 1,
+				       .crc32 = (uint32_t)i,
 				       .has_crc32 = true};
 		snprintf(name, sizeof(name), "d%05" PRIu64, i);
 		assert_int_equal(manifest_add(m, &e), 0);

@@ -1104,16 +1104,18 @@ test_incremental_base_without_crcs(void **state)
 
 	big_files(f, 6);
 	a = snap_ok(&spec);
-	assert_int_equal(sh("grep -q '^group-crc32 ' '%s/%s.manifest' && sed -i '/^group-crc32 /d' '%s/%s.manifest'",
-			    f->game, a.id, f->game, a.id),
-			 0);
+	assert_int_equal(
+	    sh("grep -q '^group-crc32 ' '%s/%s.manifest' && sed -i '/^group-crc32 /d' '%s/%s.manifest'",
+	       f->game, a.id, f->game, a.id),
+	    0);
 	b = snap_ok(&spec);
 	assert_int_equal(b.files_read, 0);
 	assert_int_equal(b.files_reused, 6);
 	assert_standalone(f, b.id);
-	assert_int_equal(sh("grep -q '^group-crc32 ' '%s/%s.manifest' && sed -i '/^group-crc32 /d' '%s/%s.manifest'",
-			    f->game, b.id, f->game, b.id),
-			 0);
+	assert_int_equal(
+	    sh("grep -q '^group-crc32 ' '%s/%s.manifest' && sed -i '/^group-crc32 /d' '%s/%s.manifest'",
+	       f->game, b.id, f->game, b.id),
+	    0);
 	damage_group(f, b.id, 1);
 	c = snap_ok(&spec);
 	assert_int_equal(c.groups_damaged, 1);
