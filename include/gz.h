@@ -22,7 +22,8 @@ struct gz_writer;
 
 /* Creates a writer that appends members to fd. level 0-12 (0 stores), threads >= 1 (0 counts
  * as 1); with threads > 1 one more thread takes the group's SHA-256 of big written pieces
- * beside the writer's archive SHA-256. hooks may be NULL; with hooks, job_yield() runs between
+ * beside the writer's archive SHA-256, and the archive's SHA-256 of taken groups beside the
+ * copy. hooks may be NULL; with hooks, job_yield() runs between
  * chunks, and the writer waits for its threads with job_wait_fd(), so a coroutine never blocks
  * its loop. Worker threads inherit the caller's nice value and I/O priority. NULL with errno
  * set on failure. */

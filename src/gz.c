@@ -92,7 +92,7 @@ struct gz_writer {
 	size_t chunk;
 	const struct job_hooks *hooks;
 	EVP_MD_CTX *sha, *group_sha;
-	uint32_t group_crc; /* CRC-32 of the group being written, as its SHA-256 */
+	uint32_t group_crc; /* CRC-32 of the group being written, beside its SHA-256 */
 	unsigned char sum[32];
 	uint64_t bytes_in, bytes_out;
 	/* Groups: runs of whole members the caller delimits (gz_group_end, gz_copy). */

@@ -464,7 +464,8 @@ test_groups_align_and_copy(void **state)
 /* Takes group g of fa into a new archive, after and before some text; returns the archive's
  * bytes in *ret (when the take succeeded) and what gz_copy returned. */
 static int
-take_into(int fa, const struct gz_group *g, unsigned threads, const struct blob *text, struct blob *ret)
+take_into(int fa, const struct gz_group *g, unsigned threads, size_t align, const struct blob *text,
+	  struct blob *ret)
 {
 	int fb = tmp_fd(), r;
 	struct gz_writer *v = gz_writer_new(fb, 6, threads, NULL);
@@ -472,6 +473,7 @@ take_into(int fa, const struct gz_group *g, unsigned threads, const struct blob 
 	size_t n;
 
 	assert_non_null(v);
+	assert_int_equal(gz_set_align(v, align), 0);
 	assert_int_equal(gz_write(v, text->p, text->len), 0);
 	r = gz_copy(v, fa, g, NULL);
 	assert_int_equal(gz_finish(v), 0);
@@ -480,12 +482,16 @@ take_into(int fa, const struct gz_group *g, unsigned threads, const struct blob 
 	EVP_Digest(ret->p, ret->len, want, NULL, EVP_sha256(), NULL);
 	assert_memory_equal(sum, want, 32);
 	if (r == 0) {
-		/* The taken group's record: the old SHA-256 carried, the CRC-32 of the bytes taken. */
+		/* The taken group's record holds the hashes of its bytes: without alignment, the old
+		 * SHA-256 carried; with it, a padding member after the old group's bytes. */
 		const struct gz_group *gg = gz_groups(v, &n);
 		assert_int_equal(n, 2);
-		assert_memory_equal(gg[1].sha256, g->sha256, 32);
+		EVP_Digest(ret->p + gg[1].offset, gg[1].length, want, NULL, EVP_sha256(), NULL);
+		assert_memory_equal(gg[1].sha256, want, 32);
 		assert_int_equal(gg[1].crc32, libdeflate_crc32(0, ret->p + gg[1].offset, gg[1].length));
-		assert_int_equal(gg[1].length, g->length);
+		assert_int_equal(gg[1].length, align ? (g->length + align - 1) / align * align : g->length);
+		if (!align)
+			assert_memory_equal(gg[1].sha256, g->sha256, 32);
 	}
 	gz_writer_free(v);
 	close(fb);
@@ -518,13 +524,16 @@ test_taken_group_checked(void **state)
 	old.has_crc32 = false;
 	for (unsigned threads = 1; threads <= 2; threads++) {
 		struct blob plain;
-		assert_int_equal(take_into(fa, &g, threads, &text, &out), 0);
+		assert_int_equal(take_into(fa, &g, threads, 0, &text, &out), 0);
 		plain = gunzip(&out, in.len + text.len);
 		assert_int_equal(plain.len, in.len - 3000 + text.len);
 		assert_memory_equal(plain.p + text.len, in.p + 3000, in.len - 3000);
 		free(plain.p);
 		free(out.p);
-		assert_int_equal(take_into(fa, &old, threads, &text, &out), 0);
+		assert_int_equal(take_into(fa, &old, threads, 0, &text, &out), 0);
+		free(out.p);
+		/* Into an archive aligned to blocks, which the group is not. */
+		assert_int_equal(take_into(fa, &g, threads, 4096, &text, &out), 0);
 		free(out.p);
 	}
 	/* One byte of the old archive flipped, far into the group: past the first pieces. */
@@ -537,13 +546,15 @@ test_taken_group_checked(void **state)
 	EVP_Digest(a.p + g.offset, g.length, resummed.sha256, NULL, EVP_sha256(), NULL);
 	free(a.p);
 	for (unsigned threads = 1; threads <= 2; threads++) {
-		assert_int_equal(take_into(fa, &resummed, threads, &text, &out), -EBADMSG);
+		assert_int_equal(take_into(fa, &resummed, threads, 0, &text, &out), -EBADMSG);
 		free(out.p);
-		assert_int_equal(take_into(fa, &g, threads, &text, &out), -EBADMSG);
+		assert_int_equal(take_into(fa, &g, threads, 0, &text, &out), -EBADMSG);
 		assert_true(out.len < 5000);
 		free(out.p);
-		assert_int_equal(take_into(fa, &old, threads, &text, &out), -EBADMSG);
+		assert_int_equal(take_into(fa, &old, threads, 0, &text, &out), -EBADMSG);
 		assert_true(out.len < 5000);
+		free(out.p);
+		assert_int_equal(take_into(fa, &g, threads, 4096, &text, &out), -EBADMSG);
 		free(out.p);
 	}
 	gz_writer_free(w);
