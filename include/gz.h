@@ -23,10 +23,9 @@ struct gz_writer;
 /* Creates a writer that appends members to fd. level 0-12 (0 stores), threads >= 1 (0 counts
  * as 1); with threads > 1 one more thread takes the group's SHA-256 of big written pieces
  * beside the writer's archive SHA-256, and the archive's SHA-256 of taken groups beside the
- * copy. hooks may be NULL; with hooks, job_yield() runs between
- * chunks, and the writer waits for its threads with job_wait_fd(), so a coroutine never blocks
- * its loop. Worker threads inherit the caller's nice value and I/O priority. NULL with errno
- * set on failure. */
+ * copy. hooks may be NULL; with hooks, job_yield() runs between chunks, and the writer waits
+ * for its threads with job_wait_fd(), so a coroutine never blocks its loop. Worker threads
+ * inherit the caller's nice value and I/O priority. NULL with errno set on failure. */
 struct gz_writer *gz_writer_new(int fd, int level, unsigned threads, const struct job_hooks *hooks);
 /* Buffers and compresses len bytes; returns 0 or -errno (e.g. -ENOSPC from write, -ECANCELED
  * when the job was cancelled). After an error every call returns that error. */
@@ -57,8 +56,9 @@ int gz_group_end(struct gz_writer *w);
  * carries g's SHA-256 and the CRC-32 of the bytes taken. Sets *ret_cloned (may be NULL).
  * Returns 0; -EBADMSG when they differ or cannot be read, and then the archive is as before the
  * call (the caller writes the group afresh); or another -errno (-ECANCELED when the job was
- * cancelled: job_yield() runs between 256 KiB pieces), after which the writer is failed. The
- * writer's fd must be open for reading too. */
+ * cancelled: job_yield() runs between pieces of 256 KiB, or of 1 MiB when the hasher thread
+ * hashes them), after which the writer is failed. The writer's fd must be open for reading
+ * too. */
 int gz_copy(struct gz_writer *w, int src_fd, const struct gz_group *g, bool *ret_cloned);
 /* The groups written so far, in archive order. */
 const struct gz_group *gz_groups(const struct gz_writer *w, size_t *ret_n);

@@ -39,7 +39,13 @@
 /* The smallest padding member: header, XLEN, subfield header, an empty stored block, trailer. */
 #define GZ_PAD_MIN (GZ_HEADER + 2 + 4 + STORED_FRAMING + GZ_TRAILER)
 #define GZ_ALIGN_MAX ((size_t)64 << 10)
+/* A taken group passes in pieces of COPY_IO, about the work of one yield point on the caller's
+ * thread, or of COPY_IO_HASHED when the hasher thread takes their SHA-256 and leaves the caller
+ * only their copy and CRC-32: the two threads then hand pieces over a quarter as often, which
+ * saved about 3% of the CPU of an incremental snapshot of the 500 MiB bench tree (medians of
+ * alternating runs; no difference in wall time showed through the noise of a loaded machine). */
 #define COPY_IO ((size_t)256 << 10)
+#define COPY_IO_HASHED ((size_t)1 << 20)
 /* Writeback is started every this many bytes, so the fsync that publishes the archive has
  * little left to flush: on the coroutine core that fsync runs on the loop thread. Each start
  * blocks while it queues its pages, so it is started often, for little: 8 MiB at a time held
@@ -101,7 +107,7 @@ struct gz_writer {
 	bool group_open;      /* bytes were given since the last group end */
 	struct gz_group *groups;
 	size_t n_groups, cap_groups;
-	unsigned char *copy_buf; /* two of COPY_IO: one hashed while the other is read */
+	unsigned char *copy_buf; /* two pieces: one hashed while the other is read */
 	int err;
 	struct gz_slot *slots;
 	unsigned n_slots;
@@ -693,6 +699,13 @@ gz_group_end(struct gz_writer *w)
 	return r < 0 ? fail(w, r) : 0;
 }
 
+/* The size of the pieces a group is taken in (see COPY_IO). */
+static size_t
+copy_piece(const struct gz_writer *w, bool by_crc)
+{
+	return w->hasher.started && by_crc ? COPY_IO_HASHED : COPY_IO;
+}
+
 /* Clones the range when both ends sit at block offsets and the file system shares extents,
  * then reads back what was cloned, so the checks cover the bytes really in the archive.
  * *cloned says whether it was done; returns 0 or -errno. */
@@ -706,6 +719,7 @@ clone_range(struct gz_writer *w, int src_fd, const struct gz_group *g, bool by_c
 	    .dest_offset = w->bytes_out,
 	};
 	uint64_t done = 0, start = w->bytes_out, len = g->length;
+	size_t piece = copy_piece(w, by_crc);
 	unsigned char *buf = NULL;
 
 	*cloned = false;
@@ -714,11 +728,11 @@ clone_range(struct gz_writer *w, int src_fd, const struct gz_group *g, bool by_c
 		return 0;
 	*cloned = true;
 	while (done < len) {
-		size_t want = len - done < COPY_IO ? (size_t)(len - done) : COPY_IO;
+		size_t want = len - done < piece ? (size_t)(len - done) : piece;
 		ssize_t n;
 		if (job_yield(w->hooks))
 			return -ECANCELED;
-		buf = w->copy_buf + (buf == w->copy_buf ? COPY_IO : 0);
+		buf = w->copy_buf + (buf == w->copy_buf ? piece : 0);
 		n = pread(w->fd, buf, want, (off_t)(start + done));
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
@@ -735,16 +749,17 @@ static int
 copy_range(struct gz_writer *w, int src_fd, const struct gz_group *g, bool by_crc)
 {
 	uint64_t done = 0;
+	size_t piece = copy_piece(w, by_crc);
 	unsigned char *buf = NULL;
 
 	while (done < g->length) {
-		size_t want = g->length - done < COPY_IO ? (size_t)(g->length - done) : COPY_IO;
+		size_t want = g->length - done < piece ? (size_t)(g->length - done) : piece;
 		ssize_t n;
 		int r;
 		/* A coroutine goes back to its loop between pieces of a big group. */
 		if (job_yield(w->hooks))
 			return -ECANCELED;
-		buf = w->copy_buf + (buf == w->copy_buf ? COPY_IO : 0);
+		buf = w->copy_buf + (buf == w->copy_buf ? piece : 0);
 		n = pread(src_fd, buf, want, (off_t)(g->offset + done));
 		if (n <= 0)
 			return -EBADMSG;
@@ -819,7 +834,7 @@ gz_copy(struct gz_writer *w, int src_fd, const struct gz_group *g, bool *ret_clo
 
 	if ((r = gz_group_end(w)) < 0 || (r = drain(w, 0)) < 0)
 		return fail(w, r);
-	if (!w->copy_buf && !(w->copy_buf = malloc(2 * COPY_IO)))
+	if (!w->copy_buf && !(w->copy_buf = malloc(2 * copy_piece(w, true))))
 		return fail(w, -ENOMEM);
 	if (!(saved = EVP_MD_CTX_new()) || EVP_MD_CTX_copy_ex(saved, w->sha) != 1) {
 		EVP_MD_CTX_free(saved);
