@@ -13,9 +13,8 @@
  * The taken bytes pass through the new archive's SHA-256 (a clone is read back) and are
  * checked against the group's CRC-32 from the manifest (its SHA-256 for a manifest without
  * CRC-32s); a group that differs is written afresh from the files, so a damaged archive is
- * never propagated. Whatever does not go as planned (an entry of a
- * taken group that the walk then finds changed, or never finds) voids the attempt, which runs
- * again without reuse. */
+ * never propagated. Whatever does not go as planned (an entry of a taken group that the walk
+ * then finds changed, or never finds) voids the attempt, which runs again without reuse. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
