@@ -22,10 +22,10 @@ struct gz_writer;
 
 /* Creates a writer that appends members to fd. level 0-12 (0 stores), threads >= 1 (0 counts
  * as 1); with threads > 1 one more thread takes the group's SHA-256 of big written pieces
- * beside the writer's archive SHA-256. hooks may be NULL; with hooks, job_yield() runs between
- * chunks, and the writer waits for its threads with job_wait_fd(), so a coroutine never blocks
- * its loop. Worker threads inherit the caller's nice value and I/O priority. NULL with errno
- * set on failure. */
+ * beside the writer's archive SHA-256, and the archive's SHA-256 of taken groups beside the
+ * copy. hooks may be NULL; with hooks, job_yield() runs between chunks, and the writer waits
+ * for its threads with job_wait_fd(), so a coroutine never blocks its loop. Worker threads
+ * inherit the caller's nice value and I/O priority. NULL with errno set on failure. */
 struct gz_writer *gz_writer_new(int fd, int level, unsigned threads, const struct job_hooks *hooks);
 /* Buffers and compresses len bytes; returns 0 or -errno (e.g. -ENOSPC from write, -ECANCELED
  * when the job was cancelled). After an error every call returns that error. */
@@ -37,6 +37,8 @@ int gz_finish(struct gz_writer *w);
 struct gz_group {
 	uint64_t offset, length;  /* in the archive, padding member included */
 	unsigned char sha256[32]; /* of those compressed bytes */
+	uint32_t crc32;		  /* CRC-32 of the same bytes (gzip's, libdeflate_crc32) */
+	bool has_crc32;		  /* false for a group recorded before CRC-32s were */
 };
 
 /* Makes every group start at a multiple of align bytes (a file system block, for reflinks),
@@ -47,15 +49,17 @@ int gz_set_align(struct gz_writer *w, size_t align);
  * the group's record (gz_groups) is made once they are written. A no-op when nothing was
  * given. Returns 0 or -errno. */
 int gz_group_end(struct gz_writer *w);
-/* Appends len bytes at off of src_fd, a group of an earlier archive, as one group: cloned
- * (FICLONERANGE) when alignment is on and the offsets allow, else copied; either way the bytes
- * are hashed as they pass (a clone is read back) and checked against sha256. Sets *ret_cloned
- * (may be NULL). Returns 0; -EBADMSG when they differ or cannot be read, and then the archive
- * is as before the call (the caller writes the group afresh); or another -errno (-ECANCELED
- * when the job was cancelled: job_yield() runs between 256 KiB pieces), after which the writer
- * is failed. The writer's fd must be open for reading too. */
-int gz_copy(struct gz_writer *w, int src_fd, uint64_t off, uint64_t len, const unsigned char sha256[32],
-	    bool *ret_cloned);
+/* Appends g (g->length bytes at g->offset of src_fd, a group of an earlier archive) as one
+ * group: cloned (FICLONERANGE) when alignment is on and the offsets allow, else copied; either
+ * way the bytes pass through here (a clone is read back) into the archive's SHA-256 and are
+ * checked against g's CRC-32 when it has one, else against its SHA-256. The new group's record
+ * carries g's SHA-256 and the CRC-32 of the bytes taken. Sets *ret_cloned (may be NULL).
+ * Returns 0; -EBADMSG when they differ or cannot be read, and then the archive is as before the
+ * call (the caller writes the group afresh); or another -errno (-ECANCELED when the job was
+ * cancelled: job_yield() runs between pieces of 256 KiB, or of 1 MiB when the hasher thread
+ * hashes them), after which the writer is failed. The writer's fd must be open for reading
+ * too. */
+int gz_copy(struct gz_writer *w, int src_fd, const struct gz_group *g, bool *ret_cloned);
 /* The groups written so far, in archive order. */
 const struct gz_group *gz_groups(const struct gz_writer *w, size_t *ret_n);
 /* Bytes given to gz_write so far. */

@@ -37,6 +37,8 @@ struct mf_member {
 	uint64_t offset, length;  /* in the archive */
 	uint64_t first, count;	  /* the entries it holds: indices in archive order */
 	unsigned char sha256[32]; /* of its compressed bytes */
+	uint32_t crc32;		  /* CRC-32 of the same bytes, when has_crc32 */
+	bool has_crc32;		  /* false in manifests from before group CRC-32s */
 };
 
 struct manifest {

@@ -13,6 +13,7 @@
  *   archive-sha256 <64 hex>        SHA-256 of <ID>.tar.gz
  *   files 12                       regular files (f and h entries)
  *   bytes 3565158                  content bytes stored (f entries)
+ *   group-crc32 0a1b2c3d9f8e7d6c   optional: CRC-32s of the member groups (see below)
  *   entries 15                     number of entry lines that follow
  *
  * device and based-on came with off-machine copies (issue 17); a manifest without them reads
@@ -47,6 +48,16 @@
  * (the tar trailer) belongs to no group. A later snapshot takes a group as it is when all its
  * entries are unchanged (see docs/design.md, "Incremental snapshots").
  *
+ * group-crc32 (since taken groups are checked by CRC-32) holds the CRC-32 (gzip's polynomial)
+ * of the compressed bytes of the first groups, in archive order, as 8 lower-case hex digits
+ * each with nothing between them: group i's are characters 8i .. 8i+7. It covers at most
+ * MF_MAX_GROUP_CRCS groups, so that the header stays within the MF_MAX_LINE bytes that
+ * manifest_read_header reads; the groups after them, and every group of a manifest without
+ * the line, have none and are checked by their SHA-256 when taken. It is a header line rather
+ * than a field of the m lines because readers before it refuse an m line with a seventh field
+ * but pass over a header line they do not know. A taken group's SHA-256 is carried over from
+ * the manifest it was taken from (its bytes passed the CRC-32 check), not computed again.
+ *
  * Text fields (tag, PATH, TARGET) are percent-escaped: '%', bytes up to and including space,
  * and DEL are written as %XX (upper-case hex); a field that is exactly "-" is written "%2D".
  * Any other byte, UTF-8 included, stands for itself, so names stay readable.
@@ -72,6 +83,10 @@
 #define MF_MAX_UNKNOWN 64
 /* A manifest larger than this is not one of ours. */
 #define MF_MAX_FILE ((size_t)1 << 30)
+/* Groups whose CRC-32 the group-crc32 header line holds, at most: 8 hex digits each keep the
+ * line (and the header, which manifest_read_header reads from the first MF_MAX_LINE bytes)
+ * within 48 KiB, leaving room for the other header lines. */
+#define MF_MAX_GROUP_CRCS 6144
 
 struct manifest *
 manifest_new(const char *id, const char *tag)
@@ -278,6 +293,23 @@ put_entry(FILE *f, const struct mf_entry *e)
 	fputc('\n', f);
 }
 
+/* The group-crc32 line: the CRC-32 of the first groups that have one, up to
+ * MF_MAX_GROUP_CRCS; the groups after them are checked by their SHA-256 alone. */
+static void
+put_group_crcs(FILE *f, const struct manifest *m)
+{
+	size_t n = 0;
+
+	while (n < m->n_members && n < MF_MAX_GROUP_CRCS && m->members[n].has_crc32)
+		n++;
+	if (n == 0)
+		return;
+	fputs("group-crc32 ", f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%08" PRIx32, m->members[i].crc32);
+	fputc('\n', f);
+}
+
 int
 manifest_write(const struct manifest *m, int fd)
 {
@@ -296,8 +328,10 @@ manifest_write(const struct manifest *m, int fd)
 	fprintf(f, "\nbased-on %s", m->based_on[0] ? m->based_on : "-");
 	fprintf(f,
 		"\ncreated %" PRId64 "\narchive-size %" PRIu64 "\narchive-sha256 %s\n"
-		"files %" PRIu64 "\nbytes %" PRIu64 "\nentries %zu\n",
-		m->created_usec, m->archive_size, hex, m->files, m->bytes, m->n_entries);
+		"files %" PRIu64 "\nbytes %" PRIu64 "\n",
+		m->created_usec, m->archive_size, hex, m->files, m->bytes);
+	put_group_crcs(f, m);
+	fprintf(f, "entries %zu\n", m->n_entries);
 	for (size_t i = 0; i < m->n_entries; i++)
 		put_entry(f, &m->entries[i]);
 	if (m->n_members > 0)
@@ -322,7 +356,8 @@ struct mf_parser {
 	unsigned line;
 	char *err;
 	size_t errlen;
-	unsigned unknown; /* header lines passed over so far */
+	unsigned unknown;	/* header lines passed over so far */
+	const char *group_crcs; /* the group-crc32 line's value, checked; NULL when none */
 };
 
 static int __attribute__((format(printf, 2, 3))) bad(struct mf_parser *ps, const char *fmt, ...)
@@ -469,7 +504,7 @@ known_key(const char *s, size_t len)
 {
 	static const char *const keys[] = {MF_MAGIC,   "id",	  "tag",	  "device",
 					   "based-on", "created", "archive-size", "archive-sha256",
-					   "files",    "bytes",	  "entries"};
+					   "files",    "bytes",	  "group-crc32",  "entries"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 		if (strlen(keys[i]) == len && strncmp(keys[i], s, len) == 0)
@@ -570,6 +605,41 @@ header_u64(struct mf_parser *ps, const char *key, uint64_t *ret)
 	return r < 0 ? r : parse_u64(ps, v, key, ret);
 }
 
+/* The group-crc32 line, when present: its value is kept until the member lines are read. */
+static int
+parse_group_crcs(struct mf_parser *ps)
+{
+	char *v;
+	size_t len;
+	int r = optional_header(ps, "group-crc32", &v);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	len = strlen(v);
+	if (len % 8 || len / 8 > MF_MAX_GROUP_CRCS || strspn(v, "0123456789abcdef") != len)
+		return bad(ps, "bad group-crc32");
+	ps->group_crcs = v;
+	return 0;
+}
+
+/* Gives the first members the CRC-32s of the group-crc32 line. */
+static int
+attach_group_crcs(struct mf_parser *ps, struct manifest *m)
+{
+	size_t n = ps->group_crcs ? strlen(ps->group_crcs) / 8 : 0;
+
+	if (n > m->n_members)
+		return bad(ps, "more group CRC-32s than members");
+	for (size_t i = 0; i < n; i++) {
+		uint32_t v = 0;
+		for (size_t j = 0; j < 8; j++)
+			v = v << 4 | (uint32_t)unhex(ps->group_crcs[8 * i + j]);
+		m->members[i].crc32 = v;
+		m->members[i].has_crc32 = true;
+	}
+	return 0;
+}
+
 static int
 parse_header(struct mf_parser *ps, struct manifest *m, uint64_t *ret_n)
 {
@@ -597,7 +667,7 @@ parse_header(struct mf_parser *ps, struct manifest *m, uint64_t *ret_n)
 	    (r = header_u64(ps, "archive-size", &m->archive_size)) < 0 ||
 	    (r = header(ps, "archive-sha256", &v)) < 0 || (r = parse_sha(ps, v, m->archive_sha256)) < 0 ||
 	    (r = header_u64(ps, "files", &m->files)) < 0 || (r = header_u64(ps, "bytes", &m->bytes)) < 0 ||
-	    (r = header_u64(ps, "entries", ret_n)) < 0)
+	    (r = parse_group_crcs(ps)) < 0 || (r = header_u64(ps, "entries", ret_n)) < 0)
 		return r;
 	if (created > INT64_MAX)
 		return bad(ps, "bad created");
@@ -668,7 +738,7 @@ parse_entry(struct mf_parser *ps, struct manifest *m)
 static int
 parse_member(struct mf_parser *ps, struct manifest *m)
 {
-	struct mf_member mb;
+	struct mf_member mb = {0};
 	char *line = next_line(ps), *f[6];
 	int r;
 
@@ -767,6 +837,8 @@ parse_text(const char *name, const char *text, size_t len, bool header_only, str
 		line = next_line(&ps);
 		r = parse_members(&ps, m, &line);
 	}
+	if (r >= 0)
+		r = attach_group_crcs(&ps, m);
 	if (r >= 0 && (!line || strcmp(line, "end") != 0))
 		r = bad(&ps, line ? "expected 'end'" : "file ends before 'end'");
 	if (r >= 0 && ps.next < ps.end) {

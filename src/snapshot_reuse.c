@@ -10,11 +10,11 @@
  * utimensat is still caught; the header bytes inside the group (name, mode, owner, mtime, size,
  * link target) are then exactly those a fresh write would give.
  *
- * The taken bytes are hashed as they pass (a clone is read back) and checked against the
- * group's SHA-256 from the manifest; a group that differs is written afresh from the files,
- * so a damaged archive is never propagated. Whatever does not go as planned (an entry of a
- * taken group that the walk then finds changed, or never finds) voids the attempt, which runs
- * again without reuse. */
+ * The taken bytes pass through the new archive's SHA-256 (a clone is read back) and are
+ * checked against the group's CRC-32 from the manifest (its SHA-256 for a manifest without
+ * CRC-32s); a group that differs is written afresh from the files, so a damaged archive is
+ * never propagated. Whatever does not go as planned (an entry of a taken group that the walk
+ * then finds changed, or never finds) voids the attempt, which runs again without reuse. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -186,6 +186,8 @@ snap_groups_to_manifest(struct snap *s)
 		mb.offset = gg[i].offset;
 		mb.length = gg[i].length;
 		memcpy(mb.sha256, gg[i].sha256, sizeof(mb.sha256));
+		mb.crc32 = gg[i].crc32;
+		mb.has_crc32 = gg[i].has_crc32;
 		if (manifest_add_member(s->mf, &mb) < 0)
 			return snap_fail(s, -ENOMEM, "out of memory");
 	}
@@ -239,11 +241,14 @@ take_entries(struct snap *s, const struct mf_member *g)
 static int
 take_group(struct snap *s, const struct mf_member *g)
 {
+	struct gz_group from = {
+	    .offset = g->offset, .length = g->length, .crc32 = g->crc32, .has_crc32 = g->has_crc32};
 	int r;
 
+	memcpy(from.sha256, g->sha256, sizeof(from.sha256));
 	if ((r = snap_end_group(s)) < 0)
 		return r;
-	r = gz_copy(s->gz, s->base_fd, g->offset, g->length, g->sha256, NULL);
+	r = gz_copy(s->gz, s->base_fd, &from, NULL);
 	if (r == -EBADMSG) {
 		s->res->groups_damaged++;
 		return 0;

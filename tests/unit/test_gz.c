@@ -415,6 +415,8 @@ test_groups_align_and_copy(void **state)
 		assert_int_equal(g[i].offset, i ? g[i - 1].offset + g[i - 1].length : 0);
 		EVP_Digest(a.p + g[i].offset, g[i].length, want, NULL, EVP_sha256(), NULL);
 		assert_memory_equal(g[i].sha256, want, 32);
+		assert_true(g[i].has_crc32);
+		assert_int_equal(g[i].crc32, libdeflate_crc32(0, a.p + g[i].offset, g[i].length));
 	}
 	plain = gunzip(&a, in.len);
 	assert_int_equal(plain.len, in.len);
@@ -424,11 +426,11 @@ test_groups_align_and_copy(void **state)
 	/* Into a second archive: text, group 1 taken, group 2 refused as damaged, text. */
 	struct gz_writer *v = gz_writer_new(fb, 6, 1, NULL);
 	assert_int_equal(gz_write(v, in.p, 1000), 0);
-	assert_int_equal(gz_copy(v, fa, g[1].offset, g[1].length, g[1].sha256, NULL), 0);
+	assert_int_equal(gz_copy(v, fa, &g[1], NULL), 0);
 	uint64_t before = gz_bytes_out(v);
-	memcpy(bad, g[2].sha256, 32);
-	bad[0] ^= 1;
-	assert_int_equal(gz_copy(v, fa, g[2].offset, g[2].length, bad, NULL), -EBADMSG);
+	struct gz_group damaged = g[2];
+	damaged.crc32 ^= 1;
+	assert_int_equal(gz_copy(v, fa, &damaged, NULL), -EBADMSG);
 	assert_int_equal(gz_bytes_out(v), before);
 	assert_int_equal(gz_write(v, in.p, 1000), 0);
 	assert_int_equal(gz_finish(v), 0);
@@ -459,6 +461,107 @@ test_groups_align_and_copy(void **state)
 	free(in.p);
 }
 
+/* Takes group g of fa into a new archive, after and before some text; returns the archive's
+ * bytes in *ret (when the take succeeded) and what gz_copy returned. */
+static int
+take_into(int fa, const struct gz_group *g, unsigned threads, size_t align, const struct blob *text,
+	  struct blob *ret)
+{
+	int fb = tmp_fd(), r;
+	struct gz_writer *v = gz_writer_new(fb, 6, threads, NULL);
+	unsigned char sum[32], want[32];
+	size_t n;
+
+	assert_non_null(v);
+	assert_int_equal(gz_set_align(v, align), 0);
+	assert_int_equal(gz_write(v, text->p, text->len), 0);
+	r = gz_copy(v, fa, g, NULL);
+	assert_int_equal(gz_finish(v), 0);
+	*ret = read_fd_all(fb);
+	gz_sha256(v, sum);
+	EVP_Digest(ret->p, ret->len, want, NULL, EVP_sha256(), NULL);
+	assert_memory_equal(sum, want, 32);
+	if (r == 0) {
+		/* The taken group's record holds the hashes of its bytes: without alignment, the old
+		 * SHA-256 carried; with it, a padding member after the old group's bytes. */
+		const struct gz_group *gg = gz_groups(v, &n);
+		assert_int_equal(n, 2);
+		EVP_Digest(ret->p + gg[1].offset, gg[1].length, want, NULL, EVP_sha256(), NULL);
+		assert_memory_equal(gg[1].sha256, want, 32);
+		assert_int_equal(gg[1].crc32, libdeflate_crc32(0, ret->p + gg[1].offset, gg[1].length));
+		assert_int_equal(gg[1].length, align ? (g->length + align - 1) / align * align : g->length);
+		if (!align)
+			assert_memory_equal(gg[1].sha256, g->sha256, 32);
+	}
+	gz_writer_free(v);
+	close(fb);
+	return r;
+}
+
+/* A taken group is checked by the CRC-32 of its bytes, with one thread or with the hasher
+ * thread taking the archive's SHA-256 beside the copy: a flipped byte in the old archive is
+ * caught by it (even when the SHA-256 given matches the damage), and by the SHA-256 for a
+ * group without a CRC-32 (a manifest from before them); the archive is then as before the
+ * copy. */
+static void
+test_taken_group_checked(void **state)
+{
+	struct blob in = make_stream(7, 3u << 20), text = {in.p, 5000}, out;
+	int fa = tmp_fd();
+	struct gz_writer *w = gz_writer_new(fa, 6, 2, NULL);
+	struct gz_group g, old, resummed;
+	struct blob a;
+	unsigned char c;
+	(void)state;
+
+	assert_int_equal(gz_write(w, in.p, 3000), 0);
+	assert_int_equal(gz_group_end(w), 0);
+	assert_int_equal(gz_write(w, in.p + 3000, in.len - 3000), 0);
+	assert_int_equal(gz_group_end(w), 0);
+	assert_int_equal(gz_finish(w), 0);
+	g = gz_groups(w, &(size_t){0})[1];
+	old = g;
+	old.has_crc32 = false;
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		struct blob plain;
+		assert_int_equal(take_into(fa, &g, threads, 0, &text, &out), 0);
+		plain = gunzip(&out, in.len + text.len);
+		assert_int_equal(plain.len, in.len - 3000 + text.len);
+		assert_memory_equal(plain.p + text.len, in.p + 3000, in.len - 3000);
+		free(plain.p);
+		free(out.p);
+		assert_int_equal(take_into(fa, &old, threads, 0, &text, &out), 0);
+		free(out.p);
+		/* Into an archive aligned to blocks, which the group is not. */
+		assert_int_equal(take_into(fa, &g, threads, 4096, &text, &out), 0);
+		free(out.p);
+	}
+	/* One byte of the old archive flipped, far into the group: past the first pieces. */
+	assert_int_equal(pread(fa, &c, 1, (off_t)(g.offset + g.length - 100)), 1);
+	c ^= 0x08;
+	assert_int_equal(pwrite(fa, &c, 1, (off_t)(g.offset + g.length - 100)), 1);
+	/* A SHA-256 that matches the damage: only the CRC-32 can tell. */
+	a = read_fd_all(fa);
+	resummed = g;
+	EVP_Digest(a.p + g.offset, g.length, resummed.sha256, NULL, EVP_sha256(), NULL);
+	free(a.p);
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		assert_int_equal(take_into(fa, &resummed, threads, 0, &text, &out), -EBADMSG);
+		free(out.p);
+		assert_int_equal(take_into(fa, &g, threads, 0, &text, &out), -EBADMSG);
+		assert_true(out.len < 5000);
+		free(out.p);
+		assert_int_equal(take_into(fa, &old, threads, 0, &text, &out), -EBADMSG);
+		assert_true(out.len < 5000);
+		free(out.p);
+		assert_int_equal(take_into(fa, &g, threads, 4096, &text, &out), -EBADMSG);
+		free(out.p);
+	}
+	gz_writer_free(w);
+	close(fa);
+	free(in.p);
+}
+
 int
 main(void)
 {
@@ -473,6 +576,7 @@ main(void)
 	    cmocka_unit_test(test_waits_through_context),
 	    cmocka_unit_test(test_gzip_reads_members),
 	    cmocka_unit_test(test_groups_align_and_copy),
+	    cmocka_unit_test(test_taken_group_checked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,6 +2,7 @@
  * corrupt or hostile file is refused with its path and line, never crashing the reader. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,96 @@ test_members(void **state)
 	refused(text, strlen(text), 12, "file ends after 0 members");
 }
 
+/* Group CRC-32s: one header line before the entries, for the leading groups that have one;
+ * absent from older manifests (their groups have none), refused when malformed or more than
+ * the groups, and bounded so the header still fits what manifest_read_header reads. */
+static void
+test_group_crcs(void **state)
+{
+	struct manifest *m = sample(), *back = NULL;
+	struct mf_member mb = {
+	    .offset = 0, .length = 1, .first = 0, .count = 1, .crc32 = 0x0a0b0c0d, .has_crc32 = true};
+	char *path, text[2048];
+	ssize_t n;
+	int fd;
+	(void)state;
+
+	assert_int_equal(manifest_add_member(m, &mb), 0);
+	mb.crc32 = 0xfedcba98;
+	assert_int_equal(manifest_add_member(m, &mb), 0);
+	mb.has_crc32 = false;
+	assert_int_equal(manifest_add_member(m, &mb), 0);
+	path = write_tmp(m);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	assert_true(n > 0);
+	text[n] = '\0';
+	/* Between the header lines an older reader knows, which passes over it. */
+	assert_non_null(strstr(text, "\nbytes 300\ngroup-crc32 0a0b0c0dfedcba98\nentries "));
+	assert_int_equal(manifest_read(path, &back, NULL, 0), 0);
+	assert_int_equal(back->n_members, 3);
+	assert_true(back->members[0].has_crc32 && back->members[1].has_crc32);
+	assert_int_equal(back->members[0].crc32, 0x0a0b0c0d);
+	assert_int_equal(back->members[1].crc32, 0xfedcba98);
+	assert_false(back->members[2].has_crc32);
+	manifest_free(back);
+	unlink(path);
+	free(path);
+	manifest_free(m);
+
+	snprintf(text, sizeof(text), "%s" ONE_ENTRY "members 1\nm 0 2 0 1 " SHA "\nend\n", good_head);
+	assert_int_equal(manifest_parse("t.manifest", text, strlen(text), &back, NULL, 0), 0);
+	assert_false(back->members[0].has_crc32);
+	manifest_free(back);
+	snprintf(text, sizeof(text), "%sgroup-crc32 0123abc\n" ONE_ENTRY "end\n", good_head);
+	refused(text, strlen(text), 9, "bad group-crc32");
+	snprintf(text, sizeof(text), "%sgroup-crc32 0123ABCD\n" ONE_ENTRY "end\n", good_head);
+	refused(text, strlen(text), 9, "bad group-crc32");
+	snprintf(text, sizeof(text),
+		 "%sgroup-crc32 0123abcd0123abcd\n" ONE_ENTRY "members 1\nm 0 2 0 1 " SHA "\nend\n",
+		 good_head);
+	refused(text, strlen(text), 14, "more group CRC-32s than members");
+}
+
+/* A manifest of many groups: CRC-32s for the first MF_MAX_GROUP_CRCS (6144) of them, and the
+ * header, line included, still read by manifest_read_header. */
+static void
+test_group_crcs_bounded(void **state)
+{
+	struct manifest *m = manifest_new("X", NULL), *back = NULL;
+	char *path;
+	(void)state;
+
+	for (uint64_t i = 0; i < 7000; i++) {
+		char name[32];
+		struct mf_entry e = {.type = MF_DIR, .path = name, .mode = 0755};
+		struct mf_member mb = {.offset = 0,
+				       .length = 1,
+				       .first = i,
+				       .count = 1,
+				       .crc32 = (uint32_t)i,
+				       .has_crc32 = true};
+		snprintf(name, sizeof(name), "d%05" PRIu64, i);
+		assert_int_equal(manifest_add(m, &e), 0);
+		assert_int_equal(manifest_add_member(m, &mb), 0);
+	}
+	m->archive_size = 1;
+	path = write_tmp(m);
+	assert_int_equal(manifest_read_header(path, &back, NULL, 0), 0);
+	assert_string_equal(back->id, "X");
+	manifest_free(back);
+	assert_int_equal(manifest_read(path, &back, NULL, 0), 0);
+	assert_int_equal(back->n_members, 7000);
+	assert_true(back->members[6143].has_crc32);
+	assert_int_equal(back->members[6143].crc32, 6143);
+	assert_false(back->members[6144].has_crc32);
+	manifest_free(back);
+	manifest_free(m);
+	unlink(path);
+	free(path);
+}
+
 static void
 test_long_line(void **state)
 {
@@ -457,6 +548,7 @@ main(void)
 	    cmocka_unit_test(test_long_line),	   cmocka_unit_test(test_members),
 	    cmocka_unit_test(test_read_errors),	   cmocka_unit_test(test_origin),
 	    cmocka_unit_test(test_future_headers), cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_group_crcs),	   cmocka_unit_test(test_group_crcs_bounded),
 	    cmocka_unit_test(test_sha256_hex),	   cmocka_unit_test(test_entry_check),
 	};
 

@@ -1000,18 +1000,37 @@ test_incremental_small_change_small_group(void **state)
 	assert_standalone(f, b.id);
 }
 
-/* Flips one byte inside the n-th member group of an archive. */
+/* Gives the n-th group's record in manifest m the SHA-256 of its bytes as they are now in the
+ * archive fd, and writes the manifest back to path. */
 static void
-damage_group(struct fx *f, const char *id, size_t n)
+resum_group(struct manifest *m, size_t n, int fd, const char *path)
 {
-	char path[256];
+	unsigned char *buf = malloc(m->members[n].length);
+	int mfd;
+
+	assert_int_equal(pread(fd, buf, m->members[n].length, (off_t)m->members[n].offset),
+			 (ssize_t)m->members[n].length);
+	EVP_Digest(buf, m->members[n].length, m->members[n].sha256, NULL, EVP_sha256(), NULL);
+	free(buf);
+	mfd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(mfd >= 0);
+	assert_int_equal(manifest_write(m, mfd), 0);
+	close(mfd);
+}
+
+/* Flips one byte inside the n-th member group of an archive; with resum, the group's SHA-256
+ * in the manifest is made to match the damage, so that only its CRC-32 can tell. */
+static void
+damage_group(struct fx *f, const char *id, size_t n, bool resum)
+{
+	char path[256], mpath[256];
 	struct manifest *m = NULL;
 	unsigned char c;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/%s" SNAP_MANIFEST_SUFFIX, f->game, id);
-	assert_int_equal(manifest_read(path, &m, NULL, 0), 0);
-	assert_true(m->n_members > n);
+	snprintf(mpath, sizeof(mpath), "%s/%s" SNAP_MANIFEST_SUFFIX, f->game, id);
+	assert_int_equal(manifest_read(mpath, &m, NULL, 0), 0);
+	assert_true(m->n_members > n && (!resum || m->members[n].has_crc32));
 	snprintf(path, sizeof(path), "%s/%s.tar.gz", f->game, id);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	assert_true(fd >= 0);
@@ -1019,8 +1038,23 @@ damage_group(struct fx *f, const char *id, size_t n)
 	assert_int_equal(pread(fd, &c, 1, at), 1);
 	c ^= 0x40;
 	assert_int_equal(pwrite(fd, &c, 1, at), 1);
+	if (resum)
+		resum_group(m, n, fd, mpath);
 	close(fd);
 	manifest_free(m);
+}
+
+/* The snapshot after one group of the newest of archives of six big files was damaged: that
+ * group is written afresh from its file, the other five are taken. */
+static void
+assert_damage_caught(struct fx *f, const struct job_spec *spec)
+{
+	struct job_result b = snap_ok(spec);
+
+	assert_int_equal(b.groups_damaged, 1);
+	assert_int_equal(b.files_read, 1);
+	assert_int_equal(b.files_reused, 5);
+	assert_standalone(f, b.id);
 }
 
 static void
@@ -1028,17 +1062,54 @@ test_incremental_damaged_base_not_propagated(void **state)
 {
 	struct fx *f = *state;
 	struct job_spec spec = spec_of(f);
+	struct job_result a;
+
+	big_files(f, 6);
+	a = snap_ok(&spec);
+	damage_group(f, a.id, 2, false);
+	assert_int_not_equal(sh("gzip -t '%s/%s.tar.gz' 2>/dev/null", f->game, a.id), 0);
+	assert_damage_caught(f, &spec);
+}
+
+/* A flipped byte in a taken group is caught by the group's CRC-32 as it is taken, even when
+ * the group's SHA-256 in the manifest matches the damage. */
+static void
+test_incremental_damage_caught_by_crc(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result a;
+
+	big_files(f, 6);
+	a = snap_ok(&spec);
+	damage_group(f, a.id, 3, true);
+	/* With the hasher thread taking the archive's SHA-256 beside the copy. */
+	spec.threads = 2;
+	assert_damage_caught(f, &spec);
+}
+
+/* Makes archive ID's manifest one from before group CRC-32s (the game folder, ID twice). */
+#define DROP_CRCS "grep -q '^group-crc32 ' '%s/%s.manifest' && sed -i '/^group-crc32 /d' '%s/%s.manifest'"
+
+/* A base whose manifest has no group CRC-32s (written before them) is still taken, checked by
+ * the groups' SHA-256: the new manifest has CRC-32s, and damage to such a base is caught. */
+static void
+test_incremental_base_without_crcs(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
 	struct job_result a, b;
 
 	big_files(f, 6);
 	a = snap_ok(&spec);
-	damage_group(f, a.id, 2);
-	assert_int_not_equal(sh("gzip -t '%s/%s.tar.gz' 2>/dev/null", f->game, a.id), 0);
+	assert_int_equal(sh(DROP_CRCS, f->game, a.id, f->game, a.id), 0);
 	b = snap_ok(&spec);
-	assert_int_equal(b.groups_damaged, 1);
-	assert_int_equal(b.files_read, 1);
-	assert_int_equal(b.files_reused, 5);
+	assert_int_equal(b.files_read, 0);
+	assert_int_equal(b.files_reused, 6);
 	assert_standalone(f, b.id);
+	assert_int_equal(sh(DROP_CRCS, f->game, b.id, f->game, b.id), 0);
+	damage_group(f, b.id, 1, false);
+	assert_damage_caught(f, &spec);
 }
 
 static void
@@ -1156,6 +1227,8 @@ main(void)
 	    T(test_incremental_same_tick_rewrite_is_caught),
 	    T(test_incremental_small_change_small_group),
 	    T(test_incremental_damaged_base_not_propagated),
+	    T(test_incremental_damage_caught_by_crc),
+	    T(test_incremental_base_without_crcs),
 	    T(test_incremental_series_with_deletions),
 	    T(test_incremental_reflink_xfs),
 	};
