@@ -73,9 +73,10 @@ read_fd_all(int fd)
 	return b;
 }
 
-/* Compresses b in pieces of odd sizes; returns the file's bytes. */
+/* Compresses b in pieces of odd sizes, announced as size_hint bytes; returns the file's bytes. */
 static struct blob
-compress(const struct blob *in, int level, unsigned threads, const struct job_hooks *hooks)
+compress_hinted(const struct blob *in, int level, unsigned threads, uint64_t size_hint,
+		const struct job_hooks *hooks)
 {
 	char path[64];
 	int fd = mkostemp(scratch_template(path, sizeof(path), "sk-gz"), O_CLOEXEC);
@@ -86,7 +87,7 @@ compress(const struct blob *in, int level, unsigned threads, const struct job_ho
 
 	assert_true(fd >= 0);
 	unlink(path);
-	w = gz_writer_new(fd, level, threads, hooks);
+	w = gz_writer_new(fd, level, threads, size_hint, hooks);
 	assert_non_null(w);
 	for (size_t i = 0; i < in->len;) {
 		size_t n = 1 + rnd(&seed) % 200000;
@@ -105,6 +106,12 @@ compress(const struct blob *in, int level, unsigned threads, const struct job_ho
 	gz_writer_free(w);
 	close(fd);
 	return out;
+}
+
+static struct blob
+compress(const struct blob *in, int level, unsigned threads, const struct job_hooks *hooks)
+{
+	return compress_hinted(in, level, threads, 0, hooks);
 }
 
 /* Decompresses every member in turn, as gzip does. */
@@ -153,6 +160,64 @@ test_round_trip_any_threads(void **state)
 		free(first.p);
 		free(in.p);
 	}
+}
+
+/* The gzip members of a stream, counted as gzip reads them. */
+static size_t
+count_members(const struct blob *gz, size_t expect)
+{
+	struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+	unsigned char *out = malloc(expect + 1);
+	size_t pos = 0, n = 0;
+
+	assert_non_null(out);
+	while (pos < gz->len) {
+		size_t used = 0, got = 0;
+		assert_int_equal(libdeflate_gzip_decompress_ex(d, gz->p + pos, gz->len - pos, out, expect + 1,
+							       &used, &got),
+				 LIBDEFLATE_SUCCESS);
+		pos += used;
+		n++;
+	}
+	free(out);
+	libdeflate_free_decompressor(d);
+	return n;
+}
+
+/* An input announced as a few MiB (a small save folder) is cut into 256 KiB chunks, so that
+ * two compression threads share even a single large file: 5 MiB of text is 20 members where
+ * 1 MiB chunks made 5. Counted, not timed. The output is still the same for any thread count
+ * and reads back; an input announced as 32 MiB or more, or not at all, keeps 1 MiB chunks. */
+static void
+test_small_input_split(void **state)
+{
+	struct blob text = {malloc(5u << 20), 5u << 20}, first = {0};
+	(void)state;
+
+	assert_non_null(text.p);
+	for (size_t i = 0; i < text.len; i++)
+		text.p[i] = (unsigned char)"the quick brown fox jumps "[i % 26];
+	for (unsigned t = 1; t <= 4; t++) {
+		struct blob gz = compress_hinted(&text, 6, t, text.len, NULL), back = gunzip(&gz, text.len);
+		assert_int_equal(back.len, text.len);
+		assert_memory_equal(back.p, text.p, text.len);
+		assert_int_equal(count_members(&gz, text.len), (5u << 20) / (256u << 10));
+		if (t == 1) {
+			first = gz;
+		} else {
+			assert_int_equal(gz.len, first.len);
+			assert_memory_equal(gz.p, first.p, gz.len);
+			free(gz.p);
+		}
+		free(back.p);
+	}
+	for (uint64_t hint = 0; hint <= (64u << 20); hint += 32u << 20) {
+		struct blob gz = compress_hinted(&text, 6, 2, hint, NULL);
+		assert_int_equal(count_members(&gz, text.len), (5u << 20) / GZ_CHUNK);
+		free(gz.p);
+	}
+	free(first.p);
+	free(text.p);
 }
 
 static void
@@ -204,7 +269,7 @@ test_write_error_reaches_caller(void **state)
 
 	assert_true(fd >= 0);
 	for (unsigned t = 1; t <= 3; t += 2) {
-		w = gz_writer_new(fd, 6, t, NULL);
+		w = gz_writer_new(fd, 6, t, 0, NULL);
 		assert_non_null(w);
 		r = gz_write(w, in.p, in.len);
 		if (r == 0)
@@ -215,7 +280,7 @@ test_write_error_reaches_caller(void **state)
 		gz_writer_free(w);
 	}
 	/* Even a stream shorter than one chunk meets it at gz_finish. */
-	w = gz_writer_new(fd, 6, 1, NULL);
+	w = gz_writer_new(fd, 6, 1, 0, NULL);
 	assert_int_equal(gz_write(w, "short", 5), 0);
 	assert_int_equal(gz_finish(w), -ENOSPC);
 	gz_writer_free(w);
@@ -282,7 +347,7 @@ test_yield_and_cancel(void **state)
 
 	y.calls = 0;
 	y.cancel_after = 2;
-	w = gz_writer_new(fd, 6, 2, &hooks);
+	w = gz_writer_new(fd, 6, 2, 0, &hooks);
 	assert_int_equal(gz_write(w, in.p, in.len), -ECANCELED);
 	assert_int_equal(y.calls, 2);
 	assert_int_equal(gz_finish(w), -ECANCELED);
@@ -396,7 +461,7 @@ test_groups_align_and_copy(void **state)
 	const struct gz_group *g;
 	unsigned char want[32], bad[32];
 	int fa = tmp_fd(), fb = tmp_fd();
-	struct gz_writer *w = gz_writer_new(fa, 6, 2, NULL);
+	struct gz_writer *w = gz_writer_new(fa, 6, 2, 0, NULL);
 	(void)state;
 
 	assert_int_equal(gz_set_align(w, 4096), 0);
@@ -422,7 +487,7 @@ test_groups_align_and_copy(void **state)
 	free(plain.p);
 
 	/* Into a second archive: text, group 1 taken, group 2 refused as damaged, text. */
-	struct gz_writer *v = gz_writer_new(fb, 6, 1, NULL);
+	struct gz_writer *v = gz_writer_new(fb, 6, 1, 0, NULL);
 	assert_int_equal(gz_write(v, in.p, 1000), 0);
 	assert_int_equal(gz_copy(v, fa, g[1].offset, g[1].length, g[1].sha256, NULL), 0);
 	uint64_t before = gz_bytes_out(v);
@@ -464,6 +529,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip_any_threads),
+	    cmocka_unit_test(test_small_input_split),
 	    cmocka_unit_test(test_levels),
 	    cmocka_unit_test(test_incompressible_is_stored),
 	    cmocka_unit_test(test_write_error_reaches_caller),
