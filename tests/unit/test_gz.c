@@ -134,6 +134,31 @@ gunzip(const struct blob *gz, size_t expect)
 	return out;
 }
 
+/* Compresses in with 1 to 4 threads, announced as size_hint bytes: each output reads back as
+ * in, and all are the same byte for byte. Returns the output. */
+static struct blob
+compress_any_threads(const struct blob *in, uint64_t size_hint)
+{
+	struct blob first = {0};
+
+	for (unsigned t = 1; t <= 4; t++) {
+		struct blob gz = compress_hinted(in, 6, t, size_hint, NULL), back = gunzip(&gz, in->len);
+		assert_int_equal(back.len, in->len);
+		if (in->len)
+			assert_memory_equal(back.p, in->p, in->len);
+		if (t == 1) {
+			first = gz;
+		} else {
+			/* Byte for byte the same output whatever the thread count. */
+			assert_int_equal(gz.len, first.len);
+			assert_memory_equal(gz.p, first.p, gz.len);
+			free(gz.p);
+		}
+		free(back.p);
+	}
+	return first;
+}
+
 static void
 test_round_trip_any_threads(void **state)
 {
@@ -141,23 +166,8 @@ test_round_trip_any_threads(void **state)
 	(void)state;
 
 	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
-		struct blob in = make_stream((unsigned)k + 1, sizes[k]), first = {0};
-		for (unsigned t = 1; t <= 4; t++) {
-			struct blob gz = compress(&in, 6, t, NULL), back = gunzip(&gz, in.len);
-			assert_int_equal(back.len, in.len);
-			if (in.len)
-				assert_memory_equal(back.p, in.p, in.len);
-			if (t == 1) {
-				first = gz;
-			} else {
-				/* Byte for byte the same output whatever the thread count. */
-				assert_int_equal(gz.len, first.len);
-				assert_memory_equal(gz.p, first.p, gz.len);
-				free(gz.p);
-			}
-			free(back.p);
-		}
-		free(first.p);
+		struct blob in = make_stream((unsigned)k + 1, sizes[k]), gz = compress_any_threads(&in, 0);
+		free(gz.p);
 		free(in.p);
 	}
 }
@@ -191,32 +201,20 @@ count_members(const struct blob *gz, size_t expect)
 static void
 test_small_input_split(void **state)
 {
-	struct blob text = {malloc(5u << 20), 5u << 20}, first = {0};
+	struct blob text = {malloc(5u << 20), 5u << 20}, gz;
 	(void)state;
 
 	assert_non_null(text.p);
 	for (size_t i = 0; i < text.len; i++)
 		text.p[i] = (unsigned char)"the quick brown fox jumps "[i % 26];
-	for (unsigned t = 1; t <= 4; t++) {
-		struct blob gz = compress_hinted(&text, 6, t, text.len, NULL), back = gunzip(&gz, text.len);
-		assert_int_equal(back.len, text.len);
-		assert_memory_equal(back.p, text.p, text.len);
-		assert_int_equal(count_members(&gz, text.len), (5u << 20) / (256u << 10));
-		if (t == 1) {
-			first = gz;
-		} else {
-			assert_int_equal(gz.len, first.len);
-			assert_memory_equal(gz.p, first.p, gz.len);
-			free(gz.p);
-		}
-		free(back.p);
-	}
+	gz = compress_any_threads(&text, text.len);
+	assert_int_equal(count_members(&gz, text.len), (5u << 20) / (256u << 10));
+	free(gz.p);
 	for (uint64_t hint = 0; hint <= (64u << 20); hint += 32u << 20) {
-		struct blob gz = compress_hinted(&text, 6, 2, hint, NULL);
+		gz = compress_hinted(&text, 6, 2, hint, NULL);
 		assert_int_equal(count_members(&gz, text.len), (5u << 20) / GZ_CHUNK);
 		free(gz.p);
 	}
-	free(first.p);
 	free(text.p);
 }
 

@@ -257,13 +257,24 @@ test_tricky_tree_round_trip(void **state)
 	manifest_free(m);
 }
 
+/* Two archives of the same tree are the same byte for byte (their manifests' checksums). */
+static void
+assert_same_archive(const struct fx *f, const struct job_result *a, const struct job_result *b)
+{
+	struct manifest *ma = read_manifest(f, a->id), *mb = read_manifest(f, b->id);
+
+	assert_memory_equal(ma->archive_sha256, mb->archive_sha256, 32);
+	assert_int_equal(a->bytes_out, b->bytes_out);
+	manifest_free(ma);
+	manifest_free(mb);
+}
+
 static void
 test_same_output_any_threads(void **state)
 {
 	struct fx *f = *state;
 	struct job_spec spec = spec_of(f);
 	struct job_result a, b;
-	struct manifest *ma, *mb;
 
 	assert_int_equal(sh("%s --no-fifo '%s' && head -c 3000000 /dev/urandom >'%s/more.bin'",
 			    mktree_script(), f->save, f->save),
@@ -271,12 +282,7 @@ test_same_output_any_threads(void **state)
 	a = snap_ok(&spec);
 	spec.threads = 3;
 	b = snap_ok(&spec);
-	ma = read_manifest(f, a.id);
-	mb = read_manifest(f, b.id);
-	assert_memory_equal(ma->archive_sha256, mb->archive_sha256, 32);
-	assert_int_equal(a.bytes_out, b.bytes_out);
-	manifest_free(ma);
-	manifest_free(mb);
+	assert_same_archive(f, &a, &b);
 }
 
 /* The gzip members of archive id, counted as gzip reads them. */
@@ -320,7 +326,6 @@ test_small_tree_split_for_threads(void **state)
 	struct fx *f = *state;
 	struct job_spec spec = spec_of(f);
 	struct job_result a, b;
-	struct manifest *ma, *mb;
 
 	assert_int_equal(sh("yes 'slot=1 hp=100 name=player' | head -c 3145728 >'%s/big.sav'", f->save), 0);
 	spec.threads = 2;
@@ -328,13 +333,9 @@ test_small_tree_split_for_threads(void **state)
 	assert_true(archive_members(f, a.id) >= (3u << 20) / (256u << 10));
 	spec.threads = 1;
 	b = snap_ok(&spec);
-	ma = read_manifest(f, a.id);
-	mb = read_manifest(f, b.id);
-	assert_memory_equal(ma->archive_sha256, mb->archive_sha256, 32);
+	assert_same_archive(f, &a, &b);
 	assert_int_equal(sh("tar -xzOf '%s/%s.tar.gz' big.sav | cmp - '%s/big.sav'", f->game, a.id, f->save),
 			 0);
-	manifest_free(ma);
-	manifest_free(mb);
 }
 
 static void
