@@ -106,6 +106,7 @@ struct gz_writer {
 	unsigned char *copy_buf;
 	int err;
 	struct gz_slot *slots;
+	unsigned char *slot_mem; /* every slot's buffers */
 	unsigned n_slots;
 	/* Chunk sequence numbers: seq_write <= seq_take <= seq_fill; slot = seq % n_slots. */
 	uint64_t seq_fill, seq_take, seq_write;
@@ -121,6 +122,14 @@ struct gz_writer {
 	struct gz_hasher hasher;
 	pthread_cond_t hash_work;
 };
+
+#define PAGE ((size_t)4096)
+
+static size_t
+align_up(size_t n, size_t to)
+{
+	return (n + to - 1) / to * to;
+}
 
 static size_t
 out_capacity(size_t chunk)
@@ -493,18 +502,21 @@ start_hasher(struct gz_writer *w)
 	return 0;
 }
 
+/* The slots' buffers are one block, each buffer page-aligned: one mapping to make and unmap
+ * rather than two per slot (a 5 MiB tree has 16 slots), and no two threads write one page. */
 static int
 alloc_slots(struct gz_writer *w, unsigned n)
 {
+	size_t in = align_up(w->chunk, PAGE), out = align_up(out_capacity(w->chunk), PAGE);
+
 	w->slots = calloc(n, sizeof(*w->slots));
-	if (!w->slots)
+	w->slot_mem = aligned_alloc(PAGE, n * (in + out));
+	if (!w->slots || !w->slot_mem)
 		return -ENOMEM;
 	w->n_slots = n;
 	for (unsigned i = 0; i < n; i++) {
-		w->slots[i].in = malloc(w->chunk);
-		w->slots[i].out = malloc(out_capacity(w->chunk));
-		if (!w->slots[i].in || !w->slots[i].out)
-			return -ENOMEM;
+		w->slots[i].in = w->slot_mem + i * (in + out);
+		w->slots[i].out = w->slots[i].in + in;
 	}
 	return 0;
 }
@@ -828,10 +840,7 @@ gz_writer_free(struct gz_writer *w)
 		codec_done(&w->workers[i].codec);
 	}
 	free(w->workers);
-	for (unsigned i = 0; i < w->n_slots; i++) {
-		free(w->slots[i].in);
-		free(w->slots[i].out);
-	}
+	free(w->slot_mem);
 	free(w->slots);
 	codec_done(&w->codec);
 	EVP_MD_CTX_free(w->sha);
