@@ -29,11 +29,13 @@ CFLAGS    += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omi
 LDFLAGS   += -fsanitize=address,undefined
 endif
 
-PKGS      := libarchive inih libsystemd json-c libdeflate libcrypto libnotify yaml-0.1
+PKGS      := libarchive inih libsystemd json-c libdeflate libcrypto yaml-0.1
+# Compiled against, not linked: src/notify.c loads libnotify when it first notifies.
+DLOPEN_PKGS := libnotify
 WARN      := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
              -Wshadow -Wcast-qual -Wsign-compare
 # Library headers are system headers: their warnings are not ours.
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(DLOPEN_PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SK_CFLAGS  = -std=gnu11 -D_GNU_SOURCE -DSK_VERSION='"$(VERSION)"' -Iinclude \
              $(WARN) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP

@@ -1,6 +1,6 @@
-/* The gzip stream of an archive: the tar stream is cut into fixed-size chunks (1 MiB, or
- * 64 KiB when the job's context asks for short slices, so a coroutine gets back to its loop
- * often), each
+/* The gzip stream of an archive: the tar stream is cut into fixed-size chunks (1 MiB; 256-512
+ * KiB for an input of a few MiB, so that every thread gets some; or 64 KiB when the job's
+ * context asks for short slices, so a coroutine gets back to its loop often), each
  * written as one or more complete gzip members (RFC 1952 allows concatenated members):
  * the runs of a chunk that a quick probe finds compressible are deflated with libdeflate at
  * the level, the others stored. Chunks may be compressed on several threads; the output is
@@ -23,10 +23,14 @@ struct gz_writer;
 /* Creates a writer that appends members to fd. level 0-12 (0 stores), threads >= 1 (0 counts
  * as 1); with threads > 1 one more thread takes the group's SHA-256 of big written pieces
  * beside the writer's archive SHA-256, and the archive's SHA-256 of taken groups beside the
- * copy. hooks may be NULL; with hooks, job_yield() runs between chunks, and the writer waits
- * for its threads with job_wait_fd(), so a coroutine never blocks its loop. Worker threads
- * inherit the caller's nice value and I/O priority. NULL with errno set on failure. */
-struct gz_writer *gz_writer_new(int fd, int level, unsigned threads, const struct job_hooks *hooks);
+ * copy. size_hint is about how many bytes will be written (0: unknown): an input under 32 MiB
+ * is cut into chunks of down to 256 KiB, so that every thread gets several (the output depends
+ * on the hint, not on the thread count). hooks may be NULL; with hooks, job_yield() runs
+ * between chunks, and the writer waits for its threads with job_wait_fd(), so a coroutine never
+ * blocks its loop. Worker threads inherit the caller's nice value and I/O priority. NULL with
+ * errno set on failure. */
+struct gz_writer *gz_writer_new(int fd, int level, unsigned threads, uint64_t size_hint,
+				const struct job_hooks *hooks);
 /* Buffers and compresses len bytes; returns 0 or -errno (e.g. -ENOSPC from write, -ECANCELED
  * when the job was cancelled). After an error every call returns that error. */
 int gz_write(struct gz_writer *w, const void *buf, size_t len);

@@ -52,8 +52,15 @@ struct sched_game_info {
 /* Called on the loop after every finished job, for notifications and sd_notify STATUS. */
 typedef void sched_event_fn(const char *game, enum job_kind kind, const struct job_result *r, void *data);
 
+/* How a schedule runs. SCHED_ONE_SHOT is --once: jobs are only submitted, nothing ticks, so
+ * no save folder is watched (closing an inotify instance that holds watches waits for the
+ * kernel's grace period, about 20 ms, more than the whole rest of a small snapshot). */
+enum sched_mode { SCHED_DAEMON, SCHED_ONE_SHOT };
+
+/* Creates the schedule of cfg's games; the games of a SCHED_DAEMON schedule are watched for
+ * changes. NULL when out of memory. */
 struct sched *sched_new(struct loop *loop, struct core *core, const struct sk_config *cfg,
-			sched_event_fn *event, void *data);
+			enum sched_mode mode, sched_event_fn *event, void *data);
 /* Cancels queued jobs (their waiters get -ECANCELED); running jobs must have been cancelled
  * through core_free first. Accepts NULL. */
 void sched_free(struct sched *s);

@@ -1,7 +1,13 @@
 /* Desktop notifications on a thread of their own. Callers only copy a notification into a
  * bounded queue under a mutex; the notifier thread owns every libnotify and GDBus object.
  * libnotify calls are synchronous with a 25 s D-Bus timeout, so a hung server stalls this
- * thread alone, and notify_stop gives up waiting for it after a short while. */
+ * thread alone, and notify_stop gives up waiting for it after a short while.
+ *
+ * libnotify is loaded (dlopen) by the notifier thread when it starts, not linked: it brings
+ * GIO, GObject, GLib and a dozen more libraries whose loading took about 3 ms of every start
+ * of the program, which `savekeeperd --once` and each worker of the process core paid without
+ * ever showing a notification. */
+#include <dlfcn.h>
 #include <glib.h>
 #include <libnotify/notify.h>
 #include <pthread.h>
@@ -56,6 +62,30 @@ struct shown {
 	char *game;
 	NotifyNotification *n;
 };
+
+#define LIBNOTIFY "libnotify.so.4"
+
+/* The functions of libnotify and of the GLib libraries it depends on that are called here,
+ * looked up in the loaded library; the notifier thread sets them once. */
+static struct {
+	void *handle;
+	gboolean (*init)(const char *app_name);
+	void (*uninit)(void);
+	NotifyNotification *(*notification_new)(const char *summary, const char *body, const char *icon);
+	gboolean (*notification_update)(NotifyNotification *n, const char *summary, const char *body,
+					const char *icon);
+	void (*notification_set_urgency)(NotifyNotification *n, NotifyUrgency urgency);
+	gboolean (*notification_show)(NotifyNotification *n, GError **error);
+	void (*object_unref)(gpointer object);
+	void (*error_free)(GError *error);
+	GDBusConnection *(*bus_get_sync)(GBusType type, GCancellable *cancellable, GError **error);
+	void (*set_exit_on_close)(GDBusConnection *c, gboolean exit_on_close);
+	GMainContext *(*context_new)(void);
+	void (*context_push)(GMainContext *ctx);
+	void (*context_pop)(GMainContext *ctx);
+	gboolean (*context_iteration)(GMainContext *ctx, gboolean may_block);
+	void (*context_unref)(GMainContext *ctx);
+} L;
 
 /* The notifier thread's own state; no lock. */
 static struct {
@@ -126,20 +156,23 @@ forget_all(void)
 {
 	for (size_t i = 0; i < T.n_shown; i++) {
 		free(T.shown[i].game);
-		g_object_unref(T.shown[i].n);
+		L.object_unref(T.shown[i].n);
 	}
 	free(T.shown);
 	T.shown = NULL;
 	T.n_shown = 0;
-	notify_uninit();
-	g_clear_object(&T.bus);
+	if (L.handle)
+		L.uninit();
+	if (T.bus)
+		L.object_unref(T.bus);
+	T.bus = NULL;
 }
 
 static void
-unavailable(const GError *e)
+unavailable(const char *why)
 {
 	if (!T.warned)
-		log_warn("desktop notifications unavailable: %s", e ? e->message : "unknown error");
+		log_warn("desktop notifications unavailable: %s", why ? why : "unknown error");
 	T.warned = true;
 	T.retry_at = now_usec() + RETRY_USEC;
 	forget_all();
@@ -154,14 +187,14 @@ bus_connect(void)
 
 	if (T.bus)
 		return true;
-	T.bus = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &e);
+	T.bus = L.bus_get_sync(G_BUS_TYPE_SESSION, NULL, &e);
 	if (!T.bus) {
-		unavailable(e);
-		g_error_free(e);
+		unavailable(e ? e->message : NULL);
+		L.error_free(e);
 		return false;
 	}
-	g_dbus_connection_set_exit_on_close(T.bus, FALSE);
-	notify_init("savekeeper");
+	L.set_exit_on_close(T.bus, FALSE);
+	L.init("savekeeper");
 	return true;
 }
 
@@ -172,7 +205,7 @@ shown_for(const struct note *n)
 
 	for (size_t i = 0; i < T.n_shown; i++)
 		if (strcmp(T.shown[i].game, n->game) == 0) {
-			notify_notification_update(T.shown[i].n, n->summary, n->body, kind_icon(n->kind));
+			L.notification_update(T.shown[i].n, n->summary, n->body, kind_icon(n->kind));
 			return T.shown[i].n;
 		}
 	s = realloc(T.shown, (T.n_shown + 1) * sizeof(*s));
@@ -183,7 +216,7 @@ shown_for(const struct note *n)
 	s->game = strdup(n->game);
 	if (!s->game)
 		return NULL;
-	s->n = notify_notification_new(n->summary, n->body, kind_icon(n->kind));
+	s->n = L.notification_new(n->summary, n->body, kind_icon(n->kind));
 	T.n_shown++;
 	return s->n;
 }
@@ -201,11 +234,11 @@ show(const struct note *n)
 	nn = shown_for(n);
 	if (!nn)
 		return;
-	notify_notification_set_urgency(nn, n->kind == NOTE_FAILURE ? NOTIFY_URGENCY_CRITICAL
-								    : NOTIFY_URGENCY_NORMAL);
-	if (!notify_notification_show(nn, &e)) {
-		unavailable(e);
-		g_error_free(e);
+	L.notification_set_urgency(nn,
+				   n->kind == NOTE_FAILURE ? NOTIFY_URGENCY_CRITICAL : NOTIFY_URGENCY_NORMAL);
+	if (!L.notification_show(nn, &e)) {
+		unavailable(e ? e->message : NULL);
+		L.error_free(e);
 		return;
 	}
 	if (T.warned)
@@ -243,27 +276,82 @@ queue_pop(struct note *ret)
 	return got;
 }
 
-static void *
-notifier_main(void *arg)
+/* Looks up one symbol; false (and a warning, once) when the library lacks it. */
+static bool
+sym(void *dst, const char *name)
+{
+	void *p = dlsym(L.handle, name);
+
+	memcpy(dst, &p, sizeof(p));
+	if (!p)
+		log_warn("desktop notifications unavailable: %s has no %s", LIBNOTIFY, name);
+	return p != NULL;
+}
+
+/* Loads libnotify and the functions called here, once; false when that cannot be done. The
+ * library stays loaded until the program exits: GLib's types cannot be unloaded. */
+static bool
+library_load(void)
+{
+	if (L.handle)
+		return true;
+	if (!(L.handle = dlopen(LIBNOTIFY, RTLD_NOW | RTLD_LOCAL))) {
+		log_warn("desktop notifications unavailable: %s", dlerror());
+		return false;
+	}
+	if (sym(&L.init, "notify_init") && sym(&L.uninit, "notify_uninit") &&
+	    sym(&L.notification_new, "notify_notification_new") &&
+	    sym(&L.notification_update, "notify_notification_update") &&
+	    sym(&L.notification_set_urgency, "notify_notification_set_urgency") &&
+	    sym(&L.notification_show, "notify_notification_show") && sym(&L.object_unref, "g_object_unref") &&
+	    sym(&L.error_free, "g_error_free") && sym(&L.bus_get_sync, "g_bus_get_sync") &&
+	    sym(&L.set_exit_on_close, "g_dbus_connection_set_exit_on_close") &&
+	    sym(&L.context_new, "g_main_context_new") &&
+	    sym(&L.context_push, "g_main_context_push_thread_default") &&
+	    sym(&L.context_pop, "g_main_context_pop_thread_default") &&
+	    sym(&L.context_iteration, "g_main_context_iteration") &&
+	    sym(&L.context_unref, "g_main_context_unref"))
+		return true;
+	dlclose(L.handle);
+	L.handle = NULL;
+	return false;
+}
+
+/* Shows the notes as they come, until stopped; without the library it only empties the queue. */
+static void
+serve(void)
 {
 	/* Signals from the proxy (a notification closed) are dispatched here, not on a default
 	 * context nobody runs, where they would pile up. */
-	GMainContext *ctx = g_main_context_new();
+	GMainContext *ctx = L.context_new();
 	struct note n;
 
-	(void)arg;
-	g_main_context_push_thread_default(ctx);
+	L.context_push(ctx);
 	while (queue_pop(&n)) {
 		show(&n);
 		note_clear(&n);
-		while (g_main_context_iteration(ctx, FALSE))
+		while (L.context_iteration(ctx, FALSE))
 			;
 	}
 	forget_all();
+	L.context_pop(ctx);
+	L.context_unref(ctx);
+}
+
+static void *
+notifier_main(void *arg)
+{
+	struct note n;
+
+	(void)arg;
+	if (library_load()) {
+		serve();
+	} else {
+		while (queue_pop(&n))
+			note_clear(&n);
+	}
 	T.warned = false;
 	T.retry_at = 0;
-	g_main_context_pop_thread_default(ctx);
-	g_main_context_unref(ctx);
 
 	pthread_mutex_lock(&N.lock);
 	N.alive = false;

@@ -405,7 +405,9 @@ main(int argc, char **argv)
 	sweep_leftovers(d.cfg);
 	if (d.opts.once)
 		d.cfg->autostart = false;
-	d.sched = sched_new(d.loop, d.core, d.cfg, on_job_event, &d);
+	/* --once submits its jobs and exits: nothing ticks, so no folder is watched. */
+	d.sched =
+	    sched_new(d.loop, d.core, d.cfg, d.opts.once ? SCHED_ONE_SHOT : SCHED_DAEMON, on_job_event, &d);
 	if (!d.sched)
 		return log_errno(LOG_ERR, ENOMEM, "cannot start"), 1;
 	if (!d.opts.once && !(d.sessions = sessions_new(d.loop, d.sched, d.cfg, NULL)))

@@ -67,6 +67,7 @@ struct sched {
 	size_t n_retired;
 	sched_event_fn *event;
 	void *data;
+	enum sched_mode mode;
 	bool stopping; /* shutting down: start nothing new */
 };
 
@@ -136,7 +137,7 @@ on_change(struct watch *w, void *data)
 static void
 game_watch(struct game *g)
 {
-	if (g->watch && watch_reliable(g->watch))
+	if (g->s->mode == SCHED_ONE_SHOT || (g->watch && watch_reliable(g->watch)))
 		return;
 	watch_free(g->watch);
 	g->watch = NULL;
@@ -957,8 +958,8 @@ sched_reload(struct sched *s, const struct sk_config *cfg)
 }
 
 struct sched *
-sched_new(struct loop *loop, struct core *core, const struct sk_config *cfg, sched_event_fn *event,
-	  void *data)
+sched_new(struct loop *loop, struct core *core, const struct sk_config *cfg, enum sched_mode mode,
+	  sched_event_fn *event, void *data)
 {
 	struct sched *s = calloc(1, sizeof(*s));
 
@@ -966,6 +967,7 @@ sched_new(struct loop *loop, struct core *core, const struct sk_config *cfg, sch
 		return NULL;
 	s->loop = loop;
 	s->core = core;
+	s->mode = mode;
 	s->event = event;
 	s->data = data;
 	if (sched_reload(s, cfg) < 0) {

@@ -317,7 +317,9 @@ begin_archive(struct snap *s)
 {
 	unsigned threads = s->spec->threads ? s->spec->threads : 1;
 
-	s->gz = gz_writer_new(s->tar_fd, s->spec->level, threads, s->hooks);
+	/* The counting walk's total stands for the tar stream's size: a small tree is cut into
+	 * smaller chunks, so that the compression threads share its larger files. */
+	s->gz = gz_writer_new(s->tar_fd, s->spec->level, threads, s->prog.bytes_total, s->hooks);
 	s->mf = manifest_new(s->id, s->spec->tag);
 	s->ar = archive_write_new();
 	s->links = archive_entry_linkresolver_new();

@@ -73,9 +73,10 @@ read_fd_all(int fd)
 	return b;
 }
 
-/* Compresses b in pieces of odd sizes; returns the file's bytes. */
+/* Compresses b in pieces of odd sizes, announced as size_hint bytes; returns the file's bytes. */
 static struct blob
-compress(const struct blob *in, int level, unsigned threads, const struct job_hooks *hooks)
+compress_hinted(const struct blob *in, int level, unsigned threads, uint64_t size_hint,
+		const struct job_hooks *hooks)
 {
 	char path[64];
 	int fd = mkostemp(scratch_template(path, sizeof(path), "sk-gz"), O_CLOEXEC);
@@ -86,7 +87,7 @@ compress(const struct blob *in, int level, unsigned threads, const struct job_ho
 
 	assert_true(fd >= 0);
 	unlink(path);
-	w = gz_writer_new(fd, level, threads, hooks);
+	w = gz_writer_new(fd, level, threads, size_hint, hooks);
 	assert_non_null(w);
 	for (size_t i = 0; i < in->len;) {
 		size_t n = 1 + rnd(&seed) % 200000;
@@ -105,6 +106,12 @@ compress(const struct blob *in, int level, unsigned threads, const struct job_ho
 	gz_writer_free(w);
 	close(fd);
 	return out;
+}
+
+static struct blob
+compress(const struct blob *in, int level, unsigned threads, const struct job_hooks *hooks)
+{
+	return compress_hinted(in, level, threads, 0, hooks);
 }
 
 /* Decompresses every member in turn, as gzip does. */
@@ -127,6 +134,31 @@ gunzip(const struct blob *gz, size_t expect)
 	return out;
 }
 
+/* Compresses in with 1 to 4 threads, announced as size_hint bytes: each output reads back as
+ * in, and all are the same byte for byte. Returns the output. */
+static struct blob
+compress_any_threads(const struct blob *in, uint64_t size_hint)
+{
+	struct blob first = {0};
+
+	for (unsigned t = 1; t <= 4; t++) {
+		struct blob gz = compress_hinted(in, 6, t, size_hint, NULL), back = gunzip(&gz, in->len);
+		assert_int_equal(back.len, in->len);
+		if (in->len)
+			assert_memory_equal(back.p, in->p, in->len);
+		if (t == 1) {
+			first = gz;
+		} else {
+			/* Byte for byte the same output whatever the thread count. */
+			assert_int_equal(gz.len, first.len);
+			assert_memory_equal(gz.p, first.p, gz.len);
+			free(gz.p);
+		}
+		free(back.p);
+	}
+	return first;
+}
+
 static void
 test_round_trip_any_threads(void **state)
 {
@@ -134,25 +166,56 @@ test_round_trip_any_threads(void **state)
 	(void)state;
 
 	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
-		struct blob in = make_stream((unsigned)k + 1, sizes[k]), first = {0};
-		for (unsigned t = 1; t <= 4; t++) {
-			struct blob gz = compress(&in, 6, t, NULL), back = gunzip(&gz, in.len);
-			assert_int_equal(back.len, in.len);
-			if (in.len)
-				assert_memory_equal(back.p, in.p, in.len);
-			if (t == 1) {
-				first = gz;
-			} else {
-				/* Byte for byte the same output whatever the thread count. */
-				assert_int_equal(gz.len, first.len);
-				assert_memory_equal(gz.p, first.p, gz.len);
-				free(gz.p);
-			}
-			free(back.p);
-		}
-		free(first.p);
+		struct blob in = make_stream((unsigned)k + 1, sizes[k]), gz = compress_any_threads(&in, 0);
+		free(gz.p);
 		free(in.p);
 	}
+}
+
+/* The gzip members of a stream, counted as gzip reads them. */
+static size_t
+count_members(const struct blob *gz, size_t expect)
+{
+	struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+	unsigned char *out = malloc(expect + 1);
+	size_t pos = 0, n = 0;
+
+	assert_non_null(out);
+	while (pos < gz->len) {
+		size_t used = 0, got = 0;
+		assert_int_equal(libdeflate_gzip_decompress_ex(d, gz->p + pos, gz->len - pos, out, expect + 1,
+							       &used, &got),
+				 LIBDEFLATE_SUCCESS);
+		pos += used;
+		n++;
+	}
+	free(out);
+	libdeflate_free_decompressor(d);
+	return n;
+}
+
+/* An input announced as a few MiB (a small save folder) is cut into 256 KiB chunks, so that
+ * two compression threads share even a single large file: 5 MiB of text is 20 members where
+ * 1 MiB chunks made 5. Counted, not timed. The output is still the same for any thread count
+ * and reads back; an input announced as 32 MiB or more, or not at all, keeps 1 MiB chunks. */
+static void
+test_small_input_split(void **state)
+{
+	struct blob text = {malloc(5u << 20), 5u << 20}, gz;
+	(void)state;
+
+	assert_non_null(text.p);
+	for (size_t i = 0; i < text.len; i++)
+		text.p[i] = (unsigned char)"the quick brown fox jumps "[i % 26];
+	gz = compress_any_threads(&text, text.len);
+	assert_int_equal(count_members(&gz, text.len), (5u << 20) / (256u << 10));
+	free(gz.p);
+	for (uint64_t hint = 0; hint <= (64u << 20); hint += 32u << 20) {
+		gz = compress_hinted(&text, 6, 2, hint, NULL);
+		assert_int_equal(count_members(&gz, text.len), (5u << 20) / GZ_CHUNK);
+		free(gz.p);
+	}
+	free(text.p);
 }
 
 static void
@@ -204,7 +267,7 @@ test_write_error_reaches_caller(void **state)
 
 	assert_true(fd >= 0);
 	for (unsigned t = 1; t <= 3; t += 2) {
-		w = gz_writer_new(fd, 6, t, NULL);
+		w = gz_writer_new(fd, 6, t, 0, NULL);
 		assert_non_null(w);
 		r = gz_write(w, in.p, in.len);
 		if (r == 0)
@@ -215,7 +278,7 @@ test_write_error_reaches_caller(void **state)
 		gz_writer_free(w);
 	}
 	/* Even a stream shorter than one chunk meets it at gz_finish. */
-	w = gz_writer_new(fd, 6, 1, NULL);
+	w = gz_writer_new(fd, 6, 1, 0, NULL);
 	assert_int_equal(gz_write(w, "short", 5), 0);
 	assert_int_equal(gz_finish(w), -ENOSPC);
 	gz_writer_free(w);
@@ -282,7 +345,7 @@ test_yield_and_cancel(void **state)
 
 	y.calls = 0;
 	y.cancel_after = 2;
-	w = gz_writer_new(fd, 6, 2, &hooks);
+	w = gz_writer_new(fd, 6, 2, 0, &hooks);
 	assert_int_equal(gz_write(w, in.p, in.len), -ECANCELED);
 	assert_int_equal(y.calls, 2);
 	assert_int_equal(gz_finish(w), -ECANCELED);
@@ -396,7 +459,7 @@ test_groups_align_and_copy(void **state)
 	const struct gz_group *g;
 	unsigned char want[32], bad[32];
 	int fa = tmp_fd(), fb = tmp_fd();
-	struct gz_writer *w = gz_writer_new(fa, 6, 2, NULL);
+	struct gz_writer *w = gz_writer_new(fa, 6, 2, 0, NULL);
 	(void)state;
 
 	assert_int_equal(gz_set_align(w, 4096), 0);
@@ -424,7 +487,7 @@ test_groups_align_and_copy(void **state)
 	free(plain.p);
 
 	/* Into a second archive: text, group 1 taken, group 2 refused as damaged, text. */
-	struct gz_writer *v = gz_writer_new(fb, 6, 1, NULL);
+	struct gz_writer *v = gz_writer_new(fb, 6, 1, 0, NULL);
 	assert_int_equal(gz_write(v, in.p, 1000), 0);
 	assert_int_equal(gz_copy(v, fa, &g[1], NULL), 0);
 	uint64_t before = gz_bytes_out(v);
@@ -468,7 +531,7 @@ take_into(int fa, const struct gz_group *g, unsigned threads, size_t align, cons
 	  struct blob *ret)
 {
 	int fb = tmp_fd(), r;
-	struct gz_writer *v = gz_writer_new(fb, 6, threads, NULL);
+	struct gz_writer *v = gz_writer_new(fb, 6, threads, 0, NULL);
 	unsigned char sum[32], want[32];
 	size_t n;
 
@@ -508,7 +571,7 @@ test_taken_group_checked(void **state)
 {
 	struct blob in = make_stream(7, 3u << 20), text = {in.p, 5000}, out;
 	int fa = tmp_fd();
-	struct gz_writer *w = gz_writer_new(fa, 6, 2, NULL);
+	struct gz_writer *w = gz_writer_new(fa, 6, 2, 0, NULL);
 	struct gz_group g, old, resummed;
 	struct blob a;
 	unsigned char c;
@@ -567,6 +630,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip_any_threads),
+	    cmocka_unit_test(test_small_input_split),
 	    cmocka_unit_test(test_levels),
 	    cmocka_unit_test(test_incompressible_is_stored),
 	    cmocka_unit_test(test_write_error_reaches_caller),

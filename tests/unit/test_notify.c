@@ -1,6 +1,8 @@
-/* The notifier without a session bus: every notification fails, the caller never waits for
- * it, one warning is logged, and stopping is prompt. Tests on a real bus with a mock server
+/* The notifier without a session bus: libnotify is loaded only when the notifier starts, every
+ * notification fails, the caller never waits for it, one warning is logged, and stopping is
+ * prompt. Tests on a real bus with a mock server
  * are in tests/integration/65-notify-queue.sh (through tests/helpers/notify_drive.c). */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,6 +92,37 @@ send_many(int n)
 		notify_send(i % 3 ? NOTE_BACKUP : NOTE_FAILURE, i % 2 ? "demo" : "other", summary,
 			    "cannot read 'slot1.sav': Permission denied");
 	}
+}
+
+/* Whether this process has libnotify loaded. */
+static bool
+libnotify_loaded(void)
+{
+	void *h = dlopen("libnotify.so.4", RTLD_NOW | RTLD_NOLOAD);
+
+	if (h)
+		dlclose(h);
+	return h != NULL;
+}
+
+/* libnotify (and the GLib it brings) is not linked: the notifier thread loads it when it
+ * starts, so a program that never notifies (savekeeperd --once, a process-core worker) does
+ * not pay for loading it. Runs first: once loaded, it stays. */
+static void
+test_library_loaded_on_first_use(void **state)
+{
+	(void)state;
+	assert_false(libnotify_loaded());
+	assert_int_equal(notify_start(SK_NOTIFY_OFF), 0);
+	send_many(3);
+	assert_int_equal(notify_flush(USEC_PER_SEC), 0);
+	notify_stop();
+	assert_false(libnotify_loaded());
+	assert_int_equal(notify_start(SK_NOTIFY_ALL), 0);
+	send_many(1);
+	assert_int_equal(notify_flush(30 * USEC_PER_SEC), 0);
+	notify_stop();
+	assert_true(libnotify_loaded());
 }
 
 static void
@@ -182,6 +215,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_library_loaded_on_first_use, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_bus_warns_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_after_stop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_off_attempts_nothing, setup, teardown),

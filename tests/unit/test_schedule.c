@@ -1,6 +1,7 @@
 /* The schedule on a real loop and thread core, with a job of known behaviour in place of the
- * snapshot: a game removed by reload while its job runs, a backup behind a running tick, and the
- * free-space guard. */
+ * snapshot: a game removed by reload while its job runs, a backup behind a running tick, the
+ * free-space guard, and which schedules watch their folders. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -178,7 +179,7 @@ test_reload_retires_busy_game(void **state)
 
 	snprintf(other, sizeof(other), "%s/other", f->dir);
 	assert_int_equal(mkdir(other, 0700), 0);
-	f->s = sched_new(f->loop, f->core, old, NULL, NULL);
+	f->s = sched_new(f->loop, f->core, old, SCHED_DAEMON, NULL, NULL);
 	assert_non_null(f->s);
 	wait_init(&w1, f);
 	wait_init(&w2, f);
@@ -211,7 +212,7 @@ static void
 start_paused(struct fx *f, struct wait *w0, struct wait *w1, struct wait *w2)
 {
 	f->cfg = config_for(f, "a", f->save, false);
-	f->s = sched_new(f->loop, f->core, f->cfg, NULL, NULL);
+	f->s = sched_new(f->loop, f->core, f->cfg, SCHED_DAEMON, NULL, NULL);
 	assert_non_null(f->s);
 	wait_init(w0, f);
 	wait_init(w1, f);
@@ -256,7 +257,7 @@ test_free_space_guard(void **state)
 
 	f->cfg = config_for(f, "a", f->save, false);
 	f->cfg->min_free_bytes = UINT64_MAX / 2;
-	f->s = sched_new(f->loop, f->core, f->cfg, NULL, NULL);
+	f->s = sched_new(f->loop, f->core, f->cfg, SCHED_DAEMON, NULL, NULL);
 	assert_non_null(f->s);
 	wait_init(&w, f);
 	assert_int_equal(sched_submit(f->s, "a", &backup, &w.w, NULL), 0);
@@ -297,6 +298,58 @@ test_pin_queues_list_does_not(void **state)
 	assert_non_null(strstr(w1.message, "has no archive"));
 }
 
+/* The inotify instances among this process's fds, counted by what their links name. */
+static unsigned
+inotify_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	unsigned n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char target[64];
+		ssize_t len = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+		if (len < 0)
+			continue;
+		target[len] = '\0';
+		n += strcmp(target, "anon_inode:inotify") == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* A daemon's schedule watches each game's folder, paused or not; a one-shot schedule (--once)
+ * watches none, yet runs the jobs it is given. */
+static void
+test_one_shot_watches_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec backup = {.kind = JOB_SNAPSHOT};
+	struct sched *daemon;
+	struct wait w;
+	unsigned before = inotify_fds();
+
+	f->cfg = config_for(f, "a", f->save, false);
+	daemon = sched_new(f->loop, f->core, f->cfg, SCHED_DAEMON, NULL, NULL);
+	assert_non_null(daemon);
+	assert_int_equal(inotify_fds(), before + 1);
+	sched_free(daemon);
+	assert_int_equal(inotify_fds(), before);
+
+	f->s = sched_new(f->loop, f->core, f->cfg, SCHED_ONE_SHOT, NULL, NULL);
+	assert_non_null(f->s);
+	assert_int_equal(inotify_fds(), before);
+	wait_init(&w, f);
+	assert_int_equal(sched_submit(f->s, "a", &backup, &w.w, NULL), 0);
+	loop_timer_arm(f->release, 20 * USEC_PER_MSEC);
+	f->expect = 1;
+	loop_run(f->loop);
+	assert_int_equal(w.err, 0);
+	assert_int_equal(atomic_load(&snapshots), 1);
+	assert_int_equal(inotify_fds(), before);
+}
+
 int
 main(void)
 {
@@ -305,6 +358,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_backup_after_running_tick, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_free_space_guard, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pin_queues_list_does_not, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_shot_watches_nothing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
