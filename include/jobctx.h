@@ -88,9 +88,9 @@ struct job_spec {
 	 * credentials; NULL: the job starts its own. */
 	char *rc_addr;
 	char *rc_auth;
-	bool force;	      /* restore: pass the stale-over-newer guard */
-	bool want_disk;	      /* snapshot: report disk use (disk_*) even when nothing changed */
-	bool prune_foreign;   /* remote prune: other devices' archives count and may go too */
+	bool force;	    /* restore: pass the stale-over-newer guard */
+	bool want_disk;	    /* snapshot: report disk use (disk_*) even when nothing changed */
+	bool prune_foreign; /* remote prune: other devices' archives count and may go too */
 };
 
 /* One archive of a game, as list and prune report it. */

@@ -433,7 +433,8 @@ rclone_rc_poll(struct rclone_rc *rc, char *err, size_t errlen)
 			;
 	}
 	rc->c.pid = 0;
-	return report(&rc->c, "rcd", si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status, err, errlen);
+	return report(&rc->c, "rcd", si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status, err,
+		      errlen);
 }
 
 int
@@ -667,8 +668,8 @@ rc_receive(struct rclone_rc *rc, int fd, char *buf, size_t max, const struct job
 			continue;
 		drain(&rc->c, &rc->c.err_fd, true);
 		si.si_pid = 0;
-		if (rc->own &&
-		    waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
+		if (rc->own && waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid)
 			return -EPIPE;
 		if (job_cancelled(hooks))
 			return -ECANCELED;
@@ -717,11 +718,12 @@ rc_fail(struct rclone_rc *rc, const char *method, int r, char *err, size_t errle
 	}
 	rc->broken = true;
 	if (r == -EPIPE && rc->own)
-		return report(&rc->c, method, si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status, err,
-			      errlen);
+		return report(&rc->c, method, si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status,
+			      err, errlen);
 	if (r == -ETIMEDOUT || r == -ECANCELED)
 		return report(&rc->c, method, r, err, errlen);
-	snprintf(err, errlen, "rclone %s: cannot talk to rclone rcd at %s: %s", method, rc->addr, strerror(-r));
+	snprintf(err, errlen, "rclone %s: cannot talk to rclone rcd at %s: %s", method, rc->addr,
+		 strerror(-r));
 	return r;
 }
 
@@ -816,7 +818,8 @@ rc_job_status(struct rclone_rc *rc, int64_t job, const char *what, int *ret_r, c
 		r = -EAGAIN;
 	if (r == 0 && !(json_object_object_get_ex(out, "success", &v) && json_object_get_boolean(v))) {
 		snprintf(err, errlen, "rclone %s failed: %s", what,
-			 json_object_object_get_ex(out, "error", &v) ? json_object_get_string(v) : "no reason given");
+			 json_object_object_get_ex(out, "error", &v) ? json_object_get_string(v)
+								     : "no reason given");
 		*ret_r = -EIO;
 	} else if (r == 0)
 		*ret_r = 0;
@@ -845,8 +848,8 @@ rc_job_wait(struct rclone_rc *rc, int64_t job, const char *what, const struct jo
  * move over a file (WebDAV's MOVE with Overwrite: F) is asked again with the look-up, which
  * replaces it. */
 static int
-rc_rename(struct rclone_rc *rc, const char *dir, const char *from, const char *to, const struct job_hooks *hooks,
-	  char *err, size_t errlen)
+rc_rename(struct rclone_rc *rc, const char *dir, const char *from, const char *to,
+	  const struct job_hooks *hooks, char *err, size_t errlen)
 {
 	const char *const fs_file[4] = {dir, from, dir, to};
 	int r = rc_file_op(rc, "movefile", fs_file, false, NULL, hooks, err, errlen);
@@ -857,8 +860,9 @@ rc_rename(struct rclone_rc *rc, const char *dir, const char *from, const char *t
 }
 
 int
-rclone_rc_upload_files(struct rclone_rc *rc, const char *const *local, const char *dir, const char *const *names,
-		       size_t n, const struct job_hooks *hooks, char *err, size_t errlen)
+rclone_rc_upload_files(struct rclone_rc *rc, const char *const *local, const char *dir,
+		       const char *const *names, size_t n, const struct job_hooks *hooks, char *err,
+		       size_t errlen)
 {
 	char folder[RC_FILES_MAX][4096], partial[RC_FILES_MAX][256];
 	const char *fs_file[RC_FILES_MAX][4];
@@ -868,8 +872,8 @@ rclone_rc_upload_files(struct rclone_rc *rc, const char *const *local, const cha
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const char *base = strrchr(local[i], '/');
 		if (!base || (size_t)(base - local[i]) >= sizeof(folder[i]) ||
-		    (size_t)snprintf(partial[i], sizeof(partial[i]), "%s%s", names[i], RCLONE_PARTIAL_SUFFIX) >=
-			sizeof(partial[i]))
+		    (size_t)snprintf(partial[i], sizeof(partial[i]), "%s%s", names[i],
+				     RCLONE_PARTIAL_SUFFIX) >= sizeof(partial[i]))
 			return -ENAMETOOLONG;
 		snprintf(folder[i], sizeof(folder[i]), "%.*s", (int)(base - local[i]), local[i]);
 		fs_file[i][0] = folder[i][0] ? folder[i] : "/";

@@ -38,7 +38,8 @@ same_opt(const char *a, const char *b)
 static bool
 same_opts(const struct rclone_keep *k, const struct rclone_opts *o)
 {
-	return same_opt(k->binary, o->binary) && same_opt(k->config, o->config) && same_opt(k->bwlimit, o->bwlimit);
+	return same_opt(k->binary, o->binary) && same_opt(k->config, o->config) &&
+	       same_opt(k->bwlimit, o->bwlimit);
 }
 
 /* Stops rcd (reaping it) and forgets it. */
@@ -104,13 +105,15 @@ keep_start(struct rclone_keep *k, const struct rclone_opts *o)
 	char err[512];
 	int r = -ENOMEM;
 
-	if ((o->binary && !(k->binary = strdup(o->binary))) || (o->config && !(k->config = strdup(o->config))) ||
+	if ((o->binary && !(k->binary = strdup(o->binary))) ||
+	    (o->config && !(k->config = strdup(o->config))) ||
 	    (o->bwlimit && !(k->bwlimit = strdup(o->bwlimit))))
 		goto fail;
 	/* The copy of o whose strings rc borrows: the keeper's own, not the config's, which a
 	 * reload frees. */
-	r = rclone_rc_spawn(&(struct rclone_opts){.binary = k->binary, .config = k->config, .bwlimit = k->bwlimit},
-			    &k->rc, err, sizeof(err));
+	r = rclone_rc_spawn(
+	    &(struct rclone_opts){.binary = k->binary, .config = k->config, .bwlimit = k->bwlimit}, &k->rc,
+	    err, sizeof(err));
 	if (r < 0)
 		goto fail;
 	k->fd = rclone_rc_fd(k->rc);
@@ -179,8 +182,11 @@ rclone_keep_new(struct loop *loop, uint64_t linger_usec, rclone_keep_fn *settled
 
 	if (!k)
 		return NULL;
-	*k = (struct rclone_keep){
-	    .loop = loop, .linger_usec = linger_usec ? linger_usec : 1, .settled = settled, .data = data, .fd = -EBADF};
+	*k = (struct rclone_keep){.loop = loop,
+				  .linger_usec = linger_usec ? linger_usec : 1,
+				  .settled = settled,
+				  .data = data,
+				  .fd = -EBADF};
 	k->linger = loop_timer_new(loop, on_linger, k);
 	if (!k->linger) {
 		free(k);

@@ -149,8 +149,8 @@ remote_rclone_opts(const struct job_spec *spec, struct rclone_opts *o)
 
 /* The job's rcd in *rc: the daemon's, when the spec lends it, else one of its own. */
 static int
-job_rcd(const struct job_spec *spec, struct rclone_rc **rc, struct rclone_opts *o, const struct job_hooks *hooks,
-	char *err, size_t errlen)
+job_rcd(const struct job_spec *spec, struct rclone_rc **rc, struct rclone_opts *o,
+	const struct job_hooks *hooks, char *err, size_t errlen)
 {
 	int r;
 
@@ -196,7 +196,8 @@ int
 remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id,
 	      const struct job_hooks *hooks, char *err, size_t errlen)
 {
-	static const char *const pair[] = {SNAP_SUFFIX, SNAP_MANIFEST_SUFFIX}, *const pin[] = {SNAP_PIN_SUFFIX};
+	static const char *const pair[] = {SNAP_SUFFIX, SNAP_MANIFEST_SUFFIX}, *const pin[] = {
+										   SNAP_PIN_SUFFIX};
 	int r = upload_files(rc, spec, id, pair, 2, hooks, err, errlen);
 
 	/* A pin goes with its archive, so that the remote's retention keeps it wherever it runs;

@@ -228,7 +228,8 @@ test_upload_pair(void **state)
 	snprintf(remote, sizeof(remote), ":local:%s/pair/game", dir);
 	assert_int_equal(rclone_rc_start(&o, NULL, &rc, err, sizeof(err)), 0);
 	for (int round = 0; round < 2; round++) {
-		assert_int_equal(rclone_rc_upload_files(rc, local, remote, names, 2, NULL, err, sizeof(err)), 0);
+		assert_int_equal(rclone_rc_upload_files(rc, local, remote, names, 2, NULL, err, sizeof(err)),
+				 0);
 		snprintf(cmd, sizeof(cmd),
 			 "cmp -s '%s' %s/pair/game/P.tar.gz && cmp -s '%s' %s/pair/game/P.manifest && "
 			 "test \"$(ls %s/pair/game | wc -l)\" = 2",
