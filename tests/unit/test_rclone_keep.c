@@ -145,12 +145,15 @@ upload_through(const char *addr, const char *auth, const char *name)
 	return r;
 }
 
-/* A keeper with rcd listening, started through the wrapper. */
+/* A keeper with rcd listening, started through the wrapper; skips the test without rclone. */
 static struct rclone_keep *
 keep_listening(const struct rclone_opts *o)
 {
-	struct rclone_keep *k = rclone_keep_new(loop, LINGER_USEC, on_settled, NULL);
+	struct rclone_keep *k;
 
+	if (system("command -v rclone >/dev/null") != 0)
+		skip_because("rclone is not installed (apt-get install rclone)");
+	k = rclone_keep_new(loop, LINGER_USEC, on_settled, NULL);
 	assert_non_null(k);
 	assert_int_equal(rclone_keep_want(k, o), 0);
 	run_for(30 * USEC_PER_SEC);
@@ -170,8 +173,6 @@ test_lend_share_linger(void **state)
 	pid_t pid = 0;
 
 	(void)state;
-	if (system("command -v rclone >/dev/null") != 0)
-		skip_because("rclone is not installed (apt-get install rclone)");
 	k = keep_listening(&o);
 	assert_int_equal(rclone_keep_lend(k, &o, &addr, &auth), 0);
 	assert_int_equal(rclone_keep_lend(k, &o, &addr2, &auth2), 0);
@@ -204,8 +205,6 @@ test_restart_after_death(void **state)
 	pid_t pid = 0, first;
 
 	(void)state;
-	if (system("command -v rclone >/dev/null") != 0)
-		skip_because("rclone is not installed (apt-get install rclone)");
 	k = keep_listening(&o);
 	assert_int_equal(rcd_starts(&first), 1);
 	kill(first, SIGKILL);
@@ -235,8 +234,6 @@ test_new_options_and_free(void **state)
 	pid_t pid = 0;
 
 	(void)state;
-	if (system("command -v rclone >/dev/null") != 0)
-		skip_because("rclone is not installed (apt-get install rclone)");
 	k = keep_listening(&o);
 	assert_int_equal(rclone_keep_lend(k, &o, &addr, &auth), 0);
 	assert_int_equal(rclone_keep_want(k, &slow), -EBUSY);
