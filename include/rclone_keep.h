@@ -14,6 +14,8 @@ struct rclone_keep;
 /* How long rcd stays after the last copy job that used it: a burst of archives (several
  * games at once, or one saved again soon) shares one start; an idle rcd costs some 40-70 MB. */
 #define RCLONE_KEEP_LINGER_USEC (30ULL * 1000000)
+/* How long it may take to start listening before it is given up. */
+#define RCLONE_KEEP_START_USEC (30ULL * 1000000)
 
 /* Called when rcd has started listening, or failed to: copies that waited may go. */
 typedef void rclone_keep_fn(void *data);

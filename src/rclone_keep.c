@@ -58,6 +58,14 @@ keep_stop(struct rclone_keep *k)
 	k->binary = k->config = k->bwlimit = NULL;
 }
 
+/* While nobody uses rcd: the linger once it listens, the bound on its start before. */
+static void
+keep_arm(struct rclone_keep *k)
+{
+	if (k->lent == 0)
+		loop_timer_arm(k->linger, k->listening ? k->linger_usec : RCLONE_KEEP_START_USEC);
+}
+
 /* rcd wrote to stderr or ended: it listens now, or it is gone. */
 static void
 on_output(struct loop *loop, int fd, uint32_t events, void *data)
@@ -72,6 +80,7 @@ on_output(struct loop *loop, int fd, uint32_t events, void *data)
 	(void)events;
 	if (r == 1 && !k->listening) {
 		k->listening = true;
+		keep_arm(k);
 		k->settled(k->data);
 	} else if (r < 0) {
 		/* Its fd is closed already; loop_del_fd in keep_stop only forgets it. */
@@ -92,7 +101,7 @@ on_linger(struct loop *loop, struct loop_timer *t, void *data)
 	(void)t;
 	if (k->lent > 0)
 		return;
-	/* One that never came to listen is given up too; copies that waited for it go on. */
+	/* One that did not come to listen in time is given up; copies that waited for it go on. */
 	keep_stop(k);
 	if (starting)
 		k->settled(k->data);
@@ -139,8 +148,7 @@ rclone_keep_want(struct rclone_keep *k, const struct rclone_opts *o)
 		keep_stop(k);
 	if (!k->rc)
 		r = keep_start(k, o);
-	if (k->lent == 0)
-		loop_timer_arm(k->linger, k->linger_usec);
+	keep_arm(k);
 	if (r < 0)
 		return r;
 	return !same_opts(k, o) ? -EBUSY : k->listening ? 1 : 0;
@@ -172,7 +180,7 @@ void
 rclone_keep_return(struct rclone_keep *k)
 {
 	if (k->lent > 0 && --k->lent == 0)
-		loop_timer_arm(k->linger, k->linger_usec);
+		keep_arm(k);
 }
 
 struct rclone_keep *

@@ -196,8 +196,8 @@ int
 remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id,
 	      const struct job_hooks *hooks, char *err, size_t errlen)
 {
-	static const char *const pair[] = {SNAP_SUFFIX, SNAP_MANIFEST_SUFFIX}, *const pin[] = {
-										   SNAP_PIN_SUFFIX};
+	static const char *const pair[] = {SNAP_SUFFIX, SNAP_MANIFEST_SUFFIX};
+	static const char *const pin[] = {SNAP_PIN_SUFFIX};
 	int r = upload_files(rc, spec, id, pair, 2, hooks, err, errlen);
 
 	/* A pin goes with its archive, so that the remote's retention keeps it wherever it runs;

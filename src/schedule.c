@@ -666,8 +666,10 @@ game_run_next(struct game *g)
 		on_job_done(NULL, &res, g);
 		return;
 	}
-	/* rcd starts while the snapshot runs, so that its copy need not wait for it. */
-	if (r == 0 && j->spec.kind == JOB_SNAPSHOT && j->spec.remote && !g->copy_failing_since) {
+	/* rcd starts while the snapshot runs, so that its copy need not wait for it; not for a
+	 * scheduled look at a folder no watch covers, which mostly finds nothing changed. */
+	if (r == 0 && j->spec.kind == JOB_SNAPSHOT && j->spec.remote && !g->copy_failing_since &&
+	    (!j->spec.if_changed || g->watch)) {
 		struct rclone_opts o;
 		sched_rclone_opts(s, &o);
 		(void)rclone_keep_want(s->rcd, &o);
