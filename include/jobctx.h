@@ -87,6 +87,10 @@ struct job_spec {
 	bool force;	      /* restore: pass the stale-over-newer guard */
 	bool want_disk;	      /* snapshot: report disk use (disk_*) even when nothing changed */
 	bool prune_foreign;   /* remote prune: other devices' archives count and may go too */
+	/* copy: the daemon's rclone rcd to upload through (127.0.0.1:PORT) and its Basic
+	 * credentials; NULL: the job starts its own. */
+	char *rc_addr;
+	char *rc_auth;
 };
 
 /* One archive of a game, as list and prune report it. */

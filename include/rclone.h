@@ -30,26 +30,51 @@ struct rclone_opts {
 int rclone_run(const struct rclone_opts *o, const char *const *args, const struct job_hooks *hooks,
 	       char **ret_out, size_t out_max, char *err, size_t errlen);
 
-/* A running `rclone rcd` that a copy job's uploads go through: one rclone start per job, not
- * two per file. It listens on a loopback port it picks and takes only a user and password of
- * 128 random bits, given in its environment (RCLONE_RC_USER/PASS), not on its command line. */
+/* A running `rclone rcd` that copy jobs' uploads go through: no rclone start per file, and
+ * none per job when the daemon keeps one (rclone_keep.h) and lends it to its jobs. It listens
+ * on a loopback port it picks and takes only a user and password of 128 random bits, given in
+ * its environment (RCLONE_RC_USER/PASS), not on its command line. */
 struct rclone_rc;
 
 /* Starts rcd with o's options (config, bwlimit, retries) at low priority and waits (through
- * hooks) until it listens. Returns 0 with *ret set, or -errno as rclone_run with err filled. */
+ * hooks) until it listens. o's strings must outlive rc. Returns 0 with *ret set, or -errno as
+ * rclone_run with err filled. */
 int rclone_rc_start(const struct rclone_opts *o, const struct job_hooks *hooks, struct rclone_rc **ret,
 		    char *err, size_t errlen);
 
-/* Uploads the local file to DIR/NAME so that DIR/NAME never exists half-written: rc's
- * operations/copyfile to DIR/NAME.partial, then operations/movefile to DIR/NAME. Each call is
- * bounded by o's timeout; past it, on cancel, or when rcd dies, rcd is stopped (ending the
- * transfer) and later calls fail. Returns 0, or -errno (-ENODATA: not found, -EACCES: the
- * remote control refused us, -EIO: rclone failed, -ETIMEDOUT, -ECANCELED) with the message
- * in err. */
+/* Starts rcd as rclone_rc_start does without waiting: for an owner on the daemon's loop, which
+ * watches rclone_rc_fd(rc) for input and calls rclone_rc_poll, which returns 1 once rcd
+ * listens, 0 while it starts, and -errno with err filled once it has ended (reaped; its fd is
+ * closed by then, so stop watching it). */
+int rclone_rc_spawn(const struct rclone_opts *o, struct rclone_rc **ret, char *err, size_t errlen);
+int rclone_rc_fd(const struct rclone_rc *rc);
+int rclone_rc_poll(struct rclone_rc *rc, char *err, size_t errlen);
+
+/* Where a listening rcd is (127.0.0.1:PORT) and its Basic credentials, for rclone_rc_attach. */
+const char *rclone_rc_addr(const struct rclone_rc *rc);
+const char *rclone_rc_auth(const struct rclone_rc *rc);
+
+/* A handle on an rcd that another process or thread owns (the daemon's), for a job's calls:
+ * this handle never stops that rcd; a call it cannot finish closes its connection, which
+ * makes rcd cancel it. When that rcd is gone (the connection is refused), the handle starts
+ * one of its own with o's options, as rclone_rc_start. Returns 0 or -errno. */
+int rclone_rc_attach(const struct rclone_opts *o, const char *addr, const char *auth, struct rclone_rc **ret);
+
+/* Uploads the n (at most 4) local files to DIR/names[i] so that no DIR/names[i] ever exists
+ * half-written, and DIR/names[i] appears only after DIR/names[i-1]: each goes up under
+ * names[i].partial (rc's operations/copyfile; the later ones as async jobs of rcd, beside the
+ * first), then each is renamed in order (operations/movefile). Each call is bounded by o's
+ * timeout; past it, on cancel, or when rcd dies, the call is ended (an own rcd is stopped,
+ * ending its transfer) and later calls fail. Returns 0, or -errno (-ENODATA: not found,
+ * -EACCES: the remote control refused us, -EIO: rclone failed, -ETIMEDOUT, -ECANCELED) with
+ * the message in err. rclone_rc_upload is the same for one file. */
+int rclone_rc_upload_files(struct rclone_rc *rc, const char *const *local, const char *dir,
+			   const char *const *names, size_t n, const struct job_hooks *hooks, char *err,
+			   size_t errlen);
 int rclone_rc_upload(struct rclone_rc *rc, const char *local, const char *dir, const char *name,
 		     const struct job_hooks *hooks, char *err, size_t errlen);
 
-/* Stops rcd and frees rc. Accepts NULL. */
+/* Stops rcd if it is rc's own, and frees rc. Accepts NULL. */
 void rclone_rc_stop(struct rclone_rc *rc);
 
 #endif

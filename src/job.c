@@ -48,12 +48,14 @@ job_spec_dup(const struct job_spec *spec)
 	*d = *spec;
 	d->game = d->save_dir = d->game_dir = d->id = d->tag = NULL;
 	d->remote = d->rclone = d->rclone_config = d->remote_bwlimit = d->device = NULL;
+	d->rc_addr = d->rc_auth = NULL;
 	d->exclude = NULL;
 	if (!dup_opt(&d->game, spec->game) || !dup_opt(&d->save_dir, spec->save_dir) ||
 	    !dup_opt(&d->game_dir, spec->game_dir) || !dup_opt(&d->id, spec->id) ||
 	    !dup_opt(&d->tag, spec->tag) || !dup_opt(&d->remote, spec->remote) ||
 	    !dup_opt(&d->rclone, spec->rclone) || !dup_opt(&d->rclone_config, spec->rclone_config) ||
 	    !dup_opt(&d->remote_bwlimit, spec->remote_bwlimit) || !dup_opt(&d->device, spec->device) ||
+	    !dup_opt(&d->rc_addr, spec->rc_addr) || !dup_opt(&d->rc_auth, spec->rc_auth) ||
 	    (spec->n_exclude && !(d->exclude = strv_dup(spec->exclude, spec->n_exclude)))) {
 		d->n_exclude = 0;
 		job_spec_free(d);
@@ -76,11 +78,14 @@ job_spec_clear(struct job_spec *spec)
 	free(spec->rclone_config);
 	free(spec->remote_bwlimit);
 	free(spec->device);
+	free(spec->rc_addr);
+	free(spec->rc_auth);
 	for (unsigned i = 0; spec->exclude && i < spec->n_exclude; i++)
 		free(spec->exclude[i]);
 	free(spec->exclude);
 	spec->game = spec->save_dir = spec->game_dir = spec->id = spec->tag = NULL;
 	spec->remote = spec->rclone = spec->rclone_config = spec->remote_bwlimit = spec->device = NULL;
+	spec->rc_addr = spec->rc_auth = NULL;
 	spec->exclude = NULL;
 	spec->n_exclude = 0;
 }
@@ -138,6 +143,8 @@ static const struct field spec_fields[] = {
     FIELD(struct job_spec, rclone_config, F_STRING),
     FIELD(struct job_spec, remote_bwlimit, F_STRING),
     FIELD(struct job_spec, device, F_STRING),
+    FIELD(struct job_spec, rc_addr, F_STRING),
+    FIELD(struct job_spec, rc_auth, F_STRING),
     FIELD(struct job_spec, force, F_BOOL),
     FIELD(struct job_spec, want_disk, F_BOOL),
     FIELD(struct job_spec, prune_foreign, F_BOOL),

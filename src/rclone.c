@@ -322,20 +322,27 @@ rclone_run(const struct rclone_opts *o, const char *const *args, const struct jo
 	return 0;
 }
 
-/* One `rclone rcd` serves every upload of a copy job through its remote control (HTTP on a
+/* One `rclone rcd` serves the uploads of copy jobs through its remote control (HTTP on a
  * loopback port it picks, with a user and password of 128 random bits that reach it through its
- * environment, never its command line): one rclone start per job instead of two per file. */
+ * environment, never its command line). Either a job starts its own (own: stopped with the
+ * handle, and killed to end a call that cannot finish), or it borrows the daemon's
+ * (rclone_rc_attach: the daemon owns that process; a call that cannot finish closes its
+ * connection, which makes rcd cancel it). */
 struct rclone_rc {
-	struct rclone_child c;
+	struct rclone_child c; /* own: pid > 0 while it runs */
+	struct rclone_opts o;  /* for taking over when a borrowed rcd is gone; strings borrowed */
+	bool own;
+	bool broken; /* borrowed, and it hung up or stopped answering: later calls fail */
 	uint64_t timeout_usec;
 	char addr[64];	/* 127.0.0.1:PORT */
 	char auth[128]; /* the Basic credentials, base64 */
-	in_port_t port;
 };
 
 #define RC_READY_USEC (30 * USEC_PER_SEC)
 #define RC_REPLY_MAX (64 * 1024)
 #define RC_READY_LINE "Serving remote control on http://"
+/* How many files one rclone_rc_upload_files call takes: an archive, its manifest, its pin. */
+#define RC_FILES_MAX 4
 
 static void
 base64(const char *in, char *out)
@@ -406,28 +413,58 @@ rc_environment_free(char **env)
 	free(env);
 }
 
-/* Waits for rcd to say where it listens; fills rc->addr. */
+/* Reads what rcd wrote; finds where it listens, or reaps it once its stderr ended. */
+int
+rclone_rc_poll(struct rclone_rc *rc, char *err, size_t errlen)
+{
+	siginfo_t si = {0};
+	char *p;
+
+	drain(&rc->c, &rc->c.err_fd, true);
+	rc->c.err[rc->c.err_len] = '\0';
+	if (!rc->addr[0] && (p = strstr(rc->c.err, RC_READY_LINE)))
+		(void)sscanf(p + strlen(RC_READY_LINE), "%63[0-9.:]", rc->addr);
+	if (rc->c.err_fd >= 0 || rc->c.pid <= 0)
+		return rc->addr[0] ? 1 : 0;
+	/* Its stderr ends as it exits; one that closed it and lives on is stopped. */
+	if (waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED | WNOHANG) < 0 || si.si_pid != rc->c.pid) {
+		kill(rc->c.pid, SIGKILL);
+		while (waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED) < 0 && errno == EINTR)
+			;
+	}
+	rc->c.pid = 0;
+	return report(&rc->c, "rcd", si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status, err,
+		      errlen);
+}
+
+int
+rclone_rc_fd(const struct rclone_rc *rc)
+{
+	return rc->c.err_fd;
+}
+
+const char *
+rclone_rc_addr(const struct rclone_rc *rc)
+{
+	return rc->addr;
+}
+
+const char *
+rclone_rc_auth(const struct rclone_rc *rc)
+{
+	return rc->auth;
+}
+
+/* Waits for rcd to say where it listens. */
 static int
 rc_wait_ready(struct rclone_rc *rc, const struct job_hooks *hooks, char *err, size_t errlen)
 {
 	uint64_t deadline = now_usec() + RC_READY_USEC;
-	siginfo_t si;
-	char *p;
 
 	for (;;) {
-		drain(&rc->c, &rc->c.err_fd, true);
-		rc->c.err[rc->c.err_len] = '\0';
-		p = strstr(rc->c.err, RC_READY_LINE);
-		if (p && sscanf(p + strlen(RC_READY_LINE), "%63[0-9.:]", rc->addr) == 1)
-			return 0;
-		si.si_pid = 0;
-		if (waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED | WNOHANG) == 0 && si.si_pid == rc->c.pid) {
-			rc->c.pid = 0;
-			drain(&rc->c, &rc->c.err_fd, true);
-			return report(&rc->c, "rcd",
-				      si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status, err,
-				      errlen);
-		}
+		int r = rclone_rc_poll(rc, err, errlen);
+		if (r != 0)
+			return r < 0 ? r : 0;
 		if (job_cancelled(hooks) || now_usec() > deadline)
 			return report(&rc->c, "rcd", job_cancelled(hooks) ? -ECANCELED : -ETIMEDOUT, err,
 				      errlen);
@@ -435,51 +472,117 @@ rc_wait_ready(struct rclone_rc *rc, const struct job_hooks *hooks, char *err, si
 	}
 }
 
-void
-rclone_rc_stop(struct rclone_rc *rc)
+/* Ends rc's own rcd (reaping it) and forgets its address; a borrowed one is left alone. */
+static void
+rc_end(struct rclone_rc *rc)
 {
 	siginfo_t si;
 
-	if (!rc)
-		return;
-	if (rc->c.pid > 0) {
+	if (rc->own && rc->c.pid > 0) {
 		/* Between calls rcd holds nothing of ours; in one, this is how it is stopped. */
 		kill(rc->c.pid, SIGKILL);
 		while (waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED) < 0 && errno == EINTR)
 			;
 	}
+	rc->c.pid = 0;
 	child_clear(&rc->c);
+	rc->c = (struct rclone_child){.out_fd = -EBADF, .err_fd = -EBADF};
+}
+
+void
+rclone_rc_stop(struct rclone_rc *rc)
+{
+	if (!rc)
+		return;
+	rc_end(rc);
 	free(rc);
 }
 
-int
-rclone_rc_start(const struct rclone_opts *o, const struct job_hooks *hooks, struct rclone_rc **ret, char *err,
-		size_t errlen)
+/* Forks rcd as rc's own with new credentials, without waiting for it. */
+static int
+rc_launch(struct rclone_rc *rc, char *err, size_t errlen)
 {
 	const char *argv[RCLONE_ARGS_MAX];
-	struct rclone_rc *rc = calloc(1, sizeof(*rc));
-	char **env = rc ? rc_environment(rc->auth) : NULL;
-	int r = env ? build_argv(o, (const char *const[]){"rcd", "--rc-addr", "127.0.0.1:0", NULL}, argv)
-		    : -ENOMEM;
+	char **env;
+	int r;
 
-	if (rc)
-		rc->c = (struct rclone_child){.out_fd = -EBADF, .err_fd = -EBADF};
+	rc_end(rc);
+	rc->addr[0] = '\0';
+	rc->own = true;
+	rc->broken = false;
+	rc->timeout_usec = rc->o.timeout_usec ? rc->o.timeout_usec : RCLONE_TIMEOUT_USEC;
+	env = rc_environment(rc->auth);
+	r = env ? build_argv(&rc->o, (const char *const[]){"rcd", "--rc-addr", "127.0.0.1:0", NULL}, argv)
+		: -ENOMEM;
 	if (r < 0)
 		snprintf(err, errlen, "cannot run rclone rcd: %s", strerror(-r));
 	if (r == 0)
 		r = child_start(&rc->c, argv, env, err, errlen);
 	rc_environment_free(env);
-	if (r == 0) {
+	if (r == 0)
 		lower_priority(rc->c.pid, 19, true);
-		rc->timeout_usec = o->timeout_usec ? o->timeout_usec : RCLONE_TIMEOUT_USEC;
-		r = rc_wait_ready(rc, hooks, err, errlen);
+	return r;
+}
+
+int
+rclone_rc_spawn(const struct rclone_opts *o, struct rclone_rc **ret, char *err, size_t errlen)
+{
+	struct rclone_rc *rc = calloc(1, sizeof(*rc));
+	int r;
+
+	if (!rc) {
+		snprintf(err, errlen, "cannot run rclone rcd: %s", strerror(ENOMEM));
+		return -ENOMEM;
 	}
+	rc->c = (struct rclone_child){.out_fd = -EBADF, .err_fd = -EBADF};
+	rc->o = *o;
+	r = rc_launch(rc, err, errlen);
 	if (r < 0) {
 		rclone_rc_stop(rc);
 		return r;
 	}
 	*ret = rc;
 	return 0;
+}
+
+int
+rclone_rc_start(const struct rclone_opts *o, const struct job_hooks *hooks, struct rclone_rc **ret, char *err,
+		size_t errlen)
+{
+	struct rclone_rc *rc = NULL;
+	int r = rclone_rc_spawn(o, &rc, err, errlen);
+
+	if (r == 0 && (r = rc_wait_ready(rc, hooks, err, errlen)) < 0)
+		rclone_rc_stop(rc);
+	if (r == 0)
+		*ret = rc;
+	return r;
+}
+
+int
+rclone_rc_attach(const struct rclone_opts *o, const char *addr, const char *auth, struct rclone_rc **ret)
+{
+	struct rclone_rc *rc;
+
+	if (strlen(addr) >= sizeof(rc->addr) || strlen(auth) >= sizeof(rc->auth))
+		return -EINVAL;
+	rc = calloc(1, sizeof(*rc));
+	if (!rc)
+		return -ENOMEM;
+	rc->c = (struct rclone_child){.out_fd = -EBADF, .err_fd = -EBADF};
+	rc->o = *o;
+	rc->timeout_usec = o->timeout_usec ? o->timeout_usec : RCLONE_TIMEOUT_USEC;
+	snprintf(rc->addr, sizeof(rc->addr), "%s", addr);
+	snprintf(rc->auth, sizeof(rc->auth), "%s", auth);
+	*ret = rc;
+	return 0;
+}
+
+/* Whether calls can go to rc's rcd. */
+static bool
+rc_running(const struct rclone_rc *rc)
+{
+	return rc->own ? rc->c.pid > 0 : !rc->broken && rc->addr[0];
 }
 /* A connected, non-blocking socket to rcd. */
 static int
@@ -533,40 +636,52 @@ rc_send(int fd, const char *path, const char *auth, const char *body, const stru
 	return 0;
 }
 
-/* Reads the reply to its end. Polls like wait_child, first every millisecond (a rename takes a
- * few), then up to every 20 ms; stops rcd past the deadline or on cancel, and notices when it
- * dies. Returns the bytes read or -errno. */
+/* How long to wait before looking at a call again, started at start: a sixteenth of the time it
+ * has taken so far, from 1 to 20 ms. A call is then seen to end at most some 6% after it did
+ * (a rename on WebDAV takes some 50 ms; a doubling nap would see it up to 20 ms late), with
+ * few wake-ups for a transfer that takes minutes. */
+static uint64_t
+rc_nap(uint64_t start)
+{
+	uint64_t nap = (now_usec() - start) / 16;
+
+	return nap < USEC_PER_MSEC ? USEC_PER_MSEC : nap > RCLONE_POLL_USEC ? RCLONE_POLL_USEC : nap;
+}
+
+/* Reads the reply to its end, looking again after rc_nap; gives up past the deadline or on
+ * cancel, and notices when an own rcd dies (a borrowed one that dies closes the connection).
+ * Returns the bytes read or -errno. */
 static ssize_t
 rc_receive(struct rclone_rc *rc, int fd, char *buf, size_t max, const struct job_hooks *hooks)
 {
-	uint64_t deadline = now_usec() + rc->timeout_usec, nap = USEC_PER_MSEC;
+	uint64_t start = now_usec(), deadline = start + rc->timeout_usec;
 	size_t len = 0;
 	siginfo_t si;
 
 	for (;;) {
 		ssize_t k = recv(fd, buf + len, max - len, 0);
 		if (k == 0 || (k > 0 && (len += (size_t)k) == max))
-			return (ssize_t)len;
+			return len ? (ssize_t)len : -ECONNRESET;
 		if (k < 0 && errno != EAGAIN && errno != EINTR)
 			return -errno;
 		if (k > 0)
 			continue;
 		drain(&rc->c, &rc->c.err_fd, true);
 		si.si_pid = 0;
-		if (waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
+		if (rc->own && waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid)
 			return -EPIPE;
 		if (job_cancelled(hooks))
 			return -ECANCELED;
 		if (now_usec() > deadline)
 			return -ETIMEDOUT;
-		job_sleep(hooks, nap);
-		nap = nap * 2 > RCLONE_POLL_USEC ? RCLONE_POLL_USEC : nap * 2;
+		job_sleep(hooks, rc_nap(start));
 	}
 }
 
-/* The -errno and message of a reply: its HTTP status and rc's "error". */
+/* The -errno and message of a reply: its HTTP status and rc's "error"; with ret, its body. */
 static int
-rc_reply(const char *method, char *reply, char *err, size_t errlen)
+rc_reply(const char *method, char *reply, struct json_object **ret, char *err, size_t errlen)
 {
 	int status = 0, r;
 	char *body = strstr(reply, "\r\n\r\n"), *brace = body ? strchr(body, '{') : NULL;
@@ -579,37 +694,59 @@ rc_reply(const char *method, char *reply, char *err, size_t errlen)
 	if (r < 0)
 		snprintf(err, errlen, "rclone %s failed (HTTP %d): %s", method, status,
 			 why ? why : "no reason given");
+	if (r == 0 && ret && !o)
+		r = -EBADMSG;
+	if (r == 0 && ret)
+		*ret = TAKE_PTR(o);
 	json_object_put(o);
 	return r;
 }
 
-/* Stops rcd after a call it could not finish (its transfer ends with it) and says why. */
+/* After a call that could not finish: an own rcd is stopped (its transfer ends with it); a
+ * borrowed one ended the call when the connection closed, and is not used again. Says why. */
 static int
 rc_fail(struct rclone_rc *rc, const char *method, int r, char *err, size_t errlen)
 {
-	char what[64];
-	siginfo_t si;
+	siginfo_t si = {0};
 
-	kill(rc->c.pid, SIGKILL);
-	while (waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED) < 0 && errno == EINTR)
-		;
-	rc->c.pid = 0;
-	drain(&rc->c, &rc->c.err_fd, true);
-	snprintf(what, sizeof(what), "%s", method);
-	if (r == -EPIPE)
-		return report(&rc->c, what, si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status, err,
-			      errlen);
+	if (rc->own) {
+		kill(rc->c.pid, SIGKILL);
+		while (waitid(P_PID, (id_t)rc->c.pid, &si, WEXITED) < 0 && errno == EINTR)
+			;
+		rc->c.pid = 0;
+		drain(&rc->c, &rc->c.err_fd, true);
+	}
+	rc->broken = true;
+	if (r == -EPIPE && rc->own)
+		return report(&rc->c, method, si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status,
+			      err, errlen);
 	if (r == -ETIMEDOUT || r == -ECANCELED)
-		return report(&rc->c, what, r, err, errlen);
+		return report(&rc->c, method, r, err, errlen);
 	snprintf(err, errlen, "rclone %s: cannot talk to rclone rcd at %s: %s", method, rc->addr,
 		 strerror(-r));
 	return r;
 }
 
-/* Calls rc method (such as "operations/copyfile") with the JSON object in. */
+/* Connects to rcd. A borrowed rcd that is gone (the daemon's, which stopped) is replaced by one
+ * of the job's own, started here. */
 static int
-rc_call(struct rclone_rc *rc, const char *method, struct json_object *in, const struct job_hooks *hooks,
-	char *err, size_t errlen)
+rc_open(struct rclone_rc *rc, const struct job_hooks *hooks, char *err, size_t errlen)
+{
+	int fd = rc_connect(rc, hooks), r;
+
+	if (fd != -ECONNREFUSED || rc->own)
+		return fd;
+	r = rc_launch(rc, err, errlen);
+	if (r == 0)
+		r = rc_wait_ready(rc, hooks, err, errlen);
+	return r < 0 ? r : rc_connect(rc, hooks);
+}
+
+/* Calls rc method (such as "operations/copyfile") with the JSON object in; with ret, the
+ * reply's body. */
+static int
+rc_call(struct rclone_rc *rc, const char *method, struct json_object *in, struct json_object **ret,
+	const struct job_hooks *hooks, char *err, size_t errlen)
 {
 	_cleanup_free_ char *reply = malloc(RC_REPLY_MAX + 1);
 	_cleanup_close_ int fd = -EBADF;
@@ -618,37 +755,142 @@ rc_call(struct rclone_rc *rc, const char *method, struct json_object *in, const 
 
 	if (!reply || !in)
 		return -ENOMEM;
-	if (rc->c.pid <= 0) {
+	if (!rc_running(rc)) {
 		snprintf(err, errlen, "rclone %s: rclone rcd is not running", method);
 		return -EIO;
 	}
-	fd = rc_connect(rc, hooks);
+	fd = rc_open(rc, hooks, err, errlen);
+	if (fd < 0 && rc->own && rc->c.pid <= 0)
+		return fd; /* the take-over failed, err says why */
 	r = fd < 0 ? fd : rc_send(fd, method, rc->auth, json_object_to_json_string(in), hooks);
 	n = r < 0 ? r : rc_receive(rc, fd, reply, RC_REPLY_MAX, hooks);
 	if (n < 0)
 		return rc_fail(rc, method, (int)n, err, errlen);
 	reply[n] = '\0';
-	return rc_reply(method, reply, err, errlen);
+	return rc_reply(method, reply, ret, err, errlen);
 }
 
-/* operations/copyfile or movefile of srcFs/srcRemote to dstFs/dstRemote. */
+/* operations/copyfile or movefile of srcFs/srcRemote to dstFs/dstRemote. With check false the
+ * destination is not looked up first (--no-check-dest: one request less to the remote, which
+ * on a WebDAV server costs a round of rclone's pacing, 10 ms). With ret_job the call runs as
+ * an async job of rcd and *ret_job is its ID. */
 static int
-rc_file_op(struct rclone_rc *rc, const char *op, const char *src_fs, const char *src, const char *dst_fs,
-	   const char *dst, const struct job_hooks *hooks, char *err, size_t errlen)
+rc_file_op(struct rclone_rc *rc, const char *op, const char *const fs_file[4], bool check, int64_t *ret_job,
+	   const struct job_hooks *hooks, char *err, size_t errlen)
 {
-	struct json_object *in = json_object_new_object();
+	static const char *const keys[] = {"srcFs", "srcRemote", "dstFs", "dstRemote"};
+	struct json_object *in = json_object_new_object(), *cfg = NULL, *out = NULL, *id;
 	char method[64];
 	int r;
 
 	snprintf(method, sizeof(method), "operations/%s", op);
-	if (in) {
-		json_object_object_add(in, "srcFs", json_object_new_string(src_fs));
-		json_object_object_add(in, "srcRemote", json_object_new_string(src));
-		json_object_object_add(in, "dstFs", json_object_new_string(dst_fs));
-		json_object_object_add(in, "dstRemote", json_object_new_string(dst));
+	for (size_t i = 0; in && i < ARRAY_SIZE(keys); i++)
+		json_object_object_add(in, keys[i], json_object_new_string(fs_file[i]));
+	if (in && !check && (cfg = json_object_new_object())) {
+		json_object_object_add(cfg, "NoCheckDest", json_object_new_boolean(true));
+		json_object_object_add(in, "_config", cfg);
 	}
-	r = rc_call(rc, method, in, hooks, err, errlen);
+	if (in && ret_job)
+		json_object_object_add(in, "_async", json_object_new_boolean(true));
+	r = rc_call(rc, method, in, ret_job ? &out : NULL, hooks, err, errlen);
+	if (r == 0 && ret_job)
+		*ret_job = json_object_object_get_ex(out, "jobid", &id) ? json_object_get_int64(id) : 0;
+	if (r == 0 && ret_job && *ret_job <= 0)
+		r = -EBADMSG;
+	json_object_put(out);
 	json_object_put(in);
+	return r;
+}
+
+/* Whether rcd's async job has ended: 1 with 0 or its failure in *ret_r, 0 while it runs. */
+static int
+rc_job_status(struct rclone_rc *rc, int64_t job, const char *what, int *ret_r, const struct job_hooks *hooks,
+	      char *err, size_t errlen)
+{
+	struct json_object *in = json_object_new_object(), *out = NULL, *v;
+	int r;
+
+	if (in)
+		json_object_object_add(in, "jobid", json_object_new_int64(job));
+	r = rc_call(rc, "job/status", in, &out, hooks, err, errlen);
+	json_object_put(in);
+	if (r == 0 && !(json_object_object_get_ex(out, "finished", &v) && json_object_get_boolean(v)))
+		r = -EAGAIN;
+	if (r == 0 && !(json_object_object_get_ex(out, "success", &v) && json_object_get_boolean(v))) {
+		snprintf(err, errlen, "rclone %s failed: %s", what,
+			 json_object_object_get_ex(out, "error", &v) ? json_object_get_string(v)
+								     : "no reason given");
+		*ret_r = -EIO;
+	} else if (r == 0)
+		*ret_r = 0;
+	json_object_put(out);
+	return r == -EAGAIN ? 0 : r < 0 ? r : 1;
+}
+
+/* Waits for rcd's async job as rc_receive waits for a reply; returns its result. */
+static int
+rc_job_wait(struct rclone_rc *rc, int64_t job, const char *what, const struct job_hooks *hooks, char *err,
+	    size_t errlen)
+{
+	uint64_t start = now_usec(), deadline = start + rc->timeout_usec;
+	int r, result = -EIO;
+
+	while ((r = rc_job_status(rc, job, what, &result, hooks, err, errlen)) == 0) {
+		if (job_cancelled(hooks) || now_usec() > deadline)
+			return rc_fail(rc, what, job_cancelled(hooks) ? -ECANCELED : -ETIMEDOUT, err, errlen);
+		job_sleep(hooks, rc_nap(start));
+	}
+	return r < 0 ? r : result;
+}
+
+/* Renames DIR/FROM to DIR/TO on the remote. The move first skips looking TO up (it is not
+ * there, unless an upload got this far before and the job stopped); a remote that refuses to
+ * move over a file (WebDAV's MOVE with Overwrite: F) is asked again with the look-up, which
+ * replaces it. */
+static int
+rc_rename(struct rclone_rc *rc, const char *dir, const char *from, const char *to,
+	  const struct job_hooks *hooks, char *err, size_t errlen)
+{
+	const char *const fs_file[4] = {dir, from, dir, to};
+	int r = rc_file_op(rc, "movefile", fs_file, false, NULL, hooks, err, errlen);
+
+	if (r == -EIO && rc_running(rc))
+		r = rc_file_op(rc, "movefile", fs_file, true, NULL, hooks, err, errlen);
+	return r;
+}
+
+int
+rclone_rc_upload_files(struct rclone_rc *rc, const char *const *local, const char *dir,
+		       const char *const *names, size_t n, const struct job_hooks *hooks, char *err,
+		       size_t errlen)
+{
+	char folder[RC_FILES_MAX][4096], partial[RC_FILES_MAX][256];
+	const char *fs_file[RC_FILES_MAX][4];
+	int64_t job[RC_FILES_MAX] = {0};
+	int r = n && n <= RC_FILES_MAX ? 0 : -EINVAL;
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const char *base = strrchr(local[i], '/');
+		if (!base || (size_t)(base - local[i]) >= sizeof(folder[i]) ||
+		    (size_t)snprintf(partial[i], sizeof(partial[i]), "%s%s", names[i],
+				     RCLONE_PARTIAL_SUFFIX) >= sizeof(partial[i]))
+			return -ENAMETOOLONG;
+		snprintf(folder[i], sizeof(folder[i]), "%.*s", (int)(base - local[i]), local[i]);
+		fs_file[i][0] = folder[i][0] ? folder[i] : "/";
+		fs_file[i][1] = base + 1;
+		fs_file[i][2] = dir;
+		fs_file[i][3] = partial[i];
+	}
+	/* The later files go up beside the first (a manifest is small), as async jobs of rcd. */
+	for (size_t i = 1; r == 0 && i < n; i++)
+		r = rc_file_op(rc, "copyfile", fs_file[i], false, &job[i], hooks, err, errlen);
+	if (r == 0)
+		r = rc_file_op(rc, "copyfile", fs_file[0], false, NULL, hooks, err, errlen);
+	for (size_t i = 1; r == 0 && i < n; i++)
+		r = rc_job_wait(rc, job[i], "operations/copyfile", hooks, err, errlen);
+	/* Renamed in order: a manifest's name appears only after its archive's. */
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = rc_rename(rc, dir, partial[i], names[i], hooks, err, errlen);
 	return r;
 }
 
@@ -656,15 +898,5 @@ int
 rclone_rc_upload(struct rclone_rc *rc, const char *local, const char *dir, const char *name,
 		 const struct job_hooks *hooks, char *err, size_t errlen)
 {
-	char folder[4096], partial[256];
-	const char *base = strrchr(local, '/');
-
-	if (!base || (size_t)(base - local) >= sizeof(folder) ||
-	    (size_t)snprintf(partial, sizeof(partial), "%s%s", name, RCLONE_PARTIAL_SUFFIX) >=
-		sizeof(partial))
-		return -ENAMETOOLONG;
-	snprintf(folder, sizeof(folder), "%.*s", (int)(base - local), local);
-	int r =
-	    rc_file_op(rc, "copyfile", folder[0] ? folder : "/", base + 1, dir, partial, hooks, err, errlen);
-	return r < 0 ? r : rc_file_op(rc, "movefile", dir, partial, dir, name, hooks, err, errlen);
+	return rclone_rc_upload_files(rc, &local, dir, &name, 1, hooks, err, errlen);
 }

@@ -255,42 +255,63 @@ remote_rclone_opts(const struct job_spec *spec, struct rclone_opts *o)
 	};
 }
 
-/* Uploads <id><suffix> from the game's folder through the job's rcd, started here on first
- * use; 1 when the file is gone here. */
+/* The job's rcd in *rc: the daemon's, when the spec lends it, else one of its own. */
 static int
-upload_file(struct rclone_rc **rc, const struct job_spec *spec, const char *id, const char *suffix,
-	    const struct job_hooks *hooks, char *err, size_t errlen)
+job_rcd(const struct job_spec *spec, struct rclone_rc **rc, struct rclone_opts *o,
+	const struct job_hooks *hooks, char *err, size_t errlen)
 {
-	char name[128], local[4096];
+	int r;
+
+	remote_rclone_opts(spec, o);
+	if (*rc)
+		return 0;
+	if (!spec->rc_addr || !spec->rc_auth)
+		return rclone_rc_start(o, hooks, rc, err, errlen);
+	r = rclone_rc_attach(o, spec->rc_addr, spec->rc_auth, rc);
+	if (r < 0)
+		snprintf(err, errlen, "cannot use rclone rcd at %s: %s", spec->rc_addr, strerror(-r));
+	return r;
+}
+
+/* Uploads <id><suffix[i]> from the game's folder, in order, through the job's rcd; 1 when a
+ * file is gone here (nothing is uploaded then). */
+static int
+upload_files(struct rclone_rc **rc, const struct job_spec *spec, const char *id, const char *const *suffix,
+	     size_t n, const struct job_hooks *hooks, char *err, size_t errlen)
+{
+	char name[2][128], local[2][4096];
+	const char *names[2], *locals[2];
 	struct rclone_opts o;
 	struct stat st;
-	int r = 0;
 
-	snprintf(name, sizeof(name), "%s%s", id, suffix);
-	if ((size_t)snprintf(local, sizeof(local), "%s/%s", spec->game_dir, name) >= sizeof(local))
-		return -ENAMETOOLONG;
-	if (stat(local, &st) < 0) {
-		snprintf(err, errlen, "cannot copy '%s': %s", local, strerror(errno));
-		return errno == ENOENT ? 1 : -errno;
+	for (size_t i = 0; i < n && i < 2; i++) {
+		snprintf(name[i], sizeof(name[i]), "%s%s", id, suffix[i]);
+		if ((size_t)snprintf(local[i], sizeof(local[i]), "%s/%s", spec->game_dir, name[i]) >=
+		    sizeof(local[i]))
+			return -ENAMETOOLONG;
+		if (stat(local[i], &st) < 0) {
+			snprintf(err, errlen, "cannot copy '%s': %s", local[i], strerror(errno));
+			return errno == ENOENT ? 1 : -errno;
+		}
+		names[i] = name[i];
+		locals[i] = local[i];
 	}
-	remote_rclone_opts(spec, &o);
-	if (!*rc)
-		r = rclone_rc_start(&o, hooks, rc, err, errlen);
-	return r < 0 ? r : rclone_rc_upload(*rc, local, spec->remote, name, hooks, err, errlen);
+	int r = job_rcd(spec, rc, &o, hooks, err, errlen);
+	return r < 0 ? r : rclone_rc_upload_files(*rc, locals, spec->remote, names, n, hooks, err, errlen);
 }
 
 int
 remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id,
 	      const struct job_hooks *hooks, char *err, size_t errlen)
 {
-	int r = upload_file(rc, spec, id, SNAP_SUFFIX, hooks, err, errlen);
+	static const char *const pair[] = {SNAP_SUFFIX, SNAP_MANIFEST_SUFFIX};
+	static const char *const pin[] = {SNAP_PIN_SUFFIX};
+	int r = upload_files(rc, spec, id, pair, 2, hooks, err, errlen);
 
-	if (r == 0)
-		r = upload_file(rc, spec, id, SNAP_MANIFEST_SUFFIX, hooks, err, errlen);
 	/* A pin goes with its archive, so that the remote's retention keeps it wherever it runs;
 	 * one that is gone (unpinned meanwhile) is no failure. */
 	if (r == 0 && store_pinned(spec->game_dir, id) &&
-	    (r = upload_file(rc, spec, id, SNAP_PIN_SUFFIX, hooks, err, errlen)) > 0)
+	    (r = upload_files(rc, spec, id, pin, 1, hooks, err, errlen)) > 0)
 		r = 0;
 	return r;
 }

@@ -9,6 +9,8 @@
 #include "job.h"
 #include "log.h"
 #include "loop.h"
+#include "rclone.h"
+#include "rclone_keep.h"
 #include "remote.h"
 #include "store.h"
 #include "util.h"
@@ -46,6 +48,10 @@ struct game {
 	struct core_job *copy_job;
 	struct loop_timer *copy_timer; /* the next try after a failure */
 	bool copy_again;	       /* a new archive came while a copy ran */
+	bool copy_waits;	       /* a copy waits for the daemon's rcd to listen */
+	bool copy_lent;		       /* the copy job runs with the daemon's rcd */
+	uint64_t copy_asked_usec;      /* monotonic: when the waiting copy was asked for */
+	uint64_t copy_waited_usec;     /* how long the running copy waited for rcd */
 	unsigned copy_pending;	       /* archives queued, as the last job saw */
 	uint64_t copy_last_usec;       /* the last copy job that uploaded: its wall time */
 	unsigned copy_last_files;      /* and the archives it uploaded */
@@ -68,7 +74,8 @@ struct sched {
 	sched_event_fn *event;
 	void *data;
 	enum sched_mode mode;
-	bool stopping; /* shutting down: start nothing new */
+	struct rclone_keep *rcd; /* the rclone rcd lent to copy jobs */
+	bool stopping;		 /* shutting down: start nothing new */
 };
 
 static void game_run_next(struct game *g);
@@ -206,6 +213,13 @@ spec_set_remote(const struct sched *s, const struct game *g, struct job_spec *sp
 	return remote && asprintf(&spec->remote, "%s/%s", remote, g->name) < 0 ? -ENOMEM : 0;
 }
 
+static void
+sched_rclone_opts(const struct sched *s, struct rclone_opts *o)
+{
+	*o = (struct rclone_opts){
+	    .binary = s->cfg->rclone, .config = s->cfg->rclone_config, .bwlimit = s->cfg->remote_bwlimit};
+}
+
 /* The first wait after a failed copy is remote_retry; each failure in a row doubles it. */
 #define COPY_BACKOFF_MAX_USEC (30 * USEC_PER_MINUTE)
 
@@ -270,7 +284,8 @@ copy_done(struct game *g, const struct job_result *r)
 	if (recovered && s->event)
 		s->event(g->name, JOB_COPY, r, s->data);
 	if (r->files > 0) {
-		g->copy_last_usec = r->usec;
+		/* What the user waits for: a wait for rcd to listen is part of it. */
+		g->copy_last_usec = r->usec + g->copy_waited_usec;
 		g->copy_last_files = (unsigned)r->files;
 		remote_prune_queue(g);
 	}
@@ -283,6 +298,9 @@ on_copy_done(struct core_job *cj, const struct job_result *r, void *data)
 
 	(void)cj;
 	g->copy_job = NULL;
+	if (g->copy_lent)
+		rclone_keep_return(g->s->rcd);
+	g->copy_lent = false;
 	if (g->retired) {
 		if (!g->queue)
 			game_release_retired(g->s, g);
@@ -298,6 +316,29 @@ on_copy_done(struct core_job *cj, const struct job_result *r, void *data)
 		game_copy_start(g);
 }
 
+/* Borrows the daemon's rcd for a copy job's spec. Returns false while rcd starts: the copy
+ * waits for it (on_rcd_settled starts it), and that wait counts in the copy's time. */
+static bool
+copy_lend_rcd(struct game *g, struct job_spec *spec)
+{
+	struct rclone_opts o;
+	int r;
+
+	sched_rclone_opts(g->s, &o);
+	r = rclone_keep_lend(g->s->rcd, &o, &spec->rc_addr, &spec->rc_auth);
+	if (!g->copy_asked_usec)
+		g->copy_asked_usec = now_usec();
+	if (r == -EAGAIN) {
+		g->copy_waits = true;
+		return false;
+	}
+	/* Without it (rclone cannot start, say), the job starts its own and reports why. */
+	g->copy_lent = r == 0;
+	g->copy_waited_usec = now_usec() - g->copy_asked_usec;
+	g->copy_asked_usec = 0;
+	return true;
+}
+
 /* Starts a copy job if the game has a remote and none runs; one that runs is asked to look
  * at the queue again when it ends. */
 static void
@@ -306,23 +347,43 @@ game_copy_start(struct game *g)
 	struct sched *s = g->s;
 	struct core_callbacks cb = {.done = on_copy_done, .data = g};
 	struct job_spec spec = {.kind = JOB_COPY, .game = g->name, .game_dir = g->game_dir};
-	_cleanup_free_ char *dir = NULL;
+	_cleanup_free_ char *dir = NULL, *rc_addr = NULL, *rc_auth = NULL;
 	int r;
 
 	g->copy_again = g->copy_job != NULL;
+	g->copy_waits = false;
 	if (!config_game_remote(s->cfg, g->cfg) || g->copy_job || s->stopping || g->retired)
 		return;
 	if (spec_set_remote(s, g, &spec) < 0)
 		return;
 	dir = spec.remote;
 	loop_timer_arm(g->copy_timer, 0);
+	if (!copy_lend_rcd(g, &spec))
+		return;
+	rc_addr = spec.rc_addr;
+	rc_auth = spec.rc_auth;
 	r = core_run(s->core, &spec, &cb, &g->copy_job);
+	if (r < 0 && g->copy_lent)
+		rclone_keep_return(s->rcd);
+	if (r < 0)
+		g->copy_lent = false;
 	if (r < 0) {
 		struct job_result res = {.err = r, .pending = g->copy_pending};
 		snprintf(res.message, sizeof(res.message), "cannot start the copy: %s", strerror(-r));
 		snprintf(res.id, sizeof(res.id), "%s", g->copy_oldest);
 		copy_failed(g, &res);
 	}
+}
+
+/* The daemon's rcd listens, or could not start: the copies that waited for it go now. */
+static void
+on_rcd_settled(void *data)
+{
+	struct sched *s = data;
+
+	for (size_t i = 0; i < s->n_games; i++)
+		if (s->games[i]->copy_waits)
+			game_copy_start(s->games[i]);
 }
 
 static void
@@ -620,6 +681,14 @@ game_run_next(struct game *g)
 		spec_unborrow(&j->spec);
 		on_job_done(NULL, &res, g);
 		return;
+	}
+	/* rcd starts while the snapshot runs, so that its copy need not wait for it; not for a
+	 * scheduled look at a folder no watch covers, which mostly finds nothing changed. */
+	if (r == 0 && j->spec.kind == JOB_SNAPSHOT && j->spec.remote && !g->copy_failing_since &&
+	    (!j->spec.if_changed || g->watch)) {
+		struct rclone_opts o;
+		sched_rclone_opts(s, &o);
+		(void)rclone_keep_want(s->rcd, &o);
 	}
 	if (r == 0 && j->spec.kind == JOB_SNAPSHOT) {
 		/* Changes from here on belong to the next snapshot. */
@@ -970,7 +1039,9 @@ sched_new(struct loop *loop, struct core *core, const struct sk_config *cfg, enu
 	s->mode = mode;
 	s->event = event;
 	s->data = data;
-	if (sched_reload(s, cfg) < 0) {
+	s->rcd = rclone_keep_new(loop, RCLONE_KEEP_LINGER_USEC, on_rcd_settled, s);
+	if (!s->rcd || sched_reload(s, cfg) < 0) {
+		rclone_keep_free(s->rcd);
 		free(s);
 		return NULL;
 	}
@@ -1003,6 +1074,7 @@ sched_free(struct sched *s)
 		game_free(s->retired[i]);
 	free(s->games);
 	free(s->retired);
+	rclone_keep_free(s->rcd);
 	free(s);
 }
 

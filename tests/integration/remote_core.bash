@@ -7,7 +7,8 @@
 # and the same remote lists, pulls and restores the first one's archives, past the
 # stale-over-newer guard only with --force while it holds unarchived progress; the remote's
 # retention (only this device's archives, pins kept, manifests before archives, a failing
-# remote leaving everything here); rclone missing.
+# remote leaving everything here); the daemon's rclone rcd (shared by a burst of copies,
+# replaced when it died, never outliving the daemon); rclone missing.
 # Sourced by 71-remote-thread.sh, 72-remote-coroutine.sh and 73-remote-process.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 CFG=$T/savekeeper.ini
@@ -343,6 +344,60 @@ check "the failed remote prune left the local archives" test "$(archives "$GD" |
 check "and the record of uploads" grep -q "${newest%.tar.gz}" "$GD/remote-uploaded"
 rclone_config right
 stop_daemon
+
+# The daemon's rclone rcd, run through a wrapper that records each rcd's pid: a burst of
+# copies shares one; one that was killed is replaced; an archive whose copy is on the remote
+# already (a job stopped after its renames) is copied over it on WebDAV; no rcd outlives the
+# daemon, stopped or killed.
+cat >"$T/rclone-wrap" <<EOF
+#!/bin/sh
+[ "\$1" = rcd ] && echo \$\$ >>"$T/rcd.pids"
+exec rclone "\$@"
+EOF
+chmod +x "$T/rclone-wrap"
+rcd_starts() { cat "$T/rcd.pids" 2>/dev/null | wc -l; }
+last_rcd() { tail -1 "$T/rcd.pids"; }
+# newest_copied N: the newest N local archives and their manifests match their WebDAV copies.
+newest_copied() {
+	local a
+	for a in $(archives "$GD" | tail -"$1"); do
+		cmp "$GD/$a" "$SRV/saves/demo/$a" && cmp "$GD/${a%.tar.gz}.manifest" "$SRV/saves/demo/${a%.tar.gz}.manifest" ||
+			return 1
+	done
+}
+# none_alive: no rcd the wrapper started still runs.
+none_alive() {
+	local p
+	for p in $(cat "$T/rcd.pids"); do ! kill -0 "$p" 2>/dev/null || { echo "rcd $p runs"; return 1; }; done
+}
+write_config dav:saves "rclone = $T/rclone-wrap"
+start_daemon -c "$CFG"
+for i in 1 2 3; do
+	echo "burst $i" >>"$T/save/slot1.sav"
+	"$SKCTL" backup --wait >/dev/null && wait_for 60 state_is "in sync"
+done
+check "three archives in a row are copied with one rclone rcd (started: $(rcd_starts))" test "$(rcd_starts)" = 1
+check "their copies match the local bytes" newest_copied 3
+check "the daemon's rcd runs at nice 19" test "$(ps -o ni= -p "$(last_rcd)" | tr -d ' ')" = 19
+first=$(last_rcd)
+kill -9 "$first"
+echo "after the kill" >>"$T/save/slot1.sav"
+check "backup after the daemon's rcd was killed" "$SKCTL" backup --wait
+check "its copy reaches in sync" wait_for 60 state_is "in sync"
+check "through an rcd started again" test "$(last_rcd)" != "$first"
+check "its copy matches too" newest_copied 1
+stop_daemon
+check "no rclone rcd outlives the stopped daemon" none_alive
+id=$(archives "$GD" | tail -1)
+printf '%s\n' "${id%.tar.gz}" >"$GD/remote-queue"
+start_daemon -c "$CFG"
+check "an archive the remote holds already is copied again" wait_for 60 state_is "in sync"
+check "which leaves its copy whole, and no .partial" bash -c \
+	"cmp '$GD/$id' '$SRV/saves/demo/$id' && test -z \"\$(ls '$SRV/saves/demo' | grep partial)\""
+check "the daemon's rcd stays for the next copies" kill -0 "$(last_rcd)"
+kill -9 "$SKD_PID"
+wait "$SKD_PID" 2>/dev/null
+check "no rclone rcd outlives the killed daemon" wait_for 10 none_alive
 
 # rclone missing.
 write_config dav:saves "rclone = /nonexistent/rclone"

@@ -1,6 +1,8 @@
 /* rclone as a bounded child: the options every command gets, the tail of stderr in the message,
  * the time bound, a missing program, and real uploads through one rclone rcd to the local
- * backend that never leave a partial file under the final name. The mechanics use a stand-in script as the
+ * backend that never leave a partial file under the final name: one file, an archive with its
+ * manifest (uploaded twice), through an rcd borrowed by address and credentials, and through
+ * a borrowed one that is gone (the handle starts its own). The mechanics use a stand-in script as the
  * program (it prints its arguments, fails or hangs on request); the upload uses real rclone. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -194,6 +196,101 @@ test_upload_local_backend(void **state)
 	rclone_rc_stop(rc);
 }
 
+/* Writes n lines into dir/name; returns its path in path. */
+static void
+make_file(const char *name, int n, char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s %d\n", name, i);
+	fclose(f);
+}
+
+/* An archive and its manifest go up together, each whole under its final name, no .partial
+ * left; a second upload of the same pair (a job stopped after the renames) replaces them. */
+static void
+test_upload_pair(void **state)
+{
+	struct rclone_opts o = {0};
+	struct rclone_rc *rc = NULL;
+	char a[300], m[300], remote[300], err[512] = "", cmd[2048];
+	const char *local[2] = {a, m}, *names[2] = {"P.tar.gz", "P.manifest"};
+
+	(void)state;
+	if (system("command -v rclone >/dev/null") != 0)
+		skip_because("rclone is not installed (apt-get install rclone)");
+	make_file("p.tar.gz", 200000, a, sizeof(a));
+	make_file("p.manifest", 10, m, sizeof(m));
+	snprintf(remote, sizeof(remote), ":local:%s/pair/game", dir);
+	assert_int_equal(rclone_rc_start(&o, NULL, &rc, err, sizeof(err)), 0);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(rclone_rc_upload_files(rc, local, remote, names, 2, NULL, err, sizeof(err)),
+				 0);
+		snprintf(cmd, sizeof(cmd),
+			 "cmp -s '%s' %s/pair/game/P.tar.gz && cmp -s '%s' %s/pair/game/P.manifest && "
+			 "test \"$(ls %s/pair/game | wc -l)\" = 2",
+			 a, dir, m, dir, dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	rclone_rc_stop(rc);
+}
+
+/* A job borrows the daemon's rcd by address and credentials: its uploads go through it, and
+ * letting go of the handle leaves that rcd serving its owner. Wrong credentials are refused. */
+static void
+test_attach_borrows(void **state)
+{
+	struct rclone_opts o = {0};
+	struct rclone_rc *owner = NULL, *job = NULL;
+	char src[300], remote[300], err[512] = "";
+
+	(void)state;
+	if (system("command -v rclone >/dev/null") != 0)
+		skip_because("rclone is not installed (apt-get install rclone)");
+	make_file("c.tar.gz", 1000, src, sizeof(src));
+	snprintf(remote, sizeof(remote), ":local:%s/borrowed/game", dir);
+	assert_int_equal(rclone_rc_start(&o, NULL, &owner, err, sizeof(err)), 0);
+	assert_int_equal(rclone_rc_attach(&o, rclone_rc_addr(owner), rclone_rc_auth(owner), &job), 0);
+	assert_int_equal(rclone_rc_upload(job, src, remote, "C1.tar.gz", NULL, err, sizeof(err)), 0);
+	rclone_rc_stop(job);
+	assert_int_equal(rclone_rc_upload(owner, src, remote, "C2.tar.gz", NULL, err, sizeof(err)), 0);
+	assert_int_equal(rclone_rc_attach(&o, rclone_rc_addr(owner), "c2F2ZWtlZXBlcjp3cm9uZw==", &job), 0);
+	assert_int_equal(rclone_rc_upload(job, src, remote, "C3.tar.gz", NULL, err, sizeof(err)), -EACCES);
+	rclone_rc_stop(job);
+	rclone_rc_stop(owner);
+	snprintf(src, sizeof(src), "%s/borrowed/game/C3.tar.gz.partial", dir);
+	assert_int_equal(access(src, F_OK), -1);
+}
+
+/* A borrowed rcd that is gone (the daemon's stopped) is replaced by one of the job's own:
+ * the upload still lands. */
+static void
+test_attach_takes_over(void **state)
+{
+	struct rclone_opts o = {0};
+	struct rclone_rc *gone = NULL, *job = NULL;
+	char src[300], remote[300], addr[64], auth[128], final[400], err[512] = "";
+
+	(void)state;
+	if (system("command -v rclone >/dev/null") != 0)
+		skip_because("rclone is not installed (apt-get install rclone)");
+	make_file("d.tar.gz", 1000, src, sizeof(src));
+	snprintf(remote, sizeof(remote), ":local:%s/taken/game", dir);
+	assert_int_equal(rclone_rc_start(&o, NULL, &gone, err, sizeof(err)), 0);
+	snprintf(addr, sizeof(addr), "%s", rclone_rc_addr(gone));
+	snprintf(auth, sizeof(auth), "%s", rclone_rc_auth(gone));
+	rclone_rc_stop(gone);
+	assert_int_equal(rclone_rc_attach(&o, addr, auth, &job), 0);
+	assert_int_equal(rclone_rc_upload(job, src, remote, "D.tar.gz", NULL, err, sizeof(err)), 0);
+	rclone_rc_stop(job);
+	snprintf(final, sizeof(final), "%s/taken/game/D.tar.gz", dir);
+	assert_int_equal(access(final, F_OK), 0);
+}
+
 /* Credentials a user exported for their own rcd do not reach savekeeper's: the upload still
  * authenticates, and the user's variables are as they were. */
 static void
@@ -262,6 +359,9 @@ main(void)
 	    cmocka_unit_test(test_missing_program),
 	    cmocka_unit_test(test_dies_with_parent),
 	    cmocka_unit_test(test_upload_local_backend),
+	    cmocka_unit_test(test_upload_pair),
+	    cmocka_unit_test(test_attach_borrows),
+	    cmocka_unit_test(test_attach_takes_over),
 	    cmocka_unit_test(test_rc_ignores_inherited_credentials),
 	    cmocka_unit_test(test_rc_missing_program),
 	    cmocka_unit_test(test_rc_dies_early),
