@@ -352,7 +352,9 @@ game_copy_start(struct game *g)
 
 	g->copy_again = g->copy_job != NULL;
 	g->copy_waits = false;
-	if (!config_game_remote(s->cfg, g->cfg) || g->copy_job || s->stopping || g->retired)
+	/* --once exits after its snapshots: their copies wait in the queue for the daemon. */
+	if (!config_game_remote(s->cfg, g->cfg) || g->copy_job || s->stopping || g->retired ||
+	    s->mode == SCHED_ONE_SHOT)
 		return;
 	if (spec_set_remote(s, g, &spec) < 0)
 		return;
@@ -683,9 +685,10 @@ game_run_next(struct game *g)
 		return;
 	}
 	/* rcd starts while the snapshot runs, so that its copy need not wait for it; not for a
-	 * scheduled look at a folder no watch covers, which mostly finds nothing changed. */
+	 * scheduled look at a folder no watch covers, which mostly finds nothing changed, nor for
+	 * --once, which copies nothing. */
 	if (r == 0 && j->spec.kind == JOB_SNAPSHOT && j->spec.remote && !g->copy_failing_since &&
-	    (!j->spec.if_changed || g->watch)) {
+	    s->mode == SCHED_DAEMON && (!j->spec.if_changed || g->watch)) {
 		struct rclone_opts o;
 		sched_rclone_opts(s, &o);
 		(void)rclone_keep_want(s->rcd, &o);

@@ -1,4 +1,5 @@
-# Copies to an rclone remote under the core in $CORE, with the real rclone against a real
+# Copies to an rclone remote under the core in $CORE (--once only queues them for the daemon),
+# with the real rclone against a real
 # protocol on loopback (rclone serve webdav, started and stopped here) and the local backend:
 # uploads match the local bytes; the server killed mid-upload and started again (the copy
 # completes later, no partial file ever has an archive's name, the daemon keeps answering);
@@ -85,9 +86,11 @@ rclone_config right
 
 # The local backend.
 write_config "loc:$T/local-remote" "device = deviceA"
+check "--once with a remote" bash -c "'$SKD' -c '$CFG' --once --core '$CORE' >/dev/null 2>'$T/once.err'"
+check "--once queued its archive for the daemon" test -s "$GD/remote-queue"
+check "--once copied nothing itself" test ! -e "$T/local-remote/demo"
 start_daemon -c "$CFG"
-check "backup with a local-backend remote" "$SKCTL" backup --wait
-check "the copy reaches in sync" wait_for 60 state_is "in sync"
+check "the daemon copies what --once queued" wait_for 60 state_is "in sync"
 check "local-backend copies match the local bytes" same_bytes "$T/local-remote"
 check "the journal is empty once in sync" test ! -s "$GD/remote-queue"
 check "status in words names the remote" bash -c "'$SKCTL' status | grep -q 'copies to loc:.*: in sync'"
