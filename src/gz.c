@@ -88,12 +88,20 @@ struct gz_worker {
  * writer takes the archive's, so the two passes over the same bytes run side by side. A group
  * taken from an earlier archive needs only the archive's hash: the hasher takes it for one
  * piece while the writer reads, checks and writes the next. */
+/* Pieces waiting for the hasher thread, hashed in the order given; a taken group's pieces
+ * keep it busy while the caller gathers the next (COPY_PIECES buffers: all but one may wait). */
+#define HASH_QUEUE 4
+#define COPY_PIECES HASH_QUEUE
+
 struct gz_hasher {
 	pthread_t thread;
-	bool started, busy;
-	EVP_MD_CTX *ctx;
-	const unsigned char *buf;
-	size_t len;
+	bool started;
+	struct {
+		EVP_MD_CTX *ctx;
+		const unsigned char *buf;
+		size_t len;
+	} queue[HASH_QUEUE];
+	unsigned head, count; /* the piece being hashed or next, and how many wait or run */
 	int ok;
 	int done_fd;
 };
@@ -112,7 +120,9 @@ struct gz_writer {
 	bool group_open;      /* bytes were given since the last group end */
 	struct gz_group *groups;
 	size_t n_groups, cap_groups;
-	unsigned char *copy_buf; /* two pieces: one hashed while the other is read */
+	unsigned char *copy_buf; /* COPY_PIECES pieces: some hashed while another is read */
+	unsigned copy_next;	 /* the piece take_whole gathers into */
+	size_t taken_len;	 /* bytes take_whole gathered there, not yet hashed */
 	int err;
 	struct gz_slot *slots;
 	unsigned char *slot_mem; /* every slot's buffers */
@@ -281,55 +291,70 @@ hasher_main(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (!w->stop && !h->busy)
+		int ok;
+		while (!w->stop && h->count == 0)
 			pthread_cond_wait(&w->hash_work, &w->lock);
 		if (w->stop)
 			break;
+		/* The piece stays counted while it is hashed: its buffer is not free before. */
 		pthread_mutex_unlock(&w->lock);
-		h->ok = EVP_DigestUpdate(h->ctx, h->buf, h->len);
+		ok = EVP_DigestUpdate(h->queue[h->head].ctx, h->queue[h->head].buf, h->queue[h->head].len);
 		pthread_mutex_lock(&w->lock);
-		h->busy = false;
+		if (ok != 1)
+			h->ok = 0;
+		h->head = (h->head + 1) % HASH_QUEUE;
+		h->count--;
 		(void)eventfd_write(h->done_fd, 1);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
-/* Hands buf to the hasher thread, to be added to ctx; neither may be touched until
- * hash_wait(). */
+/* Waits until at most max pieces wait for or are in the hasher thread. A coroutine parks on
+ * its loop meanwhile; a wake-up before the wait is counted. */
 static void
-hash_start(struct gz_writer *w, EVP_MD_CTX *ctx, const unsigned char *buf, size_t len)
+hash_drain(struct gz_writer *w, unsigned max)
 {
 	struct gz_hasher *h = &w->hasher;
-
-	pthread_mutex_lock(&w->lock);
-	h->ctx = ctx;
-	h->buf = buf;
-	h->len = len;
-	h->busy = true;
-	pthread_cond_signal(&w->hash_work);
-	pthread_mutex_unlock(&w->lock);
-}
-
-/* Waits until the hasher thread is idle; 0, or -ENOMEM when its last update failed. */
-static int
-hash_wait(struct gz_writer *w)
-{
-	struct gz_hasher *h = &w->hasher;
-	bool busy;
 
 	for (;;) {
 		eventfd_t n;
 		pthread_mutex_lock(&w->lock);
-		busy = h->busy;
+		bool more = h->count > max;
 		pthread_mutex_unlock(&w->lock);
-		if (!busy)
+		if (!more)
 			break;
-		/* A coroutine parks on its loop meanwhile; a wake-up before the wait is counted. */
 		(void)job_wait_fd(w->hooks, h->done_fd, POLLIN);
 		(void)eventfd_read(h->done_fd, &n);
 	}
-	return h->ok == 1 ? 0 : -ENOMEM;
+}
+
+/* Queues buf for the hasher thread, to be added to ctx after the pieces before it; buf may
+ * not be touched until hash_wait() (or until COPY_PIECES - 1 pieces more were queued). */
+static void
+hash_start(struct gz_writer *w, EVP_MD_CTX *ctx, const unsigned char *buf, size_t len)
+{
+	struct gz_hasher *h = &w->hasher;
+	unsigned tail;
+
+	/* One buffer stays free to be filled while the others are hashed. */
+	hash_drain(w, COPY_PIECES - 2);
+	pthread_mutex_lock(&w->lock);
+	tail = (h->head + h->count) % HASH_QUEUE;
+	h->queue[tail].ctx = ctx;
+	h->queue[tail].buf = buf;
+	h->queue[tail].len = len;
+	h->count++;
+	pthread_cond_signal(&w->hash_work);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Waits until the hasher thread is idle; 0, or -ENOMEM when an update failed. */
+static int
+hash_wait(struct gz_writer *w)
+{
+	hash_drain(w, 0);
+	return w->hasher.ok == 1 ? 0 : -ENOMEM;
 }
 
 /* Both hashes of buf: the group's on the hasher thread, the archive's here. */
@@ -341,6 +366,41 @@ hash_split(struct gz_writer *w, const unsigned char *buf, size_t len)
 	hash_start(w, w->group_sha, buf, len);
 	ok = EVP_DigestUpdate(w->sha, buf, len);
 	return hash_wait(w) == 0 && ok == 1 ? 0 : -ENOMEM;
+}
+
+/* The size of the pieces a group is taken in (see COPY_IO). */
+static size_t
+copy_piece(const struct gz_writer *w, bool by_crc)
+{
+	return w->hasher.started && by_crc ? COPY_IO_HASHED : COPY_IO;
+}
+
+/* Hands the taken bytes take_whole gathered to the archive's hash: on the hasher thread when
+ * there is one, once it is done with the piece before (which take_whole gathers into next). */
+static int
+flush_taken(struct gz_writer *w)
+{
+	unsigned char *buf = w->copy_buf + w->copy_next * copy_piece(w, true);
+	size_t len = w->taken_len;
+
+	if (len == 0)
+		return 0;
+	w->taken_len = 0;
+	w->copy_next = (w->copy_next + 1) % COPY_PIECES;
+	if (!w->hasher.started)
+		return EVP_DigestUpdate(w->sha, buf, len) == 1 ? 0 : -ENOMEM;
+	hash_start(w, w->sha, buf, len);
+	return w->hasher.ok == 1 ? 0 : -ENOMEM;
+}
+
+/* The archive's hash is up to date and the hasher thread idle, before anything else touches
+ * either. */
+static int
+hash_idle(struct gz_writer *w)
+{
+	int r = flush_taken(w);
+
+	return r < 0 ? r : w->hasher.started ? hash_wait(w) : 0;
 }
 
 /* Moves the end of the archive on by len bytes that reached fd. */
@@ -356,6 +416,8 @@ advance(struct gz_writer *w, size_t len)
 static int
 account(struct gz_writer *w, const unsigned char *buf, size_t len)
 {
+	if (hash_idle(w) < 0)
+		return -ENOMEM;
 	w->group_crc = libdeflate_crc32(w->group_crc, buf, len);
 	if (w->hasher.started && len >= HASH_SPLIT_MIN) {
 		if (hash_split(w, buf, len) < 0)
@@ -372,12 +434,12 @@ account(struct gz_writer *w, const unsigned char *buf, size_t len)
  * for the archive's hash: on the hasher thread when there is one, while the caller reads and
  * writes the next piece into its other buffer (buf is not touched again before the next call
  * or hash_wait()). One checked by its SHA-256 is counted as written bytes are. */
+/* Adds taken bytes, written already, to the archive's hash: on the hasher thread when there is
+ * one, after the piece before them (buf is not touched again before the next call or
+ * hash_wait()), else here. */
 static int
-account_taken(struct gz_writer *w, const unsigned char *buf, size_t len, bool by_crc)
+hash_taken(struct gz_writer *w, const unsigned char *buf, size_t len)
 {
-	if (!by_crc)
-		return account(w, buf, len);
-	w->group_crc = libdeflate_crc32(w->group_crc, buf, len);
 	if (w->hasher.started) {
 		if (hash_wait(w) < 0)
 			return -ENOMEM;
@@ -387,6 +449,15 @@ account_taken(struct gz_writer *w, const unsigned char *buf, size_t len, bool by
 	}
 	advance(w, len);
 	return 0;
+}
+
+static int
+account_taken(struct gz_writer *w, const unsigned char *buf, size_t len, bool by_crc)
+{
+	if (!by_crc)
+		return account(w, buf, len);
+	w->group_crc = libdeflate_crc32(w->group_crc, buf, len);
+	return hash_taken(w, buf, len);
 }
 
 /* An empty member whose header's FEXTRA field is pad_len bytes long (RFC 1952 2.3.1.1):
@@ -701,7 +772,7 @@ gz_finish(struct gz_writer *w)
 		return w->err;
 	if (w->slots[w->seq_fill % w->n_slots].in_len > 0 && (r = submit(w)) < 0)
 		return fail(w, r);
-	if ((r = drain(w, 0)) < 0)
+	if ((r = drain(w, 0)) < 0 || (r = hash_idle(w)) < 0)
 		return fail(w, r);
 	if (EVP_DigestFinal_ex(w->sha, w->sum, NULL) != 1)
 		return fail(w, -ENOMEM);
@@ -738,13 +809,6 @@ gz_group_end(struct gz_writer *w)
 			r = close_group(w, NULL);
 	}
 	return r < 0 ? fail(w, r) : 0;
-}
-
-/* The size of the pieces a group is taken in (see COPY_IO). */
-static size_t
-copy_piece(const struct gz_writer *w, bool by_crc)
-{
-	return w->hasher.started && by_crc ? COPY_IO_HASHED : COPY_IO;
 }
 
 /* Clones the range when both ends sit at block offsets and the file system shares extents,
@@ -846,6 +910,49 @@ taken_intact(struct gz_writer *w, const struct gz_group *g, bool by_crc)
 	return memcmp(got, g->sha256, sizeof(got)) == 0;
 }
 
+/* Takes a group of one piece that its CRC-32 checks, and checks it before anything counts it:
+ * a damaged one leaves nothing to undo, so neither the archive's SHA-256 need be saved nor
+ * the hasher thread caught up between groups. Taken groups are gathered into a piece, and
+ * the hasher hashes one piece while the next is gathered (a group is often a few dozen KiB:
+ * a hand-over per group cost more than it saved). -EBADMSG when the bytes differ or cannot
+ * be read. */
+static int
+take_whole(struct gz_writer *w, int src_fd, const struct gz_group *g, bool *cloned)
+{
+	size_t piece = copy_piece(w, true), len = (size_t)g->length;
+	uint64_t start = w->bytes_out;
+	struct file_clone_range fcr = {
+	    .src_fd = src_fd, .src_offset = g->offset, .src_length = g->length, .dest_offset = start};
+	unsigned char *buf;
+	ssize_t n;
+	int r;
+
+	if (job_yield(w->hooks))
+		return -ECANCELED;
+	if (w->taken_len + len > piece && (r = flush_taken(w)) < 0)
+		return r;
+	buf = w->copy_buf + w->copy_next * piece + w->taken_len;
+	*cloned = w->align && g->offset % w->align == 0 && len % w->align == 0 && start % w->align == 0 &&
+		  ioctl(w->fd, FICLONERANGE, &fcr) == 0;
+	/* What was cloned is read back, so the check covers the bytes really in the archive. */
+	n = pread(*cloned ? w->fd : src_fd, buf, len, (off_t)(*cloned ? start : g->offset));
+	if (n != (ssize_t)len || libdeflate_crc32(0, buf, len) != g->crc32) {
+		if (*cloned && ftruncate(w->fd, (off_t)start) < 0)
+			return -errno;
+		return -EBADMSG;
+	}
+	if (*cloned)
+		r = lseek(w->fd, (off_t)(start + len), SEEK_SET) < 0 ? -errno : 0;
+	else
+		r = write_all(w->fd, buf, len);
+	if (r < 0)
+		return r;
+	w->group_crc = g->crc32;
+	w->taken_len += len;
+	advance(w, len);
+	return 0;
+}
+
 /* Copies (or clones) the group and checks it; -EBADMSG when it differs. */
 static int
 take_group(struct gz_writer *w, int src_fd, const struct gz_group *g, bool by_crc, bool *cloned)
@@ -875,8 +982,20 @@ gz_copy(struct gz_writer *w, int src_fd, const struct gz_group *g, bool *ret_clo
 
 	if ((r = gz_group_end(w)) < 0 || (r = drain(w, 0)) < 0)
 		return fail(w, r);
-	if (!w->copy_buf && !(w->copy_buf = malloc(2 * copy_piece(w, true))))
+	if (!w->copy_buf && !(w->copy_buf = malloc(COPY_PIECES * copy_piece(w, true))))
 		return fail(w, -ENOMEM);
+	if (by_crc && g->length <= copy_piece(w, true)) {
+		r = take_whole(w, src_fd, g, &cloned);
+		if (r >= 0)
+			r = close_group(w, g->sha256);
+		if (ret_cloned)
+			*ret_cloned = cloned && r >= 0;
+		return r == -EBADMSG ? r : r < 0 ? fail(w, r) : 0;
+	}
+	/* A bigger group is checked as it passes and undone when it differs: the archive's hash
+	 * as it stands before the group is saved, once the hasher thread is done with it. */
+	if ((r = hash_idle(w)) < 0)
+		return fail(w, r);
 	if (!(saved = EVP_MD_CTX_new()) || EVP_MD_CTX_copy_ex(saved, w->sha) != 1) {
 		EVP_MD_CTX_free(saved);
 		return fail(w, -ENOMEM);

@@ -625,6 +625,71 @@ test_taken_group_checked(void **state)
 	free(in.p);
 }
 
+/* Small groups taken one after another, between fresh ones, one of them damaged: taken
+ * groups are gathered into pieces that the hasher thread hashes while the next are read, so
+ * the damaged one must be refused before anything counts it. It leaves no byte behind, every
+ * group recorded holds the CRC-32 of its bytes, and the archive's SHA-256 is its file's. */
+static void
+test_small_groups_taken_in_a_row(void **state)
+{
+	enum { N = 40, DAMAGED = 25 };
+	struct blob in = make_stream(11, 64u << 10), fresh = {in.p, 700};
+	struct gz_group groups[N];
+	int fa = tmp_fd();
+	struct gz_writer *w = gz_writer_new(fa, 6, 2, 0, NULL);
+	size_t n;
+	unsigned char c;
+	(void)state;
+
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(gz_write(w, in.p + i * 1000, 1000 + i * 37), 0);
+		assert_int_equal(gz_group_end(w), 0);
+	}
+	assert_int_equal(gz_finish(w), 0);
+	memcpy(groups, gz_groups(w, &n), sizeof(groups));
+	assert_int_equal(n, N);
+	gz_writer_free(w);
+	assert_int_equal(pread(fa, &c, 1, (off_t)(groups[DAMAGED].offset + 20)), 1);
+	c ^= 0x40;
+	assert_int_equal(pwrite(fa, &c, 1, (off_t)(groups[DAMAGED].offset + 20)), 1);
+
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		int fb = tmp_fd();
+		struct gz_writer *v = gz_writer_new(fb, 6, threads, 0, NULL);
+		const struct gz_group *got;
+		unsigned char sum[32], want[32];
+		struct blob out;
+
+		for (size_t i = 0; i < N; i++) {
+			uint64_t before;
+			if (i % 10 == 7) {
+				assert_int_equal(gz_write(v, fresh.p, fresh.len), 0);
+				assert_int_equal(gz_group_end(v), 0);
+			}
+			before = gz_bytes_out(v);
+			assert_int_equal(gz_copy(v, fa, &groups[i], NULL), i == DAMAGED ? -EBADMSG : 0);
+			if (i == DAMAGED)
+				assert_int_equal(gz_bytes_out(v), before);
+		}
+		assert_int_equal(gz_finish(v), 0);
+		out = read_fd_all(fb);
+		assert_int_equal(out.len, gz_bytes_out(v));
+		gz_sha256(v, sum);
+		EVP_Digest(out.p, out.len, want, NULL, EVP_sha256(), NULL);
+		assert_memory_equal(sum, want, 32);
+		got = gz_groups(v, &n);
+		assert_int_equal(n, N - 1 + N / 10);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(got[i].crc32,
+					 libdeflate_crc32(0, out.p + got[i].offset, got[i].length));
+		free(out.p);
+		gz_writer_free(v);
+		close(fb);
+	}
+	close(fa);
+	free(in.p);
+}
+
 int
 main(void)
 {
@@ -641,6 +706,7 @@ main(void)
 	    cmocka_unit_test(test_gzip_reads_members),
 	    cmocka_unit_test(test_groups_align_and_copy),
 	    cmocka_unit_test(test_taken_group_checked),
+	    cmocka_unit_test(test_small_groups_taken_in_a_row),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
