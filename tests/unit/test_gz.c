@@ -448,6 +448,23 @@ tmp_fd(void)
 	return fd;
 }
 
+/* Finishes v and reads back what it wrote to fd: every byte counted, and the writer's SHA-256
+ * that of the file. */
+static struct blob
+finish_checked(struct gz_writer *v, int fd)
+{
+	unsigned char sum[32], want[32];
+	struct blob b;
+
+	assert_int_equal(gz_finish(v), 0);
+	b = read_fd_all(fd);
+	assert_int_equal(b.len, gz_bytes_out(v));
+	gz_sha256(v, sum);
+	EVP_Digest(b.p, b.len, want, NULL, EVP_sha256(), NULL);
+	assert_memory_equal(sum, want, 32);
+	return b;
+}
+
 /* Groups: aligned to blocks by padding members that every reader skips, each with the hash
  * of its bytes; a group copied into another archive is checked, and a damaged one is refused
  * leaving the archive as it was. */
@@ -457,7 +474,7 @@ test_groups_align_and_copy(void **state)
 	struct blob in = make_stream(5, 3u << 20), a, b, plain;
 	size_t cut[4] = {0, 100000, 1700000, 3u << 20}, n;
 	const struct gz_group *g;
-	unsigned char want[32], bad[32];
+	unsigned char want[32];
 	int fa = tmp_fd(), fb = tmp_fd();
 	struct gz_writer *w = gz_writer_new(fa, 6, 2, 0, NULL);
 	(void)state;
@@ -496,12 +513,7 @@ test_groups_align_and_copy(void **state)
 	assert_int_equal(gz_copy(v, fa, &damaged, NULL), -EBADMSG);
 	assert_int_equal(gz_bytes_out(v), before);
 	assert_int_equal(gz_write(v, in.p, 1000), 0);
-	assert_int_equal(gz_finish(v), 0);
-	b = read_fd_all(fb);
-	assert_int_equal(b.len, gz_bytes_out(v));
-	gz_sha256(v, bad);
-	EVP_Digest(b.p, b.len, want, NULL, EVP_sha256(), NULL);
-	assert_memory_equal(bad, want, 32);
+	b = finish_checked(v, fb);
 	plain = gunzip(&b, in.len);
 	assert_int_equal(plain.len, 2000 + cut[2] - cut[1]);
 	assert_memory_equal(plain.p, in.p, 1000);
@@ -532,18 +544,14 @@ take_into(int fa, const struct gz_group *g, unsigned threads, size_t align, cons
 {
 	int fb = tmp_fd(), r;
 	struct gz_writer *v = gz_writer_new(fb, 6, threads, 0, NULL);
-	unsigned char sum[32], want[32];
+	unsigned char want[32];
 	size_t n;
 
 	assert_non_null(v);
 	assert_int_equal(gz_set_align(v, align), 0);
 	assert_int_equal(gz_write(v, text->p, text->len), 0);
 	r = gz_copy(v, fa, g, NULL);
-	assert_int_equal(gz_finish(v), 0);
-	*ret = read_fd_all(fb);
-	gz_sha256(v, sum);
-	EVP_Digest(ret->p, ret->len, want, NULL, EVP_sha256(), NULL);
-	assert_memory_equal(sum, want, 32);
+	*ret = finish_checked(v, fb);
 	if (r == 0) {
 		/* The taken group's record holds the hashes of its bytes: without alignment, the old
 		 * SHA-256 carried; with it, a padding member after the old group's bytes. */
@@ -657,7 +665,6 @@ test_small_groups_taken_in_a_row(void **state)
 		int fb = tmp_fd();
 		struct gz_writer *v = gz_writer_new(fb, 6, threads, 0, NULL);
 		const struct gz_group *got;
-		unsigned char sum[32], want[32];
 		struct blob out;
 
 		for (size_t i = 0; i < N; i++) {
@@ -671,12 +678,7 @@ test_small_groups_taken_in_a_row(void **state)
 			if (i == DAMAGED)
 				assert_int_equal(gz_bytes_out(v), before);
 		}
-		assert_int_equal(gz_finish(v), 0);
-		out = read_fd_all(fb);
-		assert_int_equal(out.len, gz_bytes_out(v));
-		gz_sha256(v, sum);
-		EVP_Digest(out.p, out.len, want, NULL, EVP_sha256(), NULL);
-		assert_memory_equal(sum, want, 32);
+		out = finish_checked(v, fb);
 		got = gz_groups(v, &n);
 		assert_int_equal(n, N - 1 + N / 10);
 		for (size_t i = 0; i < n; i++)
