@@ -83,16 +83,16 @@ struct gz_worker {
 	bool started;
 };
 
-/* Every byte written is hashed twice, into the archive's SHA-256 and its group's; with
- * compression threads, a thread of its own takes the group's hash of big pieces while the
- * writer takes the archive's, so the two passes over the same bytes run side by side. A group
- * taken from an earlier archive needs only the archive's hash: the hasher takes it for one
- * piece while the writer reads, checks and writes the next. */
 /* Pieces waiting for the hasher thread, hashed in the order given; a taken group's pieces
  * keep it busy while the caller gathers the next (COPY_PIECES buffers: all but one may wait). */
 #define HASH_QUEUE 4
 #define COPY_PIECES HASH_QUEUE
 
+/* Every byte written is hashed twice, into the archive's SHA-256 and its group's; with
+ * compression threads, a thread of its own takes the group's hash of big pieces while the
+ * writer takes the archive's, so the two passes over the same bytes run side by side. A group
+ * taken from an earlier archive needs only the archive's hash: the hasher takes it for some
+ * pieces while the writer reads, checks and writes the next. */
 struct gz_hasher {
 	pthread_t thread;
 	bool started;
@@ -121,7 +121,8 @@ struct gz_writer {
 	struct gz_group *groups;
 	size_t n_groups, cap_groups;
 	unsigned char *copy_buf; /* COPY_PIECES pieces: some hashed while another is read */
-	unsigned copy_next;	 /* the piece take_whole gathers into */
+	unsigned copy_next;	 /* the piece next_piece gives next */
+	unsigned char *gather;	 /* the piece take_whole gathers into, or NULL */
 	size_t taken_len;	 /* bytes take_whole gathered there, not yet hashed */
 	int err;
 	struct gz_slot *slots;
@@ -375,22 +376,38 @@ copy_piece(const struct gz_writer *w, bool by_crc)
 	return w->hasher.started && by_crc ? COPY_IO_HASHED : COPY_IO;
 }
 
-/* Hands the taken bytes take_whole gathered to the archive's hash: on the hasher thread when
- * there is one, once it is done with the piece before (which take_whole gathers into next). */
-static int
-flush_taken(struct gz_writer *w)
+/* The piece of copy_buf to fill next. They take turns, and hash_start leaves at most
+ * COPY_PIECES - 1 in the hasher's queue, so the one given is never still in it. */
+static unsigned char *
+next_piece(struct gz_writer *w)
 {
 	unsigned char *buf = w->copy_buf + w->copy_next * copy_piece(w, true);
-	size_t len = w->taken_len;
 
-	if (len == 0)
-		return 0;
-	w->taken_len = 0;
 	w->copy_next = (w->copy_next + 1) % COPY_PIECES;
+	return buf;
+}
+
+/* Adds taken bytes, a piece of copy_buf, to the archive's hash: on the hasher thread when
+ * there is one, else here. */
+static int
+hash_archive(struct gz_writer *w, const unsigned char *buf, size_t len)
+{
 	if (!w->hasher.started)
 		return EVP_DigestUpdate(w->sha, buf, len) == 1 ? 0 : -ENOMEM;
 	hash_start(w, w->sha, buf, len);
 	return w->hasher.ok == 1 ? 0 : -ENOMEM;
+}
+
+/* Hands the taken bytes take_whole gathered to the archive's hash. */
+static int
+flush_taken(struct gz_writer *w)
+{
+	unsigned char *buf = w->gather;
+	size_t len = w->taken_len;
+
+	w->gather = NULL;
+	w->taken_len = 0;
+	return len ? hash_archive(w, buf, len) : 0;
 }
 
 /* The archive's hash is up to date and the hasher thread idle, before anything else touches
@@ -429,35 +446,23 @@ account(struct gz_writer *w, const unsigned char *buf, size_t len)
 	return 0;
 }
 
-/* Counts bytes taken from an earlier archive. A group checked by its CRC-32 needs no SHA-256
- * of its own (the new record carries the old one), so its bytes pass once through SHA-256,
- * for the archive's hash: on the hasher thread when there is one, while the caller reads and
- * writes the next piece into its other buffer (buf is not touched again before the next call
- * or hash_wait()). One checked by its SHA-256 is counted as written bytes are. */
-/* Adds taken bytes, written already, to the archive's hash: on the hasher thread when there is
- * one, after the piece before them (buf is not touched again before the next call or
- * hash_wait()), else here. */
-static int
-hash_taken(struct gz_writer *w, const unsigned char *buf, size_t len)
-{
-	if (w->hasher.started) {
-		if (hash_wait(w) < 0)
-			return -ENOMEM;
-		hash_start(w, w->sha, buf, len);
-	} else if (EVP_DigestUpdate(w->sha, buf, len) != 1) {
-		return -ENOMEM;
-	}
-	advance(w, len);
-	return 0;
-}
-
+/* Counts bytes taken from an earlier archive, a piece of copy_buf written already. A group
+ * checked by its CRC-32 needs no SHA-256 of its own (the new record carries the old one), so
+ * its bytes pass once through SHA-256, for the archive's hash, on the hasher thread while the
+ * caller reads and writes the next pieces. One checked by its SHA-256 is counted as written
+ * bytes are. */
 static int
 account_taken(struct gz_writer *w, const unsigned char *buf, size_t len, bool by_crc)
 {
+	int r;
+
 	if (!by_crc)
 		return account(w, buf, len);
 	w->group_crc = libdeflate_crc32(w->group_crc, buf, len);
-	return hash_taken(w, buf, len);
+	if ((r = hash_archive(w, buf, len)) < 0)
+		return r;
+	advance(w, len);
+	return 0;
 }
 
 /* An empty member whose header's FEXTRA field is pad_len bytes long (RFC 1952 2.3.1.1):
@@ -825,7 +830,6 @@ clone_range(struct gz_writer *w, int src_fd, const struct gz_group *g, bool by_c
 	};
 	uint64_t done = 0, start = w->bytes_out, len = g->length;
 	size_t piece = copy_piece(w, by_crc);
-	unsigned char *buf = NULL;
 
 	*cloned = false;
 	if (w->align == 0 || g->offset % w->align || len % w->align || start % w->align ||
@@ -834,10 +838,10 @@ clone_range(struct gz_writer *w, int src_fd, const struct gz_group *g, bool by_c
 	*cloned = true;
 	while (done < len) {
 		size_t want = len - done < piece ? (size_t)(len - done) : piece;
+		unsigned char *buf = next_piece(w);
 		ssize_t n;
 		if (job_yield(w->hooks))
 			return -ECANCELED;
-		buf = w->copy_buf + (buf == w->copy_buf ? piece : 0);
 		n = pread(w->fd, buf, want, (off_t)(start + done));
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
@@ -855,16 +859,15 @@ copy_range(struct gz_writer *w, int src_fd, const struct gz_group *g, bool by_cr
 {
 	uint64_t done = 0;
 	size_t piece = copy_piece(w, by_crc);
-	unsigned char *buf = NULL;
 
 	while (done < g->length) {
 		size_t want = g->length - done < piece ? (size_t)(g->length - done) : piece;
+		unsigned char *buf = next_piece(w);
 		ssize_t n;
 		int r;
 		/* A coroutine goes back to its loop between pieces of a big group. */
 		if (job_yield(w->hooks))
 			return -ECANCELED;
-		buf = w->copy_buf + (buf == w->copy_buf ? piece : 0);
 		n = pread(src_fd, buf, want, (off_t)(g->offset + done));
 		if (n <= 0)
 			return -EBADMSG;
@@ -931,7 +934,9 @@ take_whole(struct gz_writer *w, int src_fd, const struct gz_group *g, bool *clon
 		return -ECANCELED;
 	if (w->taken_len + len > piece && (r = flush_taken(w)) < 0)
 		return r;
-	buf = w->copy_buf + w->copy_next * piece + w->taken_len;
+	if (!w->gather)
+		w->gather = next_piece(w);
+	buf = w->gather + w->taken_len;
 	*cloned = w->align && g->offset % w->align == 0 && len % w->align == 0 && start % w->align == 0 &&
 		  ioctl(w->fd, FICLONERANGE, &fcr) == 0;
 	/* What was cloned is read back, so the check covers the bytes really in the archive. */
