@@ -291,6 +291,15 @@ copy_done(struct game *g, const struct job_result *r)
 	}
 }
 
+/* Gives the daemon's rcd back, if the game's copy job borrowed it. */
+static void
+copy_return_rcd(struct game *g)
+{
+	if (g->copy_lent)
+		rclone_keep_return(g->s->rcd);
+	g->copy_lent = false;
+}
+
 static void
 on_copy_done(struct core_job *cj, const struct job_result *r, void *data)
 {
@@ -298,9 +307,7 @@ on_copy_done(struct core_job *cj, const struct job_result *r, void *data)
 
 	(void)cj;
 	g->copy_job = NULL;
-	if (g->copy_lent)
-		rclone_keep_return(g->s->rcd);
-	g->copy_lent = false;
+	copy_return_rcd(g);
 	if (g->retired) {
 		if (!g->queue)
 			game_release_retired(g->s, g);
@@ -365,12 +372,9 @@ game_copy_start(struct game *g)
 	rc_addr = spec.rc_addr;
 	rc_auth = spec.rc_auth;
 	r = core_run(s->core, &spec, &cb, &g->copy_job);
-	if (r < 0 && g->copy_lent)
-		rclone_keep_return(s->rcd);
-	if (r < 0)
-		g->copy_lent = false;
 	if (r < 0) {
 		struct job_result res = {.err = r, .pending = g->copy_pending};
+		copy_return_rcd(g);
 		snprintf(res.message, sizeof(res.message), "cannot start the copy: %s", strerror(-r));
 		snprintf(res.id, sizeof(res.id), "%s", g->copy_oldest);
 		copy_failed(g, &res);
