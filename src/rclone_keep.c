@@ -42,16 +42,16 @@ same_opts(const struct rclone_keep *k, const struct rclone_opts *o)
 	       same_opt(k->bwlimit, o->bwlimit);
 }
 
-/* Stops rcd (reaping it) and forgets it. */
+/* Stops rcd (reaping it), if one runs, and forgets it and its options. */
 static void
 keep_stop(struct rclone_keep *k)
 {
-	if (!k->rc)
-		return;
-	loop_del_fd(k->loop, k->fd);
-	rclone_rc_stop(k->rc);
-	k->rc = NULL;
-	k->listening = false;
+	if (k->rc) {
+		loop_del_fd(k->loop, k->fd);
+		rclone_rc_stop(k->rc);
+		k->rc = NULL;
+		k->listening = false;
+	}
 	free(k->binary);
 	free(k->config);
 	free(k->bwlimit);
@@ -132,10 +132,6 @@ keep_start(struct rclone_keep *k, const struct rclone_opts *o)
 	return 0;
 fail:
 	keep_stop(k);
-	free(k->binary);
-	free(k->config);
-	free(k->bwlimit);
-	k->binary = k->config = k->bwlimit = NULL;
 	return r;
 }
 
