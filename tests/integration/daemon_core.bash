@@ -45,7 +45,10 @@ check "no child left after the jobs" test -z "$(pgrep -P $SKD_PID)"
 # A corrupted archive fails verify, and verify all reports it.
 bad=$(archives "$GD" | head -1)
 cp "$GD/$bad" "$T/good.tar.gz"
-printf 'X' | dd of="$GD/$bad" bs=1 seek=200 conv=notrunc 2>/dev/null
+# One byte inverted, so the archive surely changes (a fixed byte may be the one already there).
+byte=$(od -An -tu1 -j200 -N1 "$GD/$bad" | tr -d ' ')
+printf "\\$(printf %03o $((byte ^ 255)))" | dd of="$GD/$bad" bs=1 seek=200 conv=notrunc 2>/dev/null
+check "the corruption changed the archive" bash -c "! cmp -s '$GD/$bad' '$T/good.tar.gz'"
 check "verify of a corrupted archive fails" test "$(ctl verify demo "${bad%.tar.gz}" | jget 'r["ok"]')" = False
 "$SKCTL" verify demo "${bad%.tar.gz}" >/dev/null 2>&1; rc=$?
 check "exit status 1 for a failed job" test "$rc" -eq 1
