@@ -104,8 +104,7 @@ conn_await_reply(struct conn *c, int timeout_ms, bool quiet, struct json_object 
 			return r;
 		}
 		if (json_output && !quiet)
-			printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-									     JSON_C_TO_STRING_NOSLASHESCAPE));
+			output_json(o);
 		/* A refusal at connect time answers no request in particular: it has no "re". */
 		if ((jstr(o, "re") && strcmp(jstr(o, "re"), re) != 0) || !jstr(o, "ok")) {
 			if (bar && jstr(o, "event")) {
