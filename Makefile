@@ -42,7 +42,9 @@ SK_CFLAGS  = -std=gnu11 -D_GNU_SOURCE -DSK_VERSION='"$(VERSION)"' -Iinclude \
 LIBS       = $(PKG_LIBS) -lpthread -lm
 
 MAINS     := src/savekeeperd.c src/savekeeperctl.c
-LIB_SRCS  := $(filter-out $(MAINS),$(wildcard src/*.c))
+# savekeeperctl's other files are linked into it alone, not into the library.
+CTL_SRCS  := $(wildcard src/savekeeperctl_*.c)
+LIB_SRCS  := $(filter-out $(MAINS) $(CTL_SRCS),$(wildcard src/*.c))
 LIB_OBJS  := $(LIB_SRCS:src/%.c=$(B)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/%)
@@ -79,7 +81,7 @@ $(B)/libsk.a: $(LIB_OBJS)
 $(B)/savekeeperd: $(B)/savekeeperd.o $(B)/libsk.a
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LIBS)
-$(B)/savekeeperctl: $(B)/savekeeperctl.o $(B)/libsk.a
+$(B)/savekeeperctl: $(B)/savekeeperctl.o $(CTL_SRCS:src/%.c=$(B)/%.o) $(B)/libsk.a
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LIBS)
 

@@ -2,8 +2,10 @@
 # The link graph of the objects in a build folder (default build/), from nm: which module needs
 # a symbol another defines. Fails when a library object needs a symbol of a program's main
 # file (savekeeperd.o, savekeeperctl.o), or when library modules need each other in a cycle.
+# savekeeperctl_*.c are part of the program savekeeperctl, not of the library.
 # Files that share a private header are one module: snapshot_tree.c and snapshot_reuse.c belong to snapshot,
-# store_walk.c to store, restore_diff.c and restore_extract.c to restore, core_*.c to core.
+# config_parse.c to config, schedule_*.c to schedule, store_walk.c to store, restore_diff.c and
+# restore_extract.c to restore, core_*.c to core.
 # Usage: scripts/linkgraph.sh [BUILD_DIR [-v]]; -v prints every edge and the symbol behind it.
 set -eu
 B=${1:-build}
@@ -14,6 +16,9 @@ trap 'rm -rf "$tmp"' EXIT
 module() {
 	case $1 in
 	snapshot_tree | snapshot_reuse) echo snapshot ;;
+	savekeeperctl_*) echo savekeeperctl ;;
+	config_parse) echo config ;;
+	schedule_*) echo schedule ;;
 	store_walk) echo store ;;
 	restore_diff | restore_extract) echo restore ;;
 	core_*) echo core ;;

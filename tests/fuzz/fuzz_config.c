@@ -1,6 +1,6 @@
 /* libFuzzer target: any bytes as a config file. A parse either succeeds or fails with a message;
  * it never crashes, leaks or reads out of bounds.
- * fuzz-sources: src/config.c src/parse.c src/util.c src/strv.c src/discover.c src/steam.c src/ludusavi.c src/vdf.c
+ * fuzz-sources: src/config.c src/config_parse.c src/parse.c src/util.c src/strv.c src/discover.c src/steam.c src/ludusavi.c src/vdf.c
  * fuzz-flags: -max_len=12000
  */
 #include <stdint.h>

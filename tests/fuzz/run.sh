@@ -33,7 +33,7 @@ header() {
 build() {
 	local src=$1 bin=$2 sources
 	sources=$(header "$src" sources)
-	[ -n "$sources" ] || sources=$(ls src/*.c | grep -v -e savekeeperd.c -e savekeeperctl.c)
+	[ -n "$sources" ] || sources=$(ls src/*.c | grep -v -e savekeeperd.c -e savekeeperctl)
 	# shellcheck disable=SC2086
 	$CC $CFLAGS $(pkg-config --cflags $PKGS) -o "$bin" "$src" $sources \
 		$(pkg-config --libs $PKGS) -lpthread -lm >"$bin.build.log" 2>&1
