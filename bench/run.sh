@@ -406,21 +406,16 @@ incremental_xfs() {
 	rm -rf "$img" "$mnt" "$changed" "$S/alone"
 }
 
-# incr_tar ROUND TREE: tar -cf of TREE, timed at the priority the daemon gives its snapshot jobs
-# by default, so that other work on the machine delays both alike: beside a CPU-bound nice-0
-# loop a nice-19 snapshot waited seconds where a nice-0 tar -cf did not (bench/intro.md).
+# incr_tar ROW TREE [PREFIX...]: tar -cf of TREE run under PREFIX (nice, ionice), as the row ROW.
+# Each round's reference runs at the priority the daemon gives its snapshot jobs by default, so
+# that other work on the machine delays both alike: beside a CPU-bound nice-0 loop a nice-19
+# snapshot waited seconds where a nice-0 tar -cf did not (bench/intro.md). At nice 0, the
+# reference until 2026-12-01, it is kept beside it.
 incr_tar() {
-	local t
-	t=$(incr_run "tar -cf" nice -n 19 ionice -c 3 tar -cf "$S/incr.tar" -C "$2" .) || return 1
-	incr_row "tar -cf $1" "$t" "$(stat -c %s "$S/incr.tar")"
-	rm -f "$S/incr.tar"
-}
-
-# incr_tar_nice0 ROUND TREE: the same at the shell's priority, the reference until 2026-12-01.
-incr_tar_nice0() {
-	local t
-	t=$(incr_run "tar -cf at nice 0" tar -cf "$S/incr.tar" -C "$2" .) || return 1
-	incr_row "tar -cf $1 at nice 0" "$t" "$(stat -c %s "$S/incr.tar")"
+	local t row=$1 tree=$2
+	shift 2
+	t=$(incr_run "$row" "$@" tar -cf "$S/incr.tar" -C "$tree" .) || return 1
+	incr_row "$row" "$t" "$(stat -c %s "$S/incr.tar")"
 	rm -f "$S/incr.tar"
 }
 
@@ -448,10 +443,12 @@ incremental_bench() {
 		incr_row "incremental snapshot $i ($n files changed)" "$t" "$(stat -c %s "$newest")"
 		grep -o '[0-9]* read, [0-9]* taken unchanged' "$LOGS/incr.log" | tail -1 | sed "s/^/reuse\t$i: /" >>"$RES/incr.tsv"
 		# tar -cf at the daemon's own priority (nice 19, idle I/O class: savekeeper.ini's
-		# defaults) is the round's reference; at nice 0, as it ran until 2026-12-01, it is
-		# kept beside it. The two take turns going first.
-		if ((i % 2)); then incr_tar "$i" "$src" && incr_tar_nice0 "$i" "$src"; else
-			incr_tar_nice0 "$i" "$src" && incr_tar "$i" "$src"; fi || return 1
+		# defaults) and at nice 0 take turns going first.
+		if ((i % 2)); then
+			incr_tar "tar -cf $i" "$src" nice -n 19 ionice -c 3 && incr_tar "tar -cf $i at nice 0" "$src"
+		else
+			incr_tar "tar -cf $i at nice 0" "$src" && incr_tar "tar -cf $i" "$src" nice -n 19 ionice -c 3
+		fi || return 1
 		# Only the newest archive is needed for the next round.
 		find "$out" -name '*.tar.gz' | LC_ALL=C sort | head -n -1 | sed 's/\.tar\.gz$//' |
 			while read -r a; do rm -f "$a.tar.gz" "$a.manifest"; done
