@@ -63,7 +63,7 @@ int rclone_rc_attach(const struct rclone_opts *o, const char *addr, const char *
 /* Uploads the n (at most 4) local files to DIR/names[i] so that no DIR/names[i] ever exists
  * half-written, and DIR/names[i] appears only after DIR/names[i-1]: each goes up under
  * names[i].partial (rc's operations/copyfile; the later ones as async jobs of rcd, beside the
- * first), then each is renamed in order (operations/movefile). Each call is bounded by o's
+ * first's rename), then each is renamed in order (operations/movefile). Each call is bounded by o's
  * timeout; past it, on cancel, or when rcd dies, the call is ended (an own rcd is stopped,
  * ending its transfer) and later calls fail. Returns 0, or -errno (-ENODATA: not found,
  * -EACCES: the remote control refused us, -EIO: rclone failed, -ETIMEDOUT, -ECANCELED) with

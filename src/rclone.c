@@ -843,15 +843,14 @@ rc_job_wait(struct rclone_rc *rc, int64_t job, const char *what, const struct jo
 	return r < 0 ? r : result;
 }
 
-/* Renames DIR/FROM to DIR/TO on the remote. The move first skips looking TO up (it is not
- * there, unless an upload got this far before and the job stopped); a remote that refuses to
- * move over a file (WebDAV's MOVE with Overwrite: F) is asked again with the look-up, which
- * replaces it. */
+/* Renames srcFs/srcRemote to dstFs/dstRemote (one Fs and folder, as rc_file_op's fs_file) on
+ * the remote. The move first skips looking the destination up (it is not there, unless an
+ * upload got this far before and the job stopped); a remote that refuses to move over a file
+ * (WebDAV's MOVE with Overwrite: F) is asked again with the look-up, which replaces it. */
 static int
-rc_rename(struct rclone_rc *rc, const char *dir, const char *from, const char *to,
-	  const struct job_hooks *hooks, char *err, size_t errlen)
+rc_rename(struct rclone_rc *rc, const char *const fs_file[4], const struct job_hooks *hooks, char *err,
+	  size_t errlen)
 {
-	const char *const fs_file[4] = {dir, from, dir, to};
 	int r = rc_file_op(rc, "movefile", fs_file, false, NULL, hooks, err, errlen);
 
 	if (r == -EIO && rc_running(rc))
@@ -859,38 +858,87 @@ rc_rename(struct rclone_rc *rc, const char *dir, const char *from, const char *t
 	return r;
 }
 
+/* DIR as seen from its parent: in side_fs the parent ("nas:sk" for "nas:sk/game"; "nas:" for
+ * "nas:game"; a slash right after the colon or at the start stays, as it names the root), in
+ * side_prefix the last part with a slash ("game/"). rcd makes one Fs (a backend instance) per
+ * distinct string, each with its own pacer (on WebDAV: requests at least 10 ms apart), so a call
+ * through the parent's Fs does not wait out the pacing of one through DIR's. Returns false for
+ * a DIR without a parent part (then DIR's Fs serves all). */
+static bool
+rc_side(const char *dir, char *side_fs, size_t fs_len, char *side_prefix, size_t prefix_len)
+{
+	const char *slash = strrchr(dir, '/'), *cut = slash ? slash : strrchr(dir, ':');
+	size_t keep;
+
+	if (!cut || !cut[1])
+		return false;
+	keep = (size_t)(cut - dir) + (!slash || cut == dir || cut[-1] == ':');
+	return (size_t)snprintf(side_fs, fs_len, "%.*s", (int)keep, dir) < fs_len &&
+	       (size_t)snprintf(side_prefix, prefix_len, "%s/", cut + 1) < prefix_len;
+}
+
+/* One file of an upload: its copy to DIR/NAME.partial and its rename to DIR/NAME, as the
+ * srcFs, srcRemote, dstFs, dstRemote of rc's calls. */
+struct rc_file {
+	char folder[4096], partial[512], from[512], to[512];
+	const char *copy[4], *move[4];
+};
+
+/* Plans local's upload to DIR/name: the copy through DIR's Fs, the rename through fs, which
+ * sees DIR as prefix (empty for DIR's own Fs, "game/" for its parent's). */
+static int
+rc_file_plan(struct rc_file *f, const char *local, const char *dir, const char *name, const char *fs,
+	     const char *prefix)
+{
+	const char *base = strrchr(local, '/');
+
+	if (!base || (size_t)(base - local) >= sizeof(f->folder) ||
+	    (size_t)snprintf(f->partial, sizeof(f->partial), "%s%s", name, RCLONE_PARTIAL_SUFFIX) >=
+		sizeof(f->partial) ||
+	    (size_t)snprintf(f->from, sizeof(f->from), "%s%s", prefix, f->partial) >= sizeof(f->from) ||
+	    (size_t)snprintf(f->to, sizeof(f->to), "%s%s", prefix, name) >= sizeof(f->to))
+		return -ENAMETOOLONG;
+	snprintf(f->folder, sizeof(f->folder), "%.*s", (int)(base - local), local);
+	f->copy[0] = f->folder[0] ? f->folder : "/";
+	f->copy[1] = base + 1;
+	f->copy[2] = dir;
+	f->copy[3] = f->partial;
+	f->move[0] = f->move[2] = fs;
+	f->move[1] = f->from;
+	f->move[3] = f->to;
+	return 0;
+}
+
 int
 rclone_rc_upload_files(struct rclone_rc *rc, const char *const *local, const char *dir,
 		       const char *const *names, size_t n, const struct job_hooks *hooks, char *err,
 		       size_t errlen)
 {
-	char folder[RC_FILES_MAX][4096], partial[RC_FILES_MAX][256];
-	const char *fs_file[RC_FILES_MAX][4];
+	struct rc_file f[RC_FILES_MAX];
+	char side_fs[4096], prefix[256];
 	int64_t job[RC_FILES_MAX] = {0};
 	int r = n && n <= RC_FILES_MAX ? 0 : -EINVAL;
 
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		const char *base = strrchr(local[i], '/');
-		if (!base || (size_t)(base - local[i]) >= sizeof(folder[i]) ||
-		    (size_t)snprintf(partial[i], sizeof(partial[i]), "%s%s", names[i],
-				     RCLONE_PARTIAL_SUFFIX) >= sizeof(partial[i]))
-			return -ENAMETOOLONG;
-		snprintf(folder[i], sizeof(folder[i]), "%.*s", (int)(base - local[i]), local[i]);
-		fs_file[i][0] = folder[i][0] ? folder[i] : "/";
-		fs_file[i][1] = base + 1;
-		fs_file[i][2] = dir;
-		fs_file[i][3] = partial[i];
-	}
-	/* The later files go up beside the first (a manifest is small), as async jobs of rcd. */
-	for (size_t i = 1; r == 0 && i < n; i++)
-		r = rc_file_op(rc, "copyfile", fs_file[i], false, &job[i], hooks, err, errlen);
+	if (!rc_side(dir, side_fs, sizeof(side_fs), prefix, sizeof(prefix)))
+		snprintf(side_fs, sizeof(side_fs), "%s", dir), prefix[0] = '\0';
+	/* The first file's rename goes through the parent's Fs: its first request need not wait
+	 * out the pacing of the upload before it, and the later files go up through DIR's Fs
+	 * beside it. */
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = rc_file_plan(&f[i], local[i], dir, names[i], i ? dir : side_fs, i ? "" : prefix);
 	if (r == 0)
-		r = rc_file_op(rc, "copyfile", fs_file[0], false, NULL, hooks, err, errlen);
+		r = rc_file_op(rc, "copyfile", f[0].copy, false, NULL, hooks, err, errlen);
+	/* The later files (a manifest is small) go up as async jobs of rcd beside the first's
+	 * rename, not beside its upload: their requests would go ahead of its PUT in the pacer. */
+	for (size_t i = 1; r == 0 && i < n; i++)
+		r = rc_file_op(rc, "copyfile", f[i].copy, false, &job[i], hooks, err, errlen);
+	if (r == 0)
+		r = rc_rename(rc, f[0].move, hooks, err, errlen);
 	for (size_t i = 1; r == 0 && i < n; i++)
 		r = rc_job_wait(rc, job[i], "operations/copyfile", hooks, err, errlen);
 	/* Renamed in order: a manifest's name appears only after its archive's. */
-	for (size_t i = 0; r == 0 && i < n; i++)
-		r = rc_rename(rc, dir, partial[i], names[i], hooks, err, errlen);
+	for (size_t i = 1; r == 0 && i < n; i++)
+		r = rc_rename(rc, f[i].move, hooks, err, errlen);
 	return r;
 }
 
