@@ -1,6 +1,8 @@
 /* rclone as a child process: never linked, run under a time bound, its
  * stderr kept (bounded) for the message a failure reports. Above it sits the copy job
- * (remote.c); below it only jobctx's waiting, so it runs the same under every core. */
+ * (remote.c); below it only jobctx's waiting, so it runs the same under every core. rclone.c
+ * runs one command (rclone_run); rclone_rc.c starts or borrows an rclone rcd and uploads
+ * through it (rclone_rc_*). */
 #ifndef SK_RCLONE_H
 #define SK_RCLONE_H
 
