@@ -1,6 +1,8 @@
 /* rclone as a child process: never linked, run under a time bound, its
  * stderr kept (bounded) for the message a failure reports. Above it sits the copy job
- * (remote.c); below it only jobctx's waiting, so it runs the same under every core. */
+ * (remote.c); below it only jobctx's waiting, so it runs the same under every core. rclone.c
+ * runs one command (rclone_run); rclone_rc.c starts or borrows an rclone rcd and uploads
+ * through it (rclone_rc_*). */
 #ifndef SK_RCLONE_H
 #define SK_RCLONE_H
 
@@ -63,7 +65,7 @@ int rclone_rc_attach(const struct rclone_opts *o, const char *addr, const char *
 /* Uploads the n (at most 4) local files to DIR/names[i] so that no DIR/names[i] ever exists
  * half-written, and DIR/names[i] appears only after DIR/names[i-1]: each goes up under
  * names[i].partial (rc's operations/copyfile; the later ones as async jobs of rcd, beside the
- * first), then each is renamed in order (operations/movefile). Each call is bounded by o's
+ * first's rename), then each is renamed in order (operations/movefile). Each call is bounded by o's
  * timeout; past it, on cancel, or when rcd dies, the call is ended (an own rcd is stopped,
  * ending its transfer) and later calls fail. Returns 0, or -errno (-ENODATA: not found,
  * -EACCES: the remote control refused us, -EIO: rclone failed, -ETIMEDOUT, -ECANCELED) with

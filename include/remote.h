@@ -61,12 +61,13 @@ int remote_queue_pin(const char *game_dir, const char *id, bool pin);
 void remote_rclone_opts(const struct job_spec *spec, struct rclone_opts *o);
 
 /* Uploads archive id of the game to spec->remote (NAME:PATH/<game>): the archive and its
- * manifest at once under .partial names, then renamed, the archive first, so a manifest on the
- * remote always has its archive; then its pin, if it is pinned here. The uploads go through
- * *rc, set here on first use: the daemon's rclone rcd when the spec lends it (rc_addr), else
- * one the job starts (the caller lets go of either with rclone_rc_stop). Returns 0, 1 when the
- * archive or its manifest is no longer here (retention removed it first; nothing is uploaded
- * then), or -errno as rclone_rc_upload_files, with the message in err. */
+ * manifest under .partial names, then renamed, the archive first (the manifest goes up
+ * beside the archive's rename), so a manifest on the remote always has its archive; then its
+ * pin, if it is pinned here. The uploads go through *rc, set here on first use: the daemon's
+ * rclone rcd when the spec lends it (rc_addr), else one the job starts (the caller lets go of
+ * either with rclone_rc_stop). Returns 0, 1 when the archive or its manifest is no longer here
+ * (retention removed it first; nothing is uploaded then), or -errno as rclone_rc_upload_files,
+ * with the message in err. */
 int remote_upload(const struct job_spec *spec, struct rclone_rc **rc, const char *id,
 		  const struct job_hooks *hooks, char *err, size_t errlen);
 

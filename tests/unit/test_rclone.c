@@ -1,7 +1,8 @@
 /* rclone as a bounded child: the options every command gets, the tail of stderr in the message,
  * the time bound, a missing program, and real uploads through one rclone rcd to the local
  * backend that never leave a partial file under the final name: one file, an archive with its
- * manifest (uploaded twice), through an rcd borrowed by address and credentials, and through
+ * manifest (uploaded twice, and to each form of remote path, as the archive's rename goes
+ * through the folder's parent), through an rcd borrowed by address and credentials, and through
  * a borrowed one that is gone (the handle starts its own). The mechanics use a stand-in script as the
  * program (it prints its arguments, fails or hangs on request); the upload uses real rclone. */
 #include <setjmp.h>
@@ -239,6 +240,44 @@ test_upload_pair(void **state)
 	rclone_rc_stop(rc);
 }
 
+/* The archive's rename goes through the folder's parent (another rclone Fs), whatever form the
+ * remote's path has: NAME:PATH/game, a plain path, and NAME:game (the parent is NAME:, here the
+ * local backend's working folder, rcd's, which is dir). Each pair lands whole, nothing else. */
+static void
+test_upload_remote_forms(void **state)
+{
+	struct rclone_opts o = {0};
+	struct rclone_rc *rc = NULL;
+	char a[300], m[300], remote[3][300], where[3][300], err[512] = "", cmd[4096], cwd[4096];
+	const char *local[2] = {a, m}, *names[2] = {"F.tar.gz", "F.manifest"};
+
+	(void)state;
+	if (system("command -v rclone >/dev/null") != 0)
+		skip_because("rclone is not installed (apt-get install rclone)");
+	make_file("f.tar.gz", 50000, a, sizeof(a));
+	make_file("f.manifest", 10, m, sizeof(m));
+	snprintf(remote[0], sizeof(remote[0]), ":local:%s/forms/named/game", dir);
+	snprintf(remote[1], sizeof(remote[1]), "%s/forms/plain/game", dir);
+	snprintf(remote[2], sizeof(remote[2]), ":local:relgame");
+	snprintf(where[0], sizeof(where[0]), "%s/forms/named/game", dir);
+	snprintf(where[1], sizeof(where[1]), "%s/forms/plain/game", dir);
+	snprintf(where[2], sizeof(where[2]), "%s/relgame", dir);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(rclone_rc_start(&o, NULL, &rc, err, sizeof(err)), 0);
+	assert_int_equal(chdir(cwd), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(
+		    rclone_rc_upload_files(rc, local, remote[i], names, 2, NULL, err, sizeof(err)), 0);
+		snprintf(cmd, sizeof(cmd),
+			 "cmp -s '%s' '%s/F.tar.gz' && cmp -s '%s' '%s/F.manifest' && test \"$(ls '%s')\" = "
+			 "\"$(printf 'F.manifest\\nF.tar.gz')\"",
+			 a, where[i], m, where[i], where[i]);
+		assert_int_equal(system(cmd), 0);
+	}
+	rclone_rc_stop(rc);
+}
+
 /* A job borrows the daemon's rcd by address and credentials: its uploads go through it, and
  * letting go of the handle leaves that rcd serving its owner. Wrong credentials are refused. */
 static void
@@ -360,6 +399,7 @@ main(void)
 	    cmocka_unit_test(test_dies_with_parent),
 	    cmocka_unit_test(test_upload_local_backend),
 	    cmocka_unit_test(test_upload_pair),
+	    cmocka_unit_test(test_upload_remote_forms),
 	    cmocka_unit_test(test_attach_borrows),
 	    cmocka_unit_test(test_attach_takes_over),
 	    cmocka_unit_test(test_rc_ignores_inherited_credentials),
