@@ -3,8 +3,9 @@
  *              progress every 10 ms; while it runs <game_dir>/test.tar.gz.partial exists;
  *   "sleep MS" waits MS milliseconds through the core's sleep (-ECANCELED when cancelled);
  *   "fail"     fails with a message naming a file.
- * The result's message says where it ran: "pid=P tid=T nice=N". Included by test_core.c and
- * by the sk-worker helper, which stands in for `savekeeperd --worker`. */
+ * The result's message says where it ran: "pid=P tid=T nice=N loaded_by=L", L being
+ * testjob_loaded_by as the job sees it. Included by test_core.c and by the sk-worker helper,
+ * which stands in for `savekeeperd --worker`. */
 #ifndef SK_TESTJOB_H
 #define SK_TESTJOB_H
 
@@ -19,6 +20,10 @@
 #include "runner.h"
 #include "snapshot.h"
 #include "util.h"
+
+/* Set by the test program to its pid: a worker forked from it sees that, a program started
+ * afresh (sk-worker) sees 0. */
+static int testjob_loaded_by;
 
 static void
 testjob_spin(uint64_t usec)
@@ -39,8 +44,8 @@ testjob_work(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 
 	if (!spec->tag)
 		return snap_create(spec, hooks, ret);
-	snprintf(ret->message, sizeof(ret->message), "pid=%d tid=%d nice=%d", getpid(), gettid(),
-		 getpriority(PRIO_PROCESS, 0));
+	snprintf(ret->message, sizeof(ret->message), "pid=%d tid=%d nice=%d loaded_by=%d", getpid(),
+		 gettid(), getpriority(PRIO_PROCESS, 0), testjob_loaded_by);
 	if (spec->tag && !strcmp(spec->tag, "fail")) {
 		snprintf(ret->message, sizeof(ret->message), "cannot read 'slot1.sav': Input/output error");
 		return -EIO;
