@@ -3,8 +3,9 @@
  * multi-threaded), or, where the settings allow it and this process has a single thread
  * (--once), a plain fork of it that runs the job it already holds. One socketpair links them:
  * the child's end is its stdin, carrying the job spec to a re-executed worker, and its fd
- * CORE_WORKER_FD, carrying "progress {json}" lines and one "result {json}" line back. The loop watches that socket and a pidfd of the child; a child that ends without
- * a result is a failed job, and what it left is swept at once, as at start-up. */
+ * CORE_WORKER_FD, carrying "progress {json}" lines and one "result {json}" line back. The
+ * loop watches that socket and a pidfd of the child; a child that ends without a result is a
+ * failed job, and what it left is swept at once, as at start-up. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -211,7 +211,8 @@ const struct mf_entry *
 manifest_by_path_find(const struct mf_entry *const *index, size_t n, const char *path)
 {
 	struct mf_entry key = {.path = (char *)(uintptr_t)path};
-	const struct mf_entry *k = &key, *const *found;
+	const struct mf_entry *k = &key;
+	const struct mf_entry *const *found;
 
 	if (n == 0)
 		return NULL;

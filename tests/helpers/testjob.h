@@ -44,8 +44,8 @@ testjob_work(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 
 	if (!spec->tag)
 		return snap_create(spec, hooks, ret);
-	snprintf(ret->message, sizeof(ret->message), "pid=%d tid=%d nice=%d loaded_by=%d", getpid(),
-		 gettid(), getpriority(PRIO_PROCESS, 0), testjob_loaded_by);
+	snprintf(ret->message, sizeof(ret->message), "pid=%d tid=%d nice=%d loaded_by=%d", getpid(), gettid(),
+		 getpriority(PRIO_PROCESS, 0), testjob_loaded_by);
 	if (spec->tag && !strcmp(spec->tag, "fail")) {
 		snprintf(ret->message, sizeof(ret->message), "cannot read 'slot1.sav': Input/output error");
 		return -EIO;
