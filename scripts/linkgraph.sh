@@ -3,7 +3,8 @@
 # a symbol another defines. Fails when a library object needs a symbol of a program's main
 # file (savekeeperd.o, savekeeperctl.o), or when library modules need each other in a cycle.
 # Files that share a private header are one module: snapshot_tree.c and snapshot_reuse.c belong to snapshot,
-# store_walk.c to store, restore_diff.c and restore_extract.c to restore, core_*.c to core.
+# store_walk.c to store, restore_diff.c and restore_extract.c to restore, core_*.c to core,
+# gz_take.c to gz.
 # Usage: scripts/linkgraph.sh [BUILD_DIR [-v]]; -v prints every edge and the symbol behind it.
 set -eu
 B=${1:-build}
@@ -17,6 +18,7 @@ module() {
 	store_walk) echo store ;;
 	restore_diff | restore_extract) echo restore ;;
 	core_*) echo core ;;
+	gz_take) echo gz ;;
 	*) echo "$1" ;;
 	esac
 }
