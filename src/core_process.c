@@ -476,7 +476,10 @@ worker_report(int out_fd, struct job_result *r)
 static int
 worker_run(const struct job_spec *spec, int out_fd)
 {
-	struct job_hooks hooks = {.progress = worker_progress, .ctx = &out_fd, .cancel = &worker_cancel};
+	struct job_hooks hooks = {.progress = worker_progress,
+				  .helper_start = core_helper_batch,
+				  .ctx = &out_fd,
+				  .cancel = &worker_cancel};
 	struct job_result r = {0};
 
 	runner_execute(spec, &hooks, &r);

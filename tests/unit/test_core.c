@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -228,6 +229,23 @@ test_job_runs(void **state)
 		/* A forked worker runs this program's code as loaded; a re-executed one starts anew. */
 		assert_int_equal(loaded_by, f->forks ? getpid() : 0);
 	}
+}
+
+/* A job's helper threads (the gzip stream's) run at the worker's nice; on a thread or process
+ * of its own they run SCHED_BATCH, so that the job's thread, which feeds them, wins a CPU from
+ * them; beside the loop (coroutine) they are lowered below it instead. */
+static void
+test_helper_priority(void **state)
+{
+	struct fx *f = *state;
+	int policy, nice;
+
+	start(f, "helper");
+	run(f);
+	assert_int_equal(f->last.err, 0);
+	assert_int_equal(sscanf(f->last.message, "policy=%d nice=%d", &policy, &nice), 2);
+	assert_int_equal(nice, 19);
+	assert_int_equal(policy, strcmp(core_kind_name(f->core), "coroutine") ? SCHED_BATCH : SCHED_OTHER);
 }
 
 static void *
@@ -570,6 +588,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    ALL_CORES(test_job_runs),
 	    ALL_CORES(test_job_fails),
+	    ALL_CORES(test_helper_priority),
 	    ALL_CORES(test_cancel),
 	    ALL_CORES(test_two_jobs),
 	    ALL_CORES(test_free_cancels),
