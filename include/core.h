@@ -26,6 +26,10 @@ struct core_settings {
 	int nice;	      /* worker CPU priority (setpriority), e.g. 19 */
 	bool io_idle;	      /* worker I/O class idle (ioprio_set) */
 	const char *self_exe; /* process: the daemon binary to re-execute; NULL: /proc/self/exe */
+	/* process: start the worker as a fork of this process, rather than by re-executing
+	 * self_exe, when this process has no thread but the caller's (savekeeperd --once, which
+	 * starts none); it is re-executed whenever another thread exists. */
+	bool fork_worker;
 };
 
 /* Creates a core of the given kind on loop; NULL with errno set on failure. */

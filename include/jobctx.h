@@ -47,7 +47,8 @@ struct job_hooks {
 	/* Called on each helper thread the work starts (the gzip stream's compression threads),
 	 * first thing. A core whose work shares the loop's thread lowers the helper's priority
 	 * here, so that the loop wins the CPU from it; elsewhere helpers keep the job thread's
-	 * (already lowered) priority. Must be safe on any thread. May be NULL. */
+	 * (already lowered) nice and run SCHED_BATCH, so that the job's thread wins a CPU from
+	 * them when it wakes. Must be safe on any thread. May be NULL. */
 	void (*helper_start)(void *ctx);
 	/* Called when progress moves, at most a few times a second. May be NULL. */
 	void (*progress)(const struct job_progress *p, void *ctx);

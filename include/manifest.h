@@ -82,6 +82,11 @@ const char *manifest_entry_check(const struct mf_entry *e);
 const struct mf_entry *manifest_find(const struct manifest *m, const char *path);
 /* Sorts the entries by path (bytewise). Member records then no longer apply and are dropped. */
 void manifest_sort(struct manifest *m);
+/* An index of m's entries sorted by path that leaves m in its order (its member records refer
+ * to entries by position), for manifest_by_path_find; free() it. NULL on ENOMEM. */
+const struct mf_entry **manifest_by_path(const struct manifest *m);
+/* Finds an entry by path in such an index of n entries; NULL if none. */
+const struct mf_entry *manifest_by_path_find(const struct mf_entry *const *index, size_t n, const char *path);
 void manifest_free(struct manifest *m);
 
 /* SHA-256 as 64 lowercase hex characters plus NUL. */

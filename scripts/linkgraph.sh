@@ -5,7 +5,7 @@
 # savekeeperctl_*.c are part of the program savekeeperctl, not of the library.
 # Files that share a private header are one module: snapshot_tree.c and snapshot_reuse.c belong to snapshot,
 # config_parse.c to config, schedule_*.c to schedule, store_walk.c to store, restore_diff.c and
-# restore_extract.c to restore, core_*.c to core.
+# restore_extract.c to restore, core_*.c to core, gz_take.c to gz, rclone_rc.c to rclone.
 # Usage: scripts/linkgraph.sh [BUILD_DIR [-v]]; -v prints every edge and the symbol behind it.
 set -eu
 B=${1:-build}
@@ -22,6 +22,8 @@ module() {
 	store_walk) echo store ;;
 	restore_diff | restore_extract) echo restore ;;
 	core_*) echo core ;;
+	gz_take) echo gz ;;
+	rclone_rc) echo rclone ;;
 	*) echo "$1" ;;
 	esac
 }

@@ -58,5 +58,9 @@ void core_eventfd_free(struct core *core, int fd);
 
 /* Lowers the CPU and I/O priority of a thread or process as settings say; best effort. */
 void core_lower_priority(pid_t who, const struct core_settings *s);
+/* job_hooks.helper_start of a job on a thread or process of its own: the helper (a compression
+ * thread) runs SCHED_BATCH at the nice it inherited, so that the job's thread, which feeds the
+ * helpers and waits for them, wins a CPU it wakes up wanting from a helper. */
+void core_helper_batch(void *ctx);
 
 #endif

@@ -1,9 +1,12 @@
 /* The process core: each job runs in a child, savekeeperd re-executed as `savekeeperd --worker`
  * (posix_spawn, so nothing runs between fork and exec in a daemon that libnotify made
- * multi-threaded). One socketpair links them: the child's end is its stdin, carrying the job
- * spec, and its fd CORE_WORKER_FD, carrying "progress {json}" lines and one "result {json}"
- * line back. The loop watches that socket and a pidfd of the child; a child that ends without
- * a result is a failed job, and what it left is swept at once, as at start-up. */
+ * multi-threaded), or, where the settings allow it and this process has a single thread
+ * (--once), a plain fork of it that runs the job it already holds. One socketpair links them:
+ * the child's end is its stdin, carrying the job spec to a re-executed worker, and its fd
+ * CORE_WORKER_FD, carrying "progress {json}" lines and one "result {json}" line back. The
+ * loop watches that socket and a pidfd of the child; a child that ends without a result is a
+ * failed job, and what it left is swept at once, as at start-up. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -177,6 +180,67 @@ spawn_worker(const struct core *core, int child_fd, pid_t *ret_pid)
 	return r;
 }
 
+static int worker_run(const struct job_spec *spec, int out_fd);
+static void worker_signals(void);
+
+/* True when this process has one thread. Only then may a worker be a plain fork: a fork of a
+ * multi-threaded process may call only async-signal-safe functions until it execs, since
+ * another thread may have held a lock (malloc's, stdio's, libnotify's) at the fork. */
+static bool
+single_threaded(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (!d)
+		return false;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n == 1;
+}
+
+/* The forked child: what posix_spawn gives a re-executed worker (default signal dispositions,
+ * an empty mask, no fd but stdio and the socket), its priority lowered before it starts any
+ * thread, then the job, which is in memory already. Returns the exit status. */
+static int
+forked_worker(const struct job_spec *spec, const struct core_settings *s, int child_fd, pid_t parent)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(child_fd, STDIN_FILENO) < 0 || dup2(child_fd, CORE_WORKER_FD) < 0 ||
+	    close_range(CORE_WORKER_FD + 1, ~0U, 0) < 0)
+		return 1;
+	core_lower_priority(getpid(), s);
+	worker_signals();
+	/* The daemon ended before the parent-death signal was armed. */
+	if (getppid() != parent)
+		return 1;
+	return worker_run(spec, CORE_WORKER_FD);
+}
+
+/* Starts the worker as a fork: the libraries are loaded and the spec is in memory, so the job
+ * starts at once, where a re-executed worker first pays a program start (about 5 ms: the
+ * dynamic loader binding some 8,000 symbols of 26 libraries, the kernel's exec and faults). */
+static int
+fork_worker(const struct core_job *job, int child_fd, pid_t *ret_pid)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		_exit(forked_worker(job->spec, &job->core->s, child_fd, parent));
+	*ret_pid = pid;
+	return 0;
+}
+
 /* Makes the socketpair; the child's end is kept clear of the fds it is dup'ed onto, since
  * dup2 onto itself would leave its close-on-exec flag set. */
 static int
@@ -225,17 +289,18 @@ send_spec(int sock, const struct job_spec *spec)
 	return 0;
 }
 
-/* Spawns the child and hands it the spec; the child is lowered in priority before it reads
- * the spec, so any thread it starts inherits the lower priority. */
+/* Starts the child; a re-executed one gets the spec, and is lowered in priority before it
+ * reads it, so any thread it starts inherits the lower priority (a fork lowers itself). */
 static int
 launch(struct core_job *job, struct proc_job *p)
 {
 	_cleanup_close_ int child_fd = -EBADF;
+	bool forked = job->core->s.fork_worker && single_threaded();
 	int r = make_socketpair(&p->sock, &child_fd);
 
 	if (r < 0)
 		return r;
-	r = spawn_worker(job->core, child_fd, &p->pid);
+	r = forked ? fork_worker(job, child_fd, &p->pid) : spawn_worker(job->core, child_fd, &p->pid);
 	if (r < 0)
 		return r;
 	p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
@@ -245,9 +310,11 @@ launch(struct core_job *job, struct proc_job *p)
 		waitpid(p->pid, NULL, 0);
 		return r;
 	}
-	core_lower_priority(p->pid, &job->core->s);
-	/* A worker that dies before reading surfaces through the pidfd, not here. */
-	(void)send_spec(p->sock, job->spec);
+	if (!forked) {
+		core_lower_priority(p->pid, &job->core->s);
+		/* A worker that dies before reading surfaces through the pidfd, not here. */
+		(void)send_spec(p->sock, job->spec);
+	}
 	if (fcntl(p->sock, F_SETFL, O_NONBLOCK) < 0)
 		return -errno;
 	return 0;
@@ -395,13 +462,35 @@ worker_signals(void)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
+/* Writes the result line; returns the worker's exit status. */
+static int
+worker_report(int out_fd, struct job_result *r)
+{
+	_cleanup_free_ char *json = job_result_to_json(r);
+
+	job_result_clear(r);
+	return json && dprintf(out_fd, "result %s\n", json) >= 0 ? 0 : 1;
+}
+
+/* Runs the job and reports its result, in a re-executed or a forked worker. */
+static int
+worker_run(const struct job_spec *spec, int out_fd)
+{
+	struct job_hooks hooks = {.progress = worker_progress,
+				  .helper_start = core_helper_batch,
+				  .ctx = &out_fd,
+				  .cancel = &worker_cancel};
+	struct job_result r = {0};
+
+	runner_execute(spec, &hooks, &r);
+	return worker_report(out_fd, &r);
+}
+
 int
 core_worker_main(int out_fd)
 {
 	struct job_spec *spec = NULL;
-	struct job_hooks hooks = {.progress = worker_progress, .ctx = &out_fd, .cancel = &worker_cancel};
 	struct job_result r = {0};
-	_cleanup_free_ char *json = NULL;
 	int e;
 
 	worker_signals();
@@ -409,13 +498,9 @@ core_worker_main(int out_fd)
 	if (e < 0) {
 		r.err = e;
 		snprintf(r.message, sizeof(r.message), "worker: cannot read the job: %s", strerror(-e));
-	} else {
-		runner_execute(spec, &hooks, &r);
-		job_spec_free(spec);
+		return worker_report(out_fd, &r);
 	}
-	json = job_result_to_json(&r);
-	job_result_clear(&r);
-	if (!json || dprintf(out_fd, "result %s\n", json) < 0)
-		return 1;
-	return 0;
+	e = worker_run(spec, out_fd);
+	job_spec_free(spec);
+	return e;
 }

@@ -40,7 +40,8 @@ worker(void *arg)
 {
 	struct core_job *job = arg;
 	struct thread_job *t = job->impl;
-	struct job_hooks hooks = {.progress = worker_progress, .ctx = t, .cancel = &job->cancel};
+	struct job_hooks hooks = {
+	    .progress = worker_progress, .helper_start = core_helper_batch, .ctx = t, .cancel = &job->cancel};
 	struct job_result r;
 
 	core_lower_priority(gettid(), &job->core->s);

@@ -9,7 +9,9 @@
  * verdict form a run, and each run is one member, deflated at the level or stored. A run that
  * deflates to no less than its size is stored after all, so no member grows by more than its
  * stored-block framing. The decisions depend only on the bytes and the chunk size, never on
- * timing or the number of threads, so the output is the same for any thread count. */
+ * timing or the number of threads, so the output is the same for any thread count.
+ * This file owns the compression path: slots, compression and hasher threads, members, groups
+ * written afresh and their records. Groups taken from an earlier archive are gz_take.c's. */
 #include "gz.h"
 
 #include <errno.h>
@@ -21,11 +23,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/fs.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "gz_int.h"
 #include "jobctx.h"
 #include "util.h"
 
@@ -39,13 +40,6 @@
 /* The smallest padding member: header, XLEN, subfield header, an empty stored block, trailer. */
 #define GZ_PAD_MIN (GZ_HEADER + 2 + 4 + STORED_FRAMING + GZ_TRAILER)
 #define GZ_ALIGN_MAX ((size_t)64 << 10)
-/* A taken group passes in pieces of COPY_IO, about the work of one yield point on the caller's
- * thread, or of COPY_IO_HASHED when the hasher thread takes their SHA-256 and leaves the caller
- * only their copy and CRC-32: the two threads then hand pieces over a quarter as often, which
- * saved about 3% of the CPU of an incremental snapshot of the 500 MiB bench tree (medians of
- * alternating runs; no difference in wall time showed through the noise of a loaded machine). */
-#define COPY_IO ((size_t)256 << 10)
-#define COPY_IO_HASHED ((size_t)1 << 20)
 /* Writeback is started every this many bytes, so the fsync that publishes the archive has
  * little left to flush: on the coroutine core that fsync runs on the loop thread. Each start
  * blocks while it queues its pages, so it is started often, for little: 8 MiB at a time held
@@ -60,88 +54,6 @@
 #define CHUNK_MIN ((size_t)256 << 10)
 /* Written pieces at least this big have their group's hash taken on the hasher thread. */
 #define HASH_SPLIT_MIN ((size_t)32 << 10)
-
-enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_DONE };
-
-struct gz_slot {
-	unsigned char *in, *out;
-	size_t in_len, out_len;
-	enum slot_state state;
-	bool group_end; /* the last chunk of a group: its record is made when it is written */
-};
-
-/* What one thread needs to compress: libdeflate compressors are not shareable. */
-struct gz_codec {
-	struct libdeflate_compressor *probe, *main;
-	unsigned char *scratch;
-};
-
-struct gz_worker {
-	struct gz_writer *w;
-	struct gz_codec codec;
-	pthread_t thread;
-	bool started;
-};
-
-/* Pieces waiting for the hasher thread, hashed in the order given; a taken group's pieces
- * keep it busy while the caller gathers the next (COPY_PIECES buffers: all but one may wait). */
-#define HASH_QUEUE 4
-#define COPY_PIECES HASH_QUEUE
-
-/* Every byte written is hashed twice, into the archive's SHA-256 and its group's; with
- * compression threads, a thread of its own takes the group's hash of big pieces while the
- * writer takes the archive's, so the two passes over the same bytes run side by side. A group
- * taken from an earlier archive needs only the archive's hash: the hasher takes it for some
- * pieces while the writer reads, checks and writes the next. */
-struct gz_hasher {
-	pthread_t thread;
-	bool started;
-	struct {
-		EVP_MD_CTX *ctx;
-		const unsigned char *buf;
-		size_t len;
-	} queue[HASH_QUEUE];
-	unsigned head, count; /* the piece being hashed or next, and how many wait or run */
-	int ok;
-	int done_fd;
-};
-
-struct gz_writer {
-	int fd, level;
-	size_t chunk;
-	const struct job_hooks *hooks;
-	EVP_MD_CTX *sha, *group_sha;
-	uint32_t group_crc; /* CRC-32 of the group being written, beside its SHA-256 */
-	unsigned char sum[32];
-	uint64_t bytes_in, bytes_out;
-	/* Groups: runs of whole members the caller delimits (gz_group_end, gz_copy). */
-	size_t align;	      /* groups start at multiples of this; 0 = no padding */
-	uint64_t group_start; /* offset of the group being written */
-	bool group_open;      /* bytes were given since the last group end */
-	struct gz_group *groups;
-	size_t n_groups, cap_groups;
-	unsigned char *copy_buf; /* COPY_PIECES pieces: some hashed while another is read */
-	unsigned copy_next;	 /* the piece next_piece gives next */
-	unsigned char *gather;	 /* the piece take_whole gathers into, or NULL */
-	size_t taken_len;	 /* bytes take_whole gathered there, not yet hashed */
-	int err;
-	struct gz_slot *slots;
-	unsigned char *slot_mem; /* every slot's buffers */
-	unsigned n_slots;
-	/* Chunk sequence numbers: seq_write <= seq_take <= seq_fill; slot = seq % n_slots. */
-	uint64_t seq_fill, seq_take, seq_write;
-	struct gz_codec codec; /* the caller's, when there are no workers */
-	struct gz_worker *workers;
-	unsigned n_workers;
-	pthread_mutex_t lock;
-	pthread_cond_t work;
-	/* Workers count finished chunks here; the writer waits on it through its job's context,
-	 * so a coroutine parks on the loop instead of blocking the loop's thread. */
-	int done_fd;
-	bool stop;
-	struct gz_hasher hasher;
-	pthread_cond_t hash_work;
-};
 
 #define PAGE ((size_t)4096)
 
@@ -331,9 +243,9 @@ hash_drain(struct gz_writer *w, unsigned max)
 }
 
 /* Queues buf for the hasher thread, to be added to ctx after the pieces before it; buf may
- * not be touched until hash_wait() (or until COPY_PIECES - 1 pieces more were queued). */
-static void
-hash_start(struct gz_writer *w, EVP_MD_CTX *ctx, const unsigned char *buf, size_t len)
+ * not be touched until gz_hash_wait() (or until COPY_PIECES - 1 pieces more were queued). */
+void
+gz_hash_start(struct gz_writer *w, EVP_MD_CTX *ctx, const unsigned char *buf, size_t len)
 {
 	struct gz_hasher *h = &w->hasher;
 	unsigned tail;
@@ -351,8 +263,8 @@ hash_start(struct gz_writer *w, EVP_MD_CTX *ctx, const unsigned char *buf, size_
 }
 
 /* Waits until the hasher thread is idle; 0, or -ENOMEM when an update failed. */
-static int
-hash_wait(struct gz_writer *w)
+int
+gz_hash_wait(struct gz_writer *w)
 {
 	hash_drain(w, 0);
 	return w->hasher.ok == 1 ? 0 : -ENOMEM;
@@ -364,65 +276,24 @@ hash_split(struct gz_writer *w, const unsigned char *buf, size_t len)
 {
 	int ok;
 
-	hash_start(w, w->group_sha, buf, len);
+	gz_hash_start(w, w->group_sha, buf, len);
 	ok = EVP_DigestUpdate(w->sha, buf, len);
-	return hash_wait(w) == 0 && ok == 1 ? 0 : -ENOMEM;
-}
-
-/* The size of the pieces a group is taken in (see COPY_IO). */
-static size_t
-copy_piece(const struct gz_writer *w, bool by_crc)
-{
-	return w->hasher.started && by_crc ? COPY_IO_HASHED : COPY_IO;
-}
-
-/* The piece of copy_buf to fill next. They take turns, and hash_start leaves at most
- * COPY_PIECES - 1 in the hasher's queue, so the one given is never still in it. */
-static unsigned char *
-next_piece(struct gz_writer *w)
-{
-	unsigned char *buf = w->copy_buf + w->copy_next * copy_piece(w, true);
-
-	w->copy_next = (w->copy_next + 1) % COPY_PIECES;
-	return buf;
-}
-
-/* Adds taken bytes, a piece of copy_buf, to the archive's hash: on the hasher thread when
- * there is one, else here. */
-static int
-hash_archive(struct gz_writer *w, const unsigned char *buf, size_t len)
-{
-	if (!w->hasher.started)
-		return EVP_DigestUpdate(w->sha, buf, len) == 1 ? 0 : -ENOMEM;
-	hash_start(w, w->sha, buf, len);
-	return w->hasher.ok == 1 ? 0 : -ENOMEM;
-}
-
-/* Hands the taken bytes take_whole gathered to the archive's hash. */
-static int
-flush_taken(struct gz_writer *w)
-{
-	unsigned char *buf = w->gather;
-	size_t len = w->taken_len;
-
-	w->gather = NULL;
-	w->taken_len = 0;
-	return len ? hash_archive(w, buf, len) : 0;
+	return gz_hash_wait(w) == 0 && ok == 1 ? 0 : -ENOMEM;
 }
 
 /* The archive's hash is up to date and the hasher thread idle, before anything else touches
  * either. */
-static int
-hash_idle(struct gz_writer *w)
+int
+gz_hash_idle(struct gz_writer *w)
 {
-	int r = flush_taken(w);
+	int r = gz_flush_taken(w);
 
-	return r < 0 ? r : w->hasher.started ? hash_wait(w) : 0;
+	return r < 0 ? r : w->hasher.started ? gz_hash_wait(w) : 0;
 }
 
 /* Moves the end of the archive on by len bytes that reached fd. */
-static void
-advance(struct gz_writer *w, size_t len)
+void
+gz_advance(struct gz_writer *w, size_t len)
 {
 	if ((w->bytes_out + len) / WRITEBACK_EVERY != w->bytes_out / WRITEBACK_EVERY)
 		(void)sync_file_range(w->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
@@ -430,10 +301,10 @@ advance(struct gz_writer *w, size_t len)
 }
 
 /* Counts bytes that reached fd into the archive's hash and the group's hash and CRC-32. */
-static int
-account(struct gz_writer *w, const unsigned char *buf, size_t len)
+int
+gz_account(struct gz_writer *w, const unsigned char *buf, size_t len)
 {
-	if (hash_idle(w) < 0)
+	if (gz_hash_idle(w) < 0)
 		return -ENOMEM;
 	w->group_crc = libdeflate_crc32(w->group_crc, buf, len);
 	if (w->hasher.started && len >= HASH_SPLIT_MIN) {
@@ -442,26 +313,7 @@ account(struct gz_writer *w, const unsigned char *buf, size_t len)
 	} else if (EVP_DigestUpdate(w->sha, buf, len) != 1 || EVP_DigestUpdate(w->group_sha, buf, len) != 1) {
 		return -ENOMEM;
 	}
-	advance(w, len);
-	return 0;
-}
-
-/* Counts bytes taken from an earlier archive, a piece of copy_buf written already. A group
- * checked by its CRC-32 needs no SHA-256 of its own (the new record carries the old one), so
- * its bytes pass once through SHA-256, for the archive's hash, on the hasher thread while the
- * caller reads and writes the next pieces. One checked by its SHA-256 is counted as written
- * bytes are. */
-static int
-account_taken(struct gz_writer *w, const unsigned char *buf, size_t len, bool by_crc)
-{
-	int r;
-
-	if (!by_crc)
-		return account(w, buf, len);
-	w->group_crc = libdeflate_crc32(w->group_crc, buf, len);
-	if ((r = hash_archive(w, buf, len)) < 0)
-		return r;
-	advance(w, len);
+	gz_advance(w, len);
 	return 0;
 }
 
@@ -503,13 +355,13 @@ pad_group(struct gz_writer *w)
 	n = put_pad_member(buf, pad);
 	if ((r = write_all(w->fd, buf, n)) < 0)
 		return r;
-	return account(w, buf, n);
+	return gz_account(w, buf, n);
 }
 
 /* Ends the group whose last bytes were just written: pads it, records it, with the SHA-256
  * taken as they passed, or the one given (a taken group's). */
-static int
-close_group(struct gz_writer *w, const unsigned char *taken_sha256)
+int
+gz_close_group(struct gz_writer *w, const unsigned char *taken_sha256)
 {
 	struct gz_group *g;
 	int r = pad_group(w);
@@ -539,13 +391,13 @@ emit(struct gz_writer *w, struct gz_slot *s)
 {
 	int r = write_all(w->fd, s->out, s->out_len);
 
-	if (r < 0 || (r = account(w, s->out, s->out_len)) < 0)
+	if (r < 0 || (r = gz_account(w, s->out, s->out_len)) < 0)
 		return r;
 	s->in_len = 0;
 	s->state = SLOT_FREE;
 	if (s->group_end) {
 		s->group_end = false;
-		return close_group(w, NULL);
+		return gz_close_group(w, NULL);
 	}
 	return 0;
 }
@@ -572,8 +424,8 @@ wait_slot(struct gz_writer *w, const struct gz_slot *s, uint64_t max_pending)
 }
 
 /* Writes finished chunks in order until at most max_pending remain in flight. */
-static int
-drain(struct gz_writer *w, uint64_t max_pending)
+int
+gz_drain(struct gz_writer *w, uint64_t max_pending)
 {
 	while (w->seq_write < w->seq_fill) {
 		struct gz_slot *s = &w->slots[w->seq_write % w->n_slots];
@@ -604,7 +456,7 @@ submit(struct gz_writer *w)
 	w->seq_fill++;
 	pthread_cond_signal(&w->work);
 	pthread_mutex_unlock(&w->lock);
-	return drain(w, w->n_slots - 1);
+	return gz_drain(w, w->n_slots - 1);
 }
 
 static int
@@ -732,8 +584,8 @@ gz_writer_new(int fd, int level, unsigned threads, uint64_t size_hint, const str
 	return w;
 }
 
-static int
-fail(struct gz_writer *w, int r)
+int
+gz_fail(struct gz_writer *w, int r)
 {
 	w->err = r;
 	return r;
@@ -761,9 +613,9 @@ gz_write(struct gz_writer *w, const void *buf, size_t len)
 			break;
 		r = submit(w);
 		if (r < 0)
-			return fail(w, r);
+			return gz_fail(w, r);
 		if (job_yield(w->hooks))
-			return fail(w, -ECANCELED);
+			return gz_fail(w, -ECANCELED);
 	}
 	return 0;
 }
@@ -776,11 +628,11 @@ gz_finish(struct gz_writer *w)
 	if (w->err)
 		return w->err;
 	if (w->slots[w->seq_fill % w->n_slots].in_len > 0 && (r = submit(w)) < 0)
-		return fail(w, r);
-	if ((r = drain(w, 0)) < 0 || (r = hash_idle(w)) < 0)
-		return fail(w, r);
+		return gz_fail(w, r);
+	if ((r = gz_drain(w, 0)) < 0 || (r = gz_hash_idle(w)) < 0)
+		return gz_fail(w, r);
 	if (EVP_DigestFinal_ex(w->sha, w->sum, NULL) != 1)
-		return fail(w, -ENOMEM);
+		return gz_fail(w, -ENOMEM);
 	return 0;
 }
 
@@ -809,214 +661,11 @@ gz_group_end(struct gz_writer *w)
 		r = submit(w);
 	} else {
 		/* The group's last chunk is already on its way: record it once it is written. */
-		r = drain(w, 0);
+		r = gz_drain(w, 0);
 		if (r >= 0)
-			r = close_group(w, NULL);
+			r = gz_close_group(w, NULL);
 	}
-	return r < 0 ? fail(w, r) : 0;
-}
-
-/* Clones the range when both ends sit at block offsets and the file system shares extents,
- * then reads back what was cloned, so the checks cover the bytes really in the archive.
- * *cloned says whether it was done; returns 0 or -errno. */
-static int
-clone_range(struct gz_writer *w, int src_fd, const struct gz_group *g, bool by_crc, bool *cloned)
-{
-	struct file_clone_range fcr = {
-	    .src_fd = src_fd,
-	    .src_offset = g->offset,
-	    .src_length = g->length,
-	    .dest_offset = w->bytes_out,
-	};
-	uint64_t done = 0, start = w->bytes_out, len = g->length;
-	size_t piece = copy_piece(w, by_crc);
-
-	*cloned = false;
-	if (w->align == 0 || g->offset % w->align || len % w->align || start % w->align ||
-	    ioctl(w->fd, FICLONERANGE, &fcr) < 0)
-		return 0;
-	*cloned = true;
-	while (done < len) {
-		size_t want = len - done < piece ? (size_t)(len - done) : piece;
-		unsigned char *buf = next_piece(w);
-		ssize_t n;
-		if (job_yield(w->hooks))
-			return -ECANCELED;
-		n = pread(w->fd, buf, want, (off_t)(start + done));
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		if (account_taken(w, buf, (size_t)n, by_crc) < 0)
-			return -ENOMEM;
-		done += (uint64_t)n;
-	}
-	return lseek(w->fd, (off_t)(start + len), SEEK_SET) < 0 ? -errno : 0;
-}
-
-/* Copies the group's bytes of src_fd to the end of the archive, counting them. A failed read
- * of the source is -EBADMSG (the source is damaged, not the output). */
-static int
-copy_range(struct gz_writer *w, int src_fd, const struct gz_group *g, bool by_crc)
-{
-	uint64_t done = 0;
-	size_t piece = copy_piece(w, by_crc);
-
-	while (done < g->length) {
-		size_t want = g->length - done < piece ? (size_t)(g->length - done) : piece;
-		unsigned char *buf = next_piece(w);
-		ssize_t n;
-		int r;
-		/* A coroutine goes back to its loop between pieces of a big group. */
-		if (job_yield(w->hooks))
-			return -ECANCELED;
-		n = pread(src_fd, buf, want, (off_t)(g->offset + done));
-		if (n <= 0)
-			return -EBADMSG;
-		if ((r = write_all(w->fd, buf, (size_t)n)) < 0 ||
-		    (r = account_taken(w, buf, (size_t)n, by_crc)) < 0)
-			return r;
-		done += (uint64_t)n;
-	}
-	return 0;
-}
-
-/* Forgets a copy that failed its check: the archive goes back to start bytes. */
-static int
-undo_copy(struct gz_writer *w, uint64_t start, EVP_MD_CTX *saved)
-{
-	if (ftruncate(w->fd, (off_t)start) < 0 || lseek(w->fd, (off_t)start, SEEK_SET) < 0)
-		return -errno;
-	w->bytes_out = start;
-	w->group_crc = 0;
-	if (EVP_MD_CTX_copy_ex(w->sha, saved) != 1 ||
-	    EVP_DigestInit_ex(w->group_sha, EVP_sha256(), NULL) != 1)
-		return -ENOMEM;
-	return 0;
-}
-
-/* 1 when the group's bytes, just taken, are g's (by its CRC-32, or by its SHA-256), 0 when
- * they differ, or -ENOMEM. */
-static int
-taken_intact(struct gz_writer *w, const struct gz_group *g, bool by_crc)
-{
-	unsigned char got[32];
-	EVP_MD_CTX *probe;
-	bool same;
-
-	if (by_crc)
-		return w->group_crc == g->crc32;
-	probe = EVP_MD_CTX_new();
-	same = probe && EVP_MD_CTX_copy_ex(probe, w->group_sha) == 1 &&
-	       EVP_DigestFinal_ex(probe, got, NULL) == 1;
-	EVP_MD_CTX_free(probe);
-	if (!same)
-		return -ENOMEM;
-	return memcmp(got, g->sha256, sizeof(got)) == 0;
-}
-
-/* Takes a group of one piece that its CRC-32 checks, and checks it before anything counts it:
- * a damaged one leaves nothing to undo, so neither the archive's SHA-256 need be saved nor
- * the hasher thread caught up between groups. Taken groups are gathered into a piece, and
- * the hasher hashes one piece while the next is gathered (a group is often a few dozen KiB:
- * a hand-over per group cost more than it saved). -EBADMSG when the bytes differ or cannot
- * be read. */
-static int
-take_whole(struct gz_writer *w, int src_fd, const struct gz_group *g, bool *cloned)
-{
-	size_t piece = copy_piece(w, true), len = (size_t)g->length;
-	uint64_t start = w->bytes_out;
-	struct file_clone_range fcr = {
-	    .src_fd = src_fd, .src_offset = g->offset, .src_length = g->length, .dest_offset = start};
-	unsigned char *buf;
-	ssize_t n;
-	int r;
-
-	if (job_yield(w->hooks))
-		return -ECANCELED;
-	if (w->taken_len + len > piece && (r = flush_taken(w)) < 0)
-		return r;
-	if (!w->gather)
-		w->gather = next_piece(w);
-	buf = w->gather + w->taken_len;
-	*cloned = w->align && g->offset % w->align == 0 && len % w->align == 0 && start % w->align == 0 &&
-		  ioctl(w->fd, FICLONERANGE, &fcr) == 0;
-	/* What was cloned is read back, so the check covers the bytes really in the archive. */
-	n = pread(*cloned ? w->fd : src_fd, buf, len, (off_t)(*cloned ? start : g->offset));
-	if (n != (ssize_t)len || libdeflate_crc32(0, buf, len) != g->crc32) {
-		if (*cloned && ftruncate(w->fd, (off_t)start) < 0)
-			return -errno;
-		return -EBADMSG;
-	}
-	if (*cloned)
-		r = lseek(w->fd, (off_t)(start + len), SEEK_SET) < 0 ? -errno : 0;
-	else
-		r = write_all(w->fd, buf, len);
-	if (r < 0)
-		return r;
-	w->group_crc = g->crc32;
-	w->taken_len += len;
-	advance(w, len);
-	return 0;
-}
-
-/* Copies (or clones) the group and checks it; -EBADMSG when it differs. */
-static int
-take_group(struct gz_writer *w, int src_fd, const struct gz_group *g, bool by_crc, bool *cloned)
-{
-	int r = clone_range(w, src_fd, g, by_crc, cloned), q;
-
-	if (r >= 0 && !*cloned)
-		r = copy_range(w, src_fd, g, by_crc);
-	/* The archive's hash is whole, and the hasher idle, before anything else touches it. */
-	if (w->hasher.started && (q = hash_wait(w)) < 0 && r >= 0)
-		r = q;
-	if (r >= 0)
-		r = taken_intact(w, g, by_crc);
-	return r < 0 ? r : r ? 0 : -EBADMSG;
-}
-
-int
-gz_copy(struct gz_writer *w, int src_fd, const struct gz_group *g, bool *ret_cloned)
-{
-	EVP_MD_CTX *saved;
-	uint64_t start;
-	bool cloned = false;
-	/* A group that would need padding after it (taken from an archive written without this
-	 * alignment) gets a SHA-256 over its padding too, so it is checked by its SHA-256. */
-	bool by_crc = g->has_crc32 && (w->align == 0 || g->length % w->align == 0);
-	int r;
-
-	if ((r = gz_group_end(w)) < 0 || (r = drain(w, 0)) < 0)
-		return fail(w, r);
-	if (!w->copy_buf && !(w->copy_buf = malloc(COPY_PIECES * copy_piece(w, true))))
-		return fail(w, -ENOMEM);
-	if (by_crc && g->length <= copy_piece(w, true)) {
-		r = take_whole(w, src_fd, g, &cloned);
-		if (r >= 0)
-			r = close_group(w, g->sha256);
-		if (ret_cloned)
-			*ret_cloned = cloned && r >= 0;
-		return r == -EBADMSG ? r : r < 0 ? fail(w, r) : 0;
-	}
-	/* A bigger group is checked as it passes and undone when it differs: the archive's hash
-	 * as it stands before the group is saved, once the hasher thread is done with it. */
-	if ((r = hash_idle(w)) < 0)
-		return fail(w, r);
-	if (!(saved = EVP_MD_CTX_new()) || EVP_MD_CTX_copy_ex(saved, w->sha) != 1) {
-		EVP_MD_CTX_free(saved);
-		return fail(w, -ENOMEM);
-	}
-	start = w->bytes_out;
-	r = take_group(w, src_fd, g, by_crc, &cloned);
-	if (r == -EBADMSG || (r == -EIO && cloned)) {
-		int u = undo_copy(w, start, saved);
-		r = u < 0 ? u : -EBADMSG;
-	} else if (r >= 0) {
-		r = close_group(w, by_crc ? g->sha256 : NULL);
-	}
-	EVP_MD_CTX_free(saved);
-	if (ret_cloned)
-		*ret_cloned = cloned && r >= 0;
-	return r == -EBADMSG ? r : r < 0 ? fail(w, r) : 0;
+	return r < 0 ? gz_fail(w, r) : 0;
 }
 
 const struct gz_group *

@@ -185,6 +185,41 @@ manifest_find(const struct manifest *m, const char *path)
 	return bsearch(&key, m->entries, m->n_entries, sizeof(*m->entries), entry_cmp);
 }
 
+static int
+entry_ptr_cmp(const void *a, const void *b)
+{
+	const struct mf_entry *const *x = a, *const *y = b;
+
+	return entry_cmp(*x, *y);
+}
+
+const struct mf_entry **
+manifest_by_path(const struct manifest *m)
+{
+	const struct mf_entry **index = malloc((m->n_entries ? m->n_entries : 1) * sizeof(*index));
+
+	if (!index)
+		return NULL;
+	for (size_t i = 0; i < m->n_entries; i++)
+		index[i] = &m->entries[i];
+	if (m->n_entries > 1)
+		qsort(index, m->n_entries, sizeof(*index), entry_ptr_cmp);
+	return index;
+}
+
+const struct mf_entry *
+manifest_by_path_find(const struct mf_entry *const *index, size_t n, const char *path)
+{
+	struct mf_entry key = {.path = (char *)(uintptr_t)path};
+	const struct mf_entry *k = &key;
+	const struct mf_entry *const *found;
+
+	if (n == 0)
+		return NULL;
+	found = bsearch(&k, index, n, sizeof(*index), entry_ptr_cmp);
+	return found ? *found : NULL;
+}
+
 void
 sha256_hex(const unsigned char sum[32], char out[65])
 {

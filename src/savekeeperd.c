@@ -394,8 +394,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	sigfd = signals_open();
-	cs = (struct core_settings){
-	    .slice_usec = d.cfg->slice_usec, .nice = d.cfg->nice, .io_idle = d.cfg->io_idle};
+	/* --once starts no thread of its own (no notifier, no sessions), so a worker process may be
+	 * a fork of it; the daemon re-executes itself for each (see docs/design.md). */
+	cs = (struct core_settings){.slice_usec = d.cfg->slice_usec,
+				    .nice = d.cfg->nice,
+				    .io_idle = d.cfg->io_idle,
+				    .fork_worker = d.opts.once};
 	d.loop = loop_new();
 	d.core = d.loop ? core_new(d.cfg->core, d.loop, &cs) : NULL;
 	if (sigfd < 0 || !d.core) {

@@ -507,26 +507,28 @@ open_game_dir(struct snap *s)
 	return 0;
 }
 
-/* The newest archive's ID, and with if_changed its manifest, sorted. */
+/* The newest archive's ID and its manifest, read once: with if_changed the counting pass
+ * compares the tree with it through an index by path, then it is the base whose unchanged
+ * groups the snapshot takes (snap_load_base). */
 static void
-load_previous(struct snap *s)
+load_newest(struct snap *s)
 {
-	char latest[SNAP_ID_LEN + 1] = "", *path = NULL;
+	char latest[SNAP_ID_LEN + 1] = "";
+	_cleanup_free_ char *path = NULL;
 	int64_t ms;
 
 	if (scan_ids(s->game_fd, &ms, latest) < 0 || !latest[0])
 		return;
 	memcpy(s->latest, latest, sizeof(s->latest));
-	if (!s->spec->if_changed)
+	if (asprintf(&path, "%s/%s" SNAP_MANIFEST_SUFFIX, s->spec->game_dir, latest) < 0) {
+		path = NULL;
 		return;
-	if (asprintf(&path, "%s/%s" SNAP_MANIFEST_SUFFIX, s->spec->game_dir, latest) < 0)
-		return;
-	/* An unreadable manifest only means a new snapshot is taken. */
-	if (manifest_read(path, &s->prev, NULL, 0) >= 0) {
-		manifest_sort(s->prev);
-		snprintf(s->id, sizeof(s->id), "%s", latest);
 	}
-	free(path);
+	/* An unreadable manifest only means a new snapshot is taken, in full. */
+	if (manifest_read(path, &s->base, NULL, 0) < 0)
+		return;
+	if (s->spec->if_changed && (s->prev = manifest_by_path(s->base)))
+		snprintf(s->id, sizeof(s->id), "%s", latest);
 }
 
 /* "; 3 read, 9 taken from <base>" when the snapshot took groups of the archive before. */
@@ -570,16 +572,16 @@ run(struct snap *s)
 
 	if ((r = open_save_dir(s)) < 0 || (r = open_game_dir(s)) < 0)
 		return r;
-	load_previous(s);
+	load_newest(s);
 	if ((r = snap_walk(s, s->save_fd, snap_count_entry)) < 0)
 		return r;
-	if (s->prev && !s->changed && s->matched == s->prev->n_entries) {
+	if (s->prev && !s->changed && s->matched == s->base->n_entries) {
 		s->res->unchanged = true;
 		snprintf(s->res->id, sizeof(s->res->id), "%s", s->id);
 		snprintf(s->res->message, sizeof(s->res->message), "no change since %s", s->id);
 		return 0;
 	}
-	snap_load_base(s, s->latest);
+	snap_load_base(s);
 	for (int i = 0; i < SNAP_ATTEMPTS; i++) {
 		if (i > 0)
 			s->res->message[0] = '\0';
@@ -625,7 +627,7 @@ snap_create(const struct job_spec *spec, const struct job_hooks *hooks, struct j
 		freelocale(s.utf8);
 	EVP_MD_CTX_free(s.sha);
 	manifest_free(s.mf);
-	manifest_free(s.prev);
+	free(s.prev);
 	manifest_free(s.base);
 	free(s.base_sorted);
 	free(s.groups);

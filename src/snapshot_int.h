@@ -37,8 +37,9 @@ struct snap {
 	const char *path;           /* the entry being visited, relative to the save folder */
 	struct job_progress prog;
 	uint64_t prog_usec;
-	/* if_changed: the newest manifest and how much of it the tree matched */
-	struct manifest *prev;
+	/* if_changed: the newest manifest's entries by path (in base) and how much of it the
+	 * tree matched */
+	const struct mf_entry **prev;
 	uint64_t matched;
 	bool changed;
 	/* one archive attempt */
@@ -55,7 +56,7 @@ struct snap {
 	bool unstable;              /* a streamed file changed: try the whole snapshot again */
 	uint64_t skipped;
 	char *skipped_first;
-	/* incremental: the newest archive (manifest in archive order) and its groups */
+	/* incremental: the newest archive (its manifest in archive order, read once) and its groups */
 	char latest[SNAP_ID_LEN + 1];
 	struct manifest *base;
 	int base_fd;
@@ -91,8 +92,9 @@ int snap_add_entry(struct snap *s, int dirfd, const char *name, const struct sta
 /* True when the manifest entry describes the file st as it is (type, mode, size, mtime and
  * ctime in ns, device, inode). */
 bool snap_entry_matches(const struct mf_entry *e, const struct stat *st);
-/* Loads the newest archive's manifest and opens the archive, if it has member records. */
-void snap_load_base(struct snap *s, const char *latest);
+/* After the counting pass: keeps the newest manifest as the base and opens its archive, if it
+ * has member records and fits the archive; else drops it. */
+void snap_load_base(struct snap *s);
 /* The block size when the archive folder can clone extents (FICLONERANGE), else 0. */
 size_t snap_reflink_block(struct snap *s);
 /* Before an entry is written: 1 when it was taken (with its group) from the base, 0 when it

@@ -78,17 +78,16 @@ base_usable(const struct manifest *m, int fd)
 }
 
 void
-snap_load_base(struct snap *s, const char *latest)
+snap_load_base(struct snap *s)
 {
 	char name[64];
-	_cleanup_free_ char *path = NULL;
 
-	if (!latest[0] || asprintf(&path, "%s/%s" SNAP_MANIFEST_SUFFIX, s->spec->game_dir, latest) < 0)
+	/* The index by path served the counting pass; it points into base, which may go now. */
+	free(s->prev);
+	s->prev = NULL;
+	if (!s->base)
 		return;
-	/* A missing or unreadable manifest only means the snapshot is written in full. */
-	if (manifest_read(path, &s->base, NULL, 0) < 0)
-		return;
-	snprintf(name, sizeof(name), "%s" SNAP_SUFFIX, latest);
+	snprintf(name, sizeof(name), "%s" SNAP_SUFFIX, s->latest);
 	s->base_fd = openat(s->game_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (s->base_fd < 0 || s->base->n_members == 0 || !base_usable(s->base, s->base_fd)) {
 		manifest_free(s->base);

@@ -136,7 +136,7 @@ ts_ns(const struct timespec *ts)
 static bool
 same_as_before(const struct snap *s, const struct stat *st)
 {
-	const struct mf_entry *e = manifest_find(s->prev, s->path);
+	const struct mf_entry *e = manifest_by_path_find(s->prev, s->base->n_entries, s->path);
 
 	return e && snap_entry_matches(e, st);
 }

@@ -2,14 +2,19 @@
  *   "work MS"  busy for MS milliseconds of CPU, yielding every ~50 us of work and reporting
  *              progress every 10 ms; while it runs <game_dir>/test.tar.gz.partial exists;
  *   "sleep MS" waits MS milliseconds through the core's sleep (-ECANCELED when cancelled);
- *   "fail"     fails with a message naming a file.
- * The result's message says where it ran: "pid=P tid=T nice=N". Included by test_core.c and
- * by the sk-worker helper, which stands in for `savekeeperd --worker`. */
+ *   "fail"     fails with a message naming a file;
+ *   "helper"   starts a helper thread as the gzip stream does (job_helper_start first) and
+ *              says how it runs: "policy=P nice=N" (sched_getscheduler, its own nice).
+ * The result's message says where it ran: "pid=P tid=T nice=N loaded_by=L", L being
+ * testjob_loaded_by as the job sees it. Included by test_core.c and by the sk-worker helper,
+ * which stands in for `savekeeperd --worker`. */
 #ifndef SK_TESTJOB_H
 #define SK_TESTJOB_H
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +24,10 @@
 #include "runner.h"
 #include "snapshot.h"
 #include "util.h"
+
+/* Set by the test program to its pid: a worker forked from it sees that, a program started
+ * afresh (sk-worker) sees 0. */
+static int testjob_loaded_by;
 
 static void
 testjob_spin(uint64_t usec)
@@ -30,6 +39,36 @@ testjob_spin(uint64_t usec)
 		x++;
 }
 
+struct testjob_helper {
+	const struct job_hooks *hooks;
+	int policy, nice;
+};
+
+static void *
+testjob_helper_main(void *arg)
+{
+	struct testjob_helper *h = arg;
+
+	job_helper_start(h->hooks);
+	h->policy = sched_getscheduler(0);
+	h->nice = getpriority(PRIO_PROCESS, 0);
+	return NULL;
+}
+
+/* Runs a helper thread of the job and says how it ran. */
+static int
+testjob_helper(const struct job_hooks *hooks, struct job_result *ret)
+{
+	struct testjob_helper h = {.hooks = hooks};
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, testjob_helper_main, &h) != 0)
+		return -EAGAIN;
+	pthread_join(t, NULL);
+	snprintf(ret->message, sizeof(ret->message), "policy=%d nice=%d", h.policy, h.nice);
+	return 0;
+}
+
 static int
 testjob_work(const struct job_spec *spec, const struct job_hooks *hooks, struct job_result *ret)
 {
@@ -39,12 +78,14 @@ testjob_work(const struct job_spec *spec, const struct job_hooks *hooks, struct 
 
 	if (!spec->tag)
 		return snap_create(spec, hooks, ret);
-	snprintf(ret->message, sizeof(ret->message), "pid=%d tid=%d nice=%d", getpid(), gettid(),
-		 getpriority(PRIO_PROCESS, 0));
+	snprintf(ret->message, sizeof(ret->message), "pid=%d tid=%d nice=%d loaded_by=%d", getpid(), gettid(),
+		 getpriority(PRIO_PROCESS, 0), testjob_loaded_by);
 	if (spec->tag && !strcmp(spec->tag, "fail")) {
 		snprintf(ret->message, sizeof(ret->message), "cannot read 'slot1.sav': Input/output error");
 		return -EIO;
 	}
+	if (!strcmp(spec->tag, "helper"))
+		return testjob_helper(hooks, ret);
 	if (sscanf(spec->tag, "sleep %lu", &ms) == 1)
 		return job_sleep(hooks, ms * USEC_PER_MSEC) ? -ECANCELED : 0;
 	if (sscanf(spec->tag, "work %lu", &ms) != 1)

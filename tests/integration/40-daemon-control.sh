@@ -23,6 +23,19 @@ check "--save-dir archive exists" test "$(archives "$T/a2/g1" | wc -l)" -eq 1
 check "--once on a missing folder exits non-zero" test $rc -ne 0
 check "--once names the game and the cause" grep -q "gone" "$T/err"
 check "--once leaves no archive after a failure" test -z "$(archives "$T/a3/gone")"
+# The process core under --once forks its worker rather than starting the program again: one
+# program start in all, and the archive as good as ever.
+if command -v strace >/dev/null; then
+	strace -f -e trace=execve -o "$T/execve" "$SKD" --once --save-dir "$T/save" --game g2 \
+		--archive-dir "$T/a4" --core process >/dev/null 2>&1
+	check "--once --core process: one program start, no worker exec ($(grep -c 'execve(' "$T/execve"))" \
+		test "$(grep -c 'execve(' "$T/execve")" -eq 1
+	check "... and its archive restores through GNU tar" bash -c "mkdir '$T/x4' &&
+		tar -xzf '$T/a4/g2/'*.tar.gz -C '$T/x4' && diff -r '$T/save' '$T/x4'"
+else
+	skip "--once --core process: one program start" "strace is not installed"
+	skip "... and its archive restores through GNU tar" "strace is not installed"
+fi
 printf '[daemon]\ncore = fibre\n' >"$T/bad.ini"
 "$SKD" --once -c "$T/bad.ini" 2>"$T/err"; rc=$?
 check "bad config: does not start" test $rc -ne 0

@@ -1,9 +1,13 @@
 /* The three concurrency cores on a real loop: a job's progress and result arrive on the loop
  * thread, cancellation, two jobs at once, core_free with jobs running, a worker process killed
- * mid-job, a loop that stays responsive under the coroutine core, and nothing left behind. */
+ * mid-job, a loop that stays responsive under the coroutine core, and nothing left behind.
+ * The process core runs twice: re-executing its worker, and forking it (fork_worker, as
+ * --once does), which it may do only while the process has a single thread. */
 #include <dirent.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,7 +27,12 @@
 #include "loop.h"
 #include "../helpers/testjob.h"
 
-static enum sk_core kinds[] = {SK_CORE_THREAD, SK_CORE_COROUTINE, SK_CORE_PROCESS};
+struct variant {
+	enum sk_core kind;
+	bool fork_worker;
+};
+static struct variant kinds[] = {
+    {SK_CORE_THREAD, false}, {SK_CORE_COROUTINE, false}, {SK_CORE_PROCESS, false}, {SK_CORE_PROCESS, true}};
 static char worker_exe[PATH_MAX];
 
 struct fx {
@@ -35,6 +44,7 @@ struct fx {
 	/* What the callbacks saw. */
 	unsigned done, progress, expect;
 	int lock;      /* a hold on the game's lock taken by the test, or -1 */
+	bool forks;    /* the process core may fork its workers */
 	bool off_loop; /* a callback ran outside loop_run */
 	bool in_loop;
 	struct job_result last;
@@ -80,9 +90,12 @@ on_guard(struct loop *loop, struct loop_timer *t, void *data)
 static int
 setup(void **state)
 {
-	enum sk_core kind = *(enum sk_core *)*state;
-	struct core_settings s = {
-	    .slice_usec = 2 * USEC_PER_MSEC, .nice = 19, .io_idle = true, .self_exe = worker_exe};
+	const struct variant *v = *state;
+	struct core_settings s = {.slice_usec = 2 * USEC_PER_MSEC,
+				  .nice = 19,
+				  .io_idle = true,
+				  .self_exe = worker_exe,
+				  .fork_worker = v->fork_worker};
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
@@ -93,7 +106,8 @@ setup(void **state)
 	assert_non_null(f->guard);
 	f->fds = count_dir("/proc/self/fd");
 	f->tasks = count_dir("/proc/self/task");
-	f->core = core_new(kind, f->loop, &s);
+	f->core = core_new(v->kind, f->loop, &s);
+	f->forks = v->fork_worker;
 	assert_non_null(f->core);
 	*state = f;
 	return 0;
@@ -188,7 +202,7 @@ static void
 test_job_runs(void **state)
 {
 	struct fx *f = *state;
-	int pid, tid, nice;
+	int pid, tid, nice, loaded_by;
 
 	start(f, "work 100");
 	assert_int_equal(core_running(f->core), 1);
@@ -199,7 +213,8 @@ test_job_runs(void **state)
 	assert_string_equal(f->last.id, "test");
 	assert_true(f->last.usec >= 100 * USEC_PER_MSEC);
 	assert_true(f->progress > 0);
-	assert_int_equal(sscanf(f->last.message, "pid=%d tid=%d nice=%d", &pid, &tid, &nice), 3);
+	assert_int_equal(
+	    sscanf(f->last.message, "pid=%d tid=%d nice=%d loaded_by=%d", &pid, &tid, &nice, &loaded_by), 4);
 	/* Each core runs the work where it says it does, the workers at low priority. */
 	if (!strcmp(core_kind_name(f->core), "thread")) {
 		assert_int_equal(pid, getpid());
@@ -211,7 +226,58 @@ test_job_runs(void **state)
 	} else {
 		assert_int_not_equal(pid, getpid());
 		assert_int_equal(nice, 19);
+		/* A forked worker runs this program's code as loaded; a re-executed one starts anew. */
+		assert_int_equal(loaded_by, f->forks ? getpid() : 0);
 	}
+}
+
+/* A job's helper threads (the gzip stream's) run at the worker's nice; on a thread or process
+ * of its own they run SCHED_BATCH, so that the job's thread, which feeds them, wins a CPU from
+ * them; beside the loop (coroutine) they are lowered below it instead. */
+static void
+test_helper_priority(void **state)
+{
+	struct fx *f = *state;
+	int policy, nice;
+
+	start(f, "helper");
+	run(f);
+	assert_int_equal(f->last.err, 0);
+	assert_int_equal(sscanf(f->last.message, "policy=%d nice=%d", &policy, &nice), 2);
+	assert_int_equal(nice, 19);
+	assert_int_equal(policy, strcmp(core_kind_name(f->core), "coroutine") ? SCHED_BATCH : SCHED_OTHER);
+}
+
+static void *
+wait_on_pipe(void *arg)
+{
+	char c;
+
+	(void)!read(*(int *)arg, &c, 1);
+	return NULL;
+}
+
+/* With another thread alive the worker is re-executed, even where it could be forked. */
+static void
+test_no_fork_beside_a_thread(void **state)
+{
+	struct fx *f = *state;
+	int p[2], pid, tid, nice, loaded_by;
+	pthread_t t;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(pthread_create(&t, NULL, wait_on_pipe, &p[0]), 0);
+	start(f, "work 10");
+	run(f);
+	assert_int_equal(close(p[1]), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	close(p[0]);
+	assert_int_equal(f->last.err, 0);
+	assert_int_equal(
+	    sscanf(f->last.message, "pid=%d tid=%d nice=%d loaded_by=%d", &pid, &tid, &nice, &loaded_by), 4);
+	assert_int_not_equal(pid, getpid());
+	assert_int_equal(nice, 19);
+	assert_int_equal(loaded_by, 0);
 }
 
 static void
@@ -501,7 +567,9 @@ test_sleep_parks(void **state)
 	{                                                                                                    \
 #fn " " name, fn, setup, teardown, &kinds[i]                                                 \
 	}
-#define ALL_CORES(fn) PER_CORE(fn, 0, "thread"), PER_CORE(fn, 1, "coroutine"), PER_CORE(fn, 2, "process")
+#define ALL_CORES(fn)                                                                                        \
+	PER_CORE(fn, 0, "thread"), PER_CORE(fn, 1, "coroutine"), PER_CORE(fn, 2, "process"),                 \
+	    PER_CORE(fn, 3, "process (forked)")
 
 int
 main(void)
@@ -514,18 +582,23 @@ main(void)
 	self[n] = '\0';
 	snprintf(worker_exe, sizeof(worker_exe), "%s/sk-worker", dirname(self));
 	runner_set_work(testjob_work);
+	testjob_loaded_by = getpid();
 	signal(SIGPIPE, SIG_IGN);
 
 	const struct CMUnitTest tests[] = {
 	    ALL_CORES(test_job_runs),
 	    ALL_CORES(test_job_fails),
+	    ALL_CORES(test_helper_priority),
 	    ALL_CORES(test_cancel),
 	    ALL_CORES(test_two_jobs),
 	    ALL_CORES(test_free_cancels),
 	    ALL_CORES(test_real_snapshot),
 	    ALL_CORES(test_sleep_parks),
 	    PER_CORE(test_worker_killed, 2, "process"),
+	    PER_CORE(test_worker_killed, 3, "process (forked)"),
 	    PER_CORE(test_worker_killed_sweep_respects_lock, 2, "process"),
+	    PER_CORE(test_worker_killed_sweep_respects_lock, 3, "process (forked)"),
+	    PER_CORE(test_no_fork_beside_a_thread, 3, "process (forked)"),
 	    PER_CORE(test_loop_responsive, 1, "coroutine"),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

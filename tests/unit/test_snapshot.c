@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -988,6 +989,55 @@ test_incremental_reads_only_changed(void **state)
 	    0);
 }
 
+/* Snapshots with if_changed as a scheduled tick does, and counts the opens of the manifest of
+ * archive id (inotify, so the count is the kernel's) while it runs. */
+static struct job_result
+snap_counting_opens(struct fx *f, const struct job_spec *spec, const char *id, unsigned *ret_opens)
+{
+	char path[256], buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	struct job_result res;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%s.manifest", f->game, id);
+	assert_true(in >= 0);
+	/* Closes are watched too: inotify merges an event with the unread one before it when
+	 * both are the same, so two opens in a row would count as one. */
+	assert_true(inotify_add_watch(in, path, IN_OPEN | IN_CLOSE) >= 0);
+	res = snap_ok(spec);
+	*ret_opens = 0;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		for (char *p = buf; p < buf + n; p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len)
+			*ret_opens += (((struct inotify_event *)p)->mask & IN_OPEN) != 0;
+	close(in);
+	return res;
+}
+
+/* The newest manifest serves both the unchanged check and the reuse of groups, read once. */
+static void
+test_incremental_reads_base_manifest_once(void **state)
+{
+	struct fx *f = *state;
+	struct job_spec spec = spec_of(f);
+	struct job_result a, b, c;
+	unsigned opens;
+
+	big_files(f, 4);
+	a = snap_ok(&spec);
+	spec.if_changed = true;
+	b = snap_counting_opens(f, &spec, a.id, &opens);
+	assert_true(b.unchanged);
+	assert_int_equal(opens, 1);
+	assert_int_equal(sh("printf new >'%s/f3.sav'", f->save), 0);
+	usleep(120000);
+	c = snap_counting_opens(f, &spec, a.id, &opens);
+	assert_false(c.unchanged);
+	assert_int_equal(c.files_read, 1);
+	assert_int_equal(c.files_reused, 3);
+	assert_int_equal(opens, 1);
+	assert_standalone(f, c.id);
+}
+
 static void
 test_incremental_same_tick_rewrite_is_caught(void **state)
 {
@@ -1285,6 +1335,7 @@ main(void)
 	    T(test_large_read_yields_in_pieces),
 	    T(test_path_too_long_for_a_manifest),
 	    T(test_incremental_reads_only_changed),
+	    T(test_incremental_reads_base_manifest_once),
 	    T(test_incremental_same_tick_rewrite_is_caught),
 	    T(test_incremental_small_change_small_group),
 	    T(test_incremental_damaged_base_not_propagated),
