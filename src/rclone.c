@@ -199,7 +199,7 @@ wait_child(struct rclone_child *c, const struct job_hooks *hooks, uint64_t timeo
 	rclone_child_drain(c, &c->out_fd, false);
 	if (stopped)
 		return stopped;
-	return si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status;
+	return rclone_wait_status(&si);
 }
 
 /* The last non-empty line of rclone's stderr, without its timestamp and level prefix. */

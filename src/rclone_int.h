@@ -3,6 +3,7 @@
 #ifndef SK_RCLONE_INT_H
 #define SK_RCLONE_INT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -40,6 +41,13 @@ bool rclone_child_drain(struct rclone_child *c, int *fd, bool is_err);
 /* Fills err for a child that ran and did not succeed (status: its wait status, or -ETIMEDOUT /
  * -ECANCELED when it was stopped), ending with rclone's last error line; returns the -errno. */
 int rclone_child_report(struct rclone_child *c, const char *cmd, int status, char *err, size_t errlen);
+
+/* The wait status, as waitpid would give it, of the child that waitid reported in si. */
+static inline int
+rclone_wait_status(const siginfo_t *si)
+{
+	return si->si_code == CLD_EXITED ? si->si_status << 8 : si->si_status;
+}
 
 /* Closes c's pipes and frees its output; the child itself must be reaped already. */
 void rclone_child_clear(struct rclone_child *c);

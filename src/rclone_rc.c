@@ -128,8 +128,7 @@ rclone_rc_poll(struct rclone_rc *rc, char *err, size_t errlen)
 			;
 	}
 	rc->c.pid = 0;
-	return rclone_child_report(&rc->c, "rcd", si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status,
-				   err, errlen);
+	return rclone_child_report(&rc->c, "rcd", rclone_wait_status(&si), err, errlen);
 }
 
 int
@@ -413,8 +412,7 @@ rc_fail(struct rclone_rc *rc, const char *method, int r, char *err, size_t errle
 	}
 	rc->broken = true;
 	if (r == -EPIPE && rc->own)
-		return rclone_child_report(
-		    &rc->c, method, si.si_code == CLD_EXITED ? si.si_status << 8 : si.si_status, err, errlen);
+		return rclone_child_report(&rc->c, method, rclone_wait_status(&si), err, errlen);
 	if (r == -ETIMEDOUT || r == -ECANCELED)
 		return rclone_child_report(&rc->c, method, r, err, errlen);
 	snprintf(err, errlen, "rclone %s: cannot talk to rclone rcd at %s: %s", method, rc->addr,

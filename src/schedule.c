@@ -320,6 +320,15 @@ games_for_config(struct sched *s, const struct sk_config *cfg, struct game ***re
 	return 0;
 }
 
+/* Stops what would start new work for g: its tick and its copy timer; it counts as stopped. */
+static void
+game_halt(struct game *g)
+{
+	g->started = false;
+	game_arm(g, 0);
+	loop_timer_arm(g->copy_timer, 0);
+}
+
 /* A game that left the config: cancel its work and free it once that has ended. Its config
  * is freed when the reload returns, so nothing may read g->cfg after this: the watch (whose
  * callback reads the interval) goes now, and the jobs queued behind the running one are
@@ -330,11 +339,9 @@ game_retire(struct sched *s, struct game *g)
 	struct game **r;
 
 	g->retired = true;
-	g->started = false;
-	game_arm(g, 0);
+	game_halt(g);
 	watch_free(g->watch);
 	g->watch = NULL;
-	loop_timer_arm(g->copy_timer, 0);
 	if (!g->running && !g->copy_job) {
 		game_free(g);
 		return;
@@ -418,9 +425,7 @@ sched_cancel_all(struct sched *s)
 {
 	s->stopping = true;
 	for (size_t i = 0; i < s->n_games; i++) {
-		game_arm(s->games[i], 0);
-		s->games[i]->started = false;
-		loop_timer_arm(s->games[i]->copy_timer, 0);
+		game_halt(s->games[i]);
 		if (s->games[i]->running)
 			core_cancel(s->games[i]->running);
 		if (s->games[i]->copy_job)

@@ -1007,7 +1007,8 @@ snap_counting_opens(struct fx *f, const struct job_spec *spec, const char *id, u
 	res = snap_ok(spec);
 	*ret_opens = 0;
 	while ((n = read(in, buf, sizeof(buf))) > 0)
-		for (char *p = buf; p < buf + n; p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len)
+		for (char *p = buf; p < buf + n;
+		     p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len)
 			*ret_opens += (((struct inotify_event *)p)->mask & IN_OPEN) != 0;
 	close(in);
 	return res;
