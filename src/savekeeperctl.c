@@ -126,9 +126,7 @@ wrap_request(struct conn *c, const char *verb, const char *game, const char *res
 	int r;
 
 	snprintf(line, sizeof(line), "%s%s%s %s", verb, game ? " " : "", game ? game : "", rest);
-	r = conn_send(c, line);
-	if (r >= 0)
-		r = conn_await_reply(c, timeout_ms, true, &o);
+	r = conn_request(c, line, timeout_ms, &o);
 	if (r < 0) {
 		complain("lost the daemon during %s: %s", verb, strerror(-r));
 		return NULL;

@@ -43,6 +43,9 @@ void conn_close(struct conn *c);
 int conn_send(struct conn *c, const char *line);
 /* Waits for the final reply to the last request sent, showing progress events meanwhile. */
 int conn_await_reply(struct conn *c, int timeout_ms, bool quiet, struct json_object **ret);
+/* Sends one request line and waits (timeout_ms, or -1 for ever) for its final reply, quietly
+ * (no progress, no JSON echoed): 0 with *ret, or conn_send's or conn_await_reply's -errno. */
+int conn_request(struct conn *c, const char *line, int timeout_ms, struct json_object **ret);
 
 /* savekeeperctl_output.c */
 /* Prints the successful reply o to req for people. */

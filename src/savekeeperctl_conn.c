@@ -121,3 +121,11 @@ conn_await_reply(struct conn *c, int timeout_ms, bool quiet, struct json_object 
 		return 0;
 	}
 }
+
+int
+conn_request(struct conn *c, const char *line, int timeout_ms, struct json_object **ret)
+{
+	int r = conn_send(c, line);
+
+	return r < 0 ? r : conn_await_reply(c, timeout_ms, true, ret);
+}

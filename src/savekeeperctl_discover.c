@@ -138,9 +138,7 @@ reload_daemon(const struct sk_config *cfg, bool *ret_reloaded)
 		return EXIT_OK;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	r = conn_send(&c, "reload");
-	if (r >= 0)
-		r = conn_await_reply(&c, SHORT_TIMEOUT_MS, true, &o);
+	r = conn_request(&c, "reload", SHORT_TIMEOUT_MS, &o);
 	conn_close(&c);
 	if (r < 0 || !jbool(o, "ok")) {
 		complain("the config is written, but the daemon did not reload it: %s",
