@@ -372,8 +372,8 @@ main(int argc, char **argv)
 	if (strcmp(argv[i], "add") == 0)
 		return cmd_add(n, argv + i + 1);
 	if (!socket_path)
-		socket_path = getenv("SAVEKEEPER_SOCKET");
-	if (!socket_path || !socket_path[0])
+		socket_path = conn_socket_path(NULL, &def);
+	else if (!socket_path[0]) /* --socket "": the default, not $SAVEKEEPER_SOCKET */
 		socket_path = def = config_default_socket_path();
 	if (!socket_path) {
 		complain("out of memory");

@@ -121,16 +121,13 @@ static int
 reload_daemon(const struct sk_config *cfg, bool *ret_reloaded)
 {
 	_cleanup_free_ char *def = NULL;
-	const char *env = getenv("SAVEKEEPER_SOCKET");
 	struct json_object *o = NULL;
 	struct conn c;
 	int r;
 
 	*ret_reloaded = false;
 	if (!socket_path)
-		socket_path = env && env[0] ? env
-			      : cfg	    ? cfg->socket_path
-					    : (def = config_default_socket_path());
+		socket_path = conn_socket_path(cfg ? cfg->socket_path : NULL, &def);
 	if (!socket_path || conn_open(&c) < 0) {
 		if (!json_output)
 			printf("no daemon at %s: it reads the new games when it starts\n",
