@@ -5,7 +5,8 @@
 # savekeeperctl_*.c are part of the program savekeeperctl, not of the library.
 # Files that share a private header are one module: snapshot_tree.c and snapshot_reuse.c belong to snapshot,
 # config_parse.c to config, schedule_*.c to schedule, store_walk.c to store, restore_diff.c and
-# restore_extract.c to restore, core_*.c to core, gz_take.c to gz, rclone_rc.c to rclone.
+# restore_extract.c to restore, core_*.c to core, gz_take.c to gz, rclone_rc.c to rclone,
+# manifest_read.c to manifest.
 # Usage: scripts/linkgraph.sh [BUILD_DIR [-v]]; -v prints every edge and the symbol behind it.
 set -eu
 B=${1:-build}
@@ -24,6 +25,7 @@ module() {
 	core_*) echo core ;;
 	gz_take) echo gz ;;
 	rclone_rc) echo rclone ;;
+	manifest_read) echo manifest ;;
 	*) echo "$1" ;;
 	esac
 }

@@ -126,9 +126,7 @@ wrap_request(struct conn *c, const char *verb, const char *game, const char *res
 	int r;
 
 	snprintf(line, sizeof(line), "%s%s%s %s", verb, game ? " " : "", game ? game : "", rest);
-	r = conn_send(c, line);
-	if (r >= 0)
-		r = conn_await_reply(c, timeout_ms, true, &o);
+	r = conn_request(c, line, timeout_ms, &o);
 	if (r < 0) {
 		complain("lost the daemon during %s: %s", verb, strerror(-r));
 		return NULL;
@@ -374,8 +372,8 @@ main(int argc, char **argv)
 	if (strcmp(argv[i], "add") == 0)
 		return cmd_add(n, argv + i + 1);
 	if (!socket_path)
-		socket_path = getenv("SAVEKEEPER_SOCKET");
-	if (!socket_path || !socket_path[0])
+		socket_path = conn_socket_path(NULL, &def);
+	else if (!socket_path[0]) /* --socket "": the default, not $SAVEKEEPER_SOCKET */
 		socket_path = def = config_default_socket_path();
 	if (!socket_path) {
 		complain("out of memory");

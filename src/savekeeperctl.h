@@ -43,6 +43,13 @@ void conn_close(struct conn *c);
 int conn_send(struct conn *c, const char *line);
 /* Waits for the final reply to the last request sent, showing progress events meanwhile. */
 int conn_await_reply(struct conn *c, int timeout_ms, bool quiet, struct json_object **ret);
+/* The socket when no --socket names one: $SAVEKEEPER_SOCKET unless unset or empty, else
+ * fallback (a config's socket_path) unless NULL, else the default, allocated into *ret_def for
+ * the caller to free. NULL on ENOMEM. */
+const char *conn_socket_path(const char *fallback, char **ret_def);
+/* Sends one request line and waits (timeout_ms, or -1 for ever) for its final reply, quietly
+ * (no progress, no JSON echoed): 0 with *ret, or conn_send's or conn_await_reply's -errno. */
+int conn_request(struct conn *c, const char *line, int timeout_ms, struct json_object **ret);
 
 /* savekeeperctl_output.c */
 /* Prints the successful reply o to req for people. */

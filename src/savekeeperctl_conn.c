@@ -1,15 +1,17 @@
-/* savekeeperctl's connection to the daemon: the control socket, request lines out, reply lines
- * in (one JSON object each, bounded), and the wait for a request's final reply, with its
- * progress events drawn meanwhile. */
+/* savekeeperctl's connection to the daemon: which control socket, the socket, request lines
+ * out, reply lines in (one JSON object each, bounded), and the wait for a request's final
+ * reply, with its progress events drawn meanwhile. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "proto.h"
 #include "savekeeperctl.h"
 #include "util.h"
@@ -120,4 +122,22 @@ conn_await_reply(struct conn *c, int timeout_ms, bool quiet, struct json_object 
 		*ret = o;
 		return 0;
 	}
+}
+
+int
+conn_request(struct conn *c, const char *line, int timeout_ms, struct json_object **ret)
+{
+	int r = conn_send(c, line);
+
+	return r < 0 ? r : conn_await_reply(c, timeout_ms, true, ret);
+}
+
+const char *
+conn_socket_path(const char *fallback, char **ret_def)
+{
+	const char *env = getenv("SAVEKEEPER_SOCKET");
+
+	if (env && env[0])
+		return env;
+	return fallback ? fallback : (*ret_def = config_default_socket_path());
 }

@@ -121,16 +121,13 @@ static int
 reload_daemon(const struct sk_config *cfg, bool *ret_reloaded)
 {
 	_cleanup_free_ char *def = NULL;
-	const char *env = getenv("SAVEKEEPER_SOCKET");
 	struct json_object *o = NULL;
 	struct conn c;
 	int r;
 
 	*ret_reloaded = false;
 	if (!socket_path)
-		socket_path = env && env[0] ? env
-			      : cfg	    ? cfg->socket_path
-					    : (def = config_default_socket_path());
+		socket_path = conn_socket_path(cfg ? cfg->socket_path : NULL, &def);
 	if (!socket_path || conn_open(&c) < 0) {
 		if (!json_output)
 			printf("no daemon at %s: it reads the new games when it starts\n",
@@ -138,9 +135,7 @@ reload_daemon(const struct sk_config *cfg, bool *ret_reloaded)
 		return EXIT_OK;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	r = conn_send(&c, "reload");
-	if (r >= 0)
-		r = conn_await_reply(&c, SHORT_TIMEOUT_MS, true, &o);
+	r = conn_request(&c, "reload", SHORT_TIMEOUT_MS, &o);
 	conn_close(&c);
 	if (r < 0 || !jbool(o, "ok")) {
 		complain("the config is written, but the daemon did not reload it: %s",
