@@ -4,8 +4,8 @@
 # file (savekeeperd.o, savekeeperctl.o), or when library modules need each other in a cycle.
 # savekeeperctl_*.c are part of the program savekeeperctl, not of the library.
 # Files that share a private header are one module: snapshot_tree.c and snapshot_reuse.c belong to snapshot,
-# config_parse.c to config, schedule_*.c to schedule, store_walk.c to store, restore_diff.c and
-# restore_extract.c to restore, core_*.c to core, gz_take.c to gz, rclone_rc.c to rclone,
+# config_parse.c to config, schedule_*.c to schedule, store_walk.c to store, restore_*.c to
+# restore, core_*.c to core, gz_take.c to gz, rclone_rc.c to rclone,
 # manifest_read.c to manifest.
 # Usage: scripts/linkgraph.sh [BUILD_DIR [-v]]; -v prints every edge and the symbol behind it.
 set -eu
@@ -21,7 +21,7 @@ module() {
 	config_parse) echo config ;;
 	schedule_*) echo schedule ;;
 	store_walk) echo store ;;
-	restore_diff | restore_extract) echo restore ;;
+	restore_*) echo restore ;;
 	core_*) echo core ;;
 	gz_take) echo gz ;;
 	rclone_rc) echo rclone ;;

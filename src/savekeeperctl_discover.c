@@ -120,7 +120,7 @@ report_no_saves(const struct disc_game *g, const struct discovery *d)
 static int
 reload_daemon(const struct sk_config *cfg, bool *ret_reloaded)
 {
-	_cleanup_free_ char *def = NULL;
+	static char *def; /* the default path, which socket_path may point at until exit */
 	struct json_object *o = NULL;
 	struct conn c;
 	int r;
