@@ -56,7 +56,7 @@ INTEG     := $(sort $(wildcard tests/integration/*.sh))
 BINS      := $(B)/savekeeperd $(B)/savekeeperctl
 MANS      := $(patsubst docs/%.scd,$(B)/man/%,$(wildcard docs/*.scd))
 
-.PHONY: all deps check run bench bench-quick stress fuzz clean install uninstall check-package format format-check lint
+.PHONY: all deps check check-build run bench bench-quick stress fuzz clean install uninstall check-package format format-check lint
 all: $(B)/.deps-build $(BINS) $(MANS)
 
 # The Debian packages a goal needs (scripts/deps.sh: build for `make` and `make run`, test for
@@ -104,8 +104,10 @@ $(B)/man/%: docs/%.scd | $(B)/.deps-build
 	@mkdir -p $(B)/man
 	@scdoc < $< > $@
 
+# Everything `make check` runs, built without running it (.ci/run builds this with -j).
+check-build: all $(B)/.deps-test $(UNIT_BINS) $(TEST_HELPERS) $(BENCH_BINS) $(TEST_PRELOADS)
 # One summary line at the end: "N passed, N failed, K skipped" (tests that need root skip).
-check: all $(B)/.deps-test $(UNIT_BINS) $(TEST_HELPERS) $(BENCH_BINS) $(TEST_PRELOADS)
+check: check-build
 	@B=$(B) ASAN=$(ASAN) tests/run.sh $(UNIT_BINS) $(INTEG)
 
 # A demo: a save folder with a few files, a short interval, archives under build/.

@@ -64,7 +64,9 @@ expect() {
 	if [ "$rc" -eq "$1" ]; then ok "$2: exit $1"; else
 		fail "$2: exit $1 (got $rc)"; diag "stdout: $out"; diag "stderr: $err"; fi
 }
-# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds; false on timeout.
+# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds; false on timeout. Its
+# arguments are expanded once, by the caller: a "$(...)" that must be read again at each poll
+# belongs in a function or in `eval '...'`, or the wait lasts SECONDS whatever happens.
 wait_for() {
 	local deadline=$(($(date +%s%N) + $1 * 1000000000)); shift
 	until "$@" >/dev/null 2>&1; do
@@ -123,6 +125,8 @@ print(json.dumps(v) if isinstance(v, (dict, list)) else v)' "$1"
 ctl() { "$SKCTL" --json "$@"; }
 # archives GAME-DIR: the published archive names, one per line.
 archives() { ls "$1" 2>/dev/null | grep '\.tar\.gz$' || true; }
+# archives_at_least GAME-DIR N: GAME-DIR holds N published archives or more (read at each call).
+archives_at_least() { test "$(archives "$1" | wc -l)" -ge "$2"; }
 # leftovers DIR: anything a crash or a cancelled job should never leave.
 leftovers() { find "$1" -name '*.partial' -o -name '*staging*' 2>/dev/null; }
 # own_processes NAME: pids of NAME processes started by this test (they carry its $T).

@@ -7,6 +7,9 @@
 # last `# ` line the test printed before it is its reason); both are shown in the first form.
 # Each program gets a TMPDIR of its own; anything it leaves there fails it, and is removed.
 # JOBS sets how many programs run at once (default 2); TEST_TIMEOUT bounds each (seconds).
+# The programs start longest first, by tests/durations (a program it does not list starts
+# before all); the results are printed in the order given. Each run writes the seconds each
+# program took to $B/test-logs/durations.
 set -u
 B=${B:-build}
 LOGDIR=$B/test-logs
@@ -36,7 +39,7 @@ trap 'sweep "$RUNTMP" >/dev/null 2>&1' EXIT
 # run_one PROG: runs PROG under timeout with its own TMPDIR; leaves $log, $log.rc, $log.left.
 # Timeout runs it in a process group of its own, so an interrupted run stops it by $log.pid.
 run_one() {
-	local prog=$1 name log tmp
+	local prog=$1 name log tmp start=$SECONDS
 	name=$(basename "$prog"); name=${name%.sh}
 	log=$LOGDIR/$name.log
 	tmp=$RUNTMP/$name
@@ -49,6 +52,7 @@ run_one() {
 	echo $! >"$log.pid"
 	wait $!
 	echo $? >"$log.rc"
+	echo "$name $((SECONDS - start))" >"$log.time"
 	sweep "$tmp" >"$log.left" 2>&1
 }
 
@@ -67,9 +71,22 @@ tally() {
 	END { print p + 0, f + 0, s + 0 }' "$1"
 }
 
+# longest_first PROG...: prints the PROGs, one a line, longest first by the column of
+# tests/durations for this pass (2: plain, 3: ASan); one it does not list comes first.
+longest_first() {
+	local col=2
+	[ "${ASAN:-}" = 1 ] && col=3
+	printf '%s\n' "$@" | awk -v col="$col" -v list="$(dirname "$0")/durations" '
+	BEGIN { while ((getline line < list) > 0) if (line !~ /^#/) { split(line, f, " "); secs[f[1]] = f[col] } }
+	{ name = $0; sub(/.*\//, "", name); sub(/\.sh$/, "", name)
+	  printf "%d %d %s\n", name in secs ? secs[name] : 1e6, NR, $0 }' |
+		sort -k1,1nr -k2,2n | cut -d' ' -f3-
+}
+
 interrupted=0
 trap 'interrupted=1' INT TERM
-for prog in "$@"; do
+mapfile -t order < <(longest_first "$@")
+for prog in "${order[@]}"; do
 	while (( interrupted == 0 && $(jobs -rp | wc -l) >= JOBS )); do wait -n; done
 	(( interrupted )) && break
 	run_one "$prog" &
@@ -90,6 +107,7 @@ if (( interrupted )); then
 	wait
 fi
 
+cat "$LOGDIR"/*.time >"$LOGDIR/durations" 2>/dev/null; rm -f "$LOGDIR"/*.time
 pass=0 fail=0 skip=0 skipped=()
 for prog in "$@"; do
 	name=$(basename "$prog"); name=${name%.sh}

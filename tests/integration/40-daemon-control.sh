@@ -159,7 +159,7 @@ check "READY=1 sent to NOTIFY_SOCKET" grep -q READY=1 "$T/notify.log"
 kill -HUP "$(pgrep -P $act -x savekeeperd || echo $act)"
 wait_for 5 grep -q RELOADING=1 "$T/notify.log"
 check "RELOADING=1 on SIGHUP" grep -q RELOADING=1 "$T/notify.log"
-wait_for 5 test "$(grep -c READY=1 "$T/notify.log")" -ge 2
+wait_for 5 eval 'test "$(grep -c READY=1 "$T/notify.log")" -ge 2'
 check "READY=1 again after the reload" test "$(grep -c READY=1 "$T/notify.log")" -ge 2
 check "the reloaded daemon still answers" ctl ping
 

@@ -61,7 +61,7 @@ for ((round = 1; round <= REPEAT; round++)); do
 	check "a few snapshots, not hundreds ($n0 -> $n1)" test "$n1" -le $((n0 + 3))
 done
 
-check "open fds back to the baseline after the clients left" wait_for 10 test "$(fd_count "$SKD_PID")" -le "$fd0"
+check "open fds back to the baseline after the clients left" wait_for 10 eval 'test "$(fd_count "$SKD_PID")" -le "$fd0"'
 rss1=$(vm_rss_kib "$SKD_PID")
 diag "after: $(fd_count "$SKD_PID") fds, VmRSS $rss1 KiB"
 check "memory bounded: VmRSS $rss0 -> $rss1 KiB (limit +64 MiB)" test "$rss1" -le $((rss0 + 65536))

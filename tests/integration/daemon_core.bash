@@ -98,7 +98,7 @@ echo change >>"$T/save/slots/slot1.sav"; sleep 2.5
 check "no archives while paused" test "$(archives "$GD" | wc -l)" -eq "$n2"
 check "status says paused" test "$(ctl status | jget 'r["games"][0]["state"]')" = paused
 check "start resumes" test "$(ctl start | jget 'r["games"]')" = '["demo"]'
-wait_for 10 test "$(archives "$GD" | wc -l)" -gt "$n2"
+wait_for 10 archives_at_least "$GD" $((n2 + 1))
 check "start takes a snapshot soon" test "$(archives "$GD" | wc -l)" -gt "$n2"
 ctl stop >/dev/null
 

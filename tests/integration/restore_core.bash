@@ -306,7 +306,7 @@ kill_during() {
 	[ "$all" = all ] && for p in $(own_processes savekeeperd); do kill -9 "$p"; done
 	wait "$client" 2>/dev/null
 	# Like systemd's stop of the unit: what is left of it goes before the restart.
-	wait_for 30 test -z "$(own_processes savekeeperd)"
+	wait_for 30 eval 'test -z "$(own_processes savekeeperd)"'
 	diag "killed at $when: left behind: $(staging_left | sed 's|.*/||' | tr '\n' ' ')"
 	start_daemon -c "$CFG" || { fail "the daemon restarts"; done_testing; }
 }

@@ -18,14 +18,14 @@ ${EXTRA:-}"
 # Unchanged ticks create nothing; a touched file makes the next tick archive.
 write_config
 start_daemon -c "$CFG" || { fail "daemon starts"; done_testing; }
-wait_for 10 test "$(archives "$GD" | wc -l)" -ge 1
+wait_for 10 archives_at_least "$GD" 1
 sleep 3.5
 n=$(archives "$GD" | wc -l)
 check "unchanged ticks make no archive ($n)" test "$n" -eq 1
 check "status says unchanged since the archive" \
 	test "$(ctl status | jget 'r["games"][0]["unchanged_since"]')" = "$(archives "$GD" | tail -1 | sed 's/.tar.gz$//')"
 echo "slot 1, later" >"$T/save/slot1.sav"
-wait_for 10 test "$(archives "$GD" | wc -l)" -ge 2
+wait_for 10 archives_at_least "$GD" 2
 check "a changed file makes the next tick archive" test "$(archives "$GD" | wc -l)" -eq 2
 check "backup always snapshots, even unchanged" test "$(ctl backup --wait | jget 'r["unchanged"]')" = False
 stop_daemon
@@ -34,12 +34,12 @@ stop_daemon
 SETTLE=2s write_config
 rm -rf "$GD"
 start_daemon -c "$CFG"
-wait_for 10 test "$(archives "$GD" | wc -l)" -ge 1
+wait_for 10 archives_at_least "$GD" 1
 n0=$(archives "$GD" | wc -l)
 for i in $(seq 1 12); do echo "write $i" >>"$T/save/slot1.sav"; sleep 0.25; done
 n1=$(archives "$GD" | wc -l)
 check "no snapshot while the game keeps writing ($n0 -> $n1)" test "$n1" -eq "$n0"
-wait_for 10 test "$(archives "$GD" | wc -l)" -gt "$n0"
+wait_for 10 archives_at_least "$GD" $((n0 + 1))
 check "the snapshot comes once the folder is quiet" test "$(archives "$GD" | wc -l)" -eq $((n0 + 1))
 stop_daemon
 
@@ -47,7 +47,7 @@ stop_daemon
 INTERVAL=1h make_config "$CFG" "$CORE" "autostart = true"
 rm -rf "$GD"
 start_daemon -c "$CFG"
-wait_for 10 test "$(archives "$GD" | wc -l)" -ge 1
+wait_for 10 archives_at_least "$GD" 1
 due=$(ctl status | jget 'r["games"][0]["next_due"] - int(__import__("time").time())')
 check "interval 1h: the next tick is an hour away ($due s)" test "$due" -gt 3000
 INTERVAL=5s make_config "$CFG" "$CORE" "autostart = true"
@@ -100,7 +100,7 @@ make_config "$CFG" "$CORE" "autostart = true
 settle = 1s"
 rm -rf "$GD"
 start_daemon -c "$CFG"
-wait_for 10 test "$(archives "$GD" | wc -l)" -ge 1
+wait_for 10 archives_at_least "$GD" 1
 cat >"$T/game.sh" <<'SH'
 #!/bin/sh
 echo "saved in game" >>"$1/slot1.sav"
@@ -111,7 +111,7 @@ n0=$(archives "$GD" | wc -l)
 "$SKCTL" wrap demo -- "$T/game.sh" "$T/save"; rc=$?
 check "wrap passes the game's exit status" test $rc -eq 7
 check "wrap takes a snapshot before launch" test "$(archives "$GD" | wc -l)" -ge $((n0 + 1))
-wait_for 10 test "$(archives "$GD" | wc -l)" -ge $((n0 + 2))
+wait_for 10 archives_at_least "$GD" $((n0 + 2))
 check "wrap: a final snapshot once the folder is quiet" test "$(archives "$GD" | wc -l)" -eq $((n0 + 2))
 last=$(archives "$GD" | tail -1)
 check "the final snapshot holds the game's save" bash -c "tar -xzOf '$GD/$last' ./slot1.sav 2>/dev/null | grep -q 'saved in game' || tar -xzOf '$GD/$last' slot1.sav | grep -q 'saved in game'"
@@ -119,7 +119,7 @@ check "the final snapshot holds the game's save" bash -c "tar -xzOf '$GD/$last' 
 ctl stop demo >/dev/null
 n0=$(archives "$GD" | wc -l)
 "$SKCTL" wrap demo -- "$T/game.sh" "$T/save" >/dev/null 2>&1
-wait_for 10 test "$(archives "$GD" | wc -l)" -ge $((n0 + 2))
+wait_for 10 archives_at_least "$GD" $((n0 + 2))
 check "paused: wrap still takes the snapshot before and the one after" test "$(archives "$GD" | wc -l)" -eq $((n0 + 2))
 check "paused: the schedule stays paused" test "$(ctl status | jget 'r["games"][0]["state"]')" = paused
 stop_daemon
