@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -81,6 +82,10 @@ bool path_within(const char *path, const char *outer);
  * as written: what realpath gives, also for a folder not made yet (a path that cannot be
  * looked at stays as written). malloc'd; NULL on ENOMEM. */
 char *path_resolve(const char *path);
+
+/* Opens path for reading (close-on-exec) into *ret; on failure fills err with "cannot read
+ * 'PATH': reason" and returns -errno. */
+int fopen_read(const char *path, FILE **ret, char *err, size_t errlen);
 
 /* fsyncs the directory at path; returns 0 or -errno. */
 int fsync_path_dir(const char *path);

@@ -658,14 +658,11 @@ parse_stream(FILE *f, const char *name, struct sk_config **ret, char *err, size_
 int
 config_load(const char *path, struct sk_config **ret, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "re");
-	int r;
+	FILE *f;
+	int r = fopen_read(path, &f, err, errlen);
 
-	if (!f) {
-		r = -errno;
-		snprintf(err, errlen, "cannot read '%s': %s", path, strerror(-r));
+	if (r < 0)
 		return r;
-	}
 	r = parse_stream(f, path, ret, err, errlen);
 	fclose(f);
 	return r;

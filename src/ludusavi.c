@@ -351,14 +351,11 @@ int
 lud_parse_file(const char *path, lud_game_fn fn, void *userdata, char *err, size_t errlen)
 {
 	struct reader rd = {.name = path, .err = err, .errlen = errlen};
-	FILE *f = fopen(path, "re");
-	int r;
+	FILE *f;
+	int r = fopen_read(path, &f, err, errlen);
 
-	if (!f) {
-		r = -errno;
-		snprintf(err, errlen, "cannot read '%s': %s", path, strerror(-r));
+	if (r < 0)
 		return r;
-	}
 	if (!yaml_parser_initialize(&rd.parser)) {
 		fclose(f);
 		return -ENOMEM;

@@ -131,6 +131,19 @@ path_resolve(const char *path)
 }
 
 int
+fopen_read(const char *path, FILE **ret, char *err, size_t errlen)
+{
+	int r;
+
+	*ret = fopen(path, "re");
+	if (*ret)
+		return 0;
+	r = -errno;
+	snprintf(err, errlen, "cannot read '%s': %s", path, strerror(-r));
+	return r;
+}
+
+int
 fsync_path_dir(const char *path)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
